@@ -1,0 +1,410 @@
+"""Events: the history auditors replay.
+
+Every change to a case is one of these frozen, past-tense dataclasses. Each
+carries the case id, its position ``seq`` (1, 2, 3 ... per case), the
+business date it happened on and the actor (``system`` or an operator id),
+plus a payload of plain JSON values: money and rates as decimal strings,
+dates as ISO strings, never floats.
+
+``canonical_json`` covers the whole event (case, seq, type, business date,
+actor, schema version, payload) and is what the store hashes into the chain.
+An event stored under an older schema version is upgraded on read by the
+``UPCASTERS`` table (never rewritten in place).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Callable, ClassVar
+
+SYSTEM = "system"
+
+
+class EventError(ValueError):
+    """A stored event that cannot be read (unknown type, bad payload, unknown version)."""
+
+
+# --------------------------------------------------------------------------
+# Value objects carried inside events
+
+
+@dataclass(frozen=True)
+class ScheduledInstallment:
+    number: int
+    due_on: date
+    principal: Decimal
+    interest: Decimal
+
+
+@dataclass(frozen=True)
+class AccrualSegment:
+    """One stretch of days over which a balance stayed constant: the audit trail of a charge.
+
+    ``exact`` is base x rate x days / day-count basis, unrounded (to 12 places).
+    """
+
+    component: str
+    base: Decimal
+    annual_rate: Decimal
+    start: date  # first day accrued
+    end: date  # last day accrued (inclusive)
+    days: int
+    exact: Decimal
+    rule: str
+
+
+@dataclass(frozen=True)
+class ChargePosting:
+    """A charge posted in fen: what the rule computed, what may be collected, what the cap removed."""
+
+    component: str
+    computed: Decimal
+    enforceable: Decimal
+    unenforceable: Decimal
+    rule: str
+    installment: int | None = None
+
+
+@dataclass(frozen=True)
+class AllocatedLine:
+    component: str
+    amount: Decimal
+    installment: int | None = None
+
+
+# --------------------------------------------------------------------------
+# Events
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    case_id: str
+    seq: int
+    business_date: date
+    actor: str = SYSTEM
+
+    type: ClassVar[str] = ""
+    schema_version: ClassVar[int] = 1
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            f.name: to_json_value(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name not in _ENVELOPE
+        }
+
+    def envelope(self) -> dict[str, Any]:
+        return {
+            "case_id": self.case_id,
+            "seq": self.seq,
+            "type": self.type,
+            "business_date": self.business_date.isoformat(),
+            "actor": self.actor,
+            "schema_version": self.schema_version,
+            "payload": self.payload(),
+        }
+
+    def canonical_json(self) -> str:
+        return canonical_json(self.envelope())
+
+
+_ENVELOPE = frozenset({"case_id", "seq", "business_date", "actor"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseOpened(Event):
+    """A booked loan enters the system with its contract terms and schedule."""
+
+    type: ClassVar[str] = "CaseOpened"
+    contract_no: str
+    borrower_id: str
+    principal: Decimal
+    annual_rate: Decimal
+    day_count: str
+    repayment_method: str
+    penalty_uplift: Decimal
+    compound_interest: bool
+    late_fee: Decimal
+    late_fee_rate: Decimal
+    cap_regime: str
+    cap_rate: Decimal
+    contract_date: date
+    disbursed_on: date
+    schedule: tuple[ScheduledInstallment, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChargesAccrued(Event):
+    """Interest and fees accrued over (from_exclusive, through], posted in fen, capped."""
+
+    type: ClassVar[str] = "ChargesAccrued"
+    accrued_from: date  # exclusive: the last day accrued before
+    through: date  # inclusive
+    segments: tuple[AccrualSegment, ...]
+    postings: tuple[ChargePosting, ...]
+    cap_rate: Decimal
+    cap_limit: Decimal  # the most all charges may total as of `through`
+    charged_before: Decimal  # enforceable charges before this posting
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentReceived(Event):
+    """A payment and its line-by-line allocation (schema 2 added ``channel``)."""
+
+    type: ClassVar[str] = "PaymentReceived"
+    schema_version: ClassVar[int] = 2
+    payment_id: str
+    amount: Decimal
+    channel: str
+    allocation_order: str
+    lines: tuple[AllocatedLine, ...]
+    overpayment: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageChanged(Event):
+    type: ClassVar[str] = "StageChanged"
+    from_stage: str
+    to_stage: str
+    trigger: str
+    reason: str
+    dpd: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseReviewed(Event):
+    """The daily close looked at the case for this date; nothing else is due before ``next_review_on``."""
+
+    type: ClassVar[str] = "CaseReviewed"
+    dpd: int
+    next_review_on: date | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromiseMade(Event):
+    type: ClassVar[str] = "PromiseMade"
+    amount: Decimal
+    promised_on: date
+    holds_escalation: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromiseKept(Event):
+    type: ClassVar[str] = "PromiseKept"
+    promised_on: date
+    paid: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromiseBroken(Event):
+    type: ClassVar[str] = "PromiseBroken"
+    promised_on: date
+    paid: Decimal
+    broken_in_a_row: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactRecorded(Event):
+    type: ClassVar[str] = "ContactRecorded"
+    channel: str  # call, sms, visit, letter
+    party: str  # borrower, guarantor, co_borrower, other
+    outcome: str  # connected, no_answer, invalid_number, promise, refused
+    contacted_at: str  # local wall time, ISO
+    collectors: int
+    note: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactRefused(Event):
+    """A contact the conduct rules forbid; recorded with the rule named."""
+
+    type: ClassVar[str] = "ContactRefused"
+    channel: str
+    party: str
+    contacted_at: str
+    rule: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CasePaused(Event):
+    type: ClassVar[str] = "CasePaused"
+    reason: str
+    until: date
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseResumed(Event):
+    type: ClassVar[str] = "CaseResumed"
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlacedWithAgency(Event):
+    type: ClassVar[str] = "PlacedWithAgency"
+    agency_id: str
+    until: date
+    commission_rate: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecalledFromAgency(Event):
+    type: ClassVar[str] = "RecalledFromAgency"
+    agency_id: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LawsuitFiled(Event):
+    type: ClassVar[str] = "LawsuitFiled"
+    claim: Decimal
+    costs: tuple[ChargePosting, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseWrittenOff(Event):
+    type: ClassVar[str] = "CaseWrittenOff"
+    reason: str
+    amount: Decimal  # everything still owing when recovery ended
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type: cls
+    for cls in (
+        CaseOpened,
+        ChargesAccrued,
+        PaymentReceived,
+        StageChanged,
+        CaseReviewed,
+        PromiseMade,
+        PromiseKept,
+        PromiseBroken,
+        ContactRecorded,
+        ContactRefused,
+        CasePaused,
+        CaseResumed,
+        PlacedWithAgency,
+        RecalledFromAgency,
+        LawsuitFiled,
+        CaseWrittenOff,
+    )
+}
+
+
+# --------------------------------------------------------------------------
+# Upcasting: old payload shapes are upgraded on read, never rewritten.
+
+
+def upcast_payment_received_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 payments carried no channel; they all came through the bank transfer file."""
+    return {**payload, "channel": "bank_transfer"}
+
+
+UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    ("PaymentReceived", 1): upcast_payment_received_v1_v2,
+}
+
+
+def event_from_record(
+    *,
+    case_id: str,
+    seq: int,
+    type: str,
+    business_date: date | str,
+    actor: str,
+    schema_version: int,
+    payload: dict[str, Any] | str,
+) -> Event:
+    """Rebuild an event from its stored form, upcasting older schema versions."""
+    cls = EVENT_TYPES.get(type)
+    if cls is None:
+        raise EventError(f"case {case_id} seq {seq}: unknown event type {type!r}")
+    data = json.loads(payload) if isinstance(payload, str) else dict(payload)
+    version = schema_version
+    while version < cls.schema_version:
+        upcast = UPCASTERS.get((type, version))
+        if upcast is None:
+            raise EventError(f"case {case_id} seq {seq}: no upcaster for {type} v{version}")
+        data = upcast(data)
+        version += 1
+    if version != cls.schema_version:
+        raise EventError(f"case {case_id} seq {seq}: {type} schema v{schema_version} is newer than this code")
+    if isinstance(business_date, str):
+        business_date = date.fromisoformat(business_date)
+    try:
+        values = {
+            f.name: from_json_value(_hints(cls)[f.name], data[f.name])
+            for f in dataclasses.fields(cls)
+            if f.name not in _ENVELOPE
+        }
+    except (KeyError, TypeError, ValueError) as exc:
+        raise EventError(f"case {case_id} seq {seq}: bad {type} payload: {exc}") from None
+    return cls(case_id=case_id, seq=seq, business_date=business_date, actor=actor, **values)
+
+
+# --------------------------------------------------------------------------
+# JSON conversion
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def to_json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (tuple, list)):
+        return [to_json_value(v) for v in value]
+    if isinstance(value, float):
+        raise TypeError(f"float {value!r} in an event payload; use Decimal")
+    return value
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
+
+
+def from_json_value(hint: Any, value: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        return from_json_value(inner, value)
+    if origin is tuple:
+        inner = typing.get_args(hint)[0]
+        return tuple(from_json_value(inner, v) for v in value)
+    if hint is Decimal:
+        if not isinstance(value, str):
+            raise TypeError(f"money must be a decimal string, got {value!r}")
+        return Decimal(value)
+    if hint is date:
+        return date.fromisoformat(value)
+    if dataclasses.is_dataclass(hint):
+        return hint(**{f.name: from_json_value(_hints(hint)[f.name], value[f.name]) for f in dataclasses.fields(hint)})
+    if hint in (int, str, bool) and not isinstance(value, hint):
+        raise TypeError(f"expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def with_seq(event: Event, seq: int) -> Event:
+    return dataclasses.replace(event, seq=seq)
+
