@@ -283,6 +283,83 @@ class CollectionCase:
         return case
 
     # ------------------------------------------------------------------
+    # snapshots: the state in plain JSON, so a batch loads without replaying history
+
+    SNAPSHOT_VERSION = 1
+
+    def snapshot(self) -> dict:
+        """The whole state as plain JSON values (what ``from_snapshot`` reads back).
+
+        A snapshot is a cache of ``replay(events)``: ``verify`` checks that
+        both give the same projection, so a snapshot can never hide an edit.
+        """
+        opened = self._opened
+        return {
+            "v": self.SNAPSHOT_VERSION,
+            "opened": opened.envelope(),
+            "version": self.version,
+            "stage": self.stage.value,
+            "installments": [
+                [str(i.principal_paid), str(i.interest_due), str(i.interest_paid), str(i.late_fee_due), str(i.late_fee_paid)]
+                for i in self.installments
+            ],
+            "accrued_through": self.accrued_through.isoformat(),
+            "reviewed_through": self.reviewed_through.isoformat(),
+            "next_review_on": _iso(self.next_review_on),
+            "principal_days": {k: str(v) for k, v in self.principal_days.items()},
+            "computed": {k: str(v) for k, v in self.computed.items()},
+            "charged": str(self.charged),
+            "unenforceable": {k: str(v) for k, v in self.unenforceable.items()},
+            "dues": [str(self.penalty_due), str(self.compound_due), str(self.costs_due)],
+            "total_paid": str(self.total_paid),
+            "overpayment": str(self.overpayment),
+            "promise": None
+            if self.promise is None
+            else [str(self.promise.amount), self.promise.promised_on.isoformat(), self.promise.holds_escalation, str(self.promise.paid_before)],
+            "broken_in_a_row": self.broken_in_a_row,
+            "paused_until": _iso(self.paused_until),
+            "agency": [self.agency_id, _iso(self.placement_until), self.placements],
+            "lawsuit_filed": self.lawsuit_filed,
+            "contact": [_iso(self.contact_day.day), self.contact_day.connected, self.contact_day.unanswered,
+                        self.failed_in_a_row, self.number_invalid],
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: dict) -> CollectionCase:
+        from states.events import event_from_record
+
+        if data.get("v") != cls.SNAPSHOT_VERSION:
+            raise DomainError(f"snapshot version {data.get('v')!r} is not {cls.SNAPSHOT_VERSION}; rebuild it by replay")
+        opened = event_from_record(**data["opened"])
+        case = cls(opened.case_id)
+        case.apply(opened)
+        case.version = data["version"]
+        case.stage = Stage(data["stage"])
+        for inst, row in zip(case.installments, data["installments"]):
+            inst.principal_paid, inst.interest_due, inst.interest_paid, inst.late_fee_due, inst.late_fee_paid = map(Decimal, row)
+        case.accrued_through = date.fromisoformat(data["accrued_through"])
+        case.reviewed_through = date.fromisoformat(data["reviewed_through"])
+        case.next_review_on = _date(data["next_review_on"])
+        case.principal_days = {k: Decimal(v) for k, v in data["principal_days"].items()}
+        case.computed = {k: Decimal(v) for k, v in data["computed"].items()}
+        case.charged = Decimal(data["charged"])
+        case.unenforceable = {k: Decimal(v) for k, v in data["unenforceable"].items()}
+        case.penalty_due, case.compound_due, case.costs_due = map(Decimal, data["dues"])
+        case.total_paid = Decimal(data["total_paid"])
+        case.overpayment = Decimal(data["overpayment"])
+        if data["promise"] is not None:
+            amount, promised_on, holds, paid_before = data["promise"]
+            case.promise = Promise(Decimal(amount), date.fromisoformat(promised_on), holds, Decimal(paid_before))
+        case.broken_in_a_row = data["broken_in_a_row"]
+        case.paused_until = _date(data["paused_until"])
+        agency, until, case.placements = data["agency"]
+        case.agency_id, case.placement_until = agency, _date(until)
+        case.lawsuit_filed = data["lawsuit_filed"]
+        day, connected, unanswered, case.failed_in_a_row, case.number_invalid = data["contact"]
+        case.contact_day = ContactDay(_date(day), connected, dict(unanswered))
+        return case
+
+    # ------------------------------------------------------------------
     # derived figures
 
     @property
@@ -1030,6 +1107,14 @@ class CollectionCase:
 
     def _on_CaseWrittenOff(self, e: CaseWrittenOff) -> None:
         pass
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _date(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
 
 
 def _month_end(day: date) -> date:
