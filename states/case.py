@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Iterable, Sequence
 
 from states.allocation import Allocation, AllocationLine, AllocationOrder, Component, Due, allocate
-from states.caps import DEFAULT_CUT_ORDER, apply_cap, cap_limit
+from states.caps import DEFAULT_CUT_ORDER, CapSplit, apply_cap, cap_limit
 from states.court_fees import litigation_costs
 from states.delinquency import Bucket, Classification, bucket_for, classification_for
 from states.events import (
@@ -51,6 +51,7 @@ from states.events import (
     RecalledFromAgency,
     ScheduledInstallment,
     StageChanged,
+    event_from_record,
 )
 from states.lifecycle import COLLECTION_STAGES, InvalidTransition, Stage, StageFacts, decide, edge_exists
 from states.loan import LoanTerms
@@ -231,6 +232,7 @@ class CollectionCase:
         self.failed_in_a_row = 0
         self.number_invalid = False
         self._pending: list[Event] = []
+        self._opened_json: dict | None = None
 
     # ------------------------------------------------------------------
     # construction
@@ -296,7 +298,7 @@ class CollectionCase:
         opened = self._opened
         return {
             "v": self.SNAPSHOT_VERSION,
-            "opened": opened.envelope(),
+            "opened": self._opened_envelope(),
             "version": self.version,
             "stage": self.stage.value,
             "installments": [
@@ -324,15 +326,32 @@ class CollectionCase:
                         self.failed_in_a_row, self.number_invalid],
         }
 
+    def _opened_envelope(self) -> dict:
+        """The opening event as JSON, encoded once per loaded case (it never changes)."""
+        if self._opened_json is None:
+            self._opened_json = self._opened.envelope()
+        return self._opened_json
+
+    def _clone(self) -> CollectionCase:
+        """An independent copy for what-if valuation (far cheaper than deepcopy)."""
+        clone = copy.copy(self)
+        for name, value in vars(self).items():
+            if isinstance(value, (list, dict)):
+                setattr(clone, name, copy.copy(value))
+        clone.installments = [copy.copy(i) for i in self.installments]
+        clone.promise = copy.copy(self.promise)
+        clone.contact_day = ContactDay(self.contact_day.day, self.contact_day.connected, dict(self.contact_day.unanswered))
+        clone._pending = []
+        return clone
+
     @classmethod
     def from_snapshot(cls, data: dict) -> CollectionCase:
-        from states.events import event_from_record
-
         if data.get("v") != cls.SNAPSHOT_VERSION:
             raise DomainError(f"snapshot version {data.get('v')!r} is not {cls.SNAPSHOT_VERSION}; rebuild it by replay")
-        opened = event_from_record(**data["opened"])
+        opened = _opened_event(data["opened"])
         case = cls(opened.case_id)
         case.apply(opened)
+        case._opened_json = data["opened"]
         case.version = data["version"]
         case.stage = Stage(data["stage"])
         for inst, row in zip(case.installments, data["installments"]):
@@ -417,7 +436,9 @@ class CollectionCase:
         return dues
 
     def total_due(self, as_of: date) -> Decimal:
-        return sum((d.amount for d in self.dues(as_of)), ZERO)
+        """The sum of ``dues(as_of)``, without building them."""
+        installments = sum((i.unpaid for i in self.installments if i.due_on <= as_of), ZERO)
+        return installments + self.costs_due + self.penalty_due + self.compound_due
 
     def overdue_total(self, as_of: date) -> Decimal:
         """Amounts past their due date on ``as_of`` (case-level dues always count)."""
@@ -443,6 +464,14 @@ class CollectionCase:
     def projection(self) -> CaseProjection:
         as_of = self.accrued_through
         dpd = self.dpd(as_of)
+        principal = due_principal = interest = late_fees = due_installments = ZERO
+        for i in self.installments:  # one pass: this runs for every case saved
+            principal += i.principal_unpaid
+            interest += i.interest_unpaid
+            late_fees += i.late_fee_unpaid
+            if i.due_on <= as_of:
+                due_principal += i.principal_unpaid
+                due_installments += i.unpaid
         return CaseProjection(
             case_id=self.case_id,
             contract_no=self.contract_no,
@@ -450,16 +479,14 @@ class CollectionCase:
             dpd=dpd,
             bucket=bucket_for(dpd).value,
             classification=classification_for(dpd).value,
-            principal_outstanding=self.principal_outstanding(),
-            overdue_principal=sum(
-                (i.principal_unpaid for i in self.installments if i.due_on <= as_of), ZERO
-            ),
-            contract_interest_due=sum((i.interest_unpaid for i in self.installments), ZERO),
+            principal_outstanding=principal,
+            overdue_principal=due_principal,
+            contract_interest_due=interest,
             penalty_interest=self.penalty_due,
             compound_interest=self.compound_due,
-            late_fees=sum((i.late_fee_unpaid for i in self.installments), ZERO),
+            late_fees=late_fees,
             costs=self.costs_due,
-            total_due=self.total_due(as_of),
+            total_due=due_installments + self.costs_due + self.penalty_due + self.compound_due,
             unenforceable=sum(self.unenforceable.values(), ZERO),
             total_paid=self.total_paid,
             overpayment=self.overpayment,
@@ -472,19 +499,27 @@ class CollectionCase:
             version=self.version,
         )
 
-    def view(self, as_of: date) -> CaseView:
-        """Value the case as of ``as_of`` (>= the last accrual) without changing it."""
+    def view(self, as_of: date, policy: CollectionPolicy | None = None) -> CaseView:
+        """Value the case as of ``as_of`` (>= the last accrual) without changing it.
+
+        With the policy, the reviews due before ``as_of`` run on a copy first, so the figures
+        are exactly those a payment dated ``as_of`` would meet (the cap splits each posting at
+        its own date, so posting dates matter). Without it, charges accrue straight to ``as_of``.
+        """
         if as_of < self.accrued_through:
             raise DomainError(
                 f"case {self.case_id}: view as of {as_of} is before its last accrual "
                 f"{self.accrued_through}; replay its events up to that date first"
             )
-        probe = copy.deepcopy(self)
-        if not self.stage.is_closed:
-            accrual = probe._accrual(as_of)
-            if accrual is not None:
-                probe.apply(accrual)
-        return CaseView(as_of, probe.projection(), probe.accrued_contract_interest())
+        probe = self._clone()
+        if policy is not None:
+            probe._catch_up(as_of - ONE_DAY, policy)
+        if not probe.stage.is_closed:
+            probe._accrue(as_of)  # cut at due dates on the way, as the daily close would
+        accrued = probe.accrued_contract_interest()
+        if accrued > 0:  # what a payoff would bring forward: the part under the cap
+            accrued = probe._payoff_interest_split(accrued)[1].enforceable[CONTRACT]
+        return CaseView(as_of, probe.projection(), accrued)
 
     def _compute_next_review(self, after: date, policy: CollectionPolicy) -> date | None:
         """The earliest date after ``after`` on which anything about this case can change.
@@ -555,14 +590,17 @@ class CollectionCase:
             raise DomainError(f"case {self.case_id}: {exc}") from None
         if amount <= 0:
             raise DomainError(f"case {self.case_id}: payment amount must be positive, got {amount}")
-        if self.stage.is_closed:
-            raise DomainError(f"case {self.case_id}: is {self.stage.value}; it takes no more payments")
         self._check_date(received_on, "payment")
         self._catch_up(received_on - ONE_DAY, policy)
+        if self.stage.is_closed:  # checked after the catch-up, which may have closed the case
+            raise DomainError(f"case {self.case_id}: is {self.stage.value}; it takes no more payments")
         self._accrue(received_on)
+        if self.promise is not None and received_on > self.promise.promised_on:
+            self._close_promise(received_on)  # its date has passed: judged on what was paid by then
         payoff_interest = self.accrued_contract_interest()
-        payoff = self.total_due(received_on) + self.principal_not_yet_due(received_on + ONE_DAY) + payoff_interest
-        if amount >= payoff and payoff_interest > 0:
+        # A payment that would clear all principal is a payoff: the contract interest accrued
+        # so far falls due with it, or settling would forgive that interest.
+        if payoff_interest > 0 and amount >= self.total_due(received_on) + self.principal_not_yet_due(received_on + ONE_DAY):
             self._post_payoff_interest(received_on, payoff_interest)
         allocation = self._allocate(amount, received_on, policy.allocation_order)
         self._emit(
@@ -596,9 +634,9 @@ class CollectionCase:
             amount = money(amount, field="promised amount")
         except MoneyError as exc:
             raise DomainError(f"case {self.case_id}: {exc}") from None
-        self._require_open("take a promise to pay")
         self._check_date(made_on, "promise")
         self._catch_up(made_on - ONE_DAY, policy)
+        self._require_open("take a promise to pay")
         if amount <= 0:
             raise DomainError(f"case {self.case_id}: promised amount must be positive, got {amount}")
         days = (promised_on - made_on).days
@@ -612,9 +650,9 @@ class CollectionCase:
         return self._take()
 
     def pause(self, reason: str, until: date, made_on: date, policy: CollectionPolicy, *, actor: str = SYSTEM) -> list[Event]:
-        self._require_open("pause")
         self._check_date(made_on, "pause")
         self._catch_up(made_on - ONE_DAY, policy)
+        self._require_open("pause")
         if not reason.strip():
             raise DomainError(f"case {self.case_id}: a pause needs a reason (hardship, dispute, complaint ...)")
         if not made_on < until <= made_on + timedelta(days=policy.max_pause_days):
@@ -638,6 +676,7 @@ class CollectionCase:
         if not reason.strip():
             raise DomainError(f"case {self.case_id}: a write-off needs a reason")
         self._catch_up(made_on - ONE_DAY, policy)
+        self._require_open("write off")
         self._accrue(made_on)
         self._transition("write_off", made_on, policy, actor, reason, by_operator=True)
         return self._take()
@@ -682,18 +721,7 @@ class CollectionCase:
     def _review(self, on: date, policy: CollectionPolicy, agencies: Sequence[str]) -> None:
         self._accrue(on)
         if self.promise is not None and on > self.promise.promised_on:
-            paid = self.total_paid - self.promise.paid_before
-            if paid >= self.promise.amount:
-                self._emit(PromiseKept, on, SYSTEM, promised_on=self.promise.promised_on, paid=paid)
-            else:
-                self._emit(
-                    PromiseBroken,
-                    on,
-                    SYSTEM,
-                    promised_on=self.promise.promised_on,
-                    paid=paid,
-                    broken_in_a_row=self.broken_in_a_row + 1,
-                )
+            self._close_promise(on)
         if self.paused_until is not None and on >= self.paused_until:
             self._emit(CaseResumed, on, SYSTEM, reason="pause expired")
         if self.placement_until is not None and on >= self.placement_until:
@@ -702,7 +730,7 @@ class CollectionCase:
             if self.stage is Stage.CURRENT:
                 self._transition("fall_overdue", on, policy, SYSTEM, "payment missed")
             while self.stage in (*COLLECTION_STAGES, Stage.LITIGATION) and (
-                self._transition("escalate", on, policy, SYSTEM, "threshold reached", quiet=True)
+                self._transition("escalate", on, policy, SYSTEM, "threshold reached", quiet=True, agencies=agencies)
             ):
                 pass
             if self.stage in (Stage.OUTSOURCED, Stage.LITIGATION):
@@ -710,6 +738,21 @@ class CollectionCase:
             if self.stage is Stage.OUTSOURCED and self.agency_id is None:
                 self._place(on, policy, agencies)  # renewed with the next agency in rotation
         self._emit(CaseReviewed, on, SYSTEM, dpd=self.dpd(on), next_review_on=self._compute_next_review(on, policy))
+
+    def _close_promise(self, on: date) -> None:
+        """The day after its date a promise is kept if paid in full by then, else broken."""
+        paid = self.total_paid - self.promise.paid_before
+        if paid >= self.promise.amount:
+            self._emit(PromiseKept, on, SYSTEM, promised_on=self.promise.promised_on, paid=paid)
+        else:
+            self._emit(
+                PromiseBroken,
+                on,
+                SYSTEM,
+                promised_on=self.promise.promised_on,
+                paid=paid,
+                broken_in_a_row=self.broken_in_a_row + 1,
+            )
 
     def _settle_or_cure(self, on: date, policy: CollectionPolicy, actor: str) -> bool:
         """Settle a case with nothing owing, cure one whose arrears are paid. True if it moved."""
@@ -757,6 +800,7 @@ class CollectionCase:
         *,
         quiet: bool = False,
         by_operator: bool = False,
+        agencies: Sequence[str] | None = None,
     ) -> bool:
         facts = self._facts(on, by_operator)
         try:
@@ -783,7 +827,7 @@ class CollectionCase:
             dpd=facts.dpd,
         )
         if target is Stage.OUTSOURCED:
-            self._place(on, policy, policy.agencies)
+            self._place(on, policy, agencies or policy.agencies)
         return True
 
     def _file_lawsuit(self, on: date, policy: CollectionPolicy, claim: Decimal) -> None:
@@ -813,12 +857,11 @@ class CollectionCase:
 
     def _accrue(self, through: date) -> None:
         """Accrue to ``through``, cutting at every due date on the way (balances change there)."""
-        for inst in self.installments:
-            if self.accrued_through < inst.due_on < through:
-                self._record(self._accrual(inst.due_on))
-        accrual = self._accrual(through)
-        if accrual is not None:
-            self._record(accrual)
+        stops = [i.due_on for i in self.installments if self.accrued_through < i.due_on < through]
+        for stop in (*stops, through):
+            accrual = self._accrual(stop)
+            if accrual is not None:
+                self._record(accrual)
 
     def _accrual(self, through: date) -> ChargesAccrued | None:
         """The charges of one stretch (accrued_through, through] with no due date inside it."""
@@ -886,11 +929,15 @@ class CollectionCase:
             charged_before=self.charged,
         )
 
+    def _payoff_interest_split(self, amount: Decimal) -> tuple[Decimal, CapSplit]:
+        """The cap limit now, and ``amount`` of contract interest split under it."""
+        limit = cap_limit(self.cap_rate, self.principal_days[CAP], self.day_count)
+        return limit, apply_cap({CONTRACT: amount}, self.charged, limit, DEFAULT_CUT_ORDER)
+
     def _post_payoff_interest(self, on: date, amount: Decimal) -> None:
         """A payoff brings forward the contract interest accrued in the current period."""
         inst = next(i for i in self.installments if i.due_on > on)
-        limit = cap_limit(self.cap_rate, self.principal_days[CAP], self.day_count)
-        split = apply_cap({CONTRACT: amount}, self.charged, limit, DEFAULT_CUT_ORDER)
+        limit, split = self._payoff_interest_split(amount)
         self._emit(
             ChargesAccrued,
             on,
@@ -1107,6 +1154,26 @@ class CollectionCase:
 
     def _on_CaseWrittenOff(self, e: CaseWrittenOff) -> None:
         pass
+
+
+_OPENED_CACHE: dict[str, tuple[dict, CaseOpened]] = {}
+_OPENED_CACHE_SIZE = 250_000
+
+
+def _opened_event(envelope: dict) -> CaseOpened:
+    """Decode a snapshot's opening event, reusing the last decoding of the same case.
+
+    Decoding a schedule is the dearest part of loading a case; the opening
+    event never changes, so an equal envelope gives an equal event.
+    """
+    hit = _OPENED_CACHE.get(envelope["case_id"])
+    if hit is not None and hit[0] == envelope:
+        return hit[1]
+    if len(_OPENED_CACHE) >= _OPENED_CACHE_SIZE:
+        _OPENED_CACHE.clear()
+    opened = event_from_record(**envelope)
+    _OPENED_CACHE[envelope["case_id"]] = (envelope, opened)
+    return opened
 
 
 def _iso(day: date | None) -> str | None:

@@ -15,6 +15,7 @@ An event stored under an older schema version is upgraded on read by the
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -94,11 +95,7 @@ class Event:
     schema_version: ClassVar[int] = 1
 
     def payload(self) -> dict[str, Any]:
-        return {
-            f.name: to_json_value(getattr(self, f.name))
-            for f in dataclasses.fields(self)
-            if f.name not in _ENVELOPE
-        }
+        return _payload_encoder(type(self))(self)
 
     def envelope(self) -> dict[str, Any]:
         return {
@@ -338,11 +335,7 @@ def event_from_record(
     if isinstance(business_date, str):
         business_date = date.fromisoformat(business_date)
     try:
-        values = {
-            f.name: from_json_value(_hints(cls)[f.name], data[f.name])
-            for f in dataclasses.fields(cls)
-            if f.name not in _ENVELOPE
-        }
+        values = _payload_decoder(cls)(data)
     except (KeyError, TypeError, ValueError) as exc:
         raise EventError(f"case {case_id} seq {seq}: bad {type} payload: {exc}") from None
     return cls(case_id=case_id, seq=seq, business_date=business_date, actor=actor, **values)
@@ -383,26 +376,84 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def from_json_value(hint: Any, value: Any) -> Any:
+    return _decoder(hint)(value)
+
+
+# Codecs compiled once per declared type: events are encoded and decoded by
+# the million (every save hashes them, every load and replay reads them).
+
+
+@functools.lru_cache(maxsize=None)
+def _decoder(hint: Any) -> Callable[[Any], Any]:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        if value is None:
-            return None
         (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
-        return from_json_value(inner, value)
+        decode_inner = _decoder(inner)
+        return lambda v: None if v is None else decode_inner(v)
     if origin is tuple:
-        inner = typing.get_args(hint)[0]
-        return tuple(from_json_value(inner, v) for v in value)
+        decode_item = _decoder(typing.get_args(hint)[0])
+        return lambda v: tuple(decode_item(x) for x in v)
     if hint is Decimal:
-        if not isinstance(value, str):
-            raise TypeError(f"money must be a decimal string, got {value!r}")
-        return Decimal(value)
+        return _decode_decimal
     if hint is date:
-        return date.fromisoformat(value)
+        return date.fromisoformat
     if dataclasses.is_dataclass(hint):
-        return hint(**{f.name: from_json_value(_hints(hint)[f.name], value[f.name]) for f in dataclasses.fields(hint)})
-    if hint in (int, str, bool) and not isinstance(value, hint):
-        raise TypeError(f"expected {hint.__name__}, got {value!r}")
-    return value
+        names = [f.name for f in dataclasses.fields(hint)]
+        decoders = [_decoder(_hints(hint)[n]) for n in names]
+        pairs = list(zip(names, decoders))
+        return lambda v: hint(**{n: d(v[n]) for n, d in pairs})
+    if hint in (int, str, bool):
+        def check(v: Any, _t: type = hint) -> Any:
+            if not isinstance(v, _t):
+                raise TypeError(f"expected {_t.__name__}, got {v!r}")
+            return v
+
+        return check
+    return lambda v: v
+
+
+def _decode_decimal(value: Any) -> Decimal:
+    if not isinstance(value, str):
+        raise TypeError(f"money must be a decimal string, got {value!r}")
+    return Decimal(value)
+
+
+@functools.lru_cache(maxsize=None)
+def _encoder(hint: Any) -> Callable[[Any], Any]:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        encode_inner = _encoder(inner)
+        return lambda v: None if v is None else encode_inner(v)
+    if origin is tuple:
+        encode_item = _encoder(typing.get_args(hint)[0])
+        return lambda v: [encode_item(x) for x in v]
+    if hint is Decimal:
+        return _encode_decimal
+    if hint is date:
+        return lambda v: v.isoformat()
+    if dataclasses.is_dataclass(hint):
+        pairs = [(f.name, _encoder(_hints(hint)[f.name])) for f in dataclasses.fields(hint)]
+        return lambda v: {n: e(getattr(v, n)) for n, e in pairs}
+    return to_json_value
+
+
+def _encode_decimal(value: Any) -> str:
+    if isinstance(value, float):
+        raise TypeError(f"float {value!r} in an event payload; use Decimal")
+    return str(value)
+
+
+@functools.lru_cache(maxsize=None)
+def _payload_encoder(cls: type) -> Callable[[Any], dict[str, Any]]:
+    pairs = [(f.name, _encoder(_hints(cls)[f.name])) for f in dataclasses.fields(cls) if f.name not in _ENVELOPE]
+    return lambda event: {n: e(getattr(event, n)) for n, e in pairs}
+
+
+@functools.lru_cache(maxsize=None)
+def _payload_decoder(cls: type) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    pairs = [(f.name, _decoder(_hints(cls)[f.name])) for f in dataclasses.fields(cls) if f.name not in _ENVELOPE]
+    return lambda data: {n: d(data[n]) for n, d in pairs}
 
 
 def with_seq(event: Event, seq: int) -> Event:

@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 
 from states.caps import CapError, CapRegime, LprTable, annual_cap_rate
-from states.money import ZERO, DayCount, MoneyError, to_decimal
+from states.money import FEN, ZERO, DayCount, MoneyError, to_decimal
 from states.schedule import Installment, RepaymentMethod, ScheduleError, build_schedule
 
 
@@ -72,6 +72,9 @@ class LoanTerms:
         except ScheduleError as exc:
             raise LoanTermsError(str(exc)) from None
         object.__setattr__(self, "schedule", schedule)
+        # one spelling per amount in the events: 100 and 100.00 are the same loan
+        for name in ("principal", "late_fee"):
+            object.__setattr__(self, name, getattr(self, name).quantize(FEN))
 
     @property
     def penalty_rate(self) -> Decimal:

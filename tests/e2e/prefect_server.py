@@ -135,7 +135,8 @@ def terminate_process_tree(proc: subprocess.Popen, grace: float = 10.0) -> None:
     """SIGTERM the process group of ``proc`` (it must have been started with
     ``start_new_session=True``) plus any descendants that moved to their own
     session (Prefect may isolate flow-run subprocesses), then SIGKILL leftovers."""
-    if proc.poll() is not None and not _descendants(proc.pid):
+    if proc.poll() is not None:
+        # Already reaped: its pid/pgid may belong to someone else by now.
         return
     strays = _descendants(proc.pid)
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -151,6 +152,15 @@ def terminate_process_tree(proc: subprocess.Popen, grace: float = 10.0) -> None:
             continue
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
+    # Leftovers (grandchildren in the group, flow runs in their own session).
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in strays):
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    for pid in strays:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _die_with_parent() -> None:
@@ -265,6 +275,9 @@ def start_prefect_server(base_dir: str | os.PathLike[str] | None = None, *,
         api_url = f"http://127.0.0.1:{port}/api"
         env = prefect_env(home, api_url, **{
             "PREFECT_UI_ENABLED": "true",
+            # "/" would otherwise redirect to the React V2 UI (/v2/), which rendered
+            # blank in headless chromium here; deep links like /runs/flow-run/ID are V1.
+            "PREFECT_SERVER_UI_V2_ENABLED": "false",
             "PREFECT_SERVER_API_HOST": "127.0.0.1",
             "PREFECT_SERVER_API_PORT": str(port),
             "PREFECT_UI_URL": f"http://127.0.0.1:{port}",
@@ -385,12 +398,16 @@ class WorkerHandle:
     pool: str
     proc: subprocess.Popen
     log_path: Path
+    offset: int = 0  # where this worker's output starts in log_path
 
     def log(self) -> str:
-        return Path(self.log_path).read_text(errors="replace")
+        """This worker's output so far."""
+        with open(self.log_path, "rb") as fh:
+            fh.seek(self.offset)
+            return fh.read().decode(errors="replace")
 
     def log_tail(self, lines: int = 80) -> str:
-        return file_tail(self.log_path, lines)
+        return _tail(self.log(), lines)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -426,8 +443,9 @@ def start_worker(pool: str, env: Mapping[str, str], cwd: str | os.PathLike[str] 
     if name:
         cmd += ["--name", name]
     cmd += list(extra_args)
+    offset = log_path.stat().st_size if log_path.exists() else 0  # log may be reused
     proc = _spawn(cmd, wenv, cwd, log_path)
-    handle = WorkerHandle(pool=pool, proc=proc, log_path=log_path)
+    handle = WorkerHandle(pool=pool, proc=proc, log_path=log_path, offset=offset)
     _register_cleanup(handle.stop)
     if server is not None:
         server.extra_logs.append(log_path)

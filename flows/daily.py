@@ -1,0 +1,144 @@
+"""The daily close: advance every case that is due, one business date at a time.
+
+    advance_portfolio(business_date)
+      for each date not yet closed, in order:
+        due ids  <- cases whose next review is on or before the date
+        batches  <- chunks of ids, one Prefect task each (never one per case)
+        advance_batch(ids, date): load, step, save in one transaction
+      a case that raises is quarantined; the run goes on, then ends Failed
+      naming the stuck cases. Retrying the run advances only what is left.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Callable, Sequence
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.states import Failed
+
+from flows import runtime
+from models.db import is_transient
+from models.service import BatchResult, advance_batch
+
+STUCK_LISTED = 20  # how many stuck case ids a failure message names
+
+
+def _transient_only(task, task_run, state) -> bool:
+    """Retry what a second try can fix (a locked database, a dropped connection), never a domain error."""
+    try:
+        state.result(raise_on_failure=True)
+    except Exception as exc:  # noqa: BLE001 - classify whatever the task raised
+        return is_transient(exc)
+    return False
+
+
+@task(
+    name="advance-batch",
+    retries=3,
+    retry_delay_seconds=[1, 5, 20],
+    retry_condition_fn=_transient_only,
+    task_run_name="advance {business_date} [{first_id}..] x{size}",
+)
+def advance_batch_task(case_ids: list[str], business_date: date, first_id: str = "", size: int = 0) -> dict:
+    result = advance_batch(runtime.store(), case_ids, business_date, runtime.policy(), fault=_fault_hook())
+    return result.as_dict()
+
+
+def _fault_hook() -> Callable | None:
+    """Test seam: ``collectflow.testing`` may install a fault for one case (never set in production)."""
+    from flows import testing
+
+    return testing.FAULT
+
+
+def chunks(ids: Sequence[str], size: int) -> list[list[str]]:
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
+def close_business_day(business_date: date, batch_size: int | None = None) -> BatchResult:
+    """Advance every due case to ``business_date``; stuck cases are recorded, not raised."""
+    store = runtime.store()
+    size = batch_size or runtime.settings().batch_size
+    store.begin_business_day(business_date)
+    ids = store.due_case_ids(business_date)
+    batches = chunks(ids, size)
+    total = BatchResult(business_date)
+    progress = create_progress_artifact(
+        progress=0.0, description=f"Close of {business_date}: {len(ids)} cases due in {len(batches)} batches"
+    )
+    for n, batch in enumerate(batches, 1):
+        outcome = advance_batch_task(batch, business_date, first_id=batch[0], size=len(batch))
+        total.merge(BatchResult.from_dict(outcome))
+        update_progress_artifact(artifact_id=progress, progress=100.0 * n / len(batches))
+    if not batches:
+        update_progress_artifact(artifact_id=progress, progress=100.0)
+    store.finish_business_day(business_date, advanced=total.advanced, stuck=len(total.stuck))
+    return total
+
+
+def dates_to_close(last_closed: date | None, requested: date | None, today: date) -> list[date]:
+    """The business dates a run must close, in order: one requested date, or catch-up to today."""
+    if requested is not None:
+        return [requested]
+    if last_closed is None:
+        return [today]
+    return [last_closed + timedelta(days=n) for n in range(1, (today - last_closed).days + 1)]
+
+
+def summary_rows(total: BatchResult) -> list[dict[str, str]]:
+    rows = [
+        {"figure": "cases advanced", "value": str(total.advanced)},
+        {"figure": "events written", "value": str(total.events)},
+        {"figure": "charges posted (yuan)", "value": str(total.charges_posted)},
+        {"figure": "penalty and compound interest posted (yuan)", "value": str(total.penalties_posted)},
+        {"figure": "above the legal cap, unenforceable (yuan)", "value": str(total.unenforceable)},
+        {"figure": "stuck cases", "value": str(len(total.stuck))},
+    ]
+    for move, count in sorted(total.transitions.items()):
+        rows.append({"figure": f"stage {move}", "value": str(count)})
+    return rows
+
+
+@flow(name="advance-portfolio", log_prints=False)
+def advance_portfolio(business_date: date | None = None, batch_size: int | None = None):
+    """Close ``business_date``, or every date since the last closed one up to today (Asia/Shanghai)."""
+    logger = get_run_logger()
+    store = runtime.store()
+    dates = dates_to_close(store.last_closed_business_date(), business_date, runtime.today())
+    total = BatchResult(dates[-1] if dates else runtime.today())
+    for day in dates:
+        result = close_business_day(day, batch_size)
+        logger.info("closed %s: %d advanced, %d stuck", day, result.advanced, len(result.stuck))
+        total.merge(result)
+    create_table_artifact(
+        key="daily-close-summary",
+        table=summary_rows(total),
+        description=f"Daily close {dates[0] if dates else ''} .. {dates[-1] if dates else ''}",
+    )
+    if total.stuck:
+        listed = ", ".join(sorted(total.stuck)[:STUCK_LISTED])
+        more = f" and {len(total.stuck) - STUCK_LISTED} more" if len(total.stuck) > STUCK_LISTED else ""
+        first_id = sorted(total.stuck)[0]
+        return Failed(
+            message=(
+                f"{len(total.stuck)} stuck case(s): {listed}{more}. First error ({first_id}): "
+                f"{total.stuck[first_id]}. Fix the data, then retry this run or run retry-case."
+            ),
+            data=total.as_dict(),
+        )
+    return total.as_dict()
+
+
+@flow(name="retry-case")
+def retry_case(case_id: str, business_date: date | None = None):
+    """Advance one (stuck) case to a date: by default the date it got stuck on, else the last closed one."""
+    store = runtime.store()
+    row = store.case_row(case_id)  # a case id or a contract number; CaseNotFound names it
+    day = business_date or row.stuck_on or store.last_closed_business_date() or runtime.today()
+    result = advance_batch(store, [row.case_id], day, runtime.policy(), fault=_fault_hook())
+    if result.stuck:
+        return Failed(message=f"case {row.case_id} is still stuck: {result.stuck[row.case_id]}", data=result.as_dict())
+    get_run_logger().info("case %s advanced to %s (%d events)", row.case_id, day, result.events)
+    return result.as_dict()

@@ -1,0 +1,138 @@
+"""The demo: a synthetic loan book run day by day through the real daily close.
+
+Each simulated day, loans disbursed that day are booked, borrowers pay,
+miss, promise and pay off as their profile says (``flows.simulation``), and
+then ``close_business_day`` closes the date exactly as the scheduled
+deployment does. The result is what a collections manager looks at.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Callable
+
+from prefect import flow, get_run_logger, task
+
+from flows import runtime, simulation
+from flows.daily import close_business_day
+from models import service
+from models.service import BatchResult
+from states.case import CollectionCase
+
+DEMO_ACTOR = "collector-demo"
+
+# Called with (day number, days) after each close; the CLI sets it to drive a progress bar.
+ON_DAY_CLOSED: Callable[[int, int], None] | None = None
+
+
+@dataclass
+class DemoTotals:
+    booked: int = 0
+    payments: int = 0
+    promises: int = 0
+    refused: int = 0
+    close: BatchResult = field(default_factory=lambda: BatchResult(date.min))
+    commands: BatchResult = field(default_factory=lambda: BatchResult(date.min))
+
+
+def _command(action: object, day: date, policy, n: int):
+    """Turn a borrower's planned action into a domain command for ``day``."""
+    if action == "pay":
+
+        def pay(case: CollectionCase):
+            amount = service.amount_due(case, day)
+            if amount <= 0 or case.stage.is_closed:
+                return []
+            return case.record_payment(amount, day, f"SIM-{case.case_id}-{day:%Y%m%d}-{n}", policy, actor=DEMO_ACTOR)
+
+        return pay
+    if action == "payoff":
+
+        def payoff(case: CollectionCase):
+            if case.stage.is_closed:
+                return []
+            amount = service.payoff_amount(case, day)
+            return case.record_payment(amount, day, f"SIM-{case.case_id}-{day:%Y%m%d}-payoff", policy, actor=DEMO_ACTOR)
+
+        return payoff
+    _kind, promised_on = action
+
+    def promise(case: CollectionCase):
+        if case.stage.is_closed:
+            return []
+        amount = service.amount_due(case, day)
+        if amount <= 0:
+            return []
+        return case.make_promise(amount, promised_on, day, policy, actor=DEMO_ACTOR)
+
+    return promise
+
+
+@task(name="simulate-day", task_run_name="borrowers act on {day}")
+def simulate_day(day: date, book: list, actions: list[tuple[str, object]]) -> dict:
+    """Book the day's new loans, then let the borrowers act (before the day is closed)."""
+    store = runtime.store()
+    policy = runtime.policy()
+    if book:
+        service.book_loans(store, book)
+    commands = [(case_id, _command(action, day, policy, n)) for n, (case_id, action) in enumerate(actions)]
+    result = service.run_commands(store, day, commands) if commands else BatchResult(day)
+    data = result.as_dict()
+    data["booked"] = len(book)
+    data["promises"] = sum(1 for _cid, a in actions if isinstance(a, tuple))
+    return data
+
+
+@task(name="book-seasoned-loans", task_run_name="book {count} seasoned loans with their history")
+def book_seasoned(book: list, history: list[tuple[date, list[tuple[str, object]]]], count: int) -> dict:
+    """Book the loans disbursed before the first business date, then replay what their
+    borrowers did before it, day by day: the history a lender brings when it adopts collectflow."""
+    store = runtime.store()
+    policy = runtime.policy()
+    service.book_loans(store, book)
+    total = BatchResult(date.min)
+    for day, actions in history:
+        commands = [(case_id, _command(action, day, policy, n)) for n, (case_id, action) in enumerate(actions)]
+        total.merge(service.run_commands(store, day, commands))
+    return total.as_dict()
+
+
+@flow(name="demo", log_prints=False)
+def run_demo(size: int = 10_000, days: int = 180, start: date = date(2026, 1, 1), seed: int = 7) -> dict:
+    """A book of ``size`` synthetic loans (half seasoned, half new) closed for ``days`` business days."""
+    logger = get_run_logger()
+    borrowers = simulation.make_portfolio(size, start, seed)
+    by_day = simulation.index_by_day(borrowers)
+    to_book: dict[date, list] = {}
+    for b in borrowers:
+        to_book.setdefault(max(b.terms.disbursed_on, start), []).append((b.case_id, b.terms))
+    history = sorted((day, actions) for day, actions in by_day.items() if day < start)
+    seasoned = to_book.pop(start, [])
+    command_total = BatchResult.from_dict(book_seasoned(seasoned, history, len(seasoned)))
+    close_total = BatchResult(start)
+    booked = len(seasoned)
+    promises = sum(1 for _day, actions in history for _cid, a in actions if isinstance(a, tuple))
+    for n in range(days):
+        day = start + timedelta(days=n)
+        acted = simulate_day(day, to_book.get(day, []), by_day.get(day, []))
+        booked += acted.pop("booked")
+        promises += acted.pop("promises")
+        command_total.merge(BatchResult.from_dict(acted))
+        close_total.merge(close_business_day(day))
+        if n % 30 == 29:
+            logger.info("demo: closed %s (%d/%d days)", day, n + 1, days)
+        if ON_DAY_CLOSED is not None:
+            ON_DAY_CLOSED(n + 1, days)
+    profiles = Counter(b.profile for b in borrowers)
+    return {
+        "start": start.isoformat(),
+        "end": (start + timedelta(days=days - 1)).isoformat(),
+        "days": days,
+        "booked": booked,
+        "profiles": dict(profiles),
+        "promises": promises,
+        "close": close_total.as_dict(),
+        "commands": command_total.as_dict(),
+    }

@@ -1,0 +1,171 @@
+"""What people read: Rich tables and panels for the CLI and the demo.
+
+Presentation only: every figure shown here was computed by the domain or
+the store.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from states.events import Event
+
+def yuan(value: object) -> str:
+    return f"{Decimal(str(value)):,.2f}"
+
+
+def redact_url(url: str) -> str:
+    return re.sub(r"//([^:/@]+):([^@]+)@", r"//\1:***@", url)
+
+
+def fees_table(costs) -> Table:
+    table = Table(title=f"Litigation costs of a claim of {yuan(costs.claim)} yuan ({costs.procedure.value} procedure)")
+    table.add_column("fee")
+    table.add_column("yuan", justify="right")
+    for name, value in (
+        ("case acceptance", costs.acceptance),
+        ("property preservation", costs.preservation),
+        ("execution", costs.execution),
+        ("attorney", costs.attorney),
+    ):
+        table.add_row(name, yuan(value))
+    table.add_row("[bold]total[/]", f"[bold]{yuan(costs.total)}[/]")
+    return table
+
+
+def close_summary(summary: dict, state: str, message: str | None) -> Panel:
+    table = Table(show_header=False, box=None)
+    for key in ("advanced", "events", "charges_posted", "penalties_posted", "unenforceable", "recovered"):
+        if key in summary:
+            table.add_row(key.replace("_", " "), str(summary[key]))
+    for move, n in sorted(summary.get("transitions", {}).items()):
+        table.add_row(f"stage {move}", str(n))
+    stuck = summary.get("stuck", {})
+    table.add_row("stuck cases", str(len(stuck)))
+    colour = "green" if state == "COMPLETED" else "red"
+    body = [table] + ([f"[red]{message}[/]"] if message and state != "COMPLETED" else [])
+    return Panel(Group(*body), title=f"daily close: [{colour}]{state}[/]")
+
+
+def event_line(e: Event) -> str:
+    payload = e.payload()
+    detail = ""
+    if e.type == "PaymentReceived":
+        lines = ", ".join(f"{l['component']} {l['amount']}" for l in payload["lines"])
+        detail = f"{payload['amount']} yuan -> {lines}" + (f"; overpayment {payload['overpayment']}" if payload["overpayment"] != "0.00" else "")
+    elif e.type == "StageChanged":
+        detail = f"{payload['from_stage']} -> {payload['to_stage']} ({payload['reason']}, DPD {payload['dpd']})"
+    elif e.type == "ContactRefused":
+        detail = f"REFUSED: {payload['rule']}"
+    elif e.type in ("PromiseMade", "CasePaused", "ContactRecorded", "CaseWrittenOff"):
+        detail = ", ".join(f"{k} {v}" for k, v in payload.items() if k not in ("note",))
+    return f"{e.case_id} #{e.seq} {e.business_date} [bold]{e.type}[/] {detail} (by {e.actor})"
+
+
+def case_panel(view) -> Panel:
+    d = view.as_dict()
+    table = Table(show_header=False, box=None)
+    table.add_row("stage", f"[bold]{d['stage']}[/]")
+    table.add_row("days past due", f"{d['dpd']} ({d['bucket']}, {d['classification'].replace('_', ' ')})")
+    for key in (
+        "principal_outstanding",
+        "overdue_principal",
+        "contract_interest_due",
+        "contract_interest_accrued",
+        "penalty_interest",
+        "compound_interest",
+        "late_fees",
+        "costs",
+        "total_due",
+        "unenforceable",
+        "total_paid",
+        "overpayment",
+    ):
+        table.add_row(key.replace("_", " "), yuan(d[key]))
+    table.add_row("next review", str(d["next_review_on"]))
+    return Panel(table, title=f"case {d['case_id']} ({d['contract_no']}) as of {d['as_of']}")
+
+
+def progress(console: Console) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def _rate(numerator: int, denominator: int) -> str:
+    return f"{100 * numerator / denominator:.1f} %" if denominator else "n/a"
+
+
+def demo_report(result: dict, store, elapsed: float, db_path: Path) -> Group:
+    close, commands = result["close"], result["commands"]
+    moves: dict[str, int] = {}
+    for source in (close["transitions"], commands["transitions"]):
+        for move, n in source.items():
+            moves[move] = moves.get(move, 0) + n
+    summary = store.portfolio_summary()
+
+    stages = Table(title=f"Portfolio by stage on {result['end']}")
+    for col in ("stage", "cases", "principal outstanding", "total due", "unenforceable"):
+        stages.add_column(col, justify="left" if col == "stage" else "right")
+    for row in (*summary.stages, summary.total):
+        stages.add_row(
+            row.stage if row is not summary.total else "[bold]all[/]",
+            f"{row.cases:,}",
+            yuan(row.principal_outstanding),
+            yuan(row.total_due),
+            yuan(row.unenforceable),
+        )
+
+    went_overdue = moves.get("current->overdue", 0)
+    cured = sum(n for move, n in moves.items() if move.endswith("->current"))
+    flow = Table(title="Cure and roll rates over the run")
+    flow.add_column("movement")
+    flow.add_column("cases", justify="right")
+    flow.add_column("rate", justify="right")
+    flow.add_row("fell overdue (current -> overdue)", f"{went_overdue:,}", "")
+    flow.add_row("cured (back to current)", f"{cured:,}", _rate(cured, went_overdue))
+    for source, target in (("overdue", "phone"), ("phone", "visit"), ("visit", "outsourced"), ("outsourced", "litigation")):
+        entered = sum(n for move, n in moves.items() if move.endswith(f"->{source}"))
+        rolled = moves.get(f"{source}->{target}", 0)
+        flow.add_row(f"rolled {source} -> {target}", f"{rolled:,}", _rate(rolled, entered))
+    flow.add_row("settled", f"{sum(n for m, n in moves.items() if m.endswith('->settled')):,}", "")
+    flow.add_row("written off", f"{sum(n for m, n in moves.items() if m.endswith('->written_off')):,}", "")
+
+    money = Table(title="Money")
+    money.add_column("figure")
+    money.add_column("yuan", justify="right")
+    recovered = Decimal(commands["recovered"]) + Decimal(close["recovered"])
+    money.add_row("payments received (allocated)", yuan(recovered))
+    money.add_row("charges posted (interest, penalties, fees)", yuan(Decimal(close["charges_posted"]) + Decimal(commands["charges_posted"])))
+    money.add_row("penalty and compound interest posted", yuan(Decimal(close["penalties_posted"]) + Decimal(commands["penalties_posted"])))
+    money.add_row("above the legal cap (unenforceable, never charged)", yuan(Decimal(close["unenforceable"]) + Decimal(commands["unenforceable"])))
+
+    stuck = close["stuck"]
+    example = store.example_case_ids() if hasattr(store, "example_case_ids") else {}
+    lines = [
+        f"[bold]{result['booked']:,}[/] loans booked ({', '.join(f'{k} {v}' for k, v in sorted(result['profiles'].items()))}); "
+        f"{result['days']} business days closed {result['start']} .. {result['end']}; "
+        f"{result['promises']:,} promises to pay taken.",
+        f"stuck cases: [bold]{len(stuck)}[/]" + (f" ({', '.join(sorted(stuck)[:5])})" if stuck else ""),
+        f"wall time: [bold]{elapsed:.0f} s[/]; database: [bold]{db_path}[/]",
+        "",
+        "Try, on this database:",
+    ]
+    env = f"COLLECTFLOW_DATABASE_URL=sqlite:///{db_path}"
+    for label, case_id in example.items():
+        lines.append(f"  {env} .venv/bin/collectflow case replay {case_id}    # a case now in {label}")
+    lines.append(f"  {env} .venv/bin/collectflow verify")
+    return Group(stages, flow, money, *lines)

@@ -1,0 +1,55 @@
+"""Settings: where the case store lives and how the flows run, from COLLECTFLOW_* variables.
+
+Every setting has a default that works on a laptop with no server: a SQLite
+file in ``./collectflow-data``. Production sets ``COLLECTFLOW_DATABASE_URL``
+to a PostgreSQL URL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COLLECTFLOW_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("./collectflow-data"),
+        description="Where the embedded SQLite file (and other local data) lives; created on first use.",
+    )
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL of the case store; default sqlite:///<data_dir>/collectflow.db.",
+    )
+    batch_size: int = Field(default=5000, gt=0, description="Cases per batch (one Prefect task each).")
+    policy_file: Path | None = Field(default=None, description="TOML collection policy; defaults apply if unset.")
+    timezone: str = Field(default="Asia/Shanghai", description="The lender's timezone: what 'today' means.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA timezone name (e.g. Asia/Shanghai)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url.strip():
+            self.database_url = f"sqlite:///{self.data_dir / 'collectflow.db'}"
+        return self
+
+    def ensure_data_dir(self) -> Path:
+        """The data directory, created if it does not exist yet."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+
+def get_settings() -> Settings:
+    """Settings read from the environment now (cheap; not cached, so a changed variable is seen)."""
+    return Settings()

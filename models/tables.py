@@ -1,0 +1,237 @@
+"""The tables of the case store, and how a case's projection maps onto its row.
+
+Money is integer fen in BIGINT columns (``*_fen``): exact on SQLite and
+PostgreSQL alike, from 0.01 to far beyond 99,999,999,999.99 yuan. Rates are
+decimal text, exact as the contract states them. Dates are business dates.
+
+``events`` is the source of truth and append-only: the initial migration
+adds triggers so the database itself refuses UPDATE and DELETE on it.
+``cases`` is the projection a batch reads (with the snapshot that lets it
+load a case without replaying its history); ``verify`` proves both agree
+with the events.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Mapping
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, ForeignKeyConstraint, String, Text
+from sqlmodel import Field, SQLModel
+
+from states.case import CaseProjection
+from states.money import from_fen, to_fen
+
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+HASH = String(64)
+GENESIS_HASH = "0" * 64
+BUSINESS_DAY_STATUSES = ("running", "closed", "failed")
+
+
+def _fen(**kwargs: Any) -> Any:
+    return Field(sa_type=BigInteger, **kwargs)
+
+
+def _timestamp(**kwargs: Any) -> Any:
+    return Field(sa_type=DateTime(timezone=True), **kwargs)
+
+
+class Loan(SQLModel, table=True):
+    """A booked loan's contract terms, as imported (personal data comes in a table of its own)."""
+
+    __tablename__ = "loans"
+
+    contract_no: str = Field(primary_key=True)
+    case_id: str = Field(unique=True)
+    borrower_id: str = Field(index=True)
+    principal_fen: int = _fen()
+    annual_rate: str
+    term_months: int
+    repayment_method: str
+    disbursed_on: date
+    first_due_on: date
+    day_count: str
+    penalty_uplift: str
+    compound_interest: bool
+    late_fee_fen: int = _fen()
+    late_fee_rate: str
+    cap_regime: str
+    contract_date: date
+    terms_hash: str = Field(sa_type=HASH)  # sha256 of the terms: re-importing the same loan is a no-op
+    booked_at: datetime = _timestamp()
+
+
+class Case(SQLModel, table=True):
+    """The projection of a case's events (``states.case.CaseProjection``) plus its snapshot."""
+
+    __tablename__ = "cases"
+
+    case_id: str = Field(primary_key=True)
+    contract_no: str = Field(foreign_key="loans.contract_no", unique=True)
+    stage: str
+    dpd: int
+    bucket: str
+    classification: str
+    principal_outstanding_fen: int = _fen()
+    overdue_principal_fen: int = _fen()
+    contract_interest_due_fen: int = _fen()
+    penalty_interest_fen: int = _fen()
+    compound_interest_fen: int = _fen()
+    late_fees_fen: int = _fen()
+    costs_fen: int = _fen()
+    total_due_fen: int = _fen()
+    unenforceable_fen: int = _fen()
+    total_paid_fen: int = _fen()
+    overpayment_fen: int = _fen()
+    accrued_through: date
+    reviewed_through: date
+    next_review_on: date | None = Field(default=None, index=True)
+    promise_until: date | None = None
+    paused_until: date | None = None
+    agency_id: str | None = None
+    version: int
+    last_hash: str = Field(sa_type=HASH)  # hash of the event at seq = version
+    snapshot: str = Field(sa_type=Text)  # CollectionCase.snapshot() as JSON
+    stuck: bool = False
+    stuck_error: str | None = Field(default=None, sa_type=Text)
+    stuck_on: date | None = None
+
+
+class StoredEvent(SQLModel, table=True):
+    """One event as stored: envelope columns, canonical JSON payload, and its link in the hash chain."""
+
+    __tablename__ = "events"
+
+    case_id: str = Field(primary_key=True, foreign_key="cases.case_id")
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    business_date: date
+    type: str
+    schema_version: int
+    actor: str
+    payload: str = Field(sa_type=Text)
+    prev_hash: str = Field(sa_type=HASH)
+    hash: str = Field(sa_type=HASH)
+    recorded_at: datetime = _timestamp()
+
+
+class Payment(SQLModel, table=True):
+    """A payment by its external id (unique: the same bank transaction is never recorded twice)."""
+
+    __tablename__ = "payments"
+    __table_args__ = (ForeignKeyConstraint(["case_id", "seq"], ["events.case_id", "events.seq"]),)
+
+    payment_id: str = Field(primary_key=True)
+    case_id: str = Field(index=True)
+    seq: int  # the PaymentReceived event
+    amount_fen: int = _fen()
+    received_on: date
+
+
+class LprFixingRow(SQLModel, table=True):
+    """One-year LPR fixings, in percent as published (``"3.85"``)."""
+
+    __tablename__ = "lpr_fixings"
+
+    effective_from: date = Field(primary_key=True)
+    rate_percent: str
+
+
+class PolicyVersion(SQLModel, table=True):
+    """Every collection policy ever used, numbered, with its fingerprint."""
+
+    __tablename__ = "policies"
+
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    fingerprint: str = Field(sa_type=HASH, unique=True)
+    body: dict = Field(sa_type=JSON)
+    created_at: datetime = _timestamp()
+
+
+class Agency(SQLModel, table=True):
+    __tablename__ = "agencies"
+
+    agency_id: str = Field(primary_key=True)
+    name: str
+    licence_no: str
+    capacity: int
+    commission_rates: dict = Field(sa_type=JSON)
+
+
+class Placement(SQLModel, table=True):
+    __tablename__ = "placements"
+
+    placement_id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="cases.case_id", index=True)
+    agency_id: str = Field(foreign_key="agencies.agency_id", index=True)
+    placed_on: date
+    until: date
+    recalled_on: date | None = None
+
+
+class BusinessDay(SQLModel, table=True):
+    """One run of the daily close for a business date."""
+
+    __tablename__ = "business_days"
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'closed', 'failed')", name="status"),
+    )
+
+    business_date: date = Field(primary_key=True)
+    status: str
+    started_at: datetime = _timestamp()
+    finished_at: datetime | None = _timestamp(default=None)
+    cases_advanced: int = 0
+    stuck: int = 0
+
+
+# --------------------------------------------------------------------------
+# projection <-> row
+
+
+def _projection_fields() -> tuple[tuple[str, str, bool], ...]:
+    """(projection field, column, is money) for every field of CaseProjection."""
+    hints = typing.get_type_hints(CaseProjection)
+    return tuple(
+        (f.name, f"{f.name}_fen" if hints[f.name] is Decimal else f.name, hints[f.name] is Decimal)
+        for f in dataclasses.fields(CaseProjection)
+    )
+
+
+PROJECTION_FIELDS = _projection_fields()
+PROJECTION_COLUMNS = tuple(column for _, column, _ in PROJECTION_FIELDS)
+
+
+def projection_values(projection: CaseProjection) -> dict[str, Any]:
+    """The case row's projection columns (money in integer fen)."""
+    return {
+        column: to_fen(getattr(projection, name)) if money else getattr(projection, name)
+        for name, column, money in PROJECTION_FIELDS
+    }
+
+
+def projection_from_row(row: Mapping[str, Any]) -> CaseProjection:
+    """Rebuild the projection from a row mapping holding the projection columns."""
+    return CaseProjection(
+        **{name: from_fen(row[column]) if money else row[column] for name, column, money in PROJECTION_FIELDS}
+    )
+
+
+loans = Loan.__table__
+cases = Case.__table__
+events = StoredEvent.__table__
+payments = Payment.__table__
+lpr_fixings = LprFixingRow.__table__
+policies = PolicyVersion.__table__
+agencies = Agency.__table__
+placements = Placement.__table__
+business_days = BusinessDay.__table__

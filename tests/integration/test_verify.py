@@ -1,0 +1,179 @@
+"""verify proves the store matches its events; whoever edits the database directly is caught."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Connection, and_, delete, insert, select, update
+
+from models.audit import timeline, verify
+from models.store import CaseStore, chain_hash
+from models.tables import cases, events
+from states.events import CaseReviewed, ChargesAccrued, PaymentReceived, SYSTEM
+from tests.integration.builders import advance, book, disable_event_triggers, pay
+
+TARGET = "CASE-000002"
+
+
+@pytest.fixture
+def portfolio(store: CaseStore) -> CaseStore:
+    ids = book(store, 3)
+    advance(store, ids, date(2024, 4, 1))
+    pay(store, TARGET, "500.00", date(2024, 4, 2), "BANK-0402-7")
+    advance(store, ids, date(2024, 5, 1))
+    return store
+
+
+def first_seq(store: CaseStore, kind: type) -> int:
+    return next(e.seq for e in store.events(TARGET) if isinstance(e, kind))
+
+
+def event_row(conn: Connection, seq: int) -> dict:
+    return dict(conn.execute(select(events).where(events.c.case_id == TARGET, events.c.seq == seq)).mappings().one())
+
+
+def set_event(conn: Connection, seq: int, **values) -> None:
+    conn.execute(update(events).where(events.c.case_id == TARGET, events.c.seq == seq).values(**values))
+
+
+def tamper(store: CaseStore, change) -> None:
+    with store.engine.begin() as conn:
+        disable_event_triggers(conn)
+        change(conn)
+
+
+def findings(store: CaseStore) -> list[tuple[int | None, str]]:
+    report = verify(store.engine)
+    assert not report.ok
+    assert report.failing_cases == [TARGET], report.findings
+    return [(f.seq, f.problem) for f in report.findings]
+
+
+def test_a_clean_store_verifies(portfolio):
+    progress: list[tuple[int, int]] = []
+    report = verify(portfolio.engine, on_progress=lambda done, total: progress.append((done, total)))
+    assert report.ok, report.findings
+    assert report.cases_checked == 3 and progress[-1] == (3, 3)
+    with portfolio.engine.connect() as conn:
+        assert report.events_checked == conn.execute(select(events.c.seq)).all().__len__()
+    assert verify(portfolio.engine, case_ids=[TARGET]).cases_checked == 1
+
+
+def test_a_changed_amount_is_caught(portfolio):
+    seq = first_seq(portfolio, PaymentReceived)
+
+    def change(conn):
+        payload = json.loads(event_row(conn, seq)["payload"])
+        set_event(conn, seq, payload=json.dumps({**payload, "amount": "5000.00"}, sort_keys=True, separators=(",", ":")))
+
+    tamper(portfolio, change)
+    found = findings(portfolio)
+    assert any(s == seq and "hash does not match" in p for s, p in found)
+    assert any(s is None and "projection total_paid: stored 500.00, replay gives 5000.00" in p for s, p in found)
+
+
+def test_a_changed_date_is_caught(portfolio):
+    seq = first_seq(portfolio, CaseReviewed)
+    tamper(portfolio, lambda conn: set_event(conn, seq, business_date=date(2024, 1, 1)))
+    assert (seq, "edited") in [(s, p.rsplit(": ", 1)[-1]) for s, p in findings(portfolio)]
+
+
+def test_a_changed_type_is_caught(portfolio):
+    seq = first_seq(portfolio, CaseReviewed)
+    tamper(portfolio, lambda conn: set_event(conn, seq, type="PromiseKept"))
+    found = findings(portfolio)
+    assert any(s == seq and "hash does not match" in p for s, p in found)
+    assert any("replay fails" in p and "PromiseKept" in p for _, p in found)
+
+
+def test_a_deleted_event_is_caught(portfolio):
+    seq = first_seq(portfolio, ChargesAccrued) + 1
+    tamper(portfolio, lambda conn: conn.execute(delete(events).where(events.c.case_id == TARGET, events.c.seq == seq)))
+    found = findings(portfolio)
+    assert any(s == seq + 1 and f"seq {seq} missing" in p for s, p in found)
+    assert any(s == seq + 1 and "does not link" in p for s, p in found)
+
+
+def test_two_swapped_events_are_caught(portfolio):
+    a = first_seq(portfolio, PaymentReceived) - 1
+    b = a + 1
+
+    def swap(conn):
+        first, second = event_row(conn, a), event_row(conn, b)
+        content = ("type", "business_date", "actor", "schema_version", "payload")
+        set_event(conn, a, **{k: second[k] for k in content})
+        set_event(conn, b, **{k: first[k] for k in content})
+
+    tamper(portfolio, swap)
+    found = findings(portfolio)
+    assert {s for s, p in found if "hash does not match" in p} == {a, b}
+
+
+def test_an_inserted_event_is_caught(portfolio):
+    def insert_one(conn):
+        last = conn.execute(select(events).where(events.c.case_id == TARGET).order_by(events.c.seq.desc())).mappings().first()
+        forged = CaseReviewed(case_id=TARGET, seq=last["seq"] + 1, business_date=date(2024, 5, 2), actor=SYSTEM, dpd=0, next_review_on=None)
+        conn.execute(
+            insert(events).values(
+                case_id=TARGET, seq=forged.seq, business_date=forged.business_date, type=forged.type,
+                schema_version=forged.schema_version, actor=forged.actor,
+                payload=json.dumps(forged.payload(), sort_keys=True, separators=(",", ":")),
+                prev_hash=last["hash"], hash=chain_hash(last["hash"], forged.canonical_json()),
+                recorded_at=datetime.now(timezone.utc),
+            )
+        )  # a perfectly chained forgery: only the case row can give it away
+
+    tamper(portfolio, insert_one)
+    found = findings(portfolio)
+    assert any("last_hash" in p for _, p in found)
+    assert any("version" in p and "newest event" in p for _, p in found)
+
+
+def test_an_edited_projection_is_caught(portfolio):
+    with portfolio.engine.begin() as conn:
+        conn.execute(update(cases).where(cases.c.case_id == TARGET).values(total_paid_fen=0, stage="settled"))
+    found = findings(portfolio)
+    assert any(p.startswith("projection stage: stored settled, replay gives ") for _, p in found)
+    assert any("projection total_paid: stored 0.00, replay gives 500.00" in p for _, p in found)
+
+
+def test_an_edited_snapshot_is_caught(portfolio):
+    def edit(conn):
+        snapshot = json.loads(conn.execute(select(cases.c.snapshot).where(cases.c.case_id == TARGET)).scalar())
+        snapshot["total_paid"] = "0.00"
+        conn.execute(update(cases).where(cases.c.case_id == TARGET).values(snapshot=json.dumps(snapshot)))
+
+    with portfolio.engine.begin() as conn:
+        edit(conn)
+    assert findings(portfolio) == [(None, "snapshot differs from replay in: total_paid")]
+
+
+# --------------------------------------------------------------------------
+# the timeline a person reads
+
+
+def test_the_timeline_explains_every_charge_and_keeps_running_balances(portfolio):
+    rows = timeline(portfolio, "MF-000002")
+    stored = portfolio.events(TARGET)
+    assert [r.seq for r in rows] == [e.seq for e in stored]
+    assert rows[-1].after == portfolio.case_row(TARGET).projection
+    assert rows[0].description.startswith("case opened for contract MF-000002")
+    payment = next(r for r in rows if r.type == "PaymentReceived")
+    assert "payment BANK-0402-7 of 500.00 by bank_transfer" in payment.description
+    assert payment.balances["total_paid"] == Decimal("500.00")
+    penalty = next(c for r in rows for c in r.charges if c.kind == "accrual" and c.component == "penalty_interest")
+    assert penalty.base > 0 and penalty.annual_rate == Decimal("0.27") and penalty.days >= 1
+    assert "x 27%" in penalty.text()
+    posting = next(c for r in rows for c in r.charges if c.kind == "posting")
+    assert posting.cap_limit is not None and posting.enforceable is not None
+    as_dict = payment.as_dict()
+    assert as_dict["balances"]["total_paid"] == "500.00" and json.dumps(as_dict)
+
+
+def test_the_timeline_as_of_a_date_stops_there(portfolio):
+    rows = timeline(portfolio, TARGET, as_of=date(2024, 3, 1))
+    assert rows and all(r.business_date <= date(2024, 3, 1) for r in rows)
+    assert rows[-1].after.total_paid == Decimal("0.00")

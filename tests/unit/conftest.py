@@ -1,0 +1,114 @@
+"""Shared builders for the aggregate tests: a loan, an opened case, and a case that remembers
+its state at every version (for replay and snapshot checks)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Iterable
+
+from states.caps import DEFAULT_LPR_TABLE, CapRegime
+from states.case import CollectionCase
+from states.events import ChargesAccrued, Event, StageChanged, event_from_record
+from states.loan import LoanTerms
+from states.money import DayCount
+from states.policy import CollectionPolicy
+from states.schedule import RepaymentMethod
+
+D = Decimal
+POLICY = CollectionPolicy()
+DAY = timedelta(days=1)
+
+# The default loan: one installment, interest first, so the whole 10,000.00 falls due at once.
+DISBURSED = date(2024, 2, 1)
+DUE = date(2024, 3, 1)  # DUE + 30 = 2024-03-31, a month-end, so a review posts on it
+
+
+def loan(
+    principal: str = "10000.00",
+    rate: str = "0.18",
+    term: int = 1,
+    method: RepaymentMethod = RepaymentMethod.INTEREST_FIRST,
+    disbursed_on: date = DISBURSED,
+    first_due_on: date = DUE,
+    *,
+    day_count: DayCount = DayCount.ACT_360,
+    compound_interest: bool = False,
+    late_fee: str = "0",
+    late_fee_rate: str = "0",
+    cap_regime: CapRegime = CapRegime.LICENSED,
+    contract_date: date | None = None,
+    contract_no: str = "HT-0001",
+) -> LoanTerms:
+    return LoanTerms(
+        contract_no=contract_no,
+        borrower_id="BR-0001",
+        principal=D(principal),
+        annual_rate=D(rate),
+        term_months=term,
+        repayment_method=method,
+        disbursed_on=disbursed_on,
+        first_due_on=first_due_on,
+        day_count=day_count,
+        compound_interest=compound_interest,
+        late_fee=D(late_fee),
+        late_fee_rate=D(late_fee_rate),
+        cap_regime=cap_regime,
+        contract_date=contract_date,
+    )
+
+
+class TracedCase(CollectionCase):
+    """A CollectionCase that keeps every event it emits and its own state after each one."""
+
+    def __init__(self, case_id: str):
+        super().__init__(case_id)
+        self.log: list[Event] = []
+        self.states: list[tuple[int, object, dict]] = []  # (version, projection, snapshot)
+
+    keep_states = True
+
+    def _record(self, event: Event) -> Event:
+        result = super()._record(event)
+        self.log.append(event)
+        if self.keep_states:
+            self.states.append((self.version, self.projection(), self.snapshot()))
+        return result
+
+
+class LoggedCase(TracedCase):
+    """A TracedCase that keeps only its events (cheaper, for checks over the history)."""
+
+    keep_states = False
+
+
+def open_case(case_id: str = "case-1", terms: LoanTerms | None = None, **loan_kw) -> TracedCase:
+    case, _events = TracedCase.open(case_id, terms or loan(**loan_kw), DEFAULT_LPR_TABLE)
+    return case
+
+
+def plain_case(case_id: str = "case-1", terms: LoanTerms | None = None, **loan_kw) -> CollectionCase:
+    case, _events = CollectionCase.open(case_id, terms or loan(**loan_kw), DEFAULT_LPR_TABLE)
+    return case
+
+
+def stored(events: Iterable[Event]) -> list[Event]:
+    """The events as the store gives them back: through their record form and canonical JSON."""
+    return [event_from_record(**json.loads(e.canonical_json())) for e in events]
+
+
+def of_type(events: Iterable[Event], kind: type[Event]) -> list:
+    return [e for e in events if isinstance(e, kind)]
+
+
+def stage_path(events: Iterable[Event]) -> list[tuple[date, str, int]]:
+    return [(e.business_date, e.to_stage, e.dpd) for e in events if isinstance(e, StageChanged)]
+
+
+def posted(events: Iterable[Event], component: str, field: str = "enforceable") -> Decimal:
+    """Sum of one component's postings over the ChargesAccrued events."""
+    return sum(
+        (getattr(p, field) for e in events if isinstance(e, ChargesAccrued) for p in e.postings if p.component == component),
+        D("0.00"),
+    )
