@@ -43,7 +43,7 @@ class UserError(Exception):
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from models.store import CaseNotFound, ConcurrencyError
+    from models.errors import StoreError
     from states.case import DomainError
     from states.caps import CapError
     from states.court_fees import CourtFeeError
@@ -61,8 +61,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         LoanTermsError,
         MoneyError,
         PolicyError,
-        CaseNotFound,
-        ConcurrencyError,
+        StoreError,
     )
 
 
@@ -153,9 +152,8 @@ def advance(
 
     state = advance_portfolio(business_date=parse_date(on, "--date"), batch_size=batch_size, return_state=True)
     data = state.result(raise_on_failure=False)
-    if isinstance(data, BaseException):
-        data = getattr(state, "data", None)
-    summary = data if isinstance(data, dict) else {}
+    summary = getattr(data, "summary", data)  # a failed run carries StuckCases(summary)
+    summary = summary if isinstance(summary, dict) else {}
     if as_json:
         print_json({"state": state.type.value, "message": state.message, **summary})
     else:
@@ -348,20 +346,18 @@ def write_off(
 @friendly
 def retry_case(
     case: str = typer.Argument(...),
-    on: Optional[str] = typer.Option(None, "--date", help="Date to advance to; default: the last closed date"),
+    on: Optional[str] = typer.Option(None, "--date", help="Date to advance to; default: the date it got stuck on, else the last closed date"),
 ) -> None:
-    """Advance one (stuck) case to a date; clears its stuck flag if it goes through."""
+    """Advance one (stuck) case: to --date, else the date it got stuck on, else the last closed date."""
     from models import service
 
-    store = _store()
-    day = parse_date(on, "--date") or store.last_closed_business_date()
+    case_id, day, result = service.retry_case(_store(), case, parse_date(on, "--date"), _policy())
     if day is None:
         raise UserError("no business date has been closed yet; give --date")
-    result = service.retry_case(store, case, day, _policy())
     if result.stuck:
-        err.print(f"[bold red]still stuck:[/] {result.stuck}")
+        err.print(f"[bold red]still stuck:[/] {result.stuck[case_id]}", highlight=False)
         raise typer.Exit(1)
-    console.print(f"case {case}: advanced to {day} ({result.events} events)")
+    console.print(f"case {case_id}: advanced to {day} ({result.events} events)")
 
 
 # ---------------------------------------------------------------------------
@@ -372,13 +368,14 @@ def retry_case(
 @friendly
 def case_show(
     case: str = typer.Argument(..., help="Case id or contract number"),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Value the case as of this date (default: its last close)"),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Value the case as of this date (default: the last closed business date)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Stage, DPD, bucket, class and every balance as of a date (accrued but not yet posted included)."""
     from models.audit import case_view
 
-    view = case_view(_store(), case, parse_date(as_of, "--as-of"))
+    store = _store()
+    view = case_view(store, case, parse_date(as_of, "--as-of") or store.last_closed_business_date(), _policy())
     if as_json:
         print_json(view.as_dict())
     else:

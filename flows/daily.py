@@ -21,8 +21,21 @@ from prefect.states import Failed
 from flows import runtime
 from models.db import is_transient
 from models.service import BatchResult, advance_batch
+from models.service import retry_case as retry_case_in_store
 
 STUCK_LISTED = 20  # how many stuck case ids a failure message names
+
+
+class StuckCases(RuntimeError):
+    """A run that left cases stuck; ``summary`` holds its figures (``BatchResult.as_dict()``).
+
+    The data of a Failed state must be an exception: Prefect raises it from
+    ``state.result()`` (any other value is a TypeError in the engine).
+    """
+
+    def __init__(self, message: str, summary: dict):
+        super().__init__(message)
+        self.summary = summary
 
 
 def _transient_only(task, task_run, state) -> bool:
@@ -121,24 +134,24 @@ def advance_portfolio(business_date: date | None = None, batch_size: int | None 
         listed = ", ".join(sorted(total.stuck)[:STUCK_LISTED])
         more = f" and {len(total.stuck) - STUCK_LISTED} more" if len(total.stuck) > STUCK_LISTED else ""
         first_id = sorted(total.stuck)[0]
-        return Failed(
-            message=(
-                f"{len(total.stuck)} stuck case(s): {listed}{more}. First error ({first_id}): "
-                f"{total.stuck[first_id]}. Fix the data, then retry this run or run retry-case."
-            ),
-            data=total.as_dict(),
+        message = (
+            f"{len(total.stuck)} stuck case(s): {listed}{more}. First error ({first_id}): "
+            f"{total.stuck[first_id]}. Fix the data, then retry this run or run retry-case."
         )
+        return Failed(message=message, data=StuckCases(message, total.as_dict()))
     return total.as_dict()
 
 
 @flow(name="retry-case")
 def retry_case(case_id: str, business_date: date | None = None):
     """Advance one (stuck) case to a date: by default the date it got stuck on, else the last closed one."""
-    store = runtime.store()
-    row = store.case_row(case_id)  # a case id or a contract number; CaseNotFound names it
-    day = business_date or row.stuck_on or store.last_closed_business_date() or runtime.today()
-    result = advance_batch(store, [row.case_id], day, runtime.policy(), fault=_fault_hook())
+    case_id, day, result = retry_case_in_store(
+        runtime.store(), case_id, business_date or None, runtime.policy(), fault=_fault_hook()
+    )
+    if day is None:
+        return Failed(message=f"case {case_id}: no business date has been closed yet; give business_date")
     if result.stuck:
-        return Failed(message=f"case {row.case_id} is still stuck: {result.stuck[row.case_id]}", data=result.as_dict())
-    get_run_logger().info("case %s advanced to %s (%d events)", row.case_id, day, result.events)
+        message = f"case {case_id} is still stuck: {result.stuck[case_id]}"
+        return Failed(message=message, data=StuckCases(message, result.as_dict()))
+    get_run_logger().info("case %s advanced to %s (%d events)", case_id, day, result.events)
     return result.as_dict()

@@ -131,9 +131,9 @@ def demo_report(result: dict, store, elapsed: float, db_path: Path) -> Group:
 
     went_overdue = moves.get("current->overdue", 0)
     cured = sum(n for move, n in moves.items() if move.endswith("->current"))
-    flow = Table(title="Cure and roll rates over the run")
+    flow = Table(title="Cure and roll rates over the run (moves between stages; a case can move more than once)")
     flow.add_column("movement")
-    flow.add_column("cases", justify="right")
+    flow.add_column("moves", justify="right")
     flow.add_column("rate", justify="right")
     flow.add_row("fell overdue (current -> overdue)", f"{went_overdue:,}", "")
     flow.add_row("cured (back to current)", f"{cured:,}", _rate(cured, went_overdue))
@@ -169,3 +169,41 @@ def demo_report(result: dict, store, elapsed: float, db_path: Path) -> Group:
         lines.append(f"  {env} .venv/bin/collectflow case replay {case_id}    # a case now in {label}")
     lines.append(f"  {env} .venv/bin/collectflow verify")
     return Group(stages, flow, money, *lines)
+
+
+def print_timeline(console: Console, rows) -> None:
+    """One block per event: what happened, the balances after it, each charge explained beneath."""
+    for row in rows:
+        b = row.balances
+        actor = "" if row.actor == "system" else f" [cyan]by {row.actor}[/]"
+        console.print(
+            f"[bold]#{row.seq:<4}[/] {row.business_date}  [bold]{row.type}[/]{actor}  "
+            f"[dim]-> {b['stage']}, DPD {b['dpd']}, due {yuan(b['total_due'])}, principal {yuan(b['principal_outstanding'])}[/]",
+            highlight=False,
+        )
+        if row.description:
+            console.print(f"       {row.description}", highlight=False, soft_wrap=False)
+        for charge in row.charges:
+            console.print(f"         [dim]{charge.text()}[/]", highlight=False)
+    if rows:
+        last = rows[-1].balances
+        console.print(
+            f"\nafter #{rows[-1].seq}: principal {yuan(last['principal_outstanding'])}, contract interest due "
+            f"{yuan(last['contract_interest_due'])}, penalty {yuan(last['penalty_interest'])}, compound "
+            f"{yuan(last['compound_interest'])}, late fees {yuan(last['late_fees'])}, costs {yuan(last['costs'])}; "
+            f"total due {yuan(last['total_due'])}; above the cap (never charged) {yuan(last['unenforceable'])}; "
+            f"paid {yuan(last['total_paid'])}",
+            highlight=False,
+        )
+
+
+def print_verify(console: Console, outcome) -> None:
+    if outcome.ok:
+        console.print(
+            f"[green]verified[/]: {outcome.cases_checked:,} cases, {outcome.events_checked:,} events; "
+            "every hash chain intact and every projection reproduced by replay"
+        )
+        return
+    console.print(f"[red]verification failed[/] for {len(outcome.failing_cases)} case(s):")
+    for finding in outcome.findings:
+        console.print(f"  {finding}")

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from models.store import CaseStore, chain_hash, event_from_row, stored_canonical_json
 from models.tables import GENESIS_HASH, cases, events, projection_from_row
-from states.case import CaseProjection, CollectionCase
+from states.case import CaseProjection, CaseView, CollectionCase
 from states.events import (
     AccrualSegment,
     CaseOpened,
@@ -94,11 +94,12 @@ class VerifyReport:
 def verify(
     engine: Engine,
     case_ids: Iterable[str] | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> VerifyReport:
     """Check the hash chains and projections of every case (or of ``case_ids``).
 
-    ``on_progress(cases_done, cases_total)`` is called after each chunk of cases.
+    ``on_progress(cases_done)`` is called after each chunk of cases (the
+    total is ``len(case_ids)``, or ``store.portfolio_summary().total.cases``).
     """
     report = VerifyReport()
     with engine.connect() as conn:
@@ -106,19 +107,15 @@ def verify(
             conn.execution_options(isolation_level="REPEATABLE READ")  # one consistent view
         with conn.begin():
             if case_ids is None:
-                total = conn.execute(select(func.count()).select_from(cases)).scalar_one()
                 ids: Iterator[str] = conn.execution_options(yield_per=STREAM_ROWS).execute(
                     select(cases.c.case_id).order_by(cases.c.case_id)
                 ).scalars()
             else:
-                wanted = sorted(set(case_ids))
-                total, ids = len(wanted), iter(wanted)
-            done = 0
+                ids = iter(sorted(set(case_ids)))
             while chunk := list(itertools.islice(ids, VERIFY_CHUNK)):
                 _verify_chunk(conn, chunk, report)
-                done += len(chunk)
                 if on_progress is not None:
-                    on_progress(done, total)
+                    on_progress(report.cases_checked)
             if case_ids is None:
                 _find_orphan_events(conn, report)
     return report
@@ -215,6 +212,14 @@ def _projection_differences(stored: CaseProjection, replayed: CaseProjection) ->
         for f in dataclasses.fields(CaseProjection)
         if getattr(stored, f.name) != getattr(replayed, f.name)
     ]
+
+
+def rebuild_case(store: CaseStore, case_id: str) -> None:
+    """Rewrite a case's projection and snapshot from its events (the fix for a corrupt case row).
+
+    The events are not touched; ``verify`` still checks their hash chain.
+    """
+    store.rebuild_projections([store.resolve_case_id(case_id)])
 
 
 # --------------------------------------------------------------------------
@@ -436,3 +441,15 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+def case_view(store: CaseStore, case_ref: str, as_of: date | None = None, policy=None) -> CaseView:
+    """A case valued as of a date: replayed up to that date if it lies in the past,
+    then accrued (and, given the policy, reviewed) through it without storing anything."""
+    case_id = store.resolve_case_id(case_ref)
+    case = store.load_one(case_id)
+    if as_of is None:
+        as_of = case.accrued_through
+    elif as_of < case.accrued_through:
+        case = CollectionCase.replay(store.events(case_id, as_of), case_id)
+    return case.view(max(as_of, case.accrued_through), policy)

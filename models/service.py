@@ -259,7 +259,18 @@ def write_off_case(store, case_ref, reason, made_on, policy, *, actor) -> list[E
     return _command(store, case_ref, lambda c: c.write_off(reason, made_on, policy, actor=actor))
 
 
-def retry_case(store: CaseStore, case_ref: str, business_date: date, policy: CollectionPolicy) -> BatchResult:
-    """Advance one (stuck) case to the date; clears its stuck flag when it goes through."""
-    case_id = store.resolve_case_id(case_ref)
-    return advance_batch(store, [case_id], business_date, policy)
+def retry_case(
+    store: CaseStore,
+    case_ref: str,
+    business_date: date | None,
+    policy: CollectionPolicy,
+    *,
+    fault: Callable[[CollectionCase], None] | None = None,
+) -> tuple[str, date | None, BatchResult]:
+    """Advance one (stuck) case: to ``business_date``, else the date it got stuck on, else the
+    last closed date. Clears its stuck flag when it goes through. Returns (case id, date, result)."""
+    row = store.case_row(case_ref)
+    day = business_date or row.stuck_on or store.last_closed_business_date()
+    if day is None:
+        return row.case_id, None, BatchResult(date.min)
+    return row.case_id, day, advance_batch(store, [row.case_id], day, policy, fault=fault)

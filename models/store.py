@@ -25,13 +25,14 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, case as sql_case, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, case as sql_case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from models.db import write_transaction
 from models.errors import CaseNotFound, ConcurrencyError, DuplicatePayment, StoreError, TermsConflict
 from models.tables import (
+    BUSINESS_DAY_STATUSES,
     GENESIS_HASH,
     PROJECTION_COLUMNS,
     business_days,
@@ -269,12 +270,17 @@ class CaseStore:
     # the batch path
 
     def due_case_ids(self, business_date: date, limit: int | None = None) -> list[str]:
-        """Cases with something due by ``business_date``: not stuck, not closed, ordered by case id."""
+        """Cases with something due by ``business_date``, not closed, ordered by case id.
+
+        A stuck case waits for its fix: it is left out of every other date's
+        close, but a rerun of the date it got stuck on retries it (that is
+        how an operator retries a failed run).
+        """
         query = (
             select(cases.c.case_id)
             .where(
                 cases.c.next_review_on <= business_date,
-                cases.c.stuck.is_(False),
+                or_(cases.c.stuck.is_(False), cases.c.stuck_on == business_date),
                 cases.c.stage.not_in(CLOSED_STAGES),
             )
             .order_by(cases.c.case_id)
@@ -523,7 +529,7 @@ class CaseStore:
         stuck: int | None = None,
     ) -> None:
         """Record that the close of ``business_date`` is running, closed or failed."""
-        if status not in ("running", "closed", "failed"):
+        if status not in BUSINESS_DAY_STATUSES:
             raise StoreError(f"business day status {status!r} is not one of running, closed, failed")
         now = _now()
         values: dict[str, Any] = {"status": status}

@@ -24,7 +24,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from sqlalchemy import func, select
 
 from flows import daily, runtime, simulation, testing
-from flows.daily import advance_portfolio, retry_case
+from flows.daily import StuckCases, advance_portfolio, retry_case
 from flows.demo import simulate_day
 from models.audit import verify
 from models.errors import StoreError
@@ -112,6 +112,9 @@ def test_an_exception_inside_a_batch_quarantines_those_cases_and_a_rerun_ends_as
     assert failed.message.startswith("3 stuck case(s): ")
     assert all(case_id in failed.message for case_id in faulty)
     assert "InjectedFault" in failed.message
+    with pytest.raises(StuckCases, match="3 stuck case") as raised:
+        failed.result()
+    assert sorted(raised.value.summary["stuck"]) == faulty
     assert [(s.case_id, s.stuck_on) for s in store.stuck_cases()] == [(c, FIRST_DAY) for c in faulty]
     # the rest of each batch, and the batches after the fault, went through
     for case_id in set(due) - set(faulty):
@@ -191,11 +194,11 @@ def test_a_close_killed_with_sigkill_halfway_then_rerun_ends_as_a_clean_run(
 
     rerun = close(FIRST_DAY, batch_size=batch_size)
     assert rerun.is_completed(), rerun.message
-    assert rerun.result()["advanced"] == len(left)
-    assert close(FIRST_DAY + timedelta(days=1), batch_size=batch_size).is_completed()
+    assert rerun.result()["advanced"] == len(left)  # only what was left
 
+    assert store.business_day(FIRST_DAY).status == "closed"
     assert verify(store.engine).ok
-    assert store.digest() == clean_digest(120, days(FIRST_DAY, 2), batch_size=batch_size)
+    assert store.digest() == clean_digest(120, [FIRST_DAY], batch_size=batch_size)
 
 
 # --------------------------------------------------------------------------- stuck cases

@@ -4,7 +4,8 @@ PostgreSQL: one freshly created, uniquely named database per test session
 (dropped at the end), and a schema of its own per test inside it, migrated
 to head. The server is ``COLLECTFLOW_TEST_POSTGRES_URL`` (default
 ``postgresql://postgres@127.0.0.1:5432/postgres``); the PostgreSQL half is
-skipped only when no server answers there, never for any other error.
+skipped only when no server answers there (and fails instead when
+``COLLECTFLOW_REQUIRE_SERVICES=1``, as in CI), never for any other error.
 """
 
 from __future__ import annotations
@@ -38,10 +39,13 @@ def _server_answers(url: str) -> bool:
 def postgres_database() -> Iterator[str]:
     """A fresh database for this test session; its URL (psycopg 3 driver)."""
     if not _server_answers(POSTGRES_ADMIN_URL):
-        pytest.skip(
+        reason = (
             f"no PostgreSQL server answers at {make_url(POSTGRES_ADMIN_URL).render_as_string(hide_password=True)} "
-            f"(set COLLECTFLOW_TEST_POSTGRES_URL to one)"
+            f"(start one, or set COLLECTFLOW_TEST_POSTGRES_URL)"
         )
+        if os.environ.get("COLLECTFLOW_REQUIRE_SERVICES") == "1":
+            pytest.fail(reason + "; COLLECTFLOW_REQUIRE_SERVICES=1 forbids skipping")
+        pytest.skip(reason)
     admin = make_url(POSTGRES_ADMIN_URL)
     name = f"collectflow_test_{uuid.uuid4().hex[:12]}"
     conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)

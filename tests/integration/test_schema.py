@@ -24,9 +24,9 @@ from models.db import (
 )
 from models.errors import ConcurrencyError
 from models.settings import Settings
-from models.tables import cases, events, loans, payments
+from models.tables import events, loans, payments
 from states.caps import DEFAULT_LPR_TABLE
-from tests.integration.builders import book, pay
+from tests.integration.builders import book, opened, pay
 
 
 def test_settings_default_to_a_sqlite_file_in_the_data_dir(monkeypatch, tmp_path):
@@ -91,8 +91,6 @@ def test_lpr_fixings_are_seeded(store):
 
 @pytest.mark.parametrize("yuan", ["99999999999.99", "0.01", "1234567890123.45"])
 def test_money_round_trips_exactly(store, yuan):
-    from tests.integration.builders import opened
-
     loan, case, opening = opened(1, principal=Decimal(yuan), term_months=1)
     store.add_cases([(loan, case, opening)])
     with store.engine.connect() as conn:

@@ -17,7 +17,7 @@ from models.tables import cases, events, payments
 from states.case import CollectionCase
 from states.events import PaymentReceived
 from states.policy import CollectionPolicy
-from tests.integration.builders import POLICY, advance, book, case_id, opened, pay, terms
+from tests.integration.builders import POLICY, advance, book, opened, pay
 
 
 @contextmanager
@@ -151,18 +151,29 @@ def test_a_batch_of_thousands_loads_and_saves_in_a_few_statements(store):
     assert {s.stage: s.cases for s in summary.stages} == {"overdue": 2000}
 
 
-def test_due_cases_skip_stuck_and_closed_cases_until_cleared(store):
+def test_a_stuck_case_waits_for_its_fix_except_in_a_rerun_of_its_date(store):
     ids = book(store, 3)
-    day = date(2024, 2, 16)
+    day, next_day = date(2024, 2, 16), date(2024, 2, 17)
     store.mark_stuck(ids[1], day, "InjectedFault: boom")
-    assert store.due_case_ids(day) == [ids[0], ids[2]]
-    assert store.due_case_ids(day, limit=1) == [ids[0]]
+    assert store.due_case_ids(next_day) == [ids[0], ids[2]]
+    assert store.due_case_ids(day) == ids  # rerunning the failed date retries it
+    assert store.due_case_ids(next_day, limit=1) == [ids[0]]
     (stuck,) = store.stuck_cases()
     assert (stuck.case_id, stuck.stuck_on, stuck.error) == (ids[1], day, "InjectedFault: boom")
     store.clear_stuck(ids[1])
-    assert store.stuck_cases() == [] and store.due_case_ids(day) == ids
+    assert store.stuck_cases() == [] and store.due_case_ids(next_day) == ids
     with pytest.raises(CaseNotFound, match="NOPE"):
         store.mark_stuck("NOPE", day, "x")
+
+
+def test_closed_cases_are_never_due(store):
+    (cid,) = book(store, 1)
+    case = store.load_one(cid)
+    version = case.version
+    new_events = case.record_payment("20000.00", date(2024, 2, 1), "PAYOFF-1", POLICY)
+    store.save([(case, new_events)], expected_versions={cid: version})
+    assert store.case_row(cid).projection.stage == "settled"
+    assert store.due_case_ids(date(2030, 1, 1)) == []
 
 
 def test_save_batch_quarantines_and_clears_in_the_same_transaction(store):

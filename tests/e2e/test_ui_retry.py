@@ -1,0 +1,67 @@
+"""An operator retries a failed daily close from the Prefect UI, in headless Chromium.
+
+A worker whose code fails on one case (``COLLECTFLOW_FAULT_CASES``) closes a
+date: the run ends Failed naming the stuck case. That worker is replaced by
+one without the fault (the fix is deployed), the operator clicks Retry on
+the flow run page, and the run completes with the stuck case advanced once.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flows.runtime import policy
+from models import service
+from tests.e2e.prefect_server import (
+    deployment_run,
+    flow_run_page_url,
+    flow_run_states,
+    get_flow_run,
+    retry_flow_run_in_ui,
+    start_worker,
+    wait_for_flow_run,
+)
+from tests.e2e.test_deployments import (  # noqa: F401 - collectflow_deployed is a fixture
+    FIRST_DAY,
+    POOL,
+    PROJECT,
+    collectflow_deployed,
+    reviews_on,
+    seed_case_store,
+)
+
+
+def test_a_failed_close_retried_from_the_ui_completes_with_the_stuck_case_advanced(
+    prefect_server, collectflow_deployed, page, tmp_path
+):
+    api = prefect_server.api_url
+    url, store = seed_case_store(tmp_path)
+    service.advance_batch(store, store.due_case_ids(FIRST_DAY), FIRST_DAY, policy())  # yesterday's close
+    day = FIRST_DAY + timedelta(days=1)
+    stuck = store.due_case_ids(day)[0]
+    env = {**prefect_server.env, "COLLECTFLOW_DATABASE_URL": url}
+
+    faulty = {**env, "COLLECTFLOW_FAULT_CASES": stuck}
+    with start_worker(POOL, faulty, cwd=PROJECT, server=prefect_server, log_path=tmp_path / "worker-faulty.log"):
+        run_id = deployment_run("advance-portfolio/daily-close", {"business_date": day.isoformat()}, env)
+        assert wait_for_flow_run(api, run_id, timeout=180) == "Failed"
+    message = get_flow_run(api, run_id)["state"]["message"]
+    assert message.startswith(f"1 stuck case(s): {stuck}. ")
+    assert store.case_row(stuck).stuck
+    assert reviews_on(store, stuck, day) == []
+
+    with start_worker(POOL, env, cwd=PROJECT, server=prefect_server, log_path=tmp_path / "worker-fixed.log"):
+        retry_flow_run_in_ui(page, prefect_server.ui_url, run_id, screenshot=tmp_path / "retry-clicked.png")
+        wait_for_flow_run(api, run_id, states={"AwaitingRetry", "Pending", "Running", "Completed"}, timeout=30, poll=0.2)
+        assert wait_for_flow_run(api, run_id, timeout=180) == "Completed"
+
+    page.goto(flow_run_page_url(prefect_server.ui_url, run_id))
+    page.get_by_text("Completed").first.wait_for()
+    page.screenshot(path=str(tmp_path / "flow-run-completed.png"), full_page=True)
+    assert "AwaitingRetry" in flow_run_states(api, run_id)
+
+    row = store.case_row(stuck)
+    assert not row.stuck and row.stuck_error is None
+    assert len(reviews_on(store, stuck, day)) == 1
+    assert store.business_day(day).status == "closed"
+    store.engine.dispose()
