@@ -25,7 +25,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, case as sql_case, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, case as sql_case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -35,6 +35,7 @@ from models.tables import (
     BUSINESS_DAY_STATUSES,
     GENESIS_HASH,
     PROJECTION_COLUMNS,
+    borrowers,
     business_days,
     cases,
     events,
@@ -206,12 +207,18 @@ class CaseStore:
     # ------------------------------------------------------------------
     # booking
 
-    def add_cases(self, items: Sequence[tuple[LoanTerms, CollectionCase, list[Event]]]) -> Booking:
+    def add_cases(
+        self,
+        items: Sequence[tuple[LoanTerms, CollectionCase, list[Event]]],
+        *,
+        borrower_rows: Sequence[Mapping[str, Any]] = (),
+    ) -> Booking:
         """Book loans with their new cases and opening events, all in one transaction.
 
         Re-importing a contract with the same terms is a no-op (listed in
         ``already_booked``); the same contract number with other terms is a
-        ``TermsConflict``.
+        ``TermsConflict``. ``borrower_rows`` (``borrowers`` table rows, from
+        ``models.loanbook``) are written with the loans booked now.
         """
         items = list(items)
         seen: set[str] = set()
@@ -262,9 +269,96 @@ class CaseStore:
                     conn.execute(insert(events), event_rows)
                     if payment_rows:
                         conn.execute(insert(payments), payment_rows)
+                    booked_now = {t.contract_no for t, _, _ in fresh}
+                    rows = [row for row in borrower_rows if row["contract_no"] in booked_now]
+                    if rows:
+                        conn.execute(insert(borrowers), rows)
         except IntegrityError as exc:
             raise self._explain_integrity_error(exc, [(c, evs) for _, c, evs in items]) from exc
         return Booking(tuple(c.case_id for _, c, _ in fresh), tuple(already))
+
+    # ------------------------------------------------------------------
+    # borrowers (personal data: encrypted and masked columns only; see models.loanbook)
+
+    def booked_loans(self, contract_nos: Sequence[str]) -> dict[str, tuple[Mapping[str, Any], Mapping[str, Any] | None]]:
+        """For the contracts already booked: (loan row, borrower row or None), by contract number."""
+        found: dict[str, tuple[Mapping[str, Any], Mapping[str, Any] | None]] = {}
+        query = select(loans, borrowers).join_from(loans, borrowers, loans.c.contract_no == borrowers.c.contract_no, isouter=True)
+        loan_keys, borrower_keys = list(loans.c.keys()), list(borrowers.c.keys())
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(contract_nos))):
+                for row in conn.execute(query.where(loans.c.contract_no.in_(chunk))):
+                    values = tuple(row)
+                    loan = dict(zip(loan_keys, values[: len(loan_keys)]))
+                    borrower = dict(zip(borrower_keys, values[len(loan_keys) :]))
+                    found[loan["contract_no"]] = (loan, borrower if borrower["contract_no"] is not None else None)
+        return found
+
+    def borrower_identities(
+        self, borrower_ids: Sequence[str], national_id_hashes: Sequence[str]
+    ) -> list[tuple[str, str, str]]:
+        """(contract_no, borrower_id, national_id_hash) of every booked borrower with one of these ids or hashes."""
+        found: set[tuple[str, str, str]] = set()
+        columns = select(borrowers.c.contract_no, borrowers.c.borrower_id, borrowers.c.national_id_hash)
+        with self.engine.connect() as conn:
+            for column, values in ((borrowers.c.borrower_id, borrower_ids), (borrowers.c.national_id_hash, national_id_hashes)):
+                for chunk in _chunks(sorted(set(values))):
+                    found.update(tuple(row) for row in conn.execute(columns.where(column.in_(chunk))))
+        return sorted(found)
+
+    def amend_borrowers(
+        self,
+        changes: Sequence[tuple[CollectionCase, list[Event]]],
+        *,
+        expected_versions: Mapping[str, int],
+        borrower_rows: Sequence[Mapping[str, Any]],
+    ) -> int:
+        """Append the amendment events and write the borrowers' new rows, in one transaction.
+
+        A row whose contract has no borrower row yet (a loan booked without
+        personal data) is inserted; otherwise it replaces the stored one.
+        """
+        work = [(case, new_events) for case, new_events in changes if new_events]
+        for case, new_events in work:
+            _check_sequence(case, new_events, expected=expected_versions[case.case_id])
+        try:
+            with write_transaction(self.engine) as conn:
+                written = self._append(conn, work, expected_versions)
+                wanted = [row["contract_no"] for row in borrower_rows]
+                present: set[str] = set()
+                for chunk in _chunks(wanted):
+                    present.update(conn.execute(select(borrowers.c.contract_no).where(borrowers.c.contract_no.in_(chunk))).scalars())
+                updates = [
+                    {**{k: v for k, v in row.items() if k not in ("contract_no", "booked_at")}, "b_contract_no": row["contract_no"]}
+                    for row in borrower_rows
+                    if row["contract_no"] in present
+                ]
+                if updates:
+                    statement = (
+                        update(borrowers)
+                        .where(borrowers.c.contract_no == bindparam("b_contract_no"))
+                        .values({k: bindparam(k) for k in updates[0] if k != "b_contract_no"})
+                    )
+                    conn.execute(statement, updates)
+                inserts = [row for row in borrower_rows if row["contract_no"] not in present]
+                if inserts:
+                    conn.execute(insert(borrowers), inserts)
+        except IntegrityError as exc:
+            raise self._explain_integrity_error(exc, work, expected_versions) from exc
+        return written
+
+    def borrower_row(self, case_id_or_contract_no: str) -> tuple[str, str, Mapping[str, Any] | None]:
+        """(case id, contract number, borrower row or None) of a case."""
+        case_id = self.resolve_case_id(case_id_or_contract_no)
+        query = (
+            select(cases.c.contract_no, borrowers)
+            .join_from(cases, borrowers, cases.c.contract_no == borrowers.c.contract_no, isouter=True)
+            .where(cases.c.case_id == case_id)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).one()
+        contract_no, values = row[0], dict(zip(borrowers.c.keys(), tuple(row)[1:]))
+        return case_id, contract_no, values if values["contract_no"] is not None else None
 
     # ------------------------------------------------------------------
     # the batch path
@@ -272,15 +366,14 @@ class CaseStore:
     def due_case_ids(self, business_date: date, limit: int | None = None) -> list[str]:
         """Cases with something due by ``business_date``, not closed, ordered by case id.
 
-        A stuck case waits for its fix: it is left out of every other date's
-        close, but a rerun of the date it got stuck on retries it (that is
-        how an operator retries a failed run).
+        Stuck cases are included: every close (and every retry of a failed
+        one) tries them again, so a stuck case keeps its run Failed, visibly,
+        until the fix lands; then it goes through exactly once.
         """
         query = (
             select(cases.c.case_id)
             .where(
                 cases.c.next_review_on <= business_date,
-                or_(cases.c.stuck.is_(False), cases.c.stuck_on == business_date),
                 cases.c.stage.not_in(CLOSED_STAGES),
             )
             .order_by(cases.c.case_id)

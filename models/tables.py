@@ -71,6 +71,41 @@ class Loan(SQLModel, table=True):
     booked_at: datetime = _timestamp()
 
 
+class Borrower(SQLModel, table=True):
+    """A loan's borrower: personal values only encrypted (``*_enc``) and masked (``*_masked``).
+
+    One row per loan (a person with two loans has two rows, matched by
+    ``borrower_id`` and ``national_id_hash``, the keyed hash of the national
+    id). ``details_hash`` is a keyed digest of all the details, so a re-import
+    tells an unchanged row from a changed one without decrypting. The clear
+    values are read only through ``collectflow borrower reveal``, which
+    records a ``PersonalDataRead`` event. See ``models.crypto``.
+    """
+
+    __tablename__ = "borrowers"
+
+    contract_no: str = Field(primary_key=True, foreign_key="loans.contract_no")
+    borrower_id: str = Field(index=True)
+    national_id_hash: str = Field(sa_type=HASH, index=True)
+    key_id: str = Field(sa_type=String(16))  # which secret encrypted the row
+    borrower_name_enc: str = Field(sa_type=Text)
+    borrower_name_masked: str
+    national_id_enc: str = Field(sa_type=Text)
+    national_id_masked: str
+    phone_enc: str = Field(sa_type=Text)
+    phone_masked: str
+    address_enc: str | None = Field(default=None, sa_type=Text)
+    address_masked: str | None = None
+    guarantor_name_enc: str | None = Field(default=None, sa_type=Text)
+    guarantor_name_masked: str | None = None
+    guarantor_phone_enc: str | None = Field(default=None, sa_type=Text)
+    guarantor_phone_masked: str | None = None
+    timezone: str
+    details_hash: str = Field(sa_type=HASH)
+    booked_at: datetime = _timestamp()
+    amended_at: datetime | None = _timestamp(default=None)
+
+
 class Case(SQLModel, table=True):
     """The projection of a case's events (``states.case.CaseProjection``) plus its snapshot."""
 
@@ -234,4 +269,5 @@ lpr_fixings = LprFixingRow.__table__
 policies = PolicyVersion.__table__
 agencies = Agency.__table__
 placements = Placement.__table__
+borrowers = Borrower.__table__
 business_days = BusinessDay.__table__

@@ -32,6 +32,7 @@ from states.events import (
     SYSTEM,
     AccrualSegment,
     AllocatedLine,
+    BorrowerDetailsAmended,
     CaseOpened,
     CasePaused,
     CaseResumed,
@@ -42,8 +43,10 @@ from states.events import (
     ContactRecorded,
     ContactRefused,
     Event,
+    DetailChange,
     LawsuitFiled,
     PaymentReceived,
+    PersonalDataRead,
     PlacedWithAgency,
     PromiseBroken,
     PromiseKept,
@@ -715,6 +718,26 @@ class CollectionCase:
             self._emit(ContactRecorded, day, actor, outcome=outcome, collectors=collectors, note=note, **common)
         return self._take()
 
+    def amend_borrower_details(
+        self, changes: Sequence[DetailChange], on: date, *, actor: str, source: str = ""
+    ) -> list[Event]:
+        """Record changed contact details (masked; the store keeps the clear values encrypted)."""
+        if not changes:
+            raise DomainError(f"case {self.case_id}: an amendment needs at least one changed field")
+        self._check_date(on, "amendment")
+        self._emit(BorrowerDetailsAmended, on, actor, changes=tuple(changes), source=source)
+        return self._take()
+
+    def record_personal_data_read(self, fields: Sequence[str], on: date, *, actor: str, purpose: str) -> list[Event]:
+        """Record that ``actor`` read these personal fields in the clear, and why."""
+        if not fields:
+            raise DomainError(f"case {self.case_id}: name the personal fields read")
+        if not actor.strip() or actor == SYSTEM:
+            raise DomainError(f"case {self.case_id}: personal data is read by a named operator, got {actor!r}")
+        self._check_date(on, "personal data read")
+        self._emit(PersonalDataRead, on, actor, fields=tuple(fields), purpose=purpose)
+        return self._take()
+
     # ------------------------------------------------------------------
     # the daily review
 
@@ -1153,6 +1176,14 @@ class CollectionCase:
         self.costs_due += sum((c.enforceable for c in e.costs), ZERO)
 
     def _on_CaseWrittenOff(self, e: CaseWrittenOff) -> None:
+        pass
+
+    def _on_BorrowerDetailsAmended(self, e: BorrowerDetailsAmended) -> None:
+        if any(change.field == "phone" for change in e.changes):
+            # a new number: the old one's failures say nothing about reaching the borrower now
+            self.failed_in_a_row, self.number_invalid = 0, False
+
+    def _on_PersonalDataRead(self, e: PersonalDataRead) -> None:
         pass
 
 

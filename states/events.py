@@ -80,6 +80,19 @@ class AllocatedLine:
     installment: int | None = None
 
 
+@dataclass(frozen=True)
+class DetailChange:
+    """One field of a borrower-details amendment, masked before and after (``None``: not given).
+
+    Never a clear personal value: an event payload is readable by anyone who
+    can read the event table, and it is kept for ever.
+    """
+
+    field: str
+    before: str | None
+    after: str | None
+
+
 # --------------------------------------------------------------------------
 # Events
 
@@ -271,6 +284,29 @@ class CaseWrittenOff(Event):
     amount: Decimal  # everything still owing when recovery ended
 
 
+@dataclass(frozen=True, kw_only=True)
+class BorrowerDetailsAmended(Event):
+    """An import with ``--amend`` changed the borrower's contact details (masked before and after).
+
+    Financial terms and the borrower's identity are never amended; see
+    ``models.loanbook``. A new phone number clears the "invalid number" and
+    failed-attempt count of the contact rules: the borrower may be reachable again.
+    """
+
+    type: ClassVar[str] = "BorrowerDetailsAmended"
+    changes: tuple[DetailChange, ...]
+    source: str  # where the change came from: file name and row
+
+
+@dataclass(frozen=True, kw_only=True)
+class PersonalDataRead(Event):
+    """An operator read a personal value in the clear (which fields, never the values, and why)."""
+
+    type: ClassVar[str] = "PersonalDataRead"
+    fields: tuple[str, ...]
+    purpose: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -290,6 +326,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RecalledFromAgency,
         LawsuitFiled,
         CaseWrittenOff,
+        BorrowerDetailsAmended,
+        PersonalDataRead,
     )
 }
 

@@ -73,7 +73,10 @@ def chromium(prefect_server: PrefectServer):
     """A headless Debian chromium driven by Playwright (sync API); skips the
     test when chromium or playwright is missing.  Never runs ``playwright install``."""
     if not Path(CHROMIUM_PATH).exists():
-        pytest.skip(f"{CHROMIUM_PATH} not installed")
+        reason = f"{CHROMIUM_PATH} not installed (apt-get install chromium)"
+        if os.environ.get("COLLECTFLOW_REQUIRE_SERVICES") == "1":
+            pytest.fail(reason + "; COLLECTFLOW_REQUIRE_SERVICES=1 forbids skipping")
+        pytest.skip(reason)
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
         browser = launch_chromium(pw)

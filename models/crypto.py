@@ -1,0 +1,161 @@
+"""Personal data at rest: AES-256-GCM encryption and keyed hashes, from one secret.
+
+One secret (``COLLECTFLOW_SECRET_KEY``, or for the embedded default a key
+generated once into the data directory with owner-only permissions) yields,
+through HKDF-SHA256, two independent keys:
+
+- an AES-256-GCM key: each personal value is encrypted with a fresh 96-bit
+  nonce and bound, as associated data, to its contract number and field, so
+  a ciphertext copied to another row or column fails to decrypt;
+- an HMAC-SHA256 key: the national id's *match hash* (find a person without
+  decrypting anything) and the digest of a loan's borrower details (tell a
+  changed row from the same row without decrypting). Keyed, so they cannot
+  be reversed by hashing every possible id.
+
+A token reads ``v1.<key id>.<base64 nonce+ciphertext>``; the key id (8 hex
+characters derived from the secret, not a secret itself) lets a wrong key be
+reported as such rather than as corrupt data.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pydantic import Field, SecretStr
+
+from models.settings import Settings
+
+KEY_FILE = "secret.key"
+MIN_SECRET_CHARS = 32
+TOKEN_VERSION = "v1"
+NONCE_BYTES = 12
+
+
+class CryptoKeyError(Exception):
+    """No usable secret key, or data encrypted under another key. The message says what to do."""
+
+
+class CryptoSettings(Settings):
+    """The settings plus the secret key (``COLLECTFLOW_SECRET_KEY``)."""
+
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description=f"Secret for personal data at rest (at least {MIN_SECRET_CHARS} characters). "
+        f"Unset with the embedded SQLite default: generated once into <data_dir>/{KEY_FILE}.",
+    )
+
+
+@dataclass(frozen=True, repr=False)
+class Keyring:
+    """The keys derived from one secret. Its repr shows only the key id."""
+
+    key_id: str
+    _aead: AESGCM
+    _mac_key: bytes
+
+    def __repr__(self) -> str:
+        return f"Keyring(key_id={self.key_id!r})"
+
+    @classmethod
+    def from_secret(cls, secret: str | bytes) -> Keyring:
+        raw = secret.encode("utf-8") if isinstance(secret, str) else secret
+        if len(raw) < MIN_SECRET_CHARS:
+            raise CryptoKeyError(
+                f"the secret key has {len(raw)} characters; give at least {MIN_SECRET_CHARS} "
+                f'(e.g. python -c "import secrets; print(secrets.token_urlsafe(32))")'
+            )
+        enc, mac = _derive(raw, b"collectflow personal data: aes-256-gcm"), _derive(raw, b"collectflow personal data: hmac-sha256")
+        key_id = hmac.new(mac, b"key id", hashlib.sha256).hexdigest()[:8]
+        return cls(key_id, AESGCM(enc), mac)
+
+    # ------------------------------------------------------------------
+
+    def encrypt(self, value: str, context: str) -> str:
+        """``value`` encrypted and bound to ``context`` (e.g. ``"HT-001/phone"``)."""
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = self._aead.encrypt(nonce, value.encode("utf-8"), context.encode("utf-8"))
+        return f"{TOKEN_VERSION}.{self.key_id}.{base64.urlsafe_b64encode(nonce + sealed).decode('ascii')}"
+
+    def decrypt(self, token: str, context: str) -> str:
+        try:
+            version, key_id, body = token.split(".", 2)
+        except ValueError:
+            raise CryptoKeyError(f"{context}: not an encrypted value") from None
+        if version != TOKEN_VERSION:
+            raise CryptoKeyError(f"{context}: encryption format {version!r} is not {TOKEN_VERSION!r}")
+        if key_id != self.key_id:
+            raise CryptoKeyError(
+                f"{context}: encrypted under key id {key_id}, but the secret key in use has id {self.key_id}; "
+                f"set COLLECTFLOW_SECRET_KEY to the key this database was written with"
+            )
+        data = base64.urlsafe_b64decode(body)
+        try:
+            return self._aead.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], context.encode("utf-8")).decode("utf-8")
+        except InvalidTag:
+            raise CryptoKeyError(f"{context}: the encrypted value fails its integrity check (altered, or moved from another row)") from None
+
+    def match_hash(self, national_id: str) -> str:
+        """The keyed hash a (normalised) national id is matched by."""
+        return self.digest("national_id", national_id)
+
+    def digest(self, purpose: str, text: str) -> str:
+        """HMAC-SHA256 of ``text`` for one purpose (hex)."""
+        return hmac.new(self._mac_key, f"{purpose}\x00{text}".encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _derive(secret: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"collectflow", info=info).derive(secret)
+
+
+# --------------------------------------------------------------------------
+# where the secret comes from
+
+
+def load_keyring(settings: CryptoSettings | None = None) -> Keyring:
+    """The keyring of the configured secret.
+
+    ``COLLECTFLOW_SECRET_KEY`` when set. Otherwise, for the embedded SQLite
+    default only, the key file in the data directory, generated on first use
+    with mode 0600; a key file readable by group or others is refused. A
+    PostgreSQL store needs the variable: every worker must share one key.
+    """
+    settings = settings or CryptoSettings()
+    if settings.secret_key is not None and settings.secret_key.get_secret_value().strip():
+        return Keyring.from_secret(settings.secret_key.get_secret_value().strip())
+    if not settings.database_url.startswith("sqlite"):
+        raise CryptoKeyError(
+            "COLLECTFLOW_SECRET_KEY is not set: a PostgreSQL case store needs it (every worker must use the same "
+            f"key); give a random string of at least {MIN_SECRET_CHARS} characters and keep it in your secret store"
+        )
+    return Keyring.from_secret(key_file_secret(settings.ensure_data_dir() / KEY_FILE))
+
+
+def key_file_secret(path: Path) -> str:
+    """The secret kept in ``path``, generated there (mode 0600) if the file does not exist yet."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_urlsafe(48) + "\n")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise CryptoKeyError(
+            f"secret key file {path} is readable by group or others (mode {mode:04o}); run: chmod 600 {path}"
+        )
+    secret = path.read_text(encoding="ascii").strip()
+    if not secret:
+        raise CryptoKeyError(f"secret key file {path} is empty; delete it only if no personal data was written with it")
+    return secret
