@@ -33,6 +33,9 @@ case_app = typer.Typer(help="Look at one case: its balances as of a date, its hi
 db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
 app.add_typer(case_app, name="case")
 app.add_typer(db_app, name="db")
+from flows.loans import borrower_app, loans_app  # noqa: E402  (the loan book and borrowers)
+app.add_typer(loans_app, name="loans")
+app.add_typer(borrower_app, name="borrower")
 
 console = Console()
 err = Console(stderr=True)
@@ -204,12 +207,12 @@ def demo(
 def serve() -> None:
     """Serve the deployments (daily close at 02:00 Asia/Shanghai, retry-case, operator actions).
 
-    Needs a Prefect server: set PREFECT_API_URL, or start one with
-    `prefect server start` (see the README). Runs until interrupted.
+    Uses the Prefect server at PREFECT_API_URL; without one, starts a local
+    server on 127.0.0.1:4200 (UI included) while it runs. Runs until interrupted.
     """
     from flows.deployments import serve_all
 
-    serve_all()
+    serve_all(log=console.print)
 
 
 # ---------------------------------------------------------------------------

@@ -4,6 +4,10 @@ Each simulated day, loans disbursed that day are booked, borrowers pay,
 miss, promise and pay off as their profile says (``flows.simulation``), and
 then ``close_business_day`` closes the date exactly as the scheduled
 deployment does. The result is what a collections manager looks at.
+
+Loans are booked through ``models.loanbook``, as an imported loan book is:
+each borrower's name, national id, phone and address are stored encrypted
+with the data directory's key and shown only masked.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from prefect import flow, get_run_logger, task
 
 from flows import runtime, simulation
 from flows.daily import close_business_day
-from models import service
+from models import loanbook, service
+from models.crypto import load_keyring
+from models.loanbook import LoanRecord
 from models.service import BatchResult
 from states.case import CollectionCase
 
@@ -70,13 +76,32 @@ def _command(action: object, day: date, policy, n: int):
     return promise
 
 
+def book_loans(store, day: date, book: list, policy) -> None:
+    """Book loans on ``day``: ``LoanRecord``s with their borrowers through the loan book (encrypted),
+    bare ``(case_id, terms)`` pairs as they are (the flow tests book those)."""
+    bare = [item for item in book if isinstance(item, tuple)]
+    records = [item for item in book if isinstance(item, LoanRecord)]
+    if bare:
+        service.book_loans(store, bare)
+    if records:
+        report = loanbook.book_records(
+            store, records, business_date=day, policy=policy, keyring=load_keyring(), source="demo"
+        )
+        if report.rejected:  # the synthetic book is valid by construction: this is a bug
+            raise RuntimeError(f"demo: {report.rejected} loans refused, first: {report.rejections[0]}")
+
+
+def demo_records(borrowers: list[simulation.Borrower]) -> list[LoanRecord]:
+    return [LoanRecord(n, b.terms, b.person, b.case_id) for n, b in enumerate(borrowers, 1)]
+
+
 @task(name="simulate-day", task_run_name="borrowers act on {day}")
 def simulate_day(day: date, book: list, actions: list[tuple[str, object]]) -> dict:
     """Book the day's new loans, then let the borrowers act (before the day is closed)."""
     store = runtime.store()
     policy = runtime.policy()
     if book:
-        service.book_loans(store, book)
+        book_loans(store, day, book, policy)
     commands = [(case_id, _command(action, day, policy, n)) for n, (case_id, action) in enumerate(actions)]
     result = service.run_commands(store, day, commands) if commands else BatchResult(day)
     data = result.as_dict()
@@ -87,15 +112,21 @@ def simulate_day(day: date, book: list, actions: list[tuple[str, object]]) -> di
 
 @task(name="book-seasoned-loans", task_run_name="book {count} seasoned loans with their history")
 def book_seasoned(book: list, history: list[tuple[date, list[tuple[str, object]]]], count: int) -> dict:
-    """Book the loans disbursed before the first business date, then replay what their
-    borrowers did before it, day by day: the history a lender brings when it adopts collectflow."""
+    """Book the loans disbursed before the first business date, each on its disbursement day, and
+    replay what their borrowers did day by day: the history a lender brings when it adopts collectflow."""
     store = runtime.store()
     policy = runtime.policy()
-    service.book_loans(store, book)
+    by_day: dict[date, list] = {}
+    for record in book:
+        by_day.setdefault(record.terms.disbursed_on, []).append(record)
+    actions_on = dict(history)
     total = BatchResult(date.min)
-    for day, actions in history:
-        commands = [(case_id, _command(action, day, policy, n)) for n, (case_id, action) in enumerate(actions)]
-        total.merge(service.run_commands(store, day, commands))
+    for day in sorted(by_day.keys() | actions_on.keys()):
+        if day in by_day:
+            book_loans(store, day, by_day[day], policy)
+        commands = [(case_id, _command(action, day, policy, n)) for n, (case_id, action) in enumerate(actions_on.get(day, []))]
+        if commands:
+            total.merge(service.run_commands(store, day, commands))
     return total.as_dict()
 
 
@@ -106,8 +137,8 @@ def run_demo(size: int = 10_000, days: int = 180, start: date = date(2026, 1, 1)
     borrowers = simulation.make_portfolio(size, start, seed)
     by_day = simulation.index_by_day(borrowers)
     to_book: dict[date, list] = {}
-    for b in borrowers:
-        to_book.setdefault(max(b.terms.disbursed_on, start), []).append((b.case_id, b.terms))
+    for record in demo_records(borrowers):
+        to_book.setdefault(max(record.terms.disbursed_on, start), []).append(record)
     history = sorted((day, actions) for day, actions in by_day.items() if day < start)
     seasoned = to_book.pop(start, [])
     command_total = BatchResult.from_dict(book_seasoned(seasoned, history, len(seasoned)))

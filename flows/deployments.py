@@ -1,23 +1,35 @@
 """`collectflow serve`: the deployments of prefect.yaml, served from this process.
 
-For one machine: no work pool or worker to set up, the schedule still fires
-(it needs a Prefect server; the temporary local mode does not run
-schedules). For several machines use prefect.yaml with process workers.
+For one machine: no work pool or worker to set up, and the schedule fires
+(Prefect's temporary local mode runs no schedules, so a server is needed).
+With PREFECT_API_URL set, the deployments are served against that server;
+without it, a Prefect server is started on 127.0.0.1:4200 (its UI included)
+for as long as `collectflow serve` runs. For several machines use
+prefect.yaml with process workers instead.
 """
 
 from __future__ import annotations
 
-from prefect import serve
-from prefect.schedules import Cron
-
-from flows import operator
-from flows.daily import advance_portfolio, retry_case
+import contextlib
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Iterator
 
 DAILY_CLOSE_CRON = "0 2 * * *"
 TIMEZONE = "Asia/Shanghai"
+LOCAL_SERVER = "http://127.0.0.1:4200/api"
+SERVER_START_TIMEOUT_S = 180  # 10-25 s on a 2-core machine; generous for a cold start
 
 
 def deployments() -> list:
+    from prefect.schedules import Cron
+
+    from flows import operator
+    from flows.daily import advance_portfolio, retry_case
+
     return [
         advance_portfolio.to_deployment(
             name="daily-close",
@@ -40,5 +52,49 @@ def deployments() -> list:
     ]
 
 
-def serve_all() -> None:
-    serve(*deployments())
+def _healthy(api_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def prefect_server(log) -> Iterator[str]:
+    """The configured Prefect API, or a local server started for the duration."""
+    configured = os.environ.get("PREFECT_API_URL")
+    if configured:
+        yield configured
+        return
+    if _healthy(LOCAL_SERVER):
+        os.environ["PREFECT_API_URL"] = LOCAL_SERVER
+        yield LOCAL_SERVER
+        return
+    log(f"PREFECT_API_URL is not set: starting a Prefect server on {LOCAL_SERVER} (UI at http://127.0.0.1:4200) ...")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", "4200"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
+    )
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while not _healthy(LOCAL_SERVER):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the Prefect server did not start; run `prefect server start` to see why")
+            time.sleep(1)
+        os.environ["PREFECT_API_URL"] = LOCAL_SERVER
+        yield LOCAL_SERVER
+    finally:
+        server.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(timeout=20)
+
+
+def serve_all(log=print) -> None:
+    with prefect_server(log) as api_url:
+        from prefect import serve
+
+        log(f"serving collectflow deployments against {api_url}; daily-close runs at 02:00 {TIMEZONE}")
+        serve(*deployments())

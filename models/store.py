@@ -48,7 +48,7 @@ from models.tables import (
 )
 from states.caps import LprTable
 from states.case import CaseProjection, CollectionCase
-from states.events import Event, PaymentReceived, canonical_json, event_from_record
+from states.events import Event, PaymentReceived, canonical_json, compose_canonical_json, event_from_record
 from states.lifecycle import Stage
 from states.loan import LoanTerms
 from states.money import ZERO, from_fen, to_fen
@@ -77,16 +77,14 @@ def stored_canonical_json(
     for one stored under an older schema it is the old form, so an upcast on
     read never breaks the chain.
     """
-    return canonical_json(
-        {
-            "case_id": case_id,
-            "seq": seq,
-            "type": type,
-            "business_date": business_date.isoformat(),
-            "actor": actor,
-            "schema_version": schema_version,
-            "payload": json.loads(payload),
-        }
+    return compose_canonical_json(
+        case_id=case_id,
+        seq=seq,
+        type=type,
+        business_date=business_date.isoformat(),
+        actor=actor,
+        schema_version=schema_version,
+        payload_json=canonical_json(json.loads(payload)),  # re-canonicalised: what is hashed is the canonical form
     )
 
 
@@ -864,8 +862,8 @@ def _event_rows(
     for case, new_events in work:
         prev = prev_hashes[case.case_id]
         for event in new_events:
-            envelope = event.envelope()
-            current = chain_hash(prev, canonical_json(envelope))
+            payload_json = event.payload_json()
+            current = chain_hash(prev, event.canonical_json_with(payload_json))
             event_rows.append(
                 {
                     "case_id": event.case_id,
@@ -874,7 +872,7 @@ def _event_rows(
                     "type": event.type,
                     "schema_version": event.schema_version,
                     "actor": event.actor,
-                    "payload": canonical_json(envelope["payload"]),
+                    "payload": payload_json,
                     "prev_hash": prev,
                     "hash": current,
                     "recorded_at": now,

@@ -250,6 +250,18 @@ class BorrowerDetails:
     guarantor_phone: str | None = None
     timezone: str = "Asia/Shanghai"
 
+    def __post_init__(self) -> None:
+        # valid however it is built; each check raises BorrowerError with the value masked
+        object.__setattr__(self, "borrower_name", name(self.borrower_name, "borrower_name"))
+        object.__setattr__(self, "national_id", national_id(self.national_id))
+        object.__setattr__(self, "phone", phone(self.phone))
+        if self.address is not None:
+            object.__setattr__(self, "address", address(self.address))
+        if self.guarantor_name is not None:
+            object.__setattr__(self, "guarantor_name", name(self.guarantor_name, "guarantor_name"))
+        if self.guarantor_phone is not None:
+            object.__setattr__(self, "guarantor_phone", phone(self.guarantor_phone, "guarantor_phone"))
+
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in self.masked().items() if v is not None)
         return f"BorrowerDetails({shown})"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import calendar
 import copy
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -235,7 +236,7 @@ class CollectionCase:
         self.failed_in_a_row = 0
         self.number_invalid = False
         self._pending: list[Event] = []
-        self._opened_json: dict | None = None
+        self._opened_json: str | None = None
 
     # ------------------------------------------------------------------
     # construction
@@ -290,7 +291,7 @@ class CollectionCase:
     # ------------------------------------------------------------------
     # snapshots: the state in plain JSON, so a batch loads without replaying history
 
-    SNAPSHOT_VERSION = 1
+    SNAPSHOT_VERSION = 2  # 2: the opening event is kept as its canonical JSON text
 
     def snapshot(self) -> dict:
         """The whole state as plain JSON values (what ``from_snapshot`` reads back).
@@ -301,7 +302,8 @@ class CollectionCase:
         opened = self._opened
         return {
             "v": self.SNAPSHOT_VERSION,
-            "opened": self._opened_envelope(),
+            "case_id": self.case_id,
+            "opened": self._opened_text(),
             "version": self.version,
             "stage": self.stage.value,
             "installments": [
@@ -329,10 +331,10 @@ class CollectionCase:
                         self.failed_in_a_row, self.number_invalid],
         }
 
-    def _opened_envelope(self) -> dict:
-        """The opening event as JSON, encoded once per loaded case (it never changes)."""
+    def _opened_text(self) -> str:
+        """The opening event's canonical JSON, encoded once per loaded case (it never changes)."""
         if self._opened_json is None:
-            self._opened_json = self._opened.envelope()
+            self._opened_json = self._opened.canonical_json()
         return self._opened_json
 
     def _clone(self) -> CollectionCase:
@@ -351,7 +353,7 @@ class CollectionCase:
     def from_snapshot(cls, data: dict) -> CollectionCase:
         if data.get("v") != cls.SNAPSHOT_VERSION:
             raise DomainError(f"snapshot version {data.get('v')!r} is not {cls.SNAPSHOT_VERSION}; rebuild it by replay")
-        opened = _opened_event(data["opened"])
+        opened = _opened_event(data["opened"], data["case_id"])
         case = cls(opened.case_id)
         case.apply(opened)
         case._opened_json = data["opened"]
@@ -1187,23 +1189,23 @@ class CollectionCase:
         pass
 
 
-_OPENED_CACHE: dict[str, tuple[dict, CaseOpened]] = {}
+_OPENED_CACHE: dict[str, tuple[str, CaseOpened]] = {}
 _OPENED_CACHE_SIZE = 250_000
 
 
-def _opened_event(envelope: dict) -> CaseOpened:
+def _opened_event(text: str, case_id: str) -> CaseOpened:
     """Decode a snapshot's opening event, reusing the last decoding of the same case.
 
     Decoding a schedule is the dearest part of loading a case; the opening
-    event never changes, so an equal envelope gives an equal event.
+    event never changes, so the same text gives the same event.
     """
-    hit = _OPENED_CACHE.get(envelope["case_id"])
-    if hit is not None and hit[0] == envelope:
+    hit = _OPENED_CACHE.get(case_id)
+    if hit is not None and hit[0] == text:
         return hit[1]
     if len(_OPENED_CACHE) >= _OPENED_CACHE_SIZE:
         _OPENED_CACHE.clear()
-    opened = event_from_record(**envelope)
-    _OPENED_CACHE[envelope["case_id"]] = (envelope, opened)
+    opened = event_from_record(**json.loads(text))
+    _OPENED_CACHE[case_id] = (text, opened)
     return opened
 
 

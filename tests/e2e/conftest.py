@@ -68,7 +68,7 @@ def prefect_client(prefect_server: PrefectServer):
         yield client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # Playwright's sync API keeps an event loop in this thread while it lives
 def chromium(prefect_server: PrefectServer):
     """A headless Debian chromium driven by Playwright (sync API); skips the
     test when chromium or playwright is missing.  Never runs ``playwright install``."""
