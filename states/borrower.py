@@ -133,7 +133,7 @@ def national_id(value: str, field: str = "national_id") -> str:
     if int(text[:2]) not in PROVINCE_CODES:
         raise bad(f"starts with {text[:2]}, which is not a province code")
     if _birth_date(text) is None:
-        raise bad(f"holds {text[6:14]} where its birth date (YYYYMMDD, from {MIN_BIRTH_YEAR}) should be")
+        raise bad(f"has no real birth date in characters 7-14 (YYYYMMDD, from {MIN_BIRTH_YEAR})")
     expected = check_character(text[:17])
     if text[17] != expected:
         raise bad("fails its checksum: the last character does not match the first 17 (a typo?)")
@@ -188,7 +188,9 @@ def phone(value: str, field: str = "phone") -> str:
             digits = digits[len(prefix):]
             break
     if not MOBILE.fullmatch(digits) or not digits.isascii():
-        if not digits.isdigit():
+        if not digits:
+            problem = "is empty"
+        elif not digits.isdigit() or not digits.isascii():
             problem = "has characters other than digits"
         elif len(digits) != 11:
             problem = f"has {len(digits)} digits, not 11"

@@ -1106,6 +1106,26 @@ class CollectionCase:
                 by_number[line.installment].principal_paid += line.amount
         self.total_paid += e.amount
         self.overpayment += e.overpayment
+        self._skip_review_of_paid_installments(e.business_date)
+
+    def _skip_review_of_paid_installments(self, paid_on: date) -> None:
+        """A current case paid up to date has nothing to review until its next installment.
+
+        Its next review was the day after an installment fell due (to see it
+        missed); once everything due is paid, that review could change
+        nothing, so the case sleeps until the day after its next installment
+        falls due. Cases in collection keep their review dates.
+        """
+        if (
+            self.stage is not Stage.CURRENT
+            or self.promise is not None
+            or self.paused_until is not None
+            or self.overdue_total(paid_on + ONE_DAY) > 0
+        ):
+            return
+        upcoming = [i.due_on for i in self.installments if i.due_on > paid_on]
+        if upcoming:
+            self.next_review_on = upcoming[0] + ONE_DAY
 
     def _on_StageChanged(self, e: StageChanged) -> None:
         source, dest = Stage(e.from_stage), Stage(e.to_stage)

@@ -14,6 +14,7 @@ from states.case import CollectionCase
 from states.events import (
     EVENT_TYPES,
     AllocatedLine,
+    DetailChange,
     EventError,
     PaymentReceived,
     PromiseMade,
@@ -38,6 +39,8 @@ def every_kind_of_event():
     case.record_payment("100.00", d(14), "pay-1", POLICY, actor="op-1", channel="wechat")  # kept
     case.pause("complaint", d(20), d(14), POLICY, actor="op-2")
     case.resume(d(16), actor="op-2")
+    case.amend_borrower_details((DetailChange("phone", "138****1234", "139****5432"),), d(16), actor="op-2", source="loans.csv row 2")
+    case.record_personal_data_read(("phone",), d(16), actor="op-2", purpose="collection call")
     case.advance(d(200), POLICY)  # outsourced, placed, recalled, sued
     case.write_off("execution ended without recovery", d(210), POLICY, actor="op-3")
     return case
