@@ -106,7 +106,7 @@ def print_json(data: object) -> None:
 # fees
 
 
-@app.command()
+@app.command(context_settings={"ignore_unknown_options": True})  # so "fees -5" reaches the check below
 @friendly
 def fees(
     claim: str = typer.Argument(..., help="Amount claimed in court, yuan (e.g. 50000 or 50000.00)"),

@@ -154,7 +154,7 @@ def demo_report(result: dict, store, elapsed: float, db_path: Path) -> Group:
     money.add_row("above the legal cap (unenforceable, never charged)", yuan(Decimal(close["unenforceable"]) + Decimal(commands["unenforceable"])))
 
     stuck = close["stuck"]
-    example = store.example_case_ids() if hasattr(store, "example_case_ids") else {}
+    example = store.example_case_ids()
     lines = [
         f"[bold]{result['booked']:,}[/] loans booked ({', '.join(f'{k} {v}' for k, v in sorted(result['profiles'].items()))}); "
         f"{result['days']} business days closed {result['start']} .. {result['end']}; "
@@ -164,10 +164,11 @@ def demo_report(result: dict, store, elapsed: float, db_path: Path) -> Group:
         "",
         "Try, on this database:",
     ]
-    env = f"COLLECTFLOW_DATABASE_URL=sqlite:///{db_path}"
+    lines.append(f"  export COLLECTFLOW_DATABASE_URL=sqlite:///{db_path}")
     for label, case_id in example.items():
-        lines.append(f"  {env} .venv/bin/collectflow case replay {case_id}    # a case now in {label}")
-    lines.append(f"  {env} .venv/bin/collectflow verify")
+        lines.append(f"  .venv/bin/collectflow case replay {case_id}    # a case now in {label}")
+    lines.append("  .venv/bin/collectflow case show CASE --as-of 2026-03-31")
+    lines.append("  .venv/bin/collectflow verify")
     return Group(stages, flow, money, *lines)
 
 

@@ -731,6 +731,21 @@ class CaseStore:
         )
         return PortfolioSummary(stages, total)
 
+    def example_case_ids(self) -> dict[str, str]:
+        """One case per stage (the one with the longest history), for people to try `case replay` on."""
+        examples: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for stage in Stage:
+                row = conn.execute(
+                    select(cases.c.case_id)
+                    .where(cases.c.stage == stage.value)
+                    .order_by(cases.c.version.desc(), cases.c.case_id)
+                    .limit(1)
+                ).first()
+                if row is not None:
+                    examples[stage.value] = row[0]
+        return examples
+
     def digest(self) -> str:
         """sha256 over every event hash in (case_id, seq) order, then every case row in case_id order.
 

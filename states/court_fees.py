@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from states.money import MoneyError, fmt, round_fen, to_decimal
+from states.money import MoneyError, fmt, in_range, round_fen, to_decimal
 
 Tier = tuple[Decimal | None, Decimal, Decimal]
 D = Decimal
@@ -175,7 +175,10 @@ def _positive_yuan(value: object, field: str) -> Decimal:
         raise CourtFeeError(refusal) from None
     if amount <= 0:
         raise CourtFeeError(refusal)
-    return amount
+    try:
+        return in_range(amount, field=field)
+    except MoneyError as exc:
+        raise CourtFeeError(str(exc)) from None
 
 
 def _procedure(value: object) -> Procedure:

@@ -444,10 +444,6 @@ def _hints(cls: type) -> dict[str, Any]:
     return hints
 
 
-def from_json_value(hint: Any, value: Any) -> Any:
-    return _decoder(hint)(value)
-
-
 # Codecs compiled once per declared type: events are encoded and decoded by
 # the million (every save hashes them, every load and replay reads them).
 
@@ -523,8 +519,3 @@ def _payload_encoder(cls: type) -> Callable[[Any], dict[str, Any]]:
 def _payload_decoder(cls: type) -> Callable[[dict[str, Any]], dict[str, Any]]:
     pairs = [(f.name, _decoder(_hints(cls)[f.name])) for f in dataclasses.fields(cls) if f.name not in _ENVELOPE]
     return lambda data: {n: d(data[n]) for n, d in pairs}
-
-
-def with_seq(event: Event, seq: int) -> Event:
-    return dataclasses.replace(event, seq=seq)
-

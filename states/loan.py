@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 
 from states.caps import CapError, CapRegime, LprTable, annual_cap_rate
-from states.money import FEN, ZERO, DayCount, MoneyError, to_decimal
+from states.money import FEN, ZERO, DayCount, MoneyError, in_range, to_decimal
 from states.schedule import Installment, RepaymentMethod, ScheduleError, build_schedule
 
 
@@ -41,7 +41,7 @@ class LoanTerms:
             raise LoanTermsError("borrower_id: must not be empty")
         for name in ("principal", "annual_rate", "penalty_uplift", "late_fee", "late_fee_rate"):
             try:
-                object.__setattr__(self, name, to_decimal(getattr(self, name), field=name))
+                object.__setattr__(self, name, in_range(to_decimal(getattr(self, name), field=name), field=name))
             except MoneyError as exc:
                 raise LoanTermsError(str(exc)) from None
         if not Decimal(0) <= self.penalty_uplift <= Decimal(10):

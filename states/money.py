@@ -14,6 +14,9 @@ from enum import StrEnum
 
 FEN = Decimal("0.01")
 ZERO = Decimal("0.00")
+# The largest amount collectflow takes in (about 10^15 yuan): far above any real loan
+# or claim, and small enough that every derived figure stays exact in Decimal.
+MAX_AMOUNT = Decimal("999999999999999.99")
 
 
 class MoneyError(ValueError):
@@ -40,7 +43,14 @@ def to_decimal(value: object, *, field: str = "amount") -> Decimal:
 
 def money(value: object, *, field: str = "amount") -> Decimal:
     """A posting amount: the value rounded half-up to the fen."""
-    return to_decimal(value, field=field).quantize(FEN, rounding=ROUND_HALF_UP)
+    return in_range(to_decimal(value, field=field), field=field).quantize(FEN, rounding=ROUND_HALF_UP)
+
+
+def in_range(amount: Decimal, *, field: str = "amount") -> Decimal:
+    """Refuse an amount too large to be real money (see MAX_AMOUNT)."""
+    if abs(amount) > MAX_AMOUNT:
+        raise MoneyError(f"{field}: {amount} is larger than any amount collectflow takes (at most {MAX_AMOUNT:,})")
+    return amount
 
 
 def round_fen(value: Decimal) -> Decimal:
