@@ -15,6 +15,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from models.audit import BALANCE_FIELDS
 from states.events import Event
 
 def yuan(value: object) -> str:
@@ -74,20 +75,9 @@ def case_panel(view) -> Panel:
     table = Table(show_header=False, box=None)
     table.add_row("stage", f"[bold]{d['stage']}[/]")
     table.add_row("days past due", f"{d['dpd']} ({d['bucket']}, {d['classification'].replace('_', ' ')})")
-    for key in (
-        "principal_outstanding",
-        "overdue_principal",
-        "contract_interest_due",
-        "contract_interest_accrued",
-        "penalty_interest",
-        "compound_interest",
-        "late_fees",
-        "costs",
-        "total_due",
-        "unenforceable",
-        "total_paid",
-        "overpayment",
-    ):
+    amounts = [k for k in BALANCE_FIELDS if k not in ("stage", "dpd")]
+    amounts.insert(amounts.index("contract_interest_due") + 1, "contract_interest_accrued")
+    for key in amounts:
         table.add_row(key.replace("_", " "), yuan(d[key]))
     table.add_row("next review", str(d["next_review_on"]))
     return Panel(table, title=f"case {d['case_id']} ({d['contract_no']}) as of {d['as_of']}")
