@@ -566,8 +566,9 @@ class RejectsFile:
     """The rejected rows as given plus ``reject_row`` and ``reject_reason``, in the input's format,
     so they can be fixed and imported again. Created (mode 0600) on the first rejected row."""
 
-    def __init__(self, path: Path, kind: str, header: list[str] | None):
-        self.path, self.kind, self.header = Path(path), kind, header
+    def __init__(self, path: Path, source: LoanFile):
+        self.path, self.source = Path(path), source
+        self.kind = source.kind
         self._handle: IO[str] | None = None
         self._writer: Any = None
 
@@ -579,15 +580,18 @@ class RejectsFile:
             self._handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
             if self.kind == "csv":
                 self._writer = csv.writer(self._handle)
-                self._writer.writerow([*(self.header or [c.name for c in COLUMNS]), *REJECT_COLUMNS])
+                self._writer.writerow([*self._header, *REJECT_COLUMNS])
         if self.kind == "csv":
             values = source.values or {}
-            header = self.header or [c.name for c in COLUMNS]
-            self._writer.writerow([_cell(values.get(h)) for h in header] + [source.row, reason])
+            self._writer.writerow([_cell(values.get(h)) for h in self._header] + [source.row, reason])
         else:
             record = dict(source.values) if source.values is not None else {"line": source.line}
             record.update(reject_row=source.row, reject_reason=reason)
             self._handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+
+    @property
+    def _header(self) -> list[str]:
+        return [h for h in self.source.header or [c.name for c in COLUMNS] if h not in REJECT_COLUMNS]
 
     @property
     def written(self) -> bool:
@@ -736,7 +740,7 @@ class LoanBook:
                 people.add(record, hashes[record.contract_no])
                 continue
             loan_row, borrower_row = stored
-            errors = self._compare(record, loan_row, borrower_row, hashes[record.contract_no])
+            errors = self._compare(record, loan_row, borrower_row)
             if errors is None:
                 self.report.unchanged += 1
             elif errors:
@@ -749,7 +753,7 @@ class LoanBook:
             self._amend(amendments, hashes)
 
     def _compare(
-        self, record: LoanRecord, loan_row: Mapping[str, Any], borrower_row: Mapping[str, Any] | None, match_hash: str
+        self, record: LoanRecord, loan_row: Mapping[str, Any], borrower_row: Mapping[str, Any] | None
     ) -> list[RowError] | None:
         """None: the same row again. [] : contact details changed and may be amended. Else why not."""
         errors = [
@@ -767,13 +771,14 @@ class LoanBook:
         changes = self._changes(record, borrower_row)
         if not changes:
             return None
-        if borrower_row is not None and borrower_row["national_id_hash"] != match_hash:
+        fixed = [c for c in changes if c.field not in personal.AMENDABLE] if borrower_row is not None else []
+        if fixed:  # who the borrower is: never amended
             return [
                 RowError(
-                    record.row, "national_id", personal.mask_national_id(record.borrower.national_id),
-                    f"differs from the booked {borrower_row['national_id_masked']}",
-                    "the booked national id: the borrower of a booked loan never changes",
+                    record.row, c.field, c.after or "", f"differs from the booked {c.before}",
+                    "the booked value: the borrower of a booked loan never changes",
                 )
+                for c in fixed
             ]
         if self.amend:
             return []
@@ -938,7 +943,7 @@ def import_file(
     if rejects_path.resolve() == loan_file.path.resolve():
         raise LoanBookError(f"--rejects {rejects_path}: that is the file being imported; give another path")
     rows_iter = loan_file.rows()
-    rejects_file = RejectsFile(rejects_path, loan_file.kind, None)
+    rejects_file = RejectsFile(rejects_path, loan_file)
     book = LoanBook(
         store, keyring, policy, business_date, amend=amend, actor=actor, source=loan_file.path.name,
         chunk_rows=chunk_rows, on_reject=lambda source, message: rejects_file.write(source, message) if source else None,
@@ -947,7 +952,6 @@ def import_file(
     next_progress = chunk_rows
     try:
         for source in rows_iter:
-            rejects_file.header = loan_file.header
             report.rows += 1
             if source.problem is not None or source.values is None:
                 book.reject(source, f"row {source.row}: {source.problem}", source.row)

@@ -81,7 +81,7 @@ def mask_national_id(value: str) -> str:
 def mask_name(value: str) -> str:
     """``张三`` -> ``张*``, ``欧阳娜娜`` -> ``欧***``: the first character only."""
     value = value.strip()
-    return value[:1] + "*" * (len(value) - 1) if value else ""
+    return value[:1] + "*" * (len(value) - 1) if len(value) > 1 else "*" * len(value)
 
 
 def mask_address(value: str) -> str:
@@ -234,9 +234,8 @@ def address(value: str, field: str = "address") -> str:
 # the details of one loan's borrower
 
 
-# Which details an amendment may change, and which identify the person (never changed).
+# The details an amendment may change; the national id says who the borrower is and never changes.
 AMENDABLE = ("borrower_name", "phone", "address", "guarantor_name", "guarantor_phone", "timezone")
-IDENTIFYING = ("national_id",)
 
 
 @dataclass(frozen=True)

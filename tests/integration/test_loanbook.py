@@ -1,0 +1,611 @@
+"""The loan book import on SQLite and PostgreSQL: every validation rule, idempotence on the
+contract number, amendments, encryption at rest, the revealed read recorded, and a loan
+imported with its dues in the past equal to one followed day by day."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+import re
+import stat
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+from typer.testing import CliRunner
+
+from models import loanbook, service
+from models.audit import case_view, verify
+from models.crypto import CryptoKeyError, CryptoSettings, Keyring, key_file_secret, load_keyring
+from models.errors import StoreError
+from models.loanbook import COLUMNS, LoanBookError, LoanRecord, RowRejected, import_file, parse_row
+from models.tables import borrowers, cases, events, loans
+from states.borrower import BorrowerDetails, check_character
+from states.caps import DEFAULT_LPR_TABLE
+from states.events import BorrowerDetailsAmended, PersonalDataRead
+from states.loan import LoanTerms
+from states.money import round_fen
+from states.policy import CollectionPolicy
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "docs" / "sample-loans.csv"
+POLICY = CollectionPolicy()
+KEYRING = Keyring.from_secret("integration-tests-secret-key-0123456789")
+TODAY = date(2026, 11, 28)
+MONEY_KEYS = (
+    "principal_outstanding", "overdue_principal", "contract_interest_due", "penalty_interest", "compound_interest",
+    "late_fees", "costs", "unenforceable", "total_due",
+)
+PERSONAL = ("borrower_name", "national_id", "phone", "address", "guarantor_name", "guarantor_phone")
+
+
+def an_id(first17: str = "11010119900307123") -> str:
+    return first17 + check_character(first17)
+
+
+def row(n: int = 1, **overrides) -> dict[str, str]:
+    """A valid row of the loan file: contract HT-000n, disbursed 2026-09-15, 12 equal installments."""
+    values = {
+        "contract_no": f"HT-{n:06d}",
+        "borrower_id": f"B{n:06d}",
+        "principal": "12000.00",
+        "annual_rate": "0.18",
+        "term_months": "12",
+        "repayment_method": "equal_installment",
+        "disbursed_on": "2026-09-15",
+        "first_due_on": "2026-10-15",
+        "borrower_name": "张伟",
+        "national_id": an_id(f"11010119900307{n % 1000:03d}"),
+        "phone": f"1381234{n % 10000:04d}",
+        "address": "北京市东城区东长安街1号",
+    }
+    values.update(overrides)
+    return values
+
+
+def write_csv(path: Path, rows: list[dict[str, str]], columns: list[str] | None = None) -> Path:
+    columns = columns or list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def run(store, path, **kwargs):
+    kwargs.setdefault("business_date", TODAY)
+    return import_file(store, path, policy=POLICY, keyring=kwargs.pop("keyring", KEYRING), **kwargs)
+
+
+def count(store, table) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def database_text(store) -> str:
+    """Every value of every table, as text: what someone with a copy of the database could read."""
+    parts: list[str] = []
+    with store.engine.connect() as conn:
+        for table in (loans, cases, events, borrowers):
+            for record in conn.execute(select(table)):
+                parts.extend(str(value) for value in record)
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------- the sample file
+
+
+def test_the_readme_sample_books_seventeen_loans_and_rejects_three_rows_naming_each_problem(store, tmp_path):
+    sample = tmp_path / "sample-loans.csv"
+    sample.write_bytes(SAMPLE.read_bytes())
+    report = run(store, sample)
+    assert (report.rows, report.booked, report.unchanged, report.rejected) == (20, 17, 0, 3)
+    messages = "\n".join(report.rejections)
+    assert "row 7, column annual_rate: '1.8' is 1 or more" in messages and "0.18 for 18 %" in messages
+    assert "row 13, column national_id: '3301*********5432' has 17 characters, not 18" in messages
+    assert "row 13, column phone: '' is missing (required)" in messages
+    assert "row 19, column repayment_method: 'balloon' is not an accepted value" in messages
+    assert "row 19, column first_due_on: '2026-09-15' is not after disbursed_on 2026-10-15" in messages
+    assert "33010619880715432" not in messages  # the bad id itself is shown masked
+
+    rejects = Path(report.rejects_file)
+    assert rejects == tmp_path / "sample-loans.rejects.csv"
+    assert stat.S_IMODE(rejects.stat().st_mode) == 0o600
+    rejected = list(csv.DictReader(open(rejects, encoding="utf-8")))
+    assert [r["contract_no"] for r in rejected] == ["HT2026-0018", "HT2026-0019", "HT2026-0020"]
+    assert [r["reject_row"] for r in rejected] == ["7", "13", "19"]
+
+    # fixed in the rejects file and imported again: the extra columns are ignored
+    fixes = {"HT2026-0018": {"annual_rate": "0.18"},
+             "HT2026-0019": {"national_id": an_id("33010619880715432"[:17]), "phone": "13700001234"},
+             "HT2026-0020": {"repayment_method": "equal_installment", "first_due_on": "2026-11-15"}}
+    for r in rejected:
+        r.update(fixes[r["contract_no"]])
+    fixed = write_csv(tmp_path / "fixed.csv", rejected)
+    again = run(store, fixed)
+    assert (again.booked, again.rejected, again.ignored_columns) == (3, 0, [])
+    assert verify(store.engine).ok
+
+
+def test_importing_the_same_file_again_books_nothing(store, tmp_path):
+    path = write_csv(tmp_path / "loans.csv", [row(n) for n in range(1, 6)])
+    first = run(store, path)
+    digest = store.digest()
+    second = run(store, path)
+    assert (first.booked, second.booked, second.unchanged) == (5, 0, 5)
+    assert store.digest() == digest
+    # the same loans spelled differently are the same loans
+    respelled = write_csv(tmp_path / "respelled.csv", [row(n, principal="12000", annual_rate="0.180", phone="+86 138-1234-" + f"{n:04d}") for n in range(1, 6)])
+    assert run(store, respelled).unchanged == 5
+    assert store.digest() == digest
+
+
+def test_json_lines_books_the_same_loans_as_csv(store, tmp_path):
+    lines = []
+    for n in (1, 2):
+        values: dict = row(n)
+        values.update(principal=12000, annual_rate=0.18, term_months=12, compound_interest=False, address=None)
+        lines.append(json.dumps(values, ensure_ascii=False))
+    lines.insert(1, "{not json")
+    lines.append("[1, 2]")
+    path = tmp_path / "loans.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = run(store, path)
+    assert (report.booked, report.rejected) == (2, 2)
+    assert report.rejections[0].startswith("row 2: is not JSON")
+    assert report.rejections[1] == "row 4: is not a JSON object {...}"
+    assert store.booked_loans(["HT-000001"])["HT-000001"][0]["annual_rate"] == "0.18"
+    rejected = [json.loads(line) for line in Path(report.rejects_file).read_text(encoding="utf-8").splitlines()]
+    assert rejected[0] == {"line": "{not json", "reject_row": 2, "reject_reason": report.rejections[0]}
+    # gzipped, the same file books nothing new
+    zipped = tmp_path / "loans.jsonl.gz"
+    zipped.write_bytes(gzip.compress(path.read_bytes()))
+    assert run(store, zipped, rejects=tmp_path / "r.jsonl").unchanged == 2
+
+
+# --------------------------------------------------------------------------- every validation rule
+
+
+RULES = [
+    ("contract_no", "HT 0001", "characters other than letters"),
+    ("borrower_id", "", "is missing (required)"),
+    ("principal", "0", "is not above 0"),
+    ("principal", "12000.005", "more than two decimals"),
+    ("principal", "twelve", "is not a number"),
+    ("annual_rate", "1.8", "is 1 or more: it would be 180 %"),
+    ("annual_rate", "18%", "is a percentage"),
+    ("annual_rate", "-0.1", "is negative"),
+    ("term_months", "12.5", "is not a whole number"),
+    ("term_months", "361", "is not between 1 and 360"),
+    ("repayment_method", "balloon", "is not an accepted value"),
+    ("disbursed_on", "2026/09/15", "is not a date written YYYY-MM-DD"),
+    ("disbursed_on", "2026-11-29", "is after the import's business date 2026-11-28"),
+    ("first_due_on", "2026-09-10", "is not after disbursed_on 2026-09-15"),
+    ("first_due_on", "2026-11-30", "is 76 days after disbursed_on"),
+    ("borrower_name", "张3", "contains a digit"),
+    ("national_id", "11010119900307123", "has 17 characters, not 18"),
+    ("national_id", "110101199003071230" if check_character("11010119900307123") != "0" else "110101199003071231", "fails its checksum"),
+    ("national_id", an_id("11010120100307123"), "under 18 on the contract date"),
+    ("phone", "", "is missing (required)"),
+    ("phone", "1381234123", "has 10 digits, not 11"),
+    ("phone", "02112345678", "does not start 13-19"),
+    ("day_count", "30/360", "is not an accepted value"),
+    ("penalty_uplift", "11", "is above 10"),
+    ("compound_interest", "maybe", "is neither true nor false"),
+    ("late_fee", "-5", "is negative"),
+    ("late_fee_rate", "1", "is 1 or more"),
+    ("cap_regime", "usury", "is not an accepted value"),
+    ("cap_regime", "legacy_2015", "cannot apply: regime legacy_2015 applies only to contracts signed before 2020-08-20"),
+    ("contract_date", "2026-09-20", "is after disbursed_on 2026-09-15"),
+    ("guarantor_name", "李", "has 1 characters"),
+    ("guarantor_phone", "13998765432", "is given without guarantor_name"),
+    ("address", "北京\n东城区长安街", "contains a control character"),
+    ("timezone", "Beijing", "is not an IANA time zone name"),
+]
+
+
+@pytest.mark.parametrize("column, value, problem", RULES, ids=[f"{c}:{p[:24]}" for c, _, p in RULES])
+def test_every_rule_names_the_row_the_column_the_value_and_what_is_accepted(column, value, problem):
+    given = row(**{column: value})
+    if column == "disbursed_on" and "business date" in problem:
+        given["first_due_on"] = "2026-12-29"
+    with pytest.raises(RowRejected) as caught:
+        parse_row(given, 42, TODAY, DEFAULT_LPR_TABLE)
+    (error,) = caught.value.errors
+    assert (error.row, error.column) == (42, column)
+    assert problem in error.problem, str(error)
+    message = str(error)
+    assert message.startswith(f"row 42, column {column}: ") and "; accepted: " in message
+    if column in PERSONAL and value:
+        assert value not in message  # personal values are shown masked
+
+
+def test_a_guarantor_phone_may_not_be_the_borrowers_own():
+    with pytest.raises(RowRejected, match="is the borrower's own phone"):
+        parse_row(row(guarantor_name="李四", guarantor_phone="13812340001"), 2, TODAY, DEFAULT_LPR_TABLE)
+
+
+def test_a_row_with_many_problems_lists_them_all():
+    with pytest.raises(RowRejected) as caught:
+        parse_row(row(annual_rate="1.8", phone="", repayment_method="x"), 9, TODAY, DEFAULT_LPR_TABLE)
+    assert [e.column for e in caught.value.errors] == ["annual_rate", "repayment_method", "phone"]
+
+
+def test_optional_columns_take_their_documented_defaults():
+    record = parse_row(row(), 2, TODAY, DEFAULT_LPR_TABLE)
+    t = record.terms
+    assert (t.day_count.value, t.penalty_uplift, t.compound_interest, t.late_fee, t.cap_regime.value, t.contract_date) == (
+        "ACT/360", Decimal("0.5"), False, Decimal("0.00"), "licensed", date(2026, 9, 15)
+    )
+    assert (record.borrower.guarantor_name, record.borrower.timezone) == (None, "Asia/Shanghai")
+    assert {c.name: c.default for c in COLUMNS if not c.required} == {
+        "day_count": "ACT/360", "penalty_uplift": "0.5", "compound_interest": "false", "late_fee": "0",
+        "late_fee_rate": "0", "cap_regime": "licensed", "contract_date": "disbursed_on", "guarantor_name": "none",
+        "guarantor_phone": "none", "address": "none", "timezone": "Asia/Shanghai",
+    }
+
+
+def test_chinese_method_names_and_yes_no_are_understood():
+    record = parse_row(row(repayment_method="等额本金", compound_interest="是"), 2, TODAY, DEFAULT_LPR_TABLE)
+    assert record.terms.repayment_method.value == "equal_principal" and record.terms.compound_interest
+
+
+def test_a_file_that_cannot_be_read_is_refused_whole(store, tmp_path):
+    with pytest.raises(LoanBookError, match="use .csv or .jsonl"):
+        run(store, write_csv(tmp_path / "loans.xlsx", [row()]))
+    with pytest.raises(LoanBookError, match="lacks the required column.s. phone"):
+        r = row()
+        del r["phone"]
+        run(store, write_csv(tmp_path / "nophone.csv", [r]))
+    with pytest.raises(LoanBookError, match="the file is empty"):
+        (tmp_path / "empty.csv").write_text("", encoding="utf-8")
+        run(store, tmp_path / "empty.csv")
+    gbk = tmp_path / "gbk.csv"
+    with open(gbk, "w", newline="", encoding="gbk") as handle:
+        writer = csv.DictWriter(handle, list(row()))
+        writer.writeheader()
+        writer.writerow(row())
+    with pytest.raises(LoanBookError, match="encoding gbk"):
+        run(store, gbk)
+    assert count(store, loans) == 0
+    assert run(store, gbk, encoding="gbk").booked == 1  # as the message says
+
+
+def test_a_row_with_too_many_values_is_rejected(store, tmp_path):
+    path = write_csv(tmp_path / "loans.csv", [row(1)])
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(",".join(row(2).values()) + ",extra\n")
+    report = run(store, path)
+    assert report.rejections == ["row 3: has 13 values but the header has 12 columns"]
+
+
+# --------------------------------------------------------------------------- changed rows
+
+
+def test_a_changed_financial_term_is_refused_even_with_amend(store, tmp_path):
+    run(store, write_csv(tmp_path / "a.csv", [row(1)]))
+    digest = store.digest()
+    for amend in (False, True):
+        report = run(store, write_csv(tmp_path / "b.csv", [row(1, annual_rate="0.2", principal="15000")]), amend=amend)
+        assert report.rejected == 1 and report.amended == 0
+        message = report.rejections[0]
+        assert "column principal: '15000.00' differs from the booked 12000.00" in message
+        assert "column annual_rate: '0.2' differs from the booked 0.18" in message
+        assert "never changed by an import" in message and "new contract_no" in message
+    assert store.digest() == digest
+
+
+def test_changed_contact_details_are_refused_then_amended_with_an_event(store, tmp_path):
+    run(store, write_csv(tmp_path / "a.csv", [row(1)]))
+    changed = write_csv(tmp_path / "b.csv", [row(1, phone="13998765432", address="上海市浦东新区世纪大道100号")])
+    digest = store.digest()
+    refused = run(store, changed)
+    assert refused.rejected == 1 and store.digest() == digest
+    assert "column phone: '139****5432' differs from the booked 138****0001" in refused.rejections[0]
+    assert "--amend" in refused.rejections[0]
+
+    amended = run(store, changed, amend=True, actor="op-5")
+    assert (amended.amended, amended.rejected) == (1, 0)
+    event = store.events("C-HT-000001")[-1]
+    assert isinstance(event, BorrowerDetailsAmended) and event.actor == "op-5"
+    assert [(c.field, c.before, c.after) for c in event.changes] == [
+        ("phone", "138****0001", "139****5432"),
+        ("address", "北京市东城区****", "上海市浦东新****"),
+    ]
+    assert event.source == "b.csv row 2"
+    assert loanbook.reveal(store, KEYRING, "HT-000001", "phone", operator="op-5", purpose="call", on=TODAY) == "13998765432"
+    assert run(store, changed, amend=True).unchanged == 1  # amending again changes nothing
+    assert verify(store.engine).ok
+
+
+def test_the_national_id_of_a_booked_loan_never_changes(store, tmp_path):
+    run(store, write_csv(tmp_path / "a.csv", [row(1)]))
+    report = run(store, write_csv(tmp_path / "b.csv", [row(1, national_id=an_id("31010119851111123"))]), amend=True)
+    assert report.rejected == 1
+    assert "column national_id: '3101**********" in report.rejections[0] and "never changes" in report.rejections[0]
+
+
+def test_one_borrower_id_is_one_person_and_one_person_has_one_borrower_id(store, tmp_path):
+    run(store, write_csv(tmp_path / "a.csv", [row(1)]))
+    same_person_other_loan = row(2, borrower_id="B000001", national_id=row(1)["national_id"])
+    other_person_same_id = row(3, borrower_id="B000001")
+    same_id_other_borrower_id = row(4, national_id=row(1)["national_id"])
+    report = run(store, write_csv(tmp_path / "b.csv", [same_person_other_loan, other_person_same_id, same_id_other_borrower_id]))
+    assert report.booked == 1
+    assert "row 3, column national_id" in report.rejections[0] and "borrower_id B000001 on contract HT-000001" in report.rejections[0]
+    assert "row 4, column borrower_id: 'B000004' is not the borrower_id B000001" in report.rejections[1]
+
+
+def test_a_contract_twice_in_one_file_is_booked_once(store, tmp_path):
+    path = write_csv(tmp_path / "a.csv", [row(1), row(2), row(1), row(1, principal="9000")])
+    report = run(store, path)
+    assert (report.booked, report.unchanged, report.rejected) == (2, 1, 1)
+    assert "row 5, column principal" in report.rejections[0]
+
+
+def test_a_chunk_is_booked_whole_or_not_at_all(store, tmp_path, monkeypatch):
+    real = loanbook.LoanBook._borrower_row
+
+    def broken(self, record, match_hash):
+        values = real(self, record, match_hash)
+        if record.contract_no == "HT-000004":
+            values["phone_enc"] = None  # the database refuses the row
+        return values
+
+    monkeypatch.setattr(loanbook.LoanBook, "_borrower_row", broken)
+    with pytest.raises(StoreError):
+        run(store, write_csv(tmp_path / "a.csv", [row(n) for n in range(1, 8)]), chunk_rows=3)
+    # the first chunk (1-3) committed; the chunk holding the bad row left nothing behind
+    assert [count(store, t) for t in (loans, cases, borrowers)] == [3, 3, 3]
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(events).where(events.c.case_id == "C-HT-000004")).scalar() == 0
+    monkeypatch.undo()
+    assert run(store, write_csv(tmp_path / "a.csv", [row(n) for n in range(1, 8)])).booked == 4  # a rerun repairs it
+
+
+# --------------------------------------------------------------------------- personal data at rest
+
+
+def test_personal_data_is_stored_only_encrypted_and_masked(store, tmp_path):
+    sample = tmp_path / "sample.csv"
+    sample.write_bytes(SAMPLE.read_bytes())
+    run(store, sample)
+    clear = [r[k] for r in csv.DictReader(open(SAMPLE, encoding="utf-8")) for k in PERSONAL if r[k]]
+    dump = database_text(store)
+    assert clear and not [value for value in clear if value in dump]
+    with store.engine.connect() as conn:
+        row_ = conn.execute(select(borrowers).where(borrowers.c.contract_no == "HT2026-0002")).mappings().one()
+    assert row_["phone_masked"] == "182****8415" and row_["phone_enc"].startswith(f"v1.{KEYRING.key_id}.")
+    # the keyed hash finds a person by national id without decrypting
+    found = store.borrower_identities([], [KEYRING.match_hash("510102198204267802")])
+    assert found == [("HT2026-0002", "B00010554", KEYRING.match_hash("510102198204267802"))]
+
+
+def test_a_ciphertext_moved_to_another_row_or_a_wrong_key_is_refused(store, tmp_path):
+    run(store, write_csv(tmp_path / "a.csv", [row(1), row(2)]))
+    with pytest.raises(CryptoKeyError, match="encrypted under key id .* but the secret key in use has id"):
+        loanbook.reveal(store, Keyring.from_secret("another-secret-another-secret-0123"), "HT-000001", "phone", operator="op", purpose="x", on=TODAY)
+    with store.engine.begin() as conn:
+        token = conn.execute(select(borrowers.c.phone_enc).where(borrowers.c.contract_no == "HT-000002")).scalar_one()
+        conn.execute(borrowers.update().where(borrowers.c.contract_no == "HT-000001").values(phone_enc=token))
+    with pytest.raises(CryptoKeyError, match="integrity check"):
+        loanbook.reveal(store, KEYRING, "HT-000001", "phone", operator="op", purpose="x", on=TODAY)
+    assert not any(isinstance(e, PersonalDataRead) for e in store.events("C-HT-000001"))  # nothing was read
+
+
+def test_reveal_records_who_read_what_and_show_stays_masked(store, tmp_path):
+    run(store, write_csv(tmp_path / "a.csv", [row(1, guarantor_name="李四", guarantor_phone="13998765432")]))
+    assert loanbook.borrower_masked(store, "HT-000001")["phone"] == "138****0001"
+    assert loanbook.reveal(store, KEYRING, "C-HT-000001", "name", operator="collector-7", purpose="call list", on=TODAY) == "张伟"
+    assert loanbook.reveal(store, KEYRING, "HT-000001", "guarantor_phone", operator="collector-7", purpose="call list", on=TODAY) == "13998765432"
+    reads = [e for e in store.events("C-HT-000001") if isinstance(e, PersonalDataRead)]
+    assert [(e.actor, e.fields, e.purpose) for e in reads] == [
+        ("collector-7", ("name",), "call list"), ("collector-7", ("guarantor_phone",), "call list"),
+    ]
+    with pytest.raises(LoanBookError, match="no address on file"):
+        run(store, write_csv(tmp_path / "b.csv", [row(2, address="")]))
+        loanbook.reveal(store, KEYRING, "HT-000002", "address", operator="op", purpose="x", on=TODAY)
+    assert verify(store.engine).ok
+
+
+def test_a_loan_booked_without_borrower_details_gets_them_by_amendment(store, tmp_path):
+    terms = parse_row(row(1), 2, TODAY, DEFAULT_LPR_TABLE).terms
+    service.book_loans(store, [("C-HT-000001", terms)])
+    path = write_csv(tmp_path / "a.csv", [row(1)])
+    assert "differs from the booked nothing" in run(store, path).rejections[0]
+    report = run(store, path, amend=True)
+    assert report.amended == 1
+    assert loanbook.borrower_masked(store, "HT-000001")["national_id"] == "1101**********" + row(1)["national_id"][-4:]
+
+
+def test_the_key_file_is_made_once_owner_only_and_refused_when_others_can_read_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("COLLECTFLOW_SECRET_KEY", raising=False)
+    monkeypatch.setenv("COLLECTFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("COLLECTFLOW_DATABASE_URL", raising=False)
+    first = load_keyring()
+    key = tmp_path / "data" / "secret.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert load_keyring().key_id == first.key_id  # generated once
+    key.chmod(0o644)
+    with pytest.raises(CryptoKeyError, match="chmod 600"):
+        load_keyring()
+    monkeypatch.setenv("COLLECTFLOW_DATABASE_URL", "postgresql://cf@db/cf")
+    with pytest.raises(CryptoKeyError, match="PostgreSQL case store needs it"):
+        load_keyring()
+    monkeypatch.setenv("COLLECTFLOW_SECRET_KEY", "x" * 40)
+    assert load_keyring().key_id == Keyring.from_secret("x" * 40).key_id
+    monkeypatch.setenv("COLLECTFLOW_SECRET_KEY", "short")
+    with pytest.raises(CryptoKeyError, match="at least 32"):
+        load_keyring()
+
+
+# --------------------------------------------------------------------------- dues in the past
+
+
+LOANS = [  # (method, day count, compound, late fee, principal, rate) on month-end due dates
+    ("equal_installment", "ACT/360", False, "0", "12000.00", "0.18"),
+    ("equal_principal", "ACT/365", True, "30", "30000.00", "0.2399"),
+    ("interest_first", "ACT/360", True, "50", "8000.00", "0.22"),
+]
+DISBURSED = date(2023, 11, 30)
+FIRST_DUE = date(2023, 12, 31)  # then 2024-01-31, 2024-02-29 (leap), 2024-03-31 ...
+CHECKPOINTS = [date(2024, 1, 15), date(2024, 1, 31), date(2024, 2, 29), date(2024, 3, 1), date(2024, 3, 31), date(2024, 6, 30), date(2024, 12, 31), date(2025, 2, 28)]
+
+
+def past_rows() -> list[dict[str, str]]:
+    return [
+        row(n, repayment_method=m, day_count=dc, compound_interest=str(c).lower(), late_fee=fee, principal=p,
+            annual_rate=r, disbursed_on=DISBURSED.isoformat(), first_due_on=FIRST_DUE.isoformat(), term_months="12")
+        for n, (m, dc, c, fee, p, r) in enumerate(LOANS, 1)
+    ]
+
+
+def comparable(store, contract_no: str, as_of: date) -> dict:
+    view = case_view(store, contract_no, as_of, POLICY).as_dict()
+    history = [(e.seq, e.type, e.business_date, e.payload()) for e in store.events(store.resolve_case_id(contract_no))]
+    return {**view, "history": history}
+
+
+def test_a_loan_imported_with_its_dues_in_the_past_equals_one_followed_day_by_day(engine, tmp_path, db_url):
+    """Three ways to reach each checkpoint D (month ends, 29 February 2024): booked at
+    disbursement and closed every day to D; imported on D (caught up at import); imported
+    at disbursement and closed once for D (``collectflow advance --date D``)."""
+    from models.db import make_engine, upgrade
+    from models.store import CaseStore
+
+    followed = CaseStore(engine)
+    path = write_csv(tmp_path / "past.csv", past_rows())
+    assert run(followed, path, business_date=DISBURSED).booked == 3
+    ids = [followed.resolve_case_id(f"HT-{n:06d}") for n in (1, 2, 3)]
+    day = DISBURSED
+    stages_seen: set[str] = set()
+    for checkpoint in CHECKPOINTS:
+        while day < checkpoint:
+            day += timedelta(days=1)
+            service.advance_batch(followed, ids, day, POLICY)
+        stages_seen |= {followed.case_row(i).projection.stage for i in ids}
+        for way in ("imported on D", "imported before, closed once"):
+            other_url = _fresh_database(db_url, tmp_path, f"{checkpoint}-{way[:8]}")
+            other_engine = make_engine(other_url)
+            upgrade(other_engine)
+            other = CaseStore(other_engine)
+            try:
+                if way == "imported on D":
+                    run(other, path, business_date=checkpoint)
+                else:
+                    run(other, path, business_date=DISBURSED)
+                    service.advance_batch(other, ids, checkpoint, POLICY)  # collectflow advance --date D
+                service.advance_batch(other, ids, checkpoint, POLICY)  # a close of D after it changes nothing
+                for contract_no in ("HT-000001", "HT-000002", "HT-000003"):
+                    assert comparable(other, contract_no, checkpoint) == comparable(followed, contract_no, checkpoint), (
+                        f"{contract_no} {way} at {checkpoint}"
+                    )
+                assert verify(other.engine).ok
+            finally:
+                other_engine.dispose()
+    assert {"phone", "visit", "outsourced"} <= stages_seen, stages_seen  # the checkpoints cross the stages
+    # over a year unpaid: every case went past visits
+    assert {followed.case_row(i).projection.stage for i in ids} <= {"outsourced", "litigation", "written_off"}
+
+
+def _fresh_database(db_url: str, tmp_path: Path, name: str) -> str:
+    """Another empty database beside the fixture's: a SQLite file, or a new PostgreSQL schema."""
+    if db_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path / (re.sub(r'[^0-9a-z-]', '', name) + '.db')}"
+    import uuid
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    conninfo = url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+
+
+@pytest.mark.parametrize("as_of", [date(2024, 2, 29), date(2024, 3, 31), date(2024, 4, 30), date(2025, 2, 28), date(2025, 3, 31)])
+def test_accrual_through_a_date_includes_that_date(store, tmp_path, as_of):
+    """As of D, principal overdue since its due date d carries DPD(D) = D - d days of penalty
+    interest: 10,000 at 12 % x 1.5 / 360 = 5.00 a day, at month ends and in a leap year (the
+    rate keeps every charge under the 24 % cap)."""
+    due = date(2024, 1, 31)
+    loan = row(1, principal="10000.00", annual_rate="0.12", term_months="1", repayment_method="interest_first",
+               disbursed_on="2024-01-01", first_due_on=due.isoformat())
+    run(store, write_csv(tmp_path / "one.csv", [loan]), business_date=as_of)
+    view = case_view(store, "HT-000001", as_of, POLICY)
+    dpd = (as_of - due).days
+    assert view.projection.dpd == dpd
+    exact = Decimal("10000.00") * Decimal("0.12") * Decimal("1.5") / 360 * dpd
+    assert view.projection.penalty_interest == round_fen(exact) == Decimal("5.00") * dpd
+    assert view.projection.unenforceable == 0
+    if as_of == date(2024, 3, 31):
+        assert dpd == 60  # 29 days of February 2024, 31 of March
+
+
+# --------------------------------------------------------------------------- case show
+
+
+def test_case_show_takes_a_contract_number_and_prints_every_balance_with_two_places(store, tmp_path, db_url, monkeypatch):
+    from flows import runtime
+    from flows.cli import app
+
+    run(store, write_csv(tmp_path / "a.csv", past_rows()), business_date=date(2024, 4, 30))
+    monkeypatch.setenv("COLLECTFLOW_DATABASE_URL", db_url)
+    runtime._store_for.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["case", "show", "HT-000002", "--as-of", "2024-05-31", "--json"])
+    finally:
+        runtime.store().engine.dispose()
+        runtime._store_for.cache_clear()
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert {"case_id", "contract_no", "stage", "dpd", "bucket", "classification", *MONEY_KEYS} <= set(shown)
+    assert (shown["case_id"], shown["contract_no"], shown["as_of"]) == ("C-HT-000002", "HT-000002", "2024-05-31")
+    for key in MONEY_KEYS:
+        assert re.fullmatch(r"-?\d+\.\d\d", shown[key]), (key, shown[key])
+
+
+# --------------------------------------------------------------------------- the README
+
+
+def test_the_readme_documents_every_column_and_its_default():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Loading your loan book"):]
+    for column in COLUMNS:
+        assert f"`{column.name}`" in section, column.name
+    assert "docs/sample-loans.csv" in section and "collectflow loans import" in section and "borrower reveal" in section
+
+
+def test_the_loans_import_command_reports_masked_and_exits_1_on_rejects(db_url, tmp_path, monkeypatch):
+    from flows import runtime
+    from flows.cli import app
+
+    sample = tmp_path / "sample-loans.csv"
+    sample.write_bytes(SAMPLE.read_bytes())
+    monkeypatch.setenv("COLLECTFLOW_DATABASE_URL", db_url)
+    monkeypatch.setenv("COLLECTFLOW_SECRET_KEY", "cli-test-secret-cli-test-secret-0123")
+    runtime._store_for.cache_clear()
+    runner = CliRunner()
+    try:
+        first = runner.invoke(app, ["loans", "import", str(sample), "--date", "2026-11-28", "--operator", "op-1"])
+        again = runner.invoke(app, ["loans", "import", str(sample), "--date", "2026-11-28", "--json"])
+        missing = runner.invoke(app, ["loans", "import", str(tmp_path / "nope.csv")])
+        shown = runner.invoke(app, ["borrower", "show", "HT2026-0002", "--json"])
+    finally:
+        runtime.store().engine.dispose()
+        runtime._store_for.cache_clear()
+    assert first.exit_code == 1 and "17" in first.output and "3 row(s) rejected" in first.output
+    assert "row 13, column national_id: '3301*********5432'" in first.output
+    report = json.loads(again.stdout)
+    assert (report["booked"], report["unchanged"], report["rejected"]) == (0, 17, 3)
+    assert missing.exit_code == 2 and "no such file" in missing.output
+    assert json.loads(shown.stdout)["phone"] == "182****8415"
+    clear = [r[k] for r in csv.DictReader(open(SAMPLE, encoding="utf-8")) for k in PERSONAL if r[k]]
+    output = first.output + again.output + shown.output
+    assert not [value for value in clear if value in output]
