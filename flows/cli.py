@@ -430,9 +430,5 @@ def verify(cases: Optional[list[str]] = typer.Argument(None, help="Case ids (def
         raise typer.Exit(1)
 
 
-def main() -> None:  # pragma: no cover - console script
-    app()
-
-
 if __name__ == "__main__":  # pragma: no cover
     app()

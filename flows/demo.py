@@ -13,7 +13,6 @@ with the data directory's key and shown only masked.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Callable
 
@@ -31,16 +30,6 @@ DEMO_ACTOR = "collector-demo"
 
 # Called with (day number, days) after each close; the CLI sets it to drive a progress bar.
 ON_DAY_CLOSED: Callable[[int, int], None] | None = None
-
-
-@dataclass
-class DemoTotals:
-    booked: int = 0
-    payments: int = 0
-    promises: int = 0
-    refused: int = 0
-    close: BatchResult = field(default_factory=lambda: BatchResult(date.min))
-    commands: BatchResult = field(default_factory=lambda: BatchResult(date.min))
 
 
 def _command(action: object, day: date, policy, n: int):

@@ -76,8 +76,8 @@ def case_panel(view) -> Panel:
     table.add_row("stage", f"[bold]{d['stage']}[/]")
     table.add_row("days past due", f"{d['dpd']} ({d['bucket']}, {d['classification'].replace('_', ' ')})")
     amounts = [k for k in BALANCE_FIELDS if k not in ("stage", "dpd")]
-    amounts.insert(amounts.index("contract_interest_due") + 1, "contract_interest_accrued")
-    for key in amounts:
+    accrued_after = amounts.index("contract_interest_due") + 1  # shown beside the interest already due
+    for key in [*amounts[:accrued_after], "contract_interest_accrued", *amounts[accrued_after:]]:
         table.add_row(key.replace("_", " "), yuan(d[key]))
     table.add_row("next review", str(d["next_review_on"]))
     return Panel(table, title=f"case {d['case_id']} ({d['contract_no']}) as of {d['as_of']}")

@@ -69,7 +69,7 @@ from states.caps import CapError, CapRegime, LprTable, annual_cap_rate
 from states.case import CollectionCase, DomainError
 from states.events import SYSTEM, DetailChange, Event, canonical_json
 from states.loan import LoanTerms, LoanTermsError
-from states.money import FEN, DayCount, MoneyError, from_fen, to_decimal, to_fen
+from states.money import FEN, DayCount, MoneyError, from_fen, to_decimal
 from states.policy import CollectionPolicy
 from states.schedule import MAX_FIRST_PERIOD_DAYS, MAX_TERM_MONTHS, RepaymentMethod
 

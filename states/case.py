@@ -28,7 +28,7 @@ from typing import Iterable, Sequence
 from states.allocation import Allocation, AllocationLine, AllocationOrder, Component, Due, allocate
 from states.caps import DEFAULT_CUT_ORDER, CapSplit, apply_cap, cap_limit
 from states.court_fees import litigation_costs
-from states.delinquency import Bucket, Classification, bucket_for, classification_for
+from states.delinquency import Bucket, bucket_for, classification_for
 from states.events import (
     SYSTEM,
     AccrualSegment,
@@ -299,7 +299,6 @@ class CollectionCase:
         A snapshot is a cache of ``replay(events)``: ``verify`` checks that
         both give the same projection, so a snapshot can never hide an edit.
         """
-        opened = self._opened
         return {
             "v": self.SNAPSHOT_VERSION,
             "case_id": self.case_id,
