@@ -29,6 +29,7 @@ def deployments() -> list:
 
     from flows import operator
     from flows.daily import advance_portfolio, retry_case
+    from flows.import_loans import import_loans
 
     return [
         advance_portfolio.to_deployment(
@@ -47,6 +48,7 @@ def deployments() -> list:
                 operator.pause_case,
                 operator.resume_case,
                 operator.write_off_case,
+                import_loans,
             )
         ),
     ]
