@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from states.errors import UserError
 
-class StoreError(Exception):
-    """Base class of the case store's errors."""
+
+class StoreError(UserError):
+    """Base class of the case store's errors (a user error: the message names the case or value)."""
 
 
 class ConcurrencyError(StoreError):

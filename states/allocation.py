@@ -9,6 +9,8 @@ built, so no caller can record one that breaks it.
 
 from __future__ import annotations
 
+from states.errors import UserError
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -18,7 +20,7 @@ from enum import StrEnum
 from states.money import FEN, ZERO, MoneyError, to_decimal
 
 
-class AllocationError(ValueError):
+class AllocationError(UserError):
     """A payment or due that cannot be allocated as given."""
 
 

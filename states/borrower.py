@@ -23,6 +23,8 @@ Rules (each error names the field, the masked value and what is accepted):
 
 from __future__ import annotations
 
+from states.errors import UserError
+
 import re
 import unicodedata
 from dataclasses import dataclass, fields
@@ -56,7 +58,7 @@ ACCEPTED = {
 }
 
 
-class BorrowerError(ValueError):
+class BorrowerError(UserError):
     """A personal value that is not valid. ``shown`` is the value masked, never the clear value."""
 
     def __init__(self, field: str, shown: str, problem: str, accepted: str):

@@ -14,6 +14,8 @@ are added there and an ``LprTable`` is built from whatever rows it holds.
 
 from __future__ import annotations
 
+from states.errors import UserError
+
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from enum import StrEnum
 from states.money import FEN, ZERO, DayCount, MoneyError, floor_fen, to_decimal
 
 
-class CapError(ValueError):
+class CapError(UserError):
     """A cap that cannot be worked out from the inputs given."""
 
 

@@ -29,6 +29,7 @@ from states.allocation import Allocation, AllocationLine, AllocationOrder, Compo
 from states.caps import DEFAULT_CUT_ORDER, CapSplit, apply_cap, cap_limit
 from states.court_fees import litigation_costs
 from states.delinquency import Bucket, bucket_for, classification_for
+from states.errors import DomainError
 from states.events import (
     SYSTEM,
     AccrualSegment,
@@ -72,10 +73,6 @@ COMPOUND = Component.COMPOUND_INTEREST.value
 LATE_FEE = Component.LATE_FEE.value
 COSTS = Component.COSTS.value
 CAP = "cap"  # not a charge: the principal-days the legal cap is measured on
-
-
-class DomainError(ValueError):
-    """A command the rules refuse; the message says which value and why."""
 
 
 @dataclass

@@ -10,6 +10,8 @@ Each fee is rounded half-up to the fen.
 
 from __future__ import annotations
 
+from states.errors import UserError
+
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -80,7 +82,7 @@ class Procedure(StrEnum):
 HALVED_ACCEPTANCE_FEE = frozenset({Procedure.SUMMARY, Procedure.MEDIATION, Procedure.WITHDRAWAL})
 
 
-class CourtFeeError(ValueError):
+class CourtFeeError(UserError):
     """An amount, day count or procedure that no fee can be computed for."""
 
 

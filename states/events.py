@@ -14,6 +14,8 @@ An event stored under an older schema version is upgraded on read by the
 
 from __future__ import annotations
 
+from states.errors import UserError
+
 import dataclasses
 import functools
 import json
@@ -28,7 +30,7 @@ from typing import Any, Callable, ClassVar
 SYSTEM = "system"
 
 
-class EventError(ValueError):
+class EventError(UserError):
     """A stored event that cannot be read (unknown type, bad payload, unknown version)."""
 
 

@@ -11,6 +11,8 @@ event checks the edge against the same table.
 
 from __future__ import annotations
 
+from states.errors import UserError
+
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -121,7 +123,7 @@ TRANSITIONS: tuple[tuple[str, Stage | tuple[Stage, ...], Stage, tuple], ...] = (
 TRIGGERS = tuple(dict.fromkeys(t[0] for t in TRANSITIONS))
 
 
-class InvalidTransition(Exception):
+class InvalidTransition(UserError):
     """A trigger that the transition table does not allow from the case's stage."""
 
     def __init__(self, case_id: str, stage: Stage, trigger: str):

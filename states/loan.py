@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from states.errors import UserError
+
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -11,7 +13,7 @@ from states.money import FEN, ZERO, DayCount, MoneyError, in_range, to_decimal
 from states.schedule import Installment, RepaymentMethod, ScheduleError, build_schedule
 
 
-class LoanTermsError(ValueError):
+class LoanTermsError(UserError):
     """A contract term that is out of range; the message names the field and the value."""
 
 

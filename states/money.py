@@ -8,6 +8,8 @@ fen with ROUND_HALF_UP.
 
 from __future__ import annotations
 
+from states.errors import UserError
+
 from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
@@ -19,7 +21,7 @@ ZERO = Decimal("0.00")
 MAX_AMOUNT = Decimal("999999999999999.99")
 
 
-class MoneyError(ValueError):
+class MoneyError(UserError):
     """An amount that is not a valid money value."""
 
 

@@ -12,6 +12,8 @@ Policies are stored as plain data (``as_dict``) and versioned by
 
 from __future__ import annotations
 
+from states.errors import UserError
+
 import hashlib
 import json
 import tomllib
@@ -24,7 +26,7 @@ from typing import Any
 from states.allocation import AllocationOrder
 
 
-class PolicyError(ValueError):
+class PolicyError(UserError):
     """A policy setting that is missing, unknown or out of range."""
 
 

@@ -10,6 +10,8 @@ the loan amount exactly, the last installment absorbing any rounding.
 
 from __future__ import annotations
 
+from states.errors import UserError
+
 import calendar
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ class RepaymentMethod(StrEnum):
     INTEREST_FIRST = "interest_first"  # 先息后本
 
 
-class ScheduleError(ValueError):
+class ScheduleError(UserError):
     """Loan terms from which no schedule can be built."""
 
 

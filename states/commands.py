@@ -1,0 +1,150 @@
+"""Commands: what an operator asks of a case, typed and validated once, here.
+
+Every entry point (the CLI, the Prefect deployments, code) builds one of
+these from its input and hands it to the same handler, so a value one entry
+point refuses cannot slip in through another. Building a command parses
+each field by its declared type (``states.parse``: money to the fen, dates
+as YYYY-MM-DD, times with their time of day, vocabularies by value, operator
+ids by pattern); a bad value raises ``InputError`` naming the field.
+
+A field's help text lives in its metadata: the CLI's options and the Prefect
+forms show it. Adding a parameter to an action means adding it here, plus
+one line in each entry point.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import typing
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, ClassVar
+
+from states.parse import (
+    parse_code,
+    parse_date,
+    parse_datetime,
+    parse_enum,
+    parse_int,
+    parse_money,
+    parse_operator,
+    parse_text,
+)
+from states.vocabulary import ContactChannel, ContactOutcome, ContactParty, PauseReason, PaymentChannel
+
+
+def arg(help: str, *, kind: str = "", default: Any = dataclasses.MISSING, **rules: Any) -> Any:
+    """A command field with its help text and how its value is read (``kind``, ``minimum`` ...)."""
+    return dataclasses.field(default=default, metadata={"help": help, "kind": kind, **rules})
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseCommand:
+    """An operator's action on one case. ``case`` is a case id or a contract number."""
+
+    action: ClassVar[str] = ""
+
+    case: str = arg("Case id or contract number", kind="code")
+    operator: str = arg("Your operator id; recorded as the actor of every event", kind="operator")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            object.__setattr__(self, f.name, _read(_hints(type(self))[f.name], value, f))
+
+    @classmethod
+    def help(cls, name: str) -> str:
+        return next(f.metadata["help"] for f in dataclasses.fields(cls) if f.name == name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordPayment(CaseCommand):
+    """Record money received; it is allocated line by line (costs, interest, principal)."""
+
+    action: ClassVar[str] = "record-payment"
+    amount: Decimal = arg("Amount received, yuan, at most two decimals (e.g. 1500.00)")
+    received_on: date = arg("Date the money was received (YYYY-MM-DD)")
+    payment_id: str = arg("The bank's or channel's transaction id: a payment is recorded once", kind="code")
+    channel: PaymentChannel = arg("How the money came in", default=PaymentChannel.BANK_TRANSFER)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MakePromise(CaseCommand):
+    """Record a promise to pay; it holds escalation until its date."""
+
+    action: ClassVar[str] = "record-promise"
+    amount: Decimal = arg("Amount promised, yuan")
+    promised_on: date = arg("Date the borrower promises to pay by (at most the policy's limit ahead)")
+    made_on: date = arg("Date the promise was made")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordContact(CaseCommand):
+    """Record a contact attempt; one the conduct rules forbid is refused, and the refusal recorded."""
+
+    action: ClassVar[str] = "record-contact"
+    channel: ContactChannel = arg("How the borrower was contacted")
+    outcome: ContactOutcome = arg("What came of it")
+    contacted_at: datetime = arg("When, in the borrower's local time, with the time of day (YYYY-MM-DDTHH:MM)")
+    party: ContactParty = arg("Who was contacted", default=ContactParty.BORROWER)
+    collectors: int = arg("Collectors present (a field visit needs two)", default=1, minimum=1, maximum=20)
+    note: str = arg("What was said or seen", kind="text", default="", required=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PauseCase(CaseCommand):
+    """Pause escalation (not accrual) until a date."""
+
+    action: ClassVar[str] = "pause-case"
+    reason: PauseReason = arg("Why the case is paused")
+    until: date = arg("Date the pause ends (at most the policy's limit ahead)")
+    made_on: date = arg("Date the pause was decided")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResumeCase(CaseCommand):
+    """Lift a pause before it ends."""
+
+    action: ClassVar[str] = "resume-case"
+    made_on: date = arg("Date the pause was lifted")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WriteOff(CaseCommand):
+    """End recovery: write the case off (from outsourced or litigation)."""
+
+    action: ClassVar[str] = "write-off-case"
+    reason: str = arg("Why recovery ended", kind="text")
+    made_on: date = arg("Date of the write-off")
+
+
+COMMANDS: tuple[type[CaseCommand], ...] = (RecordPayment, MakePromise, RecordContact, PauseCase, ResumeCase, WriteOff)
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _read(hint: Any, value: Any, f: dataclasses.Field) -> Any:
+    """Parse one field's value by its declared type and rules."""
+    name, rules = f.name, f.metadata
+    if hint is Decimal:
+        return parse_money(value, name)
+    if hint is datetime:
+        return parse_datetime(value, name)
+    if hint is date:
+        return parse_date(value, name)
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return parse_enum(hint, value, name)
+    if hint is int:
+        return parse_int(value, name, minimum=rules.get("minimum"), maximum=rules.get("maximum"))
+    kind = rules.get("kind")
+    if kind == "operator":
+        return parse_operator(value, name)
+    if kind == "code":
+        return parse_code(value, name)
+    return parse_text(value, name, required=rules.get("required", True))

@@ -1,0 +1,56 @@
+"""The words operators choose from: payment channels, contact channels, parties, outcomes, pause reasons.
+
+Each vocabulary is one Enum, used by the commands, the events (as its
+value), the CLI's help, the Prefect forms and the loan file alike, so no
+entry point can accept a word another refuses.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class PaymentChannel(StrEnum):
+    BANK_TRANSFER = "bank_transfer"
+    ALIPAY = "alipay"
+    WECHAT_PAY = "wechat_pay"
+    CASH = "cash"
+    AGENCY = "agency"
+
+
+class ContactChannel(StrEnum):
+    CALL = "call"
+    SMS = "sms"
+    VISIT = "visit"
+    LETTER = "letter"
+
+
+class ContactParty(StrEnum):
+    BORROWER = "borrower"
+    GUARANTOR = "guarantor"
+    CO_BORROWER = "co_borrower"
+    OTHER = "other"
+
+    @property
+    def liable(self) -> bool:
+        """A debt-related party: the only third parties that may be asked to pay (DOMAIN.md §6)."""
+        return self in (ContactParty.GUARANTOR, ContactParty.CO_BORROWER)
+
+
+class ContactOutcome(StrEnum):
+    CONNECTED = "connected"
+    NO_ANSWER = "no_answer"
+    INVALID_NUMBER = "invalid_number"
+    REFUSED_TO_TALK = "refused_to_talk"
+
+
+class PauseReason(StrEnum):
+    HARDSHIP = "hardship"
+    DISPUTE = "dispute"
+    COMPLAINT = "complaint"
+
+
+def accepted(vocabulary: type[StrEnum]) -> str:
+    """The accepted values of a vocabulary, for help texts: 'call, sms, visit or letter'."""
+    values = [member.value for member in vocabulary]
+    return ", ".join(values[:-1]) + " or " + values[-1] if len(values) > 1 else values[0]
