@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import event, func, select, update
 
 from models.errors import CaseNotFound, ConcurrencyError, DuplicatePayment, StoreError, TermsConflict
-from models.store import GENESIS_HASH, CaseStore, chain_hash
+from models.store import CaseStore, chain_hash
+from models.tables import GENESIS_HASH
 from models.tables import cases, events, payments
 from states.case import CollectionCase
 from states.events import PaymentReceived

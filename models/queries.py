@@ -1,0 +1,166 @@
+"""Read-only queries over the portfolio: due cases, stuck cases, summaries, the digest."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy import case as sql_case
+
+from models.sql import binary_order, plain
+from models.tables import (
+    cases,
+    events,
+    payments,
+)
+from states.events import canonical_json
+from states.lifecycle import Stage
+from states.money import ZERO, from_fen
+
+
+@dataclass(frozen=True)
+class StuckCase:
+    case_id: str
+    contract_no: str
+    stage: str
+    stuck_on: date | None
+    error: str
+
+
+@dataclass(frozen=True)
+class Booking:
+    """What ``add_cases`` did: cases booked now, and contracts already booked with the same terms."""
+
+    booked: tuple[str, ...]
+    already_booked: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StageTotals:
+    stage: str
+    cases: int
+    stuck: int
+    principal_outstanding: Decimal
+    total_due: Decimal
+    unenforceable: Decimal
+    total_paid: Decimal
+
+
+@dataclass(frozen=True)
+class PortfolioSummary:
+    stages: tuple[StageTotals, ...]  # in lifecycle order, stages with no case left out
+    total: StageTotals
+
+
+
+CLOSED_STAGES = tuple(stage.value for stage in Stage if stage.is_closed)
+
+
+class Queries:
+    """Portfolio-wide reads (a part of ``CaseStore``)."""
+
+    engine: Engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def due_case_ids(self, business_date: date, limit: int | None = None) -> list[str]:
+        """Cases with something due by ``business_date``, not closed, ordered by case id.
+
+        Stuck cases are included: every close (and every retry of a failed
+        one) tries them again, so a stuck case keeps its run Failed, visibly,
+        until the fix lands; then it goes through exactly once.
+        """
+        query = (
+            select(cases.c.case_id)
+            .where(
+                cases.c.next_review_on <= business_date,
+                cases.c.stage.not_in(CLOSED_STAGES),
+            )
+            .order_by(cases.c.case_id)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def stuck_cases(self) -> list[StuckCase]:
+        query = (
+            select(cases.c.case_id, cases.c.contract_no, cases.c.stage, cases.c.stuck_on, cases.c.stuck_error)
+            .where(cases.c.stuck.is_(True))
+            .order_by(cases.c.stuck_on, cases.c.case_id)
+        )
+        with self.engine.connect() as conn:
+            return [StuckCase(*row) for row in conn.execute(query)]
+
+    def payment_exists(self, payment_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(payments.c.payment_id).where(payments.c.payment_id == payment_id)).first() is not None
+
+    def portfolio_summary(self) -> PortfolioSummary:
+        """Case counts and balances by stage."""
+        sums = [
+            func.sum(cases.c.principal_outstanding_fen),
+            func.sum(cases.c.total_due_fen),
+            func.sum(cases.c.unenforceable_fen),
+            func.sum(cases.c.total_paid_fen),
+        ]
+        query = select(
+            cases.c.stage, func.count(), func.sum(sql_case((cases.c.stuck.is_(True), 1), else_=0)), *sums
+        ).group_by(cases.c.stage)
+        with self.engine.connect() as conn:
+            rows = {row[0]: row for row in conn.execute(query)}
+        order = [stage.value for stage in Stage] + sorted(set(rows) - {stage.value for stage in Stage})
+        stages = tuple(
+            StageTotals(stage, int(r[1]), int(r[2]), *(from_fen(int(v or 0)) for v in r[3:]))
+            for stage in order
+            if (r := rows.get(stage)) is not None
+        )
+        total = StageTotals(
+            "all",
+            sum(s.cases for s in stages),
+            sum(s.stuck for s in stages),
+            sum((s.principal_outstanding for s in stages), ZERO),
+            sum((s.total_due for s in stages), ZERO),
+            sum((s.unenforceable for s in stages), ZERO),
+            sum((s.total_paid for s in stages), ZERO),
+        )
+        return PortfolioSummary(stages, total)
+
+    def example_case_ids(self) -> dict[str, str]:
+        """One case per stage (the one with the longest history), for people to try `case replay` on."""
+        examples: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for stage in Stage:
+                row = conn.execute(
+                    select(cases.c.case_id)
+                    .where(cases.c.stage == stage.value)
+                    .order_by(cases.c.version.desc(), cases.c.case_id)
+                    .limit(1)
+                ).first()
+                if row is not None:
+                    examples[stage.value] = row[0]
+        return examples
+
+    def digest(self) -> str:
+        """sha256 over every event hash in (case_id, seq) order, then every case row in case_id order.
+
+        Equal digests mean equal histories and projections; a daily close run
+        twice must leave it unchanged.
+        """
+        digest = hashlib.sha256()
+        case_order = binary_order(cases.c.case_id, self.dialect)
+        with self.engine.connect() as conn:
+            event_hashes = conn.execution_options(yield_per=10_000).execute(
+                select(events.c.hash).order_by(binary_order(events.c.case_id, self.dialect), events.c.seq)
+            )
+            for (event_hash,) in event_hashes:
+                digest.update(event_hash.encode())
+            rows = conn.execution_options(yield_per=2_000).execute(select(cases).order_by(case_order)).mappings()
+            for row in rows:
+                digest.update(canonical_json({k: plain(v) for k, v in row.items()}).encode())
+        return digest.hexdigest()
