@@ -1,46 +1,69 @@
-"""Process-wide wiring for flows and the CLI: settings, one engine, the store, the policy.
+"""The process's App: built on first use from the settings, replaceable by a test (``use``).
 
-Prefect tasks of a flow run share these per process, so a batch never pays
-for a new engine or a policy file read.
+Prefect tasks of a flow run share it per process, so a batch never pays for
+a new engine or a policy file read. A changed database URL (a test pointing
+the flows at its own file) builds a new one.
 """
 
 from __future__ import annotations
 
 import os
-from datetime import date, datetime
-from functools import lru_cache
-from zoneinfo import ZoneInfo
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
 
 # No network here, and none is needed: keep Prefect from phoning home.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from models.db import make_engine, upgrade  # noqa: E402
-from models.service import load_policy  # noqa: E402
+from flows.bootstrap import App, bootstrap  # noqa: E402
 from models.settings import Settings, get_settings  # noqa: E402
 from models.store import CaseStore  # noqa: E402
 from states.policy import CollectionPolicy  # noqa: E402
 
+_apps: dict[str, App] = {}
+_override: list[App] = []
 
-@lru_cache(maxsize=4)
-def _store_for(url: str) -> CaseStore:
-    engine = make_engine(url)
-    upgrade(engine)
-    return CaseStore(engine)
+
+def app() -> App:
+    """The App in use: the one a test installed with ``use``, else the settings' (built once per database URL)."""
+    if _override:
+        return _override[-1]
+    current = get_settings()
+    built = _apps.get(current.database_url)
+    if built is None:
+        built = _apps[current.database_url] = bootstrap(current)
+    return built
+
+
+@contextmanager
+def use(installed: App) -> Iterator[App]:
+    """Run the flows of this process against ``installed`` for the ``with`` block."""
+    _override.append(installed)
+    try:
+        yield installed
+    finally:
+        _override.remove(installed)
+
+
+def forget() -> None:
+    """Drop the Apps built so far (their engines are disposed); the next ``app()`` builds anew."""
+    for built in _apps.values():
+        built.engine.dispose()
+    _apps.clear()
 
 
 def settings() -> Settings:
-    return get_settings()
+    return app().settings
 
 
 def store() -> CaseStore:
-    """The case store of the configured database, migrated to head on first use."""
-    return _store_for(settings().database_url)
+    return app().store
 
 
 def policy() -> CollectionPolicy:
-    return load_policy(settings().policy_file)
+    return app().policy
 
 
 def today() -> date:
     """Today in the lender's timezone (Asia/Shanghai by default): the latest business date to close."""
-    return datetime.now(ZoneInfo(settings().timezone)).date()
+    return app().today()

@@ -59,6 +59,16 @@ class PortfolioSummary:
 CLOSED_STAGES = tuple(stage.value for stage in Stage if stage.is_closed)
 
 
+@dataclass(frozen=True)
+class RecordedPayment:
+    """A payment id already in the store, and what it paid."""
+
+    payment_id: str
+    case_id: str
+    amount: Decimal
+    received_on: date
+
+
 class Queries:
     """Portfolio-wide reads (a part of ``CaseStore``)."""
 
@@ -96,6 +106,15 @@ class Queries:
         )
         with self.engine.connect() as conn:
             return [StuckCase(*row) for row in conn.execute(query)]
+
+    def recorded_payment(self, payment_id: str) -> RecordedPayment | None:
+        """The payment recorded under this id, if any (a bank transaction is credited once)."""
+        query = select(payments.c.payment_id, payments.c.case_id, payments.c.amount_fen, payments.c.received_on).where(
+            payments.c.payment_id == payment_id
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else RecordedPayment(row[0], row[1], from_fen(row[2]), row[3])
 
     def payment_exists(self, payment_id: str) -> bool:
         with self.engine.connect() as conn:

@@ -59,6 +59,15 @@ class CaseCommand:
     def help(cls, name: str) -> str:
         return next(f.metadata["help"] for f in dataclasses.fields(cls) if f.name == name)
 
+    def happened_on(self) -> dict[str, date]:
+        """The dates on which something *happened* (not target dates): none may be after today."""
+        found = {}
+        for f in dataclasses.fields(self):
+            if f.metadata.get("happened"):
+                value = getattr(self, f.name)
+                found[f.name] = value.date() if isinstance(value, datetime) else value
+        return found
+
 
 @dataclass(frozen=True, kw_only=True)
 class RecordPayment(CaseCommand):
@@ -66,7 +75,7 @@ class RecordPayment(CaseCommand):
 
     action: ClassVar[str] = "record-payment"
     amount: Decimal = arg("Amount received, yuan, at most two decimals (e.g. 1500.00)")
-    received_on: date = arg("Date the money was received (YYYY-MM-DD)")
+    received_on: date = arg("Date the money was received (YYYY-MM-DD)", happened=True)
     payment_id: str = arg("The bank's or channel's transaction id: a payment is recorded once", kind="code")
     channel: PaymentChannel = arg("How the money came in", default=PaymentChannel.BANK_TRANSFER)
 
@@ -78,7 +87,7 @@ class MakePromise(CaseCommand):
     action: ClassVar[str] = "record-promise"
     amount: Decimal = arg("Amount promised, yuan")
     promised_on: date = arg("Date the borrower promises to pay by (at most the policy's limit ahead)")
-    made_on: date = arg("Date the promise was made")
+    made_on: date = arg("Date the promise was made", happened=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,7 +97,7 @@ class RecordContact(CaseCommand):
     action: ClassVar[str] = "record-contact"
     channel: ContactChannel = arg("How the borrower was contacted")
     outcome: ContactOutcome = arg("What came of it")
-    contacted_at: datetime = arg("When, in the borrower's local time, with the time of day (YYYY-MM-DDTHH:MM)")
+    contacted_at: datetime = arg("When, in the borrower's local time, with the time of day (YYYY-MM-DDTHH:MM)", happened=True)
     party: ContactParty = arg("Who was contacted", default=ContactParty.BORROWER)
     collectors: int = arg("Collectors present (a field visit needs two)", default=1, minimum=1, maximum=20)
     note: str = arg("What was said or seen", kind="text", default="", required=False)
@@ -101,7 +110,7 @@ class PauseCase(CaseCommand):
     action: ClassVar[str] = "pause-case"
     reason: PauseReason = arg("Why the case is paused")
     until: date = arg("Date the pause ends (at most the policy's limit ahead)")
-    made_on: date = arg("Date the pause was decided")
+    made_on: date = arg("Date the pause was decided", happened=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,7 +118,7 @@ class ResumeCase(CaseCommand):
     """Lift a pause before it ends."""
 
     action: ClassVar[str] = "resume-case"
-    made_on: date = arg("Date the pause was lifted")
+    made_on: date = arg("Date the pause was lifted", happened=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,7 +127,7 @@ class WriteOff(CaseCommand):
 
     action: ClassVar[str] = "write-off-case"
     reason: str = arg("Why recovery ended", kind="text")
-    made_on: date = arg("Date of the write-off")
+    made_on: date = arg("Date of the write-off", happened=True)
 
 
 COMMANDS: tuple[type[CaseCommand], ...] = (RecordPayment, MakePromise, RecordContact, PauseCase, ResumeCase, WriteOff)

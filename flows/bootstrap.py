@@ -1,0 +1,102 @@
+"""Wiring, in one place: settings -> engine -> case store -> unit of work, policy and clock.
+
+Nothing is wired implicitly. ``bootstrap()`` builds an ``App`` from the
+settings (or from what a test passes in); the CLI, the Prefect flows and the
+tests all get their store, policy and "today" from it. Opening the store
+never migrates it: ``collectflow db upgrade`` (and the demo's and the tests'
+setup) does that, and a store that is behind says so in one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from models.db import current_revision, head_revision, make_engine
+from models.errors import StoreError
+from models.settings import Settings, get_settings
+from models.store import CaseStore
+from models.uow import UnitOfWork
+from states.errors import UserError
+from states.policy import CollectionPolicy
+
+#: A test seam: called with each case before the close advances it (a test makes it raise).
+Fault = Callable[[object], None]
+
+
+class SchemaBehind(StoreError):
+    """The database is not at the schema this code needs."""
+
+
+@dataclass(frozen=True)
+class App:
+    """What every entry point needs, built once per process (or per test)."""
+
+    settings: Settings
+    store: CaseStore
+    policy: CollectionPolicy
+    clock: Callable[[], date]
+    fault: Fault | None = field(default=None, compare=False)
+
+    @property
+    def engine(self) -> Engine:
+        return self.store.engine
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.store)
+
+    def today(self) -> date:
+        """Today in the lender's time zone: the latest business date anything may be dated."""
+        return self.clock()
+
+
+def load_policy(path: Path | None) -> CollectionPolicy:
+    """The policy in force: the operator's TOML file, or DOMAIN.md's defaults."""
+    if path is None:
+        return CollectionPolicy()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"policy file {str(path)!r}: cannot be read ({exc.strerror or exc}); set COLLECTFLOW_POLICY_FILE to a TOML file") from None
+    return CollectionPolicy.from_toml(text)
+
+
+def lender_clock(timezone: str) -> Callable[[], date]:
+    zone = ZoneInfo(timezone)
+    return lambda: datetime.now(zone).date()
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse, in one line, a database that is not at the schema this code needs."""
+    found, wanted = current_revision(engine), head_revision()
+    if found != wanted:
+        state = "has no collectflow schema yet" if found is None else f"is at schema {found}, this code needs {wanted}"
+        raise SchemaBehind(f"the database {engine.url.render_as_string(hide_password=True)} {state}; run: collectflow db upgrade")
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    policy: CollectionPolicy | None = None,
+    clock: Callable[[], date] | None = None,
+    fault: Fault | None = None,
+    require_schema: bool = True,
+) -> App:
+    """Build the App: every part may be passed in (tests do), the rest comes from the settings."""
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.database_url)
+    if require_schema:
+        check_schema(engine)
+    return App(
+        settings=settings,
+        store=CaseStore(engine),
+        policy=policy or load_policy(settings.policy_file),
+        clock=clock or lender_clock(settings.timezone),
+        fault=fault,
+    )

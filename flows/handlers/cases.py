@@ -1,0 +1,289 @@
+"""Use cases on cases: one handler per operator command, the close of one batch, the retry of one case.
+
+Every handler has one shape (cosmicpython's)::
+
+    with app.uow() as uow:
+        case = uow.cases.get(cmd.case)
+        case.<command>(cmd, policy)
+        uow.commit()
+
+The CLI and the Prefect deployments build the command (``states.commands``,
+validated there) and call ``handle``; neither holds a rule of its own. A
+date on which something happened may not be after today in the lender's
+time zone (``check_not_in_future``); the domain refuses what its own rules
+refuse. No Prefect here: the flows call these functions inside their tasks.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from flows.bootstrap import App
+from models.errors import DuplicatePayment
+from models.store import CaseStore
+from states.caps import LprTable
+from states.case import CollectionCase
+from states.commands import (
+    CaseCommand,
+    MakePromise,
+    PauseCase,
+    RecordContact,
+    RecordPayment,
+    ResumeCase,
+    WriteOff,
+)
+from states.errors import DomainError
+from states.events import ChargesAccrued, Event, PaymentReceived, StageChanged
+from states.loan import LoanTerms
+from states.money import ZERO
+from states.parse import InputError
+
+
+# --------------------------------------------------------------------------
+# operator commands
+
+
+def check_not_in_future(cmd: CaseCommand, today: date) -> None:
+    """Nothing is dated after today in the lender's time zone (DOMAIN.md §9)."""
+    for name, day in cmd.happened_on().items():
+        if day > today:
+            raise InputError(f"{name}: {day} is after today ({today} in the lender's time zone); nothing is dated in the future")
+
+
+def _on_case(app: App, cmd: CaseCommand, act: Callable[[CollectionCase], list[Event]]) -> list[Event]:
+    check_not_in_future(cmd, app.today())
+    with app.uow() as uow:
+        case = uow.cases.get(cmd.case)
+        events = act(case)
+        uow.commit()
+    return events
+
+
+def record_payment(cmd: RecordPayment, app: App) -> list[Event]:
+    """Record a payment once: the same payment id, case, amount and date again records nothing.
+
+    The same id with anything else is refused, naming what was recorded: a
+    bank transaction is credited once, never twice and never silently dropped.
+    """
+    check_not_in_future(cmd, app.today())
+    with app.uow() as uow:
+        case = uow.cases.get(cmd.case)
+        known = uow.payments.get(cmd.payment_id)
+        if known is not None:
+            if (known.case_id, known.amount, known.received_on) == (case.case_id, cmd.amount, cmd.received_on):
+                return []
+            raise DuplicatePayment(
+                f"payment_id: {cmd.payment_id!r} is already recorded on case {known.case_id} for "
+                f"{known.amount} received {known.received_on}; this one is {cmd.amount} received "
+                f"{cmd.received_on} on case {case.case_id}; a payment id is recorded once"
+            )
+        events = case.record_payment(cmd, app.policy)
+        uow.commit()
+    return events
+
+
+def make_promise(cmd: MakePromise, app: App) -> list[Event]:
+    return _on_case(app, cmd, lambda case: case.make_promise(cmd, app.policy))
+
+
+def record_contact(cmd: RecordContact, app: App) -> list[Event]:
+    """Record a contact, or its refusal under the conduct rules (a refusal is recorded too)."""
+    return _on_case(app, cmd, lambda case: case.record_contact(cmd))
+
+
+def pause_case(cmd: PauseCase, app: App) -> list[Event]:
+    return _on_case(app, cmd, lambda case: case.pause(cmd, app.policy))
+
+
+def resume_case(cmd: ResumeCase, app: App) -> list[Event]:
+    return _on_case(app, cmd, lambda case: case.resume(cmd))
+
+
+def write_off(cmd: WriteOff, app: App) -> list[Event]:
+    return _on_case(app, cmd, lambda case: case.write_off(cmd, app.policy))
+
+
+HANDLERS: dict[type[CaseCommand], Callable[[CaseCommand, App], list[Event]]] = {
+    RecordPayment: record_payment,
+    MakePromise: make_promise,
+    RecordContact: record_contact,
+    PauseCase: pause_case,
+    ResumeCase: resume_case,
+    WriteOff: write_off,
+}
+
+
+def handle(cmd: CaseCommand, app: App) -> list[Event]:
+    """Run one operator command; the events it recorded (none: it was already recorded)."""
+    return HANDLERS[type(cmd)](cmd, app)
+
+
+# --------------------------------------------------------------------------
+# the daily close
+
+
+@dataclass
+class BatchResult:
+    """What one batch of a daily close did: the figures the run summary adds up."""
+
+    business_date: date
+    advanced: int = 0
+    skipped: int = 0
+    events: int = 0
+    stuck: dict[str, str] = field(default_factory=dict)
+    transitions: Counter = field(default_factory=Counter)  # "phone->visit" -> n
+    penalties_posted: Decimal = ZERO
+    charges_posted: Decimal = ZERO
+    unenforceable: Decimal = ZERO
+    recovered: Decimal = ZERO
+
+    def add_events(self, events: Iterable[Event]) -> None:
+        for e in events:
+            self.events += 1
+            if isinstance(e, StageChanged):
+                self.transitions[f"{e.from_stage}->{e.to_stage}"] += 1
+            elif isinstance(e, ChargesAccrued):
+                for p in e.postings:
+                    self.charges_posted += p.enforceable
+                    self.unenforceable += p.unenforceable
+                    if p.component in ("penalty_interest", "compound_interest"):
+                        self.penalties_posted += p.enforceable
+            elif isinstance(e, PaymentReceived):
+                self.recovered += e.amount - e.overpayment
+
+    def merge(self, other: BatchResult) -> None:
+        self.advanced += other.advanced
+        self.skipped += other.skipped
+        self.events += other.events
+        self.stuck.update(other.stuck)
+        self.transitions.update(other.transitions)
+        self.penalties_posted += other.penalties_posted
+        self.charges_posted += other.charges_posted
+        self.unenforceable += other.unenforceable
+        self.recovered += other.recovered
+
+    def as_dict(self) -> dict:
+        return {
+            "business_date": self.business_date.isoformat(),
+            "advanced": self.advanced,
+            "skipped": self.skipped,
+            "events": self.events,
+            "stuck": dict(self.stuck),
+            "transitions": dict(self.transitions),
+            "penalties_posted": str(self.penalties_posted),
+            "charges_posted": str(self.charges_posted),
+            "unenforceable": str(self.unenforceable),
+            "recovered": str(self.recovered),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BatchResult:
+        return cls(
+            business_date=date.fromisoformat(data["business_date"]),
+            advanced=data["advanced"],
+            skipped=data["skipped"],
+            events=data["events"],
+            stuck=dict(data["stuck"]),
+            transitions=Counter(data["transitions"]),
+            penalties_posted=Decimal(data["penalties_posted"]),
+            charges_posted=Decimal(data["charges_posted"]),
+            unenforceable=Decimal(data["unenforceable"]),
+            recovered=Decimal(data["recovered"]),
+        )
+
+
+
+
+def advance_batch(app: App, case_ids: Sequence[str], business_date: date) -> BatchResult:
+    """Advance every case of the batch to ``business_date`` in one transaction.
+
+    A case that raises is quarantined (marked stuck with its error); the rest
+    of the batch commits. A case already advanced for the date is skipped, so
+    running a batch twice writes nothing the second time. ``app.fault`` (a
+    test seam) is called before each case is advanced.
+    """
+    result = BatchResult(business_date)
+    with app.uow() as uow:
+        cases, unreadable = uow.cases.get_many(case_ids)
+        for case_id, error in unreadable.items():
+            result.stuck[case_id] = error
+            uow.quarantine(case_id, error, business_date)
+        for case_id in case_ids:
+            case = cases.get(case_id)
+            if case is None:
+                continue
+            if case.next_review_on is None or case.next_review_on > business_date:
+                result.skipped += 1
+                continue
+            try:
+                if app.fault is not None:
+                    app.fault(case)
+                events = case.advance(business_date, app.policy)
+            except Exception as exc:  # noqa: BLE001 - any failure of one case quarantines that case only
+                case.collect_events()  # what it did before failing is not written
+                result.stuck[case_id] = f"{type(exc).__name__}: {exc}"
+                uow.quarantine(case_id, result.stuck[case_id], business_date)
+                continue
+            uow.release(case_id)
+            result.advanced += 1
+            result.add_events(events)
+        uow.commit()
+    return result
+
+
+def retry_case(app: App, case_ref: str, business_date: date | None) -> tuple[str, date | None, BatchResult]:
+    """Advance one (stuck) case: to ``business_date``, else the date it got stuck on, else the
+    last closed date. Clears its stuck flag when it goes through. Returns (case id, date, result)."""
+    row = app.store.case_row(case_ref)
+    day = business_date or row.stuck_on or app.store.last_closed_business_date()
+    if day is None:
+        return row.case_id, None, BatchResult(date.min)
+    if day > app.today():
+        raise InputError(f"business_date: {day} is after today ({app.today()} in the lender's time zone)")
+    return row.case_id, day, advance_batch(app, [row.case_id], day)
+
+
+def run_commands(
+    app: App, day: date, commands: Sequence[tuple[str, Callable[[CollectionCase], list[Event]]]]
+) -> BatchResult:
+    """Run many commands of one day in one transaction (the demo's day of operator work).
+
+    A command the rules refuse is skipped and its message returned in
+    ``stuck`` (case id -> message), without marking the case stuck.
+    """
+    result = BatchResult(day)
+    with app.uow() as uow:
+        cases, _ = uow.cases.get_many(dict.fromkeys(case_id for case_id, _ in commands))
+        touched: set[str] = set()
+        for case_id, command in commands:
+            try:
+                events = command(cases[case_id])
+            except DomainError as exc:
+                result.stuck[case_id] = str(exc)
+                continue
+            if events:
+                touched.add(case_id)
+                result.add_events(events)
+        uow.commit()
+    result.advanced = len(touched)
+    return result
+
+
+# --------------------------------------------------------------------------
+# booking in code (tests, the demo)
+
+
+def book_loans(store: CaseStore, loans: Sequence[tuple[str, LoanTerms]], lpr: LprTable | None = None) -> int:
+    """Open a case for each (case_id, terms) and store them with their opening events."""
+    lpr = lpr or store.lpr_table()
+    items = []
+    for case_id, terms in loans:
+        case, events = CollectionCase.open(case_id, terms, lpr)
+        case.collect_events()
+        items.append((terms, case, events))
+    store.add_cases(items)
+    return len(items)
