@@ -37,11 +37,13 @@ def main() -> None:
 
     from flows import runtime
     from flows.daily import advance_portfolio
-    from models import service
+    from flows.handlers.cases import advance_batch, book_loans
+    from models.db import upgrade
     from states.loan import LoanTerms
 
-    store = runtime.store()
-    policy = runtime.policy()
+    upgrade(os.environ["COLLECTFLOW_DATABASE_URL"])
+    app = runtime.app()
+    store = app.store
     loans = [
         (
             f"B{n:07d}",
@@ -59,14 +61,14 @@ def main() -> None:
         for n in range(N)
     ]
     began = time.perf_counter()
-    service.book_loans(store, loans)
+    book_loans(store, loans)
     book_s = time.perf_counter() - began
 
     def direct_close(day: date, batch: int) -> tuple[float, int]:
         began = time.perf_counter()
         ids = store.due_case_ids(day)
         for i in range(0, len(ids), batch):
-            service.advance_batch(store, ids[i : i + batch], day, policy)
+            advance_batch(app, ids[i : i + batch], day)
         return time.perf_counter() - began, len(ids)
 
     # 1. busy day: every case's first installment was missed yesterday
@@ -86,7 +88,7 @@ def main() -> None:
     for i in range(0, len(ids), 5_000):
         cases = store.load(ids[i : i + 5_000])
         for case in cases.values():
-            case.advance(date(2026, 3, 1), policy)
+            case.advance(date(2026, 3, 1), app.policy)
     naive_s = time.perf_counter() - began
 
     print(f"collectflow daily close, {N:,} cases, SQLite ({workdir})")

@@ -26,9 +26,12 @@ def main() -> None:
     os.environ["COLLECTFLOW_DATABASE_URL"] = f"sqlite:///{workdir / 'bench.db'}"
     from flows import runtime, simulation
     from flows.demo import _command
-    from models import service
+    from flows.handlers.cases import advance_batch, book_loans, run_commands
+    from models.db import upgrade
 
-    store, policy = runtime.store(), runtime.policy()
+    upgrade(os.environ["COLLECTFLOW_DATABASE_URL"])
+    app = runtime.app()
+    store, policy = app.store, app.policy
     borrowers = simulation.make_portfolio(N, START, 7)
     by_day = simulation.index_by_day(borrowers)
     to_book: dict[date, list] = {}
@@ -36,20 +39,20 @@ def main() -> None:
         to_book.setdefault(max(b.terms.disbursed_on, START), []).append((b.case_id, b.terms))
     operations = 0
     began = time.perf_counter()
-    service.book_loans(store, to_book.pop(START, []))
+    book_loans(store, to_book.pop(START, []))
     for day, actions in sorted((d, a) for d, a in by_day.items() if d < START):
-        service.run_commands(store, day, [(cid, _command(a, day, policy, i)) for i, (cid, a) in enumerate(actions)])
+        run_commands(app, day, [(cid, _command(a, day, policy, i)) for i, (cid, a) in enumerate(actions)])
         operations += len(actions)
     for n in range(DAYS):
         day = START + timedelta(days=n)
         if day in to_book:
-            service.book_loans(store, to_book[day])
+            book_loans(store, to_book[day])
         actions = by_day.get(day, [])
         if actions:
-            service.run_commands(store, day, [(cid, _command(a, day, policy, i)) for i, (cid, a) in enumerate(actions)])
+            run_commands(app, day, [(cid, _command(a, day, policy, i)) for i, (cid, a) in enumerate(actions)])
         ids = store.due_case_ids(day)
         if ids:
-            service.advance_batch(store, ids, day, policy)
+            advance_batch(app, ids, day)
         operations += len(actions) + len(ids)
     elapsed = time.perf_counter() - began
     print(f"{N:,} loans x {DAYS} days: {elapsed:.1f} s, {operations:,} case operations, {operations / elapsed:,.0f} per second")

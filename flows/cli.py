@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import date, datetime
-from functools import wraps
+from datetime import date
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -23,6 +22,15 @@ import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from flows import report  # noqa: E402
+from states.commands import MakePromise, PauseCase, RecordContact, RecordPayment, ResumeCase, WriteOff  # noqa: E402
+from states.vocabulary import (  # noqa: E402
+    ContactChannel,
+    ContactOutcome,
+    ContactParty,
+    PauseReason,
+    PaymentChannel,
+    accepted,
+)
 
 app = typer.Typer(
     help="collectflow: collection of overdue microfinance loans, closed day by day with Prefect.",
@@ -41,61 +49,40 @@ console = Console()
 err = Console(stderr=True)
 
 
-class UserError(Exception):
-    """Bad input from the user: reported in one line, exit code 2."""
+def main() -> None:
+    """The console script: run the CLI; a user's mistake is one line on stderr (exit 2), never a traceback."""
+    from pydantic import ValidationError
+
+    from states.errors import UserError
+
+    try:
+        app()
+    except UserError as exc:
+        fail(str(exc))
+    except ValidationError as exc:  # a COLLECTFLOW_* setting that does not parse
+        first = exc.errors()[0]
+        where = "COLLECTFLOW_" + "_".join(str(p) for p in first["loc"]).upper()
+        fail(f"{where}: {first['msg']} (got {first.get('input')!r})")
+    except OSError as exc:  # a file the user named: missing, unreadable, unwritable
+        fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from models.errors import StoreError
-    from states.case import DomainError
-    from states.caps import CapError
-    from states.court_fees import CourtFeeError
-    from states.lifecycle import InvalidTransition
-    from states.loan import LoanTermsError
-    from states.money import MoneyError
-    from states.policy import PolicyError
-
-    return (
-        UserError,
-        DomainError,
-        CapError,
-        CourtFeeError,
-        InvalidTransition,
-        LoanTermsError,
-        MoneyError,
-        PolicyError,
-        StoreError,
-    )
-
-
-def friendly(fn: Callable) -> Callable:
-    """Report user errors in one red line with a non-zero exit, never a traceback."""
-
-    @wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except _user_errors() as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(2) from None
-
-    return wrapper
+def fail(message: str, code: int = 2) -> None:
+    """One unwrapped line on stderr, whatever the terminal width (a long path is never cut)."""
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    raise SystemExit(code)
 
 
 def parse_date(value: Optional[str], name: str) -> Optional[date]:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UserError(f"{name}: {value!r} is not a date; use YYYY-MM-DD, e.g. 2026-03-31") from None
+    from states.parse import parse_date as parse
+
+    return None if value is None else parse(value, name)
 
 
-def parse_datetime(value: str, name: str) -> datetime:
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise UserError(f"{name}: {value!r} is not a local date and time; use YYYY-MM-DDTHH:MM, e.g. 2026-03-31T10:30") from None
+def _app():
+    from flows import runtime
+
+    return runtime.app()
 
 
 def print_json(data: object) -> None:
@@ -107,7 +94,6 @@ def print_json(data: object) -> None:
 
 
 @app.command(context_settings={"ignore_unknown_options": True})  # so "fees -5" reaches the check below
-@friendly
 def fees(
     claim: str = typer.Argument(..., help="Amount claimed in court, yuan (e.g. 50000 or 50000.00)"),
     procedure: str = typer.Option("ordinary", help="ordinary, summary, mediation or withdrawal"),
@@ -128,7 +114,6 @@ def fees(
 
 
 @db_app.command("upgrade")
-@friendly
 def db_upgrade() -> None:
     """Bring the configured database (COLLECTFLOW_DATABASE_URL) to the latest schema."""
     from models.db import make_engine, upgrade
@@ -144,7 +129,6 @@ def db_upgrade() -> None:
 
 
 @app.command()
-@friendly
 def advance(
     on: Optional[str] = typer.Option(None, "--date", help="Business date to close (YYYY-MM-DD); default: every date since the last close up to today"),
     batch_size: Optional[int] = typer.Option(None, min=1, help="Cases per batch (one Prefect task each)"),
@@ -166,7 +150,6 @@ def advance(
 
 
 @app.command()
-@friendly
 def demo(
     size: int = typer.Option(10_000, min=10, help="Loans in the synthetic book"),
     days: int = typer.Option(180, min=1, help="Business days to close"),
@@ -203,7 +186,6 @@ def demo(
 
 
 @app.command()
-@friendly
 def serve() -> None:
     """Serve the deployments (daily close at 02:00 Asia/Shanghai, retry-case, operator actions).
 
@@ -216,150 +198,116 @@ def serve() -> None:
 
 
 # ---------------------------------------------------------------------------
-# operator actions
+# operator actions: each builds its command (validated there) and calls the one handler
 
 
-def _store():
-    from flows import runtime
+def _run(cmd) -> list:
+    from flows.handlers.cases import handle
 
-    return runtime.store()
-
-
-def _policy():
-    from flows import runtime
-
-    return runtime.policy()
-
-
-def _show_events(events, what: str) -> None:
+    events = handle(cmd, _app())
     if not events:
-        console.print(f"nothing recorded: this {what} was already recorded")
-        return
+        console.print(f"nothing recorded: this {cmd.action.split('-')[1]} was already recorded", highlight=False)
     for e in events:
-        console.print(report.event_line(e))
+        console.print(report.event_line(e), highlight=False)
+    return events
 
 
-@app.command()
-@friendly
+NEGATIVE_OK = {"ignore_unknown_options": True}  # so "pay CASE -100" reaches the amount check, not "no such option"
+
+
+@app.command(context_settings=NEGATIVE_OK)
 def pay(
-    case: str = typer.Argument(..., help="Case id or contract number"),
-    amount: str = typer.Argument(..., help="Amount received, yuan"),
-    on: str = typer.Option(..., "--on", help="Date received (YYYY-MM-DD)"),
-    payment_id: str = typer.Option(..., "--payment-id", help="The bank's or channel's transaction id"),
-    operator: str = typer.Option(..., "--operator", help="Your operator id"),
-    channel: str = typer.Option("bank_transfer", help="bank_transfer, alipay, wechat_pay, cash, agency"),
+    case: str = typer.Argument(..., help=RecordPayment.help("case")),
+    amount: str = typer.Argument(..., help=RecordPayment.help("amount")),
+    on: str = typer.Option(..., "--on", help=RecordPayment.help("received_on")),
+    payment_id: str = typer.Option(..., "--payment-id", help=RecordPayment.help("payment_id")),
+    operator: str = typer.Option(..., "--operator", help=RecordPayment.help("operator")),
+    channel: str = typer.Option("bank_transfer", help=f"{RecordPayment.help('channel')}: {accepted(PaymentChannel)}"),
 ) -> None:
     """Record a payment; it is allocated line by line (costs, interest, principal)."""
-    from models import service
-
-    events = service.record_payment(
-        _store(), case, amount, parse_date(on, "--on"), payment_id, _policy(), actor=operator, channel=channel
-    )
-    _show_events(events, "payment")
+    _run(RecordPayment(case=case, amount=amount, received_on=on, payment_id=payment_id, operator=operator, channel=channel))
 
 
-@app.command()
-@friendly
+@app.command(context_settings=NEGATIVE_OK)
 def promise(
-    case: str = typer.Argument(...),
-    amount: str = typer.Argument(..., help="Amount promised, yuan"),
-    by: str = typer.Option(..., "--by", help="Date the borrower promises to pay by (at most 14 days ahead)"),
-    on: str = typer.Option(..., "--on", help="Date the promise was made"),
-    operator: str = typer.Option(..., "--operator"),
+    case: str = typer.Argument(..., help=MakePromise.help("case")),
+    amount: str = typer.Argument(..., help=MakePromise.help("amount")),
+    by: str = typer.Option(..., "--by", help=MakePromise.help("promised_on")),
+    on: str = typer.Option(..., "--on", help=MakePromise.help("made_on")),
+    operator: str = typer.Option(..., "--operator", help=MakePromise.help("operator")),
 ) -> None:
     """Record a promise to pay; it holds escalation until its date."""
-    from models import service
-
-    events = service.make_promise(
-        _store(), case, amount, parse_date(by, "--by"), parse_date(on, "--on"), _policy(), actor=operator
-    )
-    _show_events(events, "promise")
+    _run(MakePromise(case=case, amount=amount, promised_on=by, made_on=on, operator=operator))
 
 
 @app.command()
-@friendly
 def contact(
-    case: str = typer.Argument(...),
-    channel: str = typer.Option(..., help="call, sms, visit or letter"),
-    outcome: str = typer.Option(..., help="connected, no_answer, invalid_number or refused_to_talk"),
-    at: str = typer.Option(..., "--at", help="Borrower's local time, YYYY-MM-DDTHH:MM"),
-    operator: str = typer.Option(..., "--operator"),
-    party: str = typer.Option("borrower", help="borrower, guarantor, co_borrower or other"),
-    collectors: int = typer.Option(1, min=1, help="Collectors present (visits need 2)"),
-    note: str = typer.Option(""),
+    case: str = typer.Argument(..., help=RecordContact.help("case")),
+    channel: str = typer.Option(..., help=f"{RecordContact.help('channel')}: {accepted(ContactChannel)}"),
+    outcome: str = typer.Option(..., help=f"{RecordContact.help('outcome')}: {accepted(ContactOutcome)}"),
+    at: str = typer.Option(..., "--at", help=RecordContact.help("contacted_at")),
+    operator: str = typer.Option(..., "--operator", help=RecordContact.help("operator")),
+    party: str = typer.Option("borrower", help=f"{RecordContact.help('party')}: {accepted(ContactParty)}"),
+    collectors: str = typer.Option("1", help=RecordContact.help("collectors")),
+    note: str = typer.Option("", help=RecordContact.help("note")),
 ) -> None:
     """Record a contact attempt; one that breaks the conduct rules is refused and the refusal recorded."""
-    from models import service
-
-    events = service.record_contact(
-        _store(), case, channel, party, outcome, parse_datetime(at, "--at"), actor=operator, collectors=collectors, note=note
+    events = _run(
+        RecordContact(
+            case=case, channel=channel, outcome=outcome, contacted_at=at, operator=operator,
+            party=party, collectors=collectors, note=note,
+        )
     )
-    _show_events(events, "contact")
     if any(e.type == "ContactRefused" for e in events):
         raise typer.Exit(1)
 
 
 @app.command()
-@friendly
 def pause(
-    case: str = typer.Argument(...),
-    reason: str = typer.Option(..., help="hardship, dispute or complaint"),
-    until: str = typer.Option(..., help="Date the pause ends"),
-    on: str = typer.Option(..., "--on"),
-    operator: str = typer.Option(..., "--operator"),
+    case: str = typer.Argument(..., help=PauseCase.help("case")),
+    reason: str = typer.Option(..., help=f"{PauseCase.help('reason')}: {accepted(PauseReason)}"),
+    until: str = typer.Option(..., help=PauseCase.help("until")),
+    on: str = typer.Option(..., "--on", help=PauseCase.help("made_on")),
+    operator: str = typer.Option(..., "--operator", help=PauseCase.help("operator")),
 ) -> None:
     """Pause escalation (not accrual) until a date."""
-    from models import service
-
-    events = service.pause_case(
-        _store(), case, reason, parse_date(until, "--until"), parse_date(on, "--on"), _policy(), actor=operator
-    )
-    _show_events(events, "pause")
+    _run(PauseCase(case=case, reason=reason, until=until, made_on=on, operator=operator))
 
 
 @app.command()
-@friendly
 def resume(
-    case: str = typer.Argument(...),
-    on: str = typer.Option(..., "--on"),
-    operator: str = typer.Option(..., "--operator"),
+    case: str = typer.Argument(..., help=ResumeCase.help("case")),
+    on: str = typer.Option(..., "--on", help=ResumeCase.help("made_on")),
+    operator: str = typer.Option(..., "--operator", help=ResumeCase.help("operator")),
 ) -> None:
     """Lift a pause."""
-    from models import service
-
-    _show_events(service.resume_case(_store(), case, parse_date(on, "--on"), actor=operator), "resume")
+    _run(ResumeCase(case=case, made_on=on, operator=operator))
 
 
 @app.command("write-off")
-@friendly
 def write_off(
-    case: str = typer.Argument(...),
-    reason: str = typer.Option(..., help="Why recovery ended"),
-    on: str = typer.Option(..., "--on"),
-    operator: str = typer.Option(..., "--operator"),
+    case: str = typer.Argument(..., help=WriteOff.help("case")),
+    reason: str = typer.Option(..., help=WriteOff.help("reason")),
+    on: str = typer.Option(..., "--on", help=WriteOff.help("made_on")),
+    operator: str = typer.Option(..., "--operator", help=WriteOff.help("operator")),
 ) -> None:
     """Write a case off (from outsourced or litigation)."""
-    from models import service
-
-    events = service.write_off_case(_store(), case, reason, parse_date(on, "--on"), _policy(), actor=operator)
-    _show_events(events, "write-off")
+    _run(WriteOff(case=case, reason=reason, made_on=on, operator=operator))
 
 
 @app.command("retry-case")
-@friendly
 def retry_case(
-    case: str = typer.Argument(...),
+    case: str = typer.Argument(..., help="Case id or contract number"),
     on: Optional[str] = typer.Option(None, "--date", help="Date to advance to; default: the date it got stuck on, else the last closed date"),
 ) -> None:
     """Advance one (stuck) case: to --date, else the date it got stuck on, else the last closed date."""
-    from models import service
+    from flows.handlers.cases import retry_case as retry
 
-    case_id, day, result = service.retry_case(_store(), case, parse_date(on, "--date"), _policy())
+    case_id, day, result = retry(_app(), case, parse_date(on, "--date"))
     if day is None:
-        raise UserError("no business date has been closed yet; give --date")
+        fail("no business date has been closed yet; give --date")
     if result.stuck:
-        err.print(f"[bold red]still stuck:[/] {result.stuck[case_id]}", highlight=False)
-        raise typer.Exit(1)
+        fail(f"still stuck: {result.stuck[case_id]}", code=1)
     console.print(f"case {case_id}: advanced to {day} ({result.events} events)")
 
 
@@ -368,7 +316,6 @@ def retry_case(
 
 
 @case_app.command("show")
-@friendly
 def case_show(
     case: str = typer.Argument(..., help="Case id or contract number"),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Value the case as of this date (default: the last closed business date)"),
@@ -377,8 +324,8 @@ def case_show(
     """Stage, DPD, bucket, class and every balance as of a date (accrued but not yet posted included)."""
     from models.audit import case_view
 
-    store = _store()
-    view = case_view(store, case, parse_date(as_of, "--as-of") or store.last_closed_business_date(), _policy())
+    store = _app().store
+    view = case_view(store, case, parse_date(as_of, "--as-of") or store.last_closed_business_date(), _app().policy)
     if as_json:
         print_json(view.as_dict())
     else:
@@ -386,7 +333,6 @@ def case_show(
 
 
 @case_app.command("replay")
-@friendly
 def case_replay(
     case: str = typer.Argument(..., help="Case id or contract number"),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Stop at this business date"),
@@ -395,7 +341,7 @@ def case_replay(
     """The case's history, one line per event, every charge explained, with running balances."""
     from models.audit import timeline
 
-    store = _store()
+    store = _app().store
     rows = timeline(store, store.resolve_case_id(case), parse_date(as_of, "--as-of"))
     if as_json:
         print_json([row.as_dict() for row in rows])
@@ -404,24 +350,22 @@ def case_replay(
 
 
 @case_app.command("rebuild")
-@friendly
 def case_rebuild(case: str = typer.Argument(..., help="Case id or contract number")) -> None:
     """Rebuild a case's snapshot and projection from its (verified) events: the fix for a corrupt row."""
     from models.audit import rebuild_case
 
-    store = _store()
+    store = _app().store
     case_id = store.resolve_case_id(case)
     rebuild_case(store, case_id)
     console.print(f"case {case_id}: snapshot and projection rebuilt from its events")
 
 
 @app.command()
-@friendly
 def verify(cases: Optional[list[str]] = typer.Argument(None, help="Case ids (default: every case)")) -> None:
     """Check every hash chain and that replay reproduces every stored projection."""
     from models.audit import verify as run_verify
 
-    store = _store()
+    store = _app().store
     with report.progress(console) as bar:
         task_id = bar.add_task("verifying", total=None)
         outcome = run_verify(store.engine, cases or None, on_progress=lambda n: bar.update(task_id, completed=n))
@@ -431,4 +375,4 @@ def verify(cases: Optional[list[str]] = typer.Argument(None, help="Case ids (def
 
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

@@ -12,16 +12,17 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Callable, Sequence
+from typing import Sequence
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.states import Failed
 
 from flows import runtime
+from flows.handlers.cases import BatchResult, advance_batch
+from flows.handlers.cases import retry_case as retry_one_case
 from models.db import is_transient
-from models.service import BatchResult, advance_batch
-from models.service import retry_case as retry_case_in_store
+from states.parse import InputError
 
 STUCK_LISTED = 20  # how many stuck case ids a failure message names
 
@@ -55,15 +56,7 @@ def _transient_only(task, task_run, state) -> bool:
     task_run_name="advance {business_date} [{first_id}..] x{size}",
 )
 def advance_batch_task(case_ids: list[str], business_date: date, first_id: str = "", size: int = 0) -> dict:
-    result = advance_batch(runtime.store(), case_ids, business_date, runtime.policy(), fault=_fault_hook())
-    return result.as_dict()
-
-
-def _fault_hook() -> Callable | None:
-    """Test seam: ``collectflow.testing`` may install a fault for one case (never set in production)."""
-    from flows import testing
-
-    return testing.FAULT
+    return advance_batch(runtime.app(), case_ids, business_date).as_dict()
 
 
 def chunks(ids: Sequence[str], size: int) -> list[list[str]]:
@@ -92,8 +85,14 @@ def close_business_day(business_date: date, batch_size: int | None = None) -> Ba
 
 
 def dates_to_close(last_closed: date | None, requested: date | None, today: date) -> list[date]:
-    """The business dates a run must close, in order: one requested date, or catch-up to today."""
+    """The business dates a run must close, in order: one requested date, or catch-up to today.
+
+    A business date is never after today in the lender's time zone: closing
+    a day that has not happened would accrue charges for it for ever.
+    """
     if requested is not None:
+        if requested > today:
+            raise InputError(f"business_date: {requested} is after today ({today} in the lender's time zone); a day is closed once it has happened")
         return [requested]
     if last_closed is None:
         return [today]
@@ -145,9 +144,7 @@ def advance_portfolio(business_date: date | None = None, batch_size: int | None 
 @flow(name="retry-case")
 def retry_case(case_id: str, business_date: date | None = None):
     """Advance one (stuck) case to a date: by default the date it got stuck on, else the last closed one."""
-    case_id, day, result = retry_case_in_store(
-        runtime.store(), case_id, business_date or None, runtime.policy(), fault=_fault_hook()
-    )
+    case_id, day, result = retry_one_case(runtime.app(), case_id, business_date or None)
     if day is None:
         return Failed(message=f"case {case_id}: no business date has been closed yet; give business_date")
     if result.stuck:

@@ -1,67 +1,76 @@
-"""Operator actions as Prefect flows: typed parameters, so the UI shows a form.
+"""Operator actions as Prefect flows: the UI shows a form for each, built from its command.
 
-Each flow translates its parameters and calls one use case in
-``models.service``; every event it writes carries the operator's id as actor.
-The CLI calls the same use cases directly.
+Each form is derived from the command's dataclass (``states.commands``): the
+same fields, help texts as descriptions, vocabularies as choices, amounts as
+decimal strings. Submitting it builds the command, so the form refuses
+exactly what the CLI refuses, with the same message, before the run starts.
+The flow then calls the same handler as the CLI; every event it writes
+carries the operator's id as actor.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from enum import Enum
+from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 
 from flows import runtime
-from models import service
+from flows.handlers.cases import handle
+from states.commands import CaseCommand, MakePromise, PauseCase, RecordContact, RecordPayment, ResumeCase, WriteOff
 from states.events import Event
 
-
-class OperatorAction(BaseModel):
-    case: str = Field(description="Case id or contract number")
-    operator: str = Field(min_length=1, description="Your operator id; recorded as the actor of every event")
+DecimalText = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, (Decimal, int)) and not isinstance(v, bool) else v)]
 
 
-class Payment(OperatorAction):
-    amount: Decimal = Field(gt=0, decimal_places=2, description="Amount received, yuan")
-    received_on: date
-    payment_id: str = Field(min_length=1, description="The bank's or channel's transaction id (idempotency key)")
-    channel: Literal["bank_transfer", "alipay", "wechat_pay", "cash", "agency"] = "bank_transfer"
+class CommandForm(BaseModel):
+    """A Prefect form for one command; valid exactly when the command can be built from it."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+    command: typing.ClassVar[type[CaseCommand]]
+
+    @model_validator(mode="after")
+    def _builds_the_command(self) -> CommandForm:
+        self.to_command()  # raises InputError (a ValueError): pydantic names the field and the message
+        return self
+
+    def to_command(self) -> CaseCommand:
+        return self.command(**{name: getattr(self, name) for name in type(self).model_fields})
 
 
-class ContactAttempt(OperatorAction):
-    channel: Literal["call", "sms", "visit", "letter"]
-    party: Literal["borrower", "guarantor", "co_borrower", "other"] = "borrower"
-    outcome: Literal["connected", "no_answer", "invalid_number", "refused_to_talk"]
-    contacted_at: datetime = Field(description="Borrower's local time")
-    collectors: int = Field(1, ge=1)
-    note: str = ""
+def form_for(command: type[CaseCommand], name: str) -> type[CommandForm]:
+    """The pydantic model of ``command``'s fields, for a flow parameter (so the UI draws a form)."""
+    hints = typing.get_type_hints(command)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(command):
+        hint = hints[f.name]
+        kind: Any = DecimalText if hint is Decimal else hint
+        if isinstance(hint, type) and issubclass(hint, Enum):
+            kind = hint
+        elif hint not in (Decimal, date, datetime, int):
+            kind = str
+        default = ... if f.default is dataclasses.MISSING else f.default
+        fields[f.name] = (kind, Field(default, description=f.metadata["help"]))
+    form = create_model(name, __base__=CommandForm, __doc__=command.__doc__, **fields)
+    form.command = command
+    return form
 
 
-class PromiseToPay(OperatorAction):
-    amount: Decimal = Field(gt=0, decimal_places=2)
-    promised_on: date
-    made_on: date
+Payment = form_for(RecordPayment, "Payment")
+ContactAttempt = form_for(RecordContact, "ContactAttempt")
+PromiseToPay = form_for(MakePromise, "PromiseToPay")
+Pause = form_for(PauseCase, "Pause")
+Resume = form_for(ResumeCase, "Resume")
+WriteOffForm = form_for(WriteOff, "WriteOff")
 
 
-class Pause(OperatorAction):
-    reason: Literal["hardship", "dispute", "complaint"]
-    until: date
-    made_on: date
-
-
-class Resume(OperatorAction):
-    made_on: date
-
-
-class WriteOff(OperatorAction):
-    reason: str = Field(min_length=3)
-    made_on: date
-
-
-def _report(events: list[Event]) -> list[str]:
+def _run(form: CommandForm) -> list[str]:
+    events: list[Event] = handle(form.to_command(), runtime.app())
     lines = [f"{e.case_id} #{e.seq} {e.business_date} {e.type}" for e in events]
     logger = get_run_logger()
     for line in lines or ["nothing recorded (already recorded)"]:
@@ -71,70 +80,35 @@ def _report(events: list[Event]) -> list[str]:
 
 @flow(name="record-payment")
 def record_payment(payment: Payment) -> list[str]:
-    return _report(
-        service.record_payment(
-            runtime.store(),
-            payment.case,
-            payment.amount,
-            payment.received_on,
-            payment.payment_id,
-            runtime.policy(),
-            actor=payment.operator,
-            channel=payment.channel,
-        )
-    )
+    """Record money received on a case; it is allocated line by line (costs, interest, principal)."""
+    return _run(payment)
 
 
 @flow(name="record-contact")
 def record_contact(contact: ContactAttempt) -> list[str]:
-    return _report(
-        service.record_contact(
-            runtime.store(),
-            contact.case,
-            contact.channel,
-            contact.party,
-            contact.outcome,
-            contact.contacted_at,
-            actor=contact.operator,
-            collectors=contact.collectors,
-            note=contact.note,
-        )
-    )
+    """Record a contact attempt; one the conduct rules forbid is refused and the refusal recorded."""
+    return _run(contact)
 
 
 @flow(name="record-promise")
 def record_promise(promise: PromiseToPay) -> list[str]:
-    return _report(
-        service.make_promise(
-            runtime.store(),
-            promise.case,
-            promise.amount,
-            promise.promised_on,
-            promise.made_on,
-            runtime.policy(),
-            actor=promise.operator,
-        )
-    )
+    """Record a promise to pay; it holds escalation until its date."""
+    return _run(promise)
 
 
 @flow(name="pause-case")
 def pause_case(pause: Pause) -> list[str]:
-    return _report(
-        service.pause_case(
-            runtime.store(), pause.case, pause.reason, pause.until, pause.made_on, runtime.policy(), actor=pause.operator
-        )
-    )
+    """Pause escalation (not accrual) until a date."""
+    return _run(pause)
 
 
 @flow(name="resume-case")
 def resume_case(resume: Resume) -> list[str]:
-    return _report(service.resume_case(runtime.store(), resume.case, resume.made_on, actor=resume.operator))
+    """Lift a pause before it ends."""
+    return _run(resume)
 
 
 @flow(name="write-off-case")
-def write_off_case(write_off: WriteOff) -> list[str]:
-    return _report(
-        service.write_off_case(
-            runtime.store(), write_off.case, write_off.reason, write_off.made_on, runtime.policy(), actor=write_off.operator
-        )
-    )
+def write_off_case(write_off: WriteOffForm) -> list[str]:
+    """End recovery: write the case off (from outsourced or litigation)."""
+    return _run(write_off)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from models import service
+from flows.handlers.cases import book_loans
 from models.db import make_engine, upgrade
 from models.store import CaseStore
 from states.loan import LoanTerms
@@ -76,7 +76,7 @@ def booked_db(tmp_path: Path) -> Path:
         disbursed_on=date(2026, 1, 5),
         first_due_on=date(2026, 2, 5),
     )
-    service.book_loans(CaseStore(engine), [("CASE-CLI-1", terms)])
+    book_loans(CaseStore(engine), [("CASE-CLI-1", terms)])
     engine.dispose()
     return db
 

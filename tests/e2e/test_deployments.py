@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from flows import simulation
-from models import service
+from flows.handlers.cases import book_loans
 from models.audit import verify
 from models.db import make_engine, upgrade
 from models.store import CaseStore
@@ -71,7 +71,7 @@ def seed_case_store(directory: Path, size: int = 40) -> tuple[str, CaseStore]:
     upgrade(engine)
     store = CaseStore(engine)
     borrowers = simulation.make_portfolio(size, FIRST_DAY - timedelta(days=90), seed=11)
-    service.book_loans(store, [(b.case_id, b.terms) for b in borrowers])
+    book_loans(store, [(b.case_id, b.terms) for b in borrowers])
     return url, store
 
 

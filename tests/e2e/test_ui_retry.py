@@ -1,6 +1,7 @@
 """An operator retries a failed daily close from the Prefect UI, in headless Chromium.
 
-A worker whose code fails on one case (``COLLECTFLOW_FAULT_CASES``) closes a
+A worker whose code fails on one case (``COLLECTFLOW_FAULT_CASES`` read by
+``tests/e2e/faulty/sitecustomize.py`` on its PYTHONPATH) closes a
 date: the run ends Failed naming the stuck case. That worker is replaced by
 one without the fault (the fix is deployed), the operator clicks Retry on
 the flow run page, and the run completes with the stuck case advanced once.
@@ -9,9 +10,10 @@ the flow run page, and the run completes with the stuck case advanced once.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
-from flows.runtime import policy
-from models import service
+from flows.bootstrap import bootstrap
+from flows.handlers.cases import advance_batch
 from tests.e2e.prefect_server import (
     deployment_run,
     flow_run_page_url,
@@ -30,18 +32,20 @@ from tests.e2e.test_deployments import (  # noqa: F401 - collectflow_deployed is
     seed_case_store,
 )
 
+FAULTY_SITE = Path(__file__).resolve().parent / "faulty"  # sitecustomize.py: the fault seam of a subprocess
+
 
 def test_a_failed_close_retried_from_the_ui_completes_with_the_stuck_case_advanced(
     prefect_server, collectflow_deployed, page, tmp_path
 ):
     api = prefect_server.api_url
     url, store = seed_case_store(tmp_path)
-    service.advance_batch(store, store.due_case_ids(FIRST_DAY), FIRST_DAY, policy())  # yesterday's close
+    advance_batch(bootstrap(engine=store.engine), store.due_case_ids(FIRST_DAY), FIRST_DAY)  # yesterday's close
     day = FIRST_DAY + timedelta(days=1)
     stuck = store.due_case_ids(day)[0]
     env = {**prefect_server.env, "COLLECTFLOW_DATABASE_URL": url}
 
-    faulty = {**env, "COLLECTFLOW_FAULT_CASES": stuck}
+    faulty = {**env, "COLLECTFLOW_FAULT_CASES": stuck, "PYTHONPATH": str(FAULTY_SITE)}
     with start_worker(POOL, faulty, cwd=PROJECT, server=prefect_server, log_path=tmp_path / "worker-faulty.log"):
         run_id = deployment_run("advance-portfolio/daily-close", {"business_date": day.isoformat()}, env)
         assert wait_for_flow_run(api, run_id, timeout=180) == "Failed"

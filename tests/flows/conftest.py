@@ -20,9 +20,11 @@ import pytest  # noqa: E402
 from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
-from flows import runtime, simulation, testing  # noqa: E402
+from flows import runtime, simulation  # noqa: E402
+from flows.bootstrap import bootstrap  # noqa: E402
 from flows.daily import advance_portfolio  # noqa: E402
-from models import service  # noqa: E402
+from flows.handlers.cases import book_loans  # noqa: E402
+from models.db import make_engine, upgrade  # noqa: E402
 from models.store import CaseStore  # noqa: E402
 
 #: The first business date the tests close. Loans of the synthetic book are
@@ -49,22 +51,29 @@ def case_store_at(path: Path) -> Iterator[CaseStore]:
     """Point the flows at the SQLite case store in ``path`` for the ``with`` block."""
     before = os.environ.get("COLLECTFLOW_DATABASE_URL")
     os.environ["COLLECTFLOW_DATABASE_URL"] = f"sqlite:///{path}"
-    runtime._store_for.cache_clear()
+    engine = make_engine(os.environ["COLLECTFLOW_DATABASE_URL"])
+    upgrade(engine)  # the store never migrates itself; setup does
+    engine.dispose()
+    runtime.forget()
     try:
         yield runtime.store()
     finally:
-        runtime.store().engine.dispose()
-        runtime._store_for.cache_clear()
+        runtime.forget()
         if before is None:
             os.environ.pop("COLLECTFLOW_DATABASE_URL", None)
         else:
             os.environ["COLLECTFLOW_DATABASE_URL"] = before
 
 
-@pytest.fixture(autouse=True)
-def no_fault(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No injected failure unless a test sets one (ignore COLLECTFLOW_FAULT_CASES of the caller)."""
-    monkeypatch.setattr(testing, "FAULT", None)
+class InjectedFault(RuntimeError):
+    """A failure injected by a test."""
+
+
+@contextmanager
+def faulty(fault: Callable) -> Iterator[None]:
+    """The flows of this process run with ``fault`` called before each case is advanced (the test seam)."""
+    with runtime.use(bootstrap(engine=runtime.store().engine, fault=fault)):
+        yield
 
 
 @pytest.fixture
@@ -77,7 +86,7 @@ def store(tmp_path: Path) -> Iterator[CaseStore]:
 def book(store: CaseStore, size: int, seed: int = 11) -> list[simulation.Borrower]:
     """Book a synthetic portfolio disbursed over the 90 days before FIRST_DAY."""
     borrowers = simulation.make_portfolio(size, FIRST_DAY - timedelta(days=90), seed)
-    service.book_loans(store, [(b.case_id, b.terms) for b in borrowers])
+    book_loans(store, [(b.case_id, b.terms) for b in borrowers])
     return borrowers
 
 
@@ -87,7 +96,7 @@ def fail_for(case_ids: Sequence[str]) -> Callable:
 
     def fault(case) -> None:
         if case.case_id in wanted:
-            raise testing.InjectedFault(f"injected fault for case {case.case_id}")
+            raise InjectedFault(f"injected fault for case {case.case_id}")
 
     return fault
 

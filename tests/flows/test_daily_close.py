@@ -23,7 +23,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from sqlalchemy import func, select
 
-from flows import daily, runtime, simulation, testing
+from flows import daily, runtime, simulation
 from flows.daily import StuckCases, advance_portfolio, retry_case
 from flows.demo import simulate_day
 from models.audit import verify
@@ -31,6 +31,7 @@ from models.errors import StoreError
 from models.tables import events as events_table
 from states.events import CaseReviewed
 from tests.flows.conftest import FIRST_DAY, book, close, days, fail_for
+from tests.flows.conftest import faulty as faulty_flows
 
 pytestmark = pytest.mark.slow
 
@@ -104,9 +105,8 @@ def test_an_exception_inside_a_batch_quarantines_those_cases_and_a_rerun_ends_as
     due = store.due_case_ids(FIRST_DAY)
     assert len(due) > 60  # eight batches of 10: the faults land in the middle
     faulty = sorted([due[35], due[36], due[52]])
-    monkeypatch.setattr(testing, "FAULT", fail_for(faulty))
-
-    failed = close(FIRST_DAY, batch_size=10)
+    with faulty_flows(fail_for(faulty)):
+        failed = close(FIRST_DAY, batch_size=10)
 
     assert failed.is_failed()
     assert failed.message.startswith("3 stuck case(s): ")
@@ -121,8 +121,7 @@ def test_an_exception_inside_a_batch_quarantines_those_cases_and_a_rerun_ends_as
         assert store.case_row(case_id).projection.next_review_on > FIRST_DAY, case_id
     assert store.business_day(FIRST_DAY).status == "failed"
 
-    monkeypatch.setattr(testing, "FAULT", None)  # the fix is deployed
-    rerun = close(FIRST_DAY, batch_size=10)
+    rerun = close(FIRST_DAY, batch_size=10)  # the fix is deployed
     assert rerun.is_completed(), rerun.message
     assert rerun.result()["advanced"] == len(faulty)  # only what was left
     assert close(FIRST_DAY + timedelta(days=1), batch_size=10).is_completed()
@@ -137,7 +136,8 @@ def test_an_exception_inside_a_batch_quarantines_those_cases_and_a_rerun_ends_as
 KILLABLE_CLOSE = """
 import sys, time
 from datetime import date
-from flows import testing
+from flows import runtime
+from flows.bootstrap import bootstrap
 from flows.daily import advance_portfolio
 
 business_date, hang_on, batch_size = date.fromisoformat(sys.argv[1]), sys.argv[2], int(sys.argv[3])
@@ -146,8 +146,8 @@ def hang(case):
     if case.case_id == hang_on:
         time.sleep(600)  # killed here, with earlier batches committed
 
-testing.FAULT = hang
-advance_portfolio(business_date=business_date, batch_size=batch_size)
+with runtime.use(bootstrap(fault=hang)):
+    advance_portfolio(business_date=business_date, batch_size=batch_size)
 """
 
 
@@ -212,9 +212,8 @@ def one_stuck_case(store, monkeypatch):
     day = FIRST_DAY + timedelta(days=1)
     due = store.due_case_ids(day)
     stuck = due[0]
-    monkeypatch.setattr(testing, "FAULT", fail_for([stuck]))
-
-    failed = close(day)
+    with faulty_flows(fail_for([stuck])):
+        failed = close(day)
 
     assert failed.is_failed()
     assert failed.message.startswith(f"1 stuck case(s): {stuck}. ")
@@ -224,8 +223,7 @@ def one_stuck_case(store, monkeypatch):
     assert reviews_on(store, stuck, day) == []
     for other in due[1:]:
         assert len(reviews_on(store, other, day)) == 1
-    monkeypatch.setattr(testing, "FAULT", None)  # the fix is deployed
-    return stuck, day
+    return stuck, day  # the fix is deployed
 
 
 def test_retry_case_advances_a_stuck_case_exactly_once(store, one_stuck_case):
@@ -264,9 +262,8 @@ def test_rerunning_the_failed_close_advances_the_stuck_case_exactly_once(store, 
 
 def test_retry_case_of_a_case_still_failing_fails_naming_it(store, one_stuck_case, monkeypatch):
     stuck, day = one_stuck_case
-    monkeypatch.setattr(testing, "FAULT", fail_for([stuck]))
-
-    retried = retry_case(case_id=stuck, business_date=day, return_state=True)
+    with faulty_flows(fail_for([stuck])):
+        retried = retry_case(case_id=stuck, business_date=day, return_state=True)
 
     assert retried.is_failed()
     assert f"case {stuck} is still stuck" in retried.message
@@ -279,9 +276,9 @@ def test_retry_case_of_a_case_still_failing_fails_naming_it(store, one_stuck_cas
 def test_with_no_date_the_close_catches_up_every_missed_date_in_order(store, monkeypatch):
     book(store, 40)
     assert close(FIRST_DAY).is_completed()
-    monkeypatch.setattr(runtime, "today", lambda: FIRST_DAY + timedelta(days=3))
-
-    state = advance_portfolio(return_state=True)
+    three_days_later = bootstrap(engine=store.engine, clock=lambda: FIRST_DAY + timedelta(days=3))
+    with runtime.use(three_days_later):
+        state = advance_portfolio(return_state=True)
 
     assert state.is_completed(), state.message
     missed = days(FIRST_DAY + timedelta(days=1), 3)
@@ -346,18 +343,18 @@ def test_a_locked_database_is_retried_but_a_store_error_is_not(store, monkeypatc
     real = daily.advance_batch
     calls = Counter()
 
-    def locked_once(store_, case_ids, business_date, policy, **kwargs):
+    def locked_once(app, case_ids, business_date):
         calls[business_date] += 1
         if calls[business_date] == 1:
             raise sqlite3.OperationalError("database is locked")
-        return real(store_, case_ids, business_date, policy, **kwargs)
+        return real(app, case_ids, business_date)
 
     monkeypatch.setattr(daily, "advance_batch", locked_once)
     state = close(FIRST_DAY)
     assert state.is_completed(), state.message
     assert calls[FIRST_DAY] == 2
 
-    def broken(store_, case_ids, business_date, policy, **kwargs):
+    def broken(app, case_ids, business_date):
         calls[business_date] += 1
         raise StoreError("case CF0000001: snapshot column is not JSON")
 
