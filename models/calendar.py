@@ -50,8 +50,8 @@ class BusinessDays:
             values.update(started_at=now, finished_at=None)
         else:
             values["finished_at"] = now
-        if cases_advanced is not None:
-            values["cases_advanced"] = cases_advanced
+        if cases_advanced is not None:  # added up: a rerun or a second worker adds what it advanced
+            values["cases_advanced"] = business_days.c.cases_advanced + cases_advanced
         if stuck is not None:
             values["stuck"] = stuck
         with write_transaction(self.engine) as conn:

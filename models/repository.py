@@ -240,14 +240,21 @@ class CaseRows:
         return conn.execute(_UPDATE_STUCK, rows).rowcount
 
     def resolve_case_id(self, case_id_or_contract_no: str) -> str:
-        """The case id for a case id or a contract number (a case id wins if both match)."""
+        """The case id for a case id or a contract number; a reference that names two cases is refused."""
         ref = case_id_or_contract_no.strip()
-        query = select(cases.c.case_id).where((cases.c.case_id == ref) | (cases.c.contract_no == ref))
+        query = select(cases.c.case_id, cases.c.contract_no).where((cases.c.case_id == ref) | (cases.c.contract_no == ref))
         with self.engine.connect() as conn:
-            found = list(conn.execute(query).scalars())
+            found = list(conn.execute(query).tuples())
         if not found:
             raise CaseNotFound(f"no case with id or contract number {case_id_or_contract_no!r}")
-        return ref if ref in found else found[0]
+        if len(found) > 1:
+            (by_id,) = [case_id for case_id, _ in found if case_id == ref]
+            (by_contract,) = [case_id for case_id, contract_no in found if contract_no == ref]
+            raise StoreError(
+                f"{ref!r} is both the id of case {by_id} and the contract number of case {by_contract}; "
+                f"give the case id of the one you mean"
+            )
+        return found[0][0]
 
     def case_row(self, case_id_or_contract_no: str) -> CaseRow:
         case_id = self.resolve_case_id(case_id_or_contract_no)
