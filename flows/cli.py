@@ -361,14 +361,23 @@ def case_rebuild(case: str = typer.Argument(..., help="Case id or contract numbe
 
 
 @app.command()
-def verify(cases: Optional[list[str]] = typer.Argument(None, help="Case ids (default: every case)")) -> None:
+def verify(cases: Optional[list[str]] = typer.Argument(None, help="Case ids or contract numbers (default: every case)")) -> None:
     """Check every hash chain and that replay reproduces every stored projection."""
     from models.audit import verify as run_verify
+    from models.errors import CaseNotFound
 
     store = _app().store
+
+    def case_id(ref: str) -> str:
+        try:
+            return store.resolve_case_id(ref)
+        except CaseNotFound:  # a case whose row is gone: verify reports what is left of it
+            return ref.strip()
+
+    ids = [case_id(ref) for ref in cases or ()]
     with report.progress(console) as bar:
         task_id = bar.add_task("verifying", total=None)
-        outcome = run_verify(store.engine, cases or None, on_progress=lambda n: bar.update(task_id, completed=n))
+        outcome = run_verify(store.engine, ids or None, on_progress=lambda n: bar.update(task_id, completed=n))
     report.print_verify(console, outcome)
     if not outcome.ok:
         raise typer.Exit(1)
