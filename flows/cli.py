@@ -27,6 +27,7 @@ from states.vocabulary import (  # noqa: E402
     ContactChannel,
     ContactOutcome,
     ContactParty,
+    OperatorRole,
     PauseReason,
     PaymentChannel,
     accepted,
@@ -41,6 +42,8 @@ case_app = typer.Typer(help="Look at one case: its balances as of a date, its hi
 db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
 app.add_typer(case_app, name="case")
 app.add_typer(db_app, name="db")
+operators_app = typer.Typer(help="The operator roster: who may act, as collector, supervisor or auditor.", no_args_is_help=True)
+app.add_typer(operators_app, name="operators")
 from flows.loans import borrower_app, loans_app  # noqa: E402  (the loan book and borrowers)
 app.add_typer(loans_app, name="loans")
 app.add_typer(borrower_app, name="borrower")
@@ -122,6 +125,45 @@ def db_upgrade() -> None:
     url = get_settings().database_url
     upgrade(make_engine(url))
     console.print(f"database at head: {report.redact_url(url)}")
+
+
+# ---------------------------------------------------------------------------
+# the operator roster
+
+
+@operators_app.command("add")
+def operators_add(
+    operator: str = typer.Argument(..., help="The operator id (letters, digits and . _ @ -)"),
+    role: str = typer.Option(..., help=f"What the operator may do: {accepted(OperatorRole)}"),
+) -> None:
+    """Put an operator on the roster (or change its role). Once a roster exists, only its operators may act."""
+    from states.parse import parse_enum, parse_operator
+
+    entry = _app().store.add_operator(parse_operator(operator), parse_enum(OperatorRole, role, "--role"))
+    console.print(f"operator {entry.operator_id}: {entry.role.value}", highlight=False)
+
+
+@operators_app.command("deactivate")
+def operators_deactivate(operator: str = typer.Argument(..., help="The operator id")) -> None:
+    """Take an operator off duty: its id stays in the history, it may no longer act."""
+    from states.parse import parse_operator
+
+    _app().store.deactivate_operator(parse_operator(operator))
+    console.print(f"operator {operator.strip()}: deactivated", highlight=False)
+
+
+@operators_app.command("list")
+def operators_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """The roster (empty: no roster in use, any well-formed operator id may act)."""
+    roster = _app().store.operators()
+    rows = [{"operator": o.operator_id, "role": o.role.value, "active": o.active} for o in roster]
+    if as_json:
+        print_json(rows)
+    elif not rows:
+        console.print("no operator roster: any well-formed operator id may act (add one with: collectflow operators add ID --role supervisor)")
+    else:
+        for row in rows:
+            console.print(f"{row['operator']}  {row['role']}{'' if row['active'] else '  (deactivated)'}", highlight=False)
 
 
 # ---------------------------------------------------------------------------

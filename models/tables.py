@@ -213,6 +213,18 @@ class Placement(SQLModel, table=True):
     recalled_on: date | None = None
 
 
+class OperatorRow(SQLModel, table=True):
+    """The operator roster: who may act, in which role (``states.operators``). Empty: no roster in use."""
+
+    __tablename__ = "operators"
+    __table_args__ = (CheckConstraint("role IN ('collector', 'supervisor', 'auditor')", name="role"),)
+
+    operator_id: str = Field(primary_key=True)
+    role: str
+    active: bool = True
+    added_at: datetime = _timestamp()
+
+
 class BusinessDay(SQLModel, table=True):
     """One run of the daily close for a business date."""
 
@@ -271,3 +283,4 @@ agencies = Agency.__table__
 placements = Placement.__table__
 borrowers = Borrower.__table__
 business_days = BusinessDay.__table__
+operators = OperatorRow.__table__

@@ -54,3 +54,11 @@ def accepted(vocabulary: type[StrEnum]) -> str:
     """The accepted values of a vocabulary, for help texts: 'call, sms, visit or letter'."""
     values = [member.value for member in vocabulary]
     return ", ".join(values[:-1]) + " or " + values[-1] if len(values) > 1 else values[0]
+
+
+class OperatorRole(StrEnum):
+    """What an operator on the roster may do (``states.operators``)."""
+
+    COLLECTOR = "collector"
+    SUPERVISOR = "supervisor"
+    AUDITOR = "auditor"

@@ -40,6 +40,7 @@ from states.errors import DomainError
 from states.events import ChargesAccrued, Event, PaymentReceived, StageChanged
 from states.loan import LoanTerms
 from states.money import ZERO
+from states.operators import authorise
 from states.parse import InputError
 
 
@@ -54,8 +55,20 @@ def check_not_in_future(cmd: CaseCommand, today: date) -> None:
             raise InputError(f"{name}: {day} is after today ({today} in the lender's time zone); nothing is dated in the future")
 
 
-def _on_case(app: App, cmd: CaseCommand, act: Callable[[CollectionCase], list[Event]]) -> list[Event]:
+def check_operator(app: App, operator_id: str, action: str) -> None:
+    """The roster's word on this operator taking this action (no roster: any well-formed id)."""
+    entry, in_use = app.store.roster_entry(operator_id)
+    authorise(operator_id, action, entry, roster_in_use=in_use)
+
+
+def check_command(cmd: CaseCommand, app: App) -> None:
+    """What every command is checked for before its case is loaded: who, and when."""
+    check_operator(app, cmd.operator, cmd.action)
     check_not_in_future(cmd, app.today())
+
+
+def _on_case(app: App, cmd: CaseCommand, act: Callable[[CollectionCase], list[Event]]) -> list[Event]:
+    check_command(cmd, app)
     with app.uow() as uow:
         case = uow.cases.get(cmd.case)
         events = act(case)
@@ -69,7 +82,7 @@ def record_payment(cmd: RecordPayment, app: App) -> list[Event]:
     The same id with anything else is refused, naming what was recorded: a
     bank transaction is credited once, never twice and never silently dropped.
     """
-    check_not_in_future(cmd, app.today())
+    check_command(cmd, app)
     with app.uow() as uow:
         case = uow.cases.get(cmd.case)
         known = uow.payments.get(cmd.payment_id)

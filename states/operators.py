@@ -1,0 +1,55 @@
+"""Who may do what: the operator roster's rule.
+
+An operator id is always checked for its form (``states.parse.parse_operator``).
+Without a roster (the embedded default) any well-formed id may act. Once a
+roster exists, only operators on it, and active, may act, and each action
+needs a role that may take it: collectors work cases; writing a case off and
+reading personal data in the clear need a supervisor (an auditor may read,
+never change anything).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from states.errors import DomainError
+from states.vocabulary import OperatorRole
+
+COLLECTOR, SUPERVISOR, AUDITOR = OperatorRole.COLLECTOR, OperatorRole.SUPERVISOR, OperatorRole.AUDITOR
+
+#: action -> the roles that may take it (actions are the commands' names, plus the reads).
+MAY: dict[str, frozenset[OperatorRole]] = {
+    "record-payment": frozenset({COLLECTOR, SUPERVISOR}),
+    "record-promise": frozenset({COLLECTOR, SUPERVISOR}),
+    "record-contact": frozenset({COLLECTOR, SUPERVISOR}),
+    "pause-case": frozenset({COLLECTOR, SUPERVISOR}),
+    "resume-case": frozenset({COLLECTOR, SUPERVISOR}),
+    "write-off-case": frozenset({SUPERVISOR}),
+    "import-loans": frozenset({SUPERVISOR}),
+    "reveal-personal-data": frozenset({SUPERVISOR, AUDITOR}),
+}
+
+
+@dataclass(frozen=True)
+class Operator:
+    operator_id: str
+    role: OperatorRole
+    active: bool = True
+
+
+class NotAllowed(DomainError):
+    """An operator the roster does not let take this action."""
+
+
+def authorise(operator_id: str, action: str, entry: Operator | None, *, roster_in_use: bool) -> None:
+    """Refuse ``action`` by ``operator_id`` unless the roster allows it (no roster: allowed)."""
+    if not roster_in_use:
+        return
+    if entry is None:
+        raise NotAllowed(f"operator: {operator_id!r} is not on the operator roster; a supervisor adds it with: collectflow operators add {operator_id} --role collector")
+    if not entry.active:
+        raise NotAllowed(f"operator: {operator_id!r} is deactivated on the operator roster")
+    allowed = MAY[action]
+    if entry.role not in allowed:
+        roles = " or ".join(sorted(role.value for role in allowed))
+        raise NotAllowed(f"operator: {operator_id!r} is a {entry.role.value}; {action} needs a {roles}")
