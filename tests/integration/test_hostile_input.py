@@ -1,0 +1,181 @@
+"""Hostile input at every entry point: refused in one line naming the value, and nothing stored changes.
+
+The CLI is run in-process through its console-script entry (``flows.cli.main``)
+against a real SQLite file; the Prefect forms are the pydantic models the
+flows take as parameters (what the UI submits is validated by them before a
+run starts). Both build the same commands, so both must refuse the same input.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from flows import cli, runtime
+from flows.bootstrap import bootstrap
+from flows.handlers.cases import advance_batch
+from flows.operator import ContactAttempt, Pause, Payment, PromiseToPay
+from models.db import make_engine, upgrade
+from models.store import CaseStore
+from tests.integration.builders import FIRST_DUE, book
+
+OVERDUE = FIRST_DUE + timedelta(days=10)
+GOOD = {"amount": "100.00", "on": OVERDUE.isoformat(), "payment_id": "BANK-1", "operator": "op-li"}
+
+bad_amounts = st.one_of(
+    st.sampled_from(["12,34", "100.555", "１００", "١٠٠", "-100", "0", "abc", "1e3", "NaN", "Infinity", "", " ", "1,00,000",
+                     "9999999999999999999", "100.", ".5.5", "0x10", "1_000"]),
+    st.text(alphabet=st.characters(blacklist_characters="0123456789"), max_size=12),
+)
+bad_dates = st.one_of(
+    st.sampled_from(["20261001", "2026-13-01", "2026-02-30", "9999-12-31", "2099-12-31", "01/02/2026", "", "2026-1-5", "２０２６-01-01"]),
+    st.text(max_size=12),
+)
+bad_operators = st.sampled_from(["", " ", "system", "SYSTEM", "op li", "op\x00", "-op", "张三", "a" * 65])
+bad_ids = st.sampled_from(["", "   ", "BANK\x001", "BANK 1", "B\n1", "x" * 200])
+
+
+@pytest.fixture
+def cli_db(tmp_path, monkeypatch):
+    """One overdue case in a real SQLite file, which the CLI uses; (case id, store)."""
+    url = f"sqlite:///{tmp_path / 'collectflow.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    store = CaseStore(engine)
+    (case_id,) = book(store, 1)
+    advance_batch(bootstrap(engine=engine), [case_id], OVERDUE)
+    monkeypatch.setenv("COLLECTFLOW_DATABASE_URL", url)
+    monkeypatch.setenv("COLLECTFLOW_DATA_DIR", str(tmp_path))
+    runtime.forget()
+    yield case_id, store
+    runtime.forget()
+    engine.dispose()
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["collectflow", *args])
+    with pytest.raises(SystemExit) as ended:
+        cli.main()
+    captured = capsys.readouterr()
+    return ended.value.code or 0, captured.err
+
+
+def refused_in_one_line(code: int, err: str, needle: str) -> None:
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert needle in lines[0], (needle, err)
+
+
+def pay_args(case_id: str, **over: str) -> list[str]:
+    v = {**GOOD, **over}
+    return ["pay", case_id, v["amount"], "--on", v["on"], "--payment-id", v["payment_id"], "--operator", v["operator"]]
+
+
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@SETTINGS
+@given(amount=bad_amounts)
+def test_a_bad_amount_is_refused_by_the_cli_and_the_form_alike(cli_db, monkeypatch, capsys, amount):
+    case_id, store = cli_db
+    before = store.digest()
+    code, err = run_cli(monkeypatch, capsys, *pay_args(case_id, amount=amount))
+    refused_in_one_line(code, err, "amount")
+    with pytest.raises(ValidationError, match="amount"):
+        Payment(case=case_id, operator="op-li", amount=amount, received_on=OVERDUE, payment_id="BANK-1")
+    with pytest.raises(ValidationError, match="amount"):
+        PromiseToPay(case=case_id, operator="op-li", amount=amount, promised_on=OVERDUE, made_on=OVERDUE)
+    assert store.digest() == before
+
+
+@SETTINGS
+@given(day=bad_dates)
+def test_a_bad_or_future_date_is_refused_everywhere(cli_db, monkeypatch, capsys, day):
+    case_id, store = cli_db
+    before = store.digest()
+    code, err = run_cli(monkeypatch, capsys, *pay_args(case_id, on=day))
+    refused_in_one_line(code, err, "received_on")
+    code, err = run_cli(monkeypatch, capsys, "pause", case_id, "--reason", "hardship", "--until", "2099-12-31", "--on", day, "--operator", "op-li")
+    refused_in_one_line(code, err, "made_on")
+    assert store.digest() == before
+
+
+@SETTINGS
+@given(operator=bad_operators)
+def test_a_nameless_or_reserved_operator_is_refused(cli_db, monkeypatch, capsys, operator):
+    case_id, store = cli_db
+    before = store.digest()
+    code, err = run_cli(monkeypatch, capsys, *pay_args(case_id, operator=operator))
+    refused_in_one_line(code, err, "operator")
+    with pytest.raises(ValidationError, match="operator"):
+        Pause(case=case_id, operator=operator, reason="hardship", until=OVERDUE + timedelta(days=3), made_on=OVERDUE)
+    assert store.digest() == before
+
+
+@SETTINGS
+@given(payment_id=bad_ids)
+def test_a_bad_payment_id_is_refused(cli_db, monkeypatch, capsys, payment_id):
+    case_id, store = cli_db
+    before = store.digest()
+    code, err = run_cli(monkeypatch, capsys, *pay_args(case_id, payment_id=payment_id))
+    refused_in_one_line(code, err, "payment_id")
+    assert store.digest() == before
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--channel", "bitcoin"], "'bitcoin' is not one of bank_transfer"),
+    ],
+)
+def test_a_word_outside_a_vocabulary_is_refused_naming_the_accepted_ones(cli_db, monkeypatch, capsys, args, needle):
+    case_id, store = cli_db
+    before = store.digest()
+    code, err = run_cli(monkeypatch, capsys, *pay_args(case_id), *args)
+    refused_in_one_line(code, err, needle)
+    code, err = run_cli(monkeypatch, capsys, "pause", case_id, "--reason", "because", "--until", "2026-12-20", "--on", OVERDUE.isoformat(), "--operator", "op-li")
+    refused_in_one_line(code, err, "'because' is not one of hardship, dispute, complaint")
+    with pytest.raises(ValidationError, match="outcome"):
+        ContactAttempt(case=case_id, operator="op-li", channel="call", outcome="shouted", contacted_at="2026-03-02T10:30")
+    assert store.digest() == before
+
+
+def test_a_contact_time_without_its_time_of_day_is_refused(cli_db, monkeypatch, capsys):
+    case_id, store = cli_db
+    before = store.digest()
+    code, err = run_cli(monkeypatch, capsys, "contact", case_id, "--channel", "call", "--outcome", "connected", "--at", "2026-07-01", "--operator", "op-li")
+    refused_in_one_line(code, err, "contacted_at: '2026-07-01' is not a date and time")
+    assert store.digest() == before
+
+
+def test_a_policy_file_that_does_not_exist_is_one_line(cli_db, monkeypatch, capsys, tmp_path):
+    case_id, _ = cli_db
+    monkeypatch.setenv("COLLECTFLOW_POLICY_FILE", str(tmp_path / "nonexistent.toml"))
+    runtime.forget()
+    code, err = run_cli(monkeypatch, capsys, "case", "show", case_id)
+    refused_in_one_line(code, err, "nonexistent.toml")
+
+
+def test_an_error_line_is_never_wrapped_even_with_a_path_over_a_hundred_characters(cli_db, monkeypatch, capsys, tmp_path):
+    long_dir = tmp_path / ("a-long-folder-name-" * 6)
+    monkeypatch.setenv("COLUMNS", "40")
+    monkeypatch.setenv("COLLECTFLOW_POLICY_FILE", str(long_dir / "policy.toml"))
+    runtime.forget()
+    code, err = run_cli(monkeypatch, capsys, "case", "show", cli_db[0])
+    refused_in_one_line(code, err, str(long_dir / "policy.toml"))
+    assert len(str(long_dir)) > 100
+
+
+def test_a_valid_payment_through_the_cli_is_recorded_once(cli_db, monkeypatch, capsys):
+    case_id, store = cli_db
+    code, out = run_cli(monkeypatch, capsys, *pay_args(case_id, amount="1,234.50"))
+    assert code == 0
+    assert [e.amount for e in store.events(case_id) if e.type == "PaymentReceived"] == [Decimal("1234.50")]
