@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from states.allocation import AllocationOrder
+from states.defaults import DEFAULT_PENALTY_UPLIFT
 
 
 class PolicyError(UserError):
@@ -85,7 +86,7 @@ class CollectionPolicy:
     placement_days: int = 90
     max_pause_days: int = 60
     # §3 penalty rate = contract rate x (1 + uplift), unless the contract says otherwise.
-    penalty_uplift: Decimal = Decimal("0.5")
+    penalty_uplift: Decimal = DEFAULT_PENALTY_UPLIFT
     # §4 how payments are applied, unless the contract says otherwise.
     allocation_order: AllocationOrder = AllocationOrder.CIVIL_CODE_561
     # §7 default agency commission by bucket group at placement.
