@@ -13,7 +13,7 @@ past, so the import also reviews those cases up to the business date).
 
 Each import runs in a fresh process against an empty database (a SQLite
 file; a PostgreSQL database created for the run and dropped after), through
-``models.loanbook.import_file`` exactly as ``collectflow loans import``
+``flows.handlers.loans.import_file`` exactly as ``collectflow loans import``
 runs it. Reported: wall time, rows/s, events written, the resident set size
 at 10 %, 50 % and 100 % of the file and its high-water mark (bounded memory
 means the three stay flat however long the file), and the database size.
@@ -78,7 +78,7 @@ def import_once(url: str, path: Path) -> dict:
     """Run in a child process: import ``path`` into the empty database at ``url``."""
     from models.crypto import Keyring
     from models.db import make_engine, upgrade
-    from models.loanbook import import_file
+    from flows.handlers.loans import import_file
     from models.store import CaseStore
     from states.policy import CollectionPolicy
 

@@ -18,7 +18,7 @@ Chinese name, a national id with a real region code, an adult birth date and
 a valid GB 11643 check digit, a mainland mobile number, an address, and for
 some a guarantor. They are drawn from a generator of their own (seeded by
 the seed and the loan's number), so adding them changed no loan or behaviour
-of an existing seed. The demo books them through ``models.loanbook``, so
+of an existing seed. The demo books them through ``flows.handlers.loans``, so
 their personal data is stored encrypted and shown masked, as a real book's.
 """
 
