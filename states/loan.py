@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import re
 import typing
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import date
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any
 
 from states.caps import CapError, CapRegime, LprTable, annual_cap_rate
 from states.defaults import DEFAULT_PENALTY_UPLIFT
@@ -34,6 +35,8 @@ from states.schedule import (
 # What a contract number or a borrower id may be: an id of the lender's core system.
 CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/\-]{0,63}")
 CODE_RULE = "1 to 64 characters: letters, digits and - _ . / (no spaces)"
+MAX_PENALTY_UPLIFT = Decimal(10)  # a penalty rate of at most 11 times the contract rate
+RATE_BELOW = Decimal(1)  # a yearly rate or a fee rate is a fraction below 1 (100 %)
 METHOD_ALIASES = {"等额本息": "equal_installment", "等额本金": "equal_principal", "先息后本": "interest_first"}
 
 
@@ -60,7 +63,7 @@ class LoanTerms:
     principal: Decimal = term(
         "the amount lent in yuan, above 0, at most two decimals (12000 or 12000.50)", money=True, positive=True
     )
-    annual_rate: Decimal = term("the yearly contract rate as a fraction, 0 <= rate < 1 (0.18 for 18 %)", below=Decimal(1))
+    annual_rate: Decimal = term("the yearly contract rate as a fraction, 0 <= rate < 1 (0.18 for 18 %)", below=RATE_BELOW)
     term_months: int = term(f"a whole number of months, 1 to {MAX_TERM_MONTHS}", maximum=MAX_TERM_MONTHS)
     repayment_method: RepaymentMethod = term(
         "equal_installment (等额本息), equal_principal (等额本金) or interest_first (先息后本)", aliases=METHOD_ALIASES
@@ -73,13 +76,13 @@ class LoanTerms:
     day_count: DayCount = term("ACT/360 or ACT/365", DayCount.ACT_360)
     penalty_uplift: Decimal = term(
         "the penalty rate's uplift on the contract rate as a fraction, 0 to 10 (0.5 for +50 %)",
-        DEFAULT_PENALTY_UPLIFT, at_most=Decimal(10),
+        DEFAULT_PENALTY_UPLIFT, at_most=MAX_PENALTY_UPLIFT,
     )
     compound_interest: bool = term(
         "true or false (also yes/no, 1/0): whether overdue interest bears penalty interest", False
     )
     late_fee: Decimal = term("a fixed fee in yuan per missed installment, 0 or more, at most two decimals", ZERO, money=True)
-    late_fee_rate: Decimal = term("a fee per missed installment as a fraction of it, 0 <= rate < 1", ZERO, below=Decimal(1))
+    late_fee_rate: Decimal = term("a fee per missed installment as a fraction of it, 0 <= rate < 1", ZERO, below=RATE_BELOW)
     cap_regime: CapRegime = term(
         "licensed, private (contract_date from 2019-08-20) or legacy_2015 (contract_date before 2020-08-20)",
         CapRegime.LICENSED,
@@ -98,11 +101,11 @@ class LoanTerms:
                 object.__setattr__(self, name, in_range(to_decimal(getattr(self, name), field=name), field=name))
             except MoneyError as exc:
                 raise LoanTermsError(str(exc)) from None
-        if not Decimal(0) <= self.penalty_uplift <= Decimal(10):
+        if not Decimal(0) <= self.penalty_uplift <= MAX_PENALTY_UPLIFT:
             raise LoanTermsError(f"penalty_uplift: must be a fraction between 0 and 10 (0.5 = 50 %), got {self.penalty_uplift}")
         if self.late_fee < 0 or self.late_fee != self.late_fee.quantize(Decimal("0.01")):
             raise LoanTermsError(f"late_fee: must be a non-negative amount in fen, got {self.late_fee}")
-        if not Decimal(0) <= self.late_fee_rate < 1:
+        if not Decimal(0) <= self.late_fee_rate < RATE_BELOW:
             raise LoanTermsError(f"late_fee_rate: must be a fraction between 0 and 1, got {self.late_fee_rate}")
         for name, enum in (("repayment_method", RepaymentMethod), ("day_count", DayCount), ("cap_regime", CapRegime)):
             value = getattr(self, name)

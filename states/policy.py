@@ -25,6 +25,7 @@ from typing import Any
 
 from states.allocation import AllocationOrder
 from states.defaults import DEFAULT_PENALTY_UPLIFT
+from states.loan import MAX_PENALTY_UPLIFT
 
 
 class PolicyError(UserError):
@@ -55,7 +56,7 @@ _BOOLS = ("attorney_fee_recoverable", "month_end_posting")
 _DECIMAL_RANGES: dict[str, tuple[Decimal, Decimal | None]] = {
     "litigation_min_claim": (Decimal("0"), None),
     "litigation_expected_recovery_rate": (Decimal("0"), Decimal("1")),
-    "penalty_uplift": (Decimal("0"), Decimal("10")),
+    "penalty_uplift": (Decimal("0"), MAX_PENALTY_UPLIFT),
 }
 COMMISSION_GROUPS = ("M4-M6", "M7+", "written_off")
 _DEFAULT_COMMISSION_RATES = {
