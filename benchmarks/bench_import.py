@@ -13,7 +13,7 @@ past, so the import also reviews those cases up to the business date).
 
 Each import runs in a fresh process against an empty database (a SQLite
 file; a PostgreSQL database created for the run and dropped after), through
-``models.loanbook.import_file`` exactly as ``collectflow loans import``
+``flows.handlers.loans.import_file`` exactly as ``collectflow loans import``
 runs it. Reported: wall time, rows/s, events written, the resident set size
 at 10 %, 50 % and 100 % of the file and its high-water mark (bounded memory
 means the three stay flat however long the file), and the database size.
@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -39,31 +40,22 @@ sys.path.insert(0, str(ROOT))
 
 BUSINESS_DATE = date(2026, 11, 28)
 SECRET = "benchmark-secret-benchmark-secret-0123456789"
-COLUMNS = (
-    "contract_no", "borrower_id", "principal", "annual_rate", "term_months", "repayment_method", "disbursed_on",
-    "first_due_on", "borrower_name", "national_id", "phone", "day_count", "penalty_uplift", "compound_interest",
-    "late_fee", "cap_regime", "contract_date", "guarantor_name", "guarantor_phone", "address", "timezone",
-)
 
 
 def write_file(path: Path, rows: int, past_days: int, seed: int = 2026) -> None:
     from flows.simulation import make_person, make_terms
+    from states.loanfile import COLUMNS, LoanRecord, record_values
 
     rng = random.Random(seed)
     tmp = path.with_suffix(".partial")
     with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
+        writer = csv.DictWriter(handle, [c.name for c in COLUMNS])
+        writer.writeheader()
         for n in range(1, rows + 1):
             disbursed = BUSINESS_DATE - timedelta(days=rng.randrange(0, past_days))
-            t = make_terms(rng, n, disbursed)
-            p = make_person(seed, n)
-            writer.writerow((
-                f"BM{n:09d}", f"P{n:09d}", t.principal, t.annual_rate, t.term_months, t.repayment_method.value,
-                t.disbursed_on, t.first_due_on, p.borrower_name, p.national_id, p.phone, t.day_count.value,
-                t.penalty_uplift, "true" if t.compound_interest else "false", t.late_fee, t.cap_regime.value, "",
-                p.guarantor_name or "", p.guarantor_phone or "", p.address or "", p.timezone,
-            ))
+            terms = make_terms(rng, n, disbursed)
+            record = LoanRecord(n, replace(terms, contract_no=f"BM{n:09d}", borrower_id=f"P{n:09d}"), make_person(seed, n))
+            writer.writerow({k: "" if v is None else v for k, v in record_values(record).items()})
             if n % 100_000 == 0:
                 print(f"  wrote {n:,} rows", file=sys.stderr, flush=True)
     tmp.rename(path)
@@ -78,7 +70,7 @@ def import_once(url: str, path: Path) -> dict:
     """Run in a child process: import ``path`` into the empty database at ``url``."""
     from models.crypto import Keyring
     from models.db import make_engine, upgrade
-    from models.loanbook import import_file
+    from flows.handlers.loans import import_file
     from models.store import CaseStore
     from states.policy import CollectionPolicy
 

@@ -5,7 +5,7 @@ miss, promise and pay off as their profile says (``flows.simulation``), and
 then ``close_business_day`` closes the date exactly as the scheduled
 deployment does. The result is what a collections manager looks at.
 
-Loans are booked through ``models.loanbook``, as an imported loan book is:
+Loans are booked through ``flows.handlers.loans``, as an imported loan book is:
 each borrower's name, national id, phone and address are stored encrypted
 with the data directory's key and shown only masked.
 """
@@ -20,11 +20,12 @@ from prefect import flow, get_run_logger, task
 
 from flows import runtime, simulation
 from flows.daily import close_business_day
-from models import loanbook, service
+from flows.handlers import loans
+from models import service
 from models.crypto import load_keyring
-from models.loanbook import LoanRecord
 from models.service import BatchResult
 from states.case import CollectionCase
+from states.loanfile import LoanRecord
 
 DEMO_ACTOR = "collector-demo"
 
@@ -73,7 +74,7 @@ def book_loans(store, day: date, book: list, policy) -> None:
     if bare:
         service.book_loans(store, bare)
     if records:
-        report = loanbook.book_records(
+        report = loans.book_records(
             store, records, business_date=day, policy=policy, keyring=load_keyring(), source="demo"
         )
         if report.rejected:  # the synthetic book is valid by construction: this is a bug

@@ -18,8 +18,10 @@ import time
 import urllib.request
 from typing import Iterator
 
+from states.defaults import DEFAULT_TIMEZONE
+
 DAILY_CLOSE_CRON = "0 2 * * *"
-TIMEZONE = "Asia/Shanghai"
+TIMEZONE = DEFAULT_TIMEZONE  # the lender's: when "02:00" is
 LOCAL_SERVER = "http://127.0.0.1:4200/api"
 SERVER_START_TIMEOUT_S = 180  # 10-25 s on a 2-core machine; generous for a cold start
 

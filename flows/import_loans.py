@@ -1,7 +1,7 @@
 """The ``import-loans`` deployment: load a loan file on a worker, with a form in the Prefect UI.
 
     import_loans(request)
-      import-loan-file task   models.loanbook.import_file: stream, check, book in chunks
+      import-loan-file task   flows.handlers.loans.import_file: stream, check, book in chunks
                               (retried on a lost connection or a lock: the import is
                               idempotent on contract_no, so a retry books nothing twice)
       artifacts               progress while running; the figures and the first
@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from flows import runtime
 from flows.daily import _transient_only
-from models import loanbook
+from flows.handlers import loans
 from models.crypto import load_keyring
 
 ARTIFACT_REJECTIONS = 50
@@ -54,7 +54,7 @@ def import_loan_file(request: LoanImport, business_date: date) -> dict:
             shown[0] = percent
             update_progress_artifact(artifact_id=progress, progress=percent)
 
-    report = loanbook.import_file(
+    report = loans.import_file(
         runtime.store(),
         request.file,
         business_date=business_date,

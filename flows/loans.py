@@ -4,7 +4,7 @@
     collectflow borrower show CASE [--json]                       masked, as any screen shows it
     collectflow borrower reveal CASE --operator OP [--field phone] [--purpose TEXT]
 
-The import calls ``models.loanbook.import_file`` directly, with a progress
+The import calls ``flows.handlers.loans.import_file`` directly, with a progress
 bar (the ``import-loans`` deployment in ``flows.import_loans`` runs the same
 function on a worker). ``reveal`` prints one clear value and records who read
 what as a ``PersonalDataRead`` event on the case, before printing it.
@@ -36,19 +36,20 @@ err = Console(stderr=True)
 
 
 def friendly(fn: Callable) -> Callable:
-    """The CLI's one-line errors (``flows.cli.friendly``), plus the loan book's and the key's."""
+    """The CLI's one-line errors (``flows.cli.friendly``), plus the loan book's, the file's and the key's."""
 
     @wraps(fn)
     def wrapper(*args, **kwargs):
         from flows.cli import _user_errors  # here, not at import: flows.cli imports this module
+        from flows.files import FileError
+        from flows.handlers.loans import LoanBookError
         from models.crypto import CryptoKeyError
         from models.errors import StoreError
-        from models.loanbook import LoanBookError
         from states.borrower import BorrowerError
 
         try:
             return fn(*args, **kwargs)
-        except (*_user_errors(), LoanBookError, CryptoKeyError, BorrowerError, StoreError) as exc:
+        except (*_user_errors(), LoanBookError, FileError, CryptoKeyError, BorrowerError, StoreError) as exc:
             err.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(2) from None
 
@@ -96,7 +97,7 @@ def import_command(
     """
     from flows import runtime
     from models.crypto import load_keyring
-    from models.loanbook import import_file
+    from flows.handlers.loans import import_file
 
     business_date = _date(on, "--date") or _today()
     store, keyring = _store(), load_keyring()
@@ -179,7 +180,7 @@ def borrower_show(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The case's borrower, masked (138****1234): what every report and screen shows."""
-    from models.loanbook import borrower_masked
+    from flows.handlers.loans import borrower_masked
 
     details = borrower_masked(_store(), case)
     if as_json:
@@ -203,7 +204,7 @@ def borrower_reveal(
 ) -> None:
     """Print one clear personal value. The read is recorded first, as a PersonalDataRead event."""
     from models.crypto import load_keyring
-    from models.loanbook import reveal
+    from flows.handlers.loans import reveal
 
     store = _store()
     value = reveal(

@@ -18,7 +18,7 @@ Chinese name, a national id with a real region code, an adult birth date and
 a valid GB 11643 check digit, a mainland mobile number, an address, and for
 some a guarantor. They are drawn from a generator of their own (seeded by
 the seed and the loan's number), so adding them changed no loan or behaviour
-of an existing seed. The demo books them through ``models.loanbook``, so
+of an existing seed. The demo books them through ``flows.handlers.loans``, so
 their personal data is stored encrypted and shown masked, as a real book's.
 """
 
@@ -31,6 +31,7 @@ from decimal import Decimal
 
 from states.borrower import BorrowerDetails, check_character
 from states.caps import CapRegime
+from states.defaults import DEFAULT_TIMEZONE
 from states.loan import LoanTerms
 from states.money import DayCount
 from states.schedule import RepaymentMethod, due_dates
@@ -93,7 +94,6 @@ def make_terms(rng: random.Random, n: int, disbursed_on: date) -> LoanTerms:
         disbursed_on=disbursed_on,
         first_due_on=_next_month(disbursed_on),
         day_count=DayCount.ACT_365 if rng.random() < 0.2 else DayCount.ACT_360,
-        penalty_uplift=Decimal("0.5"),
         compound_interest=rng.random() < 0.2,
         late_fee=Decimal(rng.choice(["0", "0", "0", "30", "50"])),
         cap_regime=CapRegime.PRIVATE if private else CapRegime.LICENSED,
@@ -130,7 +130,7 @@ def make_person(seed: int, borrower_number: int) -> BorrowerDetails:
         address=f"{province_name}{capital}{DISTRICT_NAMES[district]}{rng.choice(STREETS)}{rng.randint(1, 999)}号{flat}",
         guarantor_name=rng.choice(SURNAMES) + rng.choice(GIVEN_NAMES) + rng.choice(GIVEN_NAMES) if guarantor else None,
         guarantor_phone=guarantor_phone,
-        timezone="Asia/Urumqi" if code == "65" else "Asia/Shanghai",
+        timezone="Asia/Urumqi" if code == "65" else DEFAULT_TIMEZONE,
     )
 
 

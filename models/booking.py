@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, insert, select, update
@@ -38,23 +38,7 @@ def terms_hash(terms: LoanTerms) -> str:
 
 
 def _terms_record(terms: LoanTerms) -> dict[str, Any]:
-    return {
-        "contract_no": terms.contract_no,
-        "borrower_id": terms.borrower_id,
-        "principal": str(terms.principal),
-        "annual_rate": str(terms.annual_rate),
-        "term_months": terms.term_months,
-        "repayment_method": terms.repayment_method.value,
-        "disbursed_on": terms.disbursed_on.isoformat(),
-        "first_due_on": terms.first_due_on.isoformat(),
-        "day_count": terms.day_count.value,
-        "penalty_uplift": str(terms.penalty_uplift),
-        "compound_interest": terms.compound_interest,
-        "late_fee": str(terms.late_fee),
-        "late_fee_rate": str(terms.late_fee_rate),
-        "cap_regime": terms.cap_regime.value,
-        "contract_date": terms.contract_date.isoformat(),
-    }
+    return terms.record()
 
 
 
@@ -68,26 +52,14 @@ class Booking:
 
 
 def _loan_values(terms: LoanTerms, case_id: str, hash_: str, now: datetime) -> dict[str, Any]:
-    return {
-        "contract_no": terms.contract_no,
-        "case_id": case_id,
-        "borrower_id": terms.borrower_id,
-        "principal_fen": to_fen(terms.principal),
-        "annual_rate": str(terms.annual_rate),
-        "term_months": terms.term_months,
-        "repayment_method": terms.repayment_method.value,
-        "disbursed_on": terms.disbursed_on,
-        "first_due_on": terms.first_due_on,
-        "day_count": terms.day_count.value,
-        "penalty_uplift": str(terms.penalty_uplift),
-        "compound_interest": terms.compound_interest,
-        "late_fee_fen": to_fen(terms.late_fee),
-        "late_fee_rate": str(terms.late_fee_rate),
-        "cap_regime": terms.cap_regime.value,
-        "contract_date": terms.contract_date,
-        "terms_hash": hash_,
-        "booked_at": now,
-    }
+    values: dict[str, Any] = {"case_id": case_id, "terms_hash": hash_, "booked_at": now}
+    for name, plain in terms.record().items():
+        if name in loans.c:  # dates as dates; the rest as the record spells it
+            value = getattr(terms, name)
+            values[name] = value if isinstance(value, date) else plain
+        else:  # an amount: stored in fen
+            values[f"{name}_fen"] = to_fen(getattr(terms, name))
+    return values
 
 
 

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from states.defaults import DEFAULT_TIMEZONE
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COLLECTFLOW_", extra="ignore")
@@ -27,7 +29,7 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(default=5000, gt=0, description="Cases per batch (one Prefect task each).")
     policy_file: Path | None = Field(default=None, description="TOML collection policy; defaults apply if unset.")
-    timezone: str = Field(default="Asia/Shanghai", description="The lender's timezone: what 'today' means.")
+    timezone: str = Field(default=DEFAULT_TIMEZONE, description="The lender's timezone: what 'today' means.")
 
     @field_validator("timezone")
     @classmethod

@@ -30,6 +30,7 @@ import unicodedata
 from dataclasses import dataclass, fields
 from datetime import date
 
+from states.defaults import DEFAULT_TIMEZONE
 from states.events import DetailChange
 
 NATIONAL_ID_LENGTH = 18
@@ -251,7 +252,7 @@ class BorrowerDetails:
     address: str | None = None
     guarantor_name: str | None = None
     guarantor_phone: str | None = None
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
 
     def __post_init__(self) -> None:
         # valid however it is built; each check raises BorrowerError with the value masked

@@ -24,6 +24,8 @@ from types import MappingProxyType
 from typing import Any
 
 from states.allocation import AllocationOrder
+from states.defaults import DEFAULT_PENALTY_UPLIFT
+from states.loan import MAX_PENALTY_UPLIFT
 
 
 class PolicyError(UserError):
@@ -54,7 +56,7 @@ _BOOLS = ("attorney_fee_recoverable", "month_end_posting")
 _DECIMAL_RANGES: dict[str, tuple[Decimal, Decimal | None]] = {
     "litigation_min_claim": (Decimal("0"), None),
     "litigation_expected_recovery_rate": (Decimal("0"), Decimal("1")),
-    "penalty_uplift": (Decimal("0"), Decimal("10")),
+    "penalty_uplift": (Decimal("0"), MAX_PENALTY_UPLIFT),
 }
 COMMISSION_GROUPS = ("M4-M6", "M7+", "written_off")
 _DEFAULT_COMMISSION_RATES = {
@@ -85,7 +87,7 @@ class CollectionPolicy:
     placement_days: int = 90
     max_pause_days: int = 60
     # §3 penalty rate = contract rate x (1 + uplift), unless the contract says otherwise.
-    penalty_uplift: Decimal = Decimal("0.5")
+    penalty_uplift: Decimal = DEFAULT_PENALTY_UPLIFT
     # §4 how payments are applied, unless the contract says otherwise.
     allocation_order: AllocationOrder = AllocationOrder.CIVIL_CODE_561
     # §7 default agency commission by bucket group at placement.

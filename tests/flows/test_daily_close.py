@@ -24,6 +24,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from sqlalchemy import func, select
 
 from flows import daily, runtime, simulation
+from flows.bootstrap import bootstrap
 from flows.daily import StuckCases, advance_portfolio, retry_case
 from flows.demo import simulate_day
 from models.audit import verify

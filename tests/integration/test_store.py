@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import event, func, select, update
 
 from models.errors import CaseNotFound, ConcurrencyError, DuplicatePayment, StoreError, TermsConflict
-from models.store import CaseStore, chain_hash
-from models.tables import GENESIS_HASH
-from models.tables import cases, events, payments
+from models.store import CaseStore, chain_hash, terms_hash
+from models.tables import GENESIS_HASH, cases, events, loans, payments
+from states.loan import TERM_FIELDS, LoanTerms
 from states.case import CollectionCase
 from states.events import PaymentReceived
 from states.policy import CollectionPolicy
@@ -33,6 +33,20 @@ def count_statements(store: CaseStore):
         yield executed
     finally:
         event.remove(store.engine, "before_cursor_execute", record)
+
+
+def test_the_terms_hash_of_a_booked_contract_never_changes():
+    """A re-import compares this hash with the stored one: its input (``LoanTerms.record()``) keeps its spelling."""
+    terms = LoanTerms("HT-000001", "B000001", Decimal("12000.00"), Decimal("0.18"), 12, "equal_installment",
+                      date(2026, 9, 15), date(2026, 10, 15))
+    assert terms_hash(terms) == "5cf54374c619bde4118c887c865f8e4ee469d30974d6193da10491584a7958c7"
+
+
+def test_the_loans_table_holds_each_term_in_its_column():
+    """Each term has its column, under its name (an amount as ``<name>_fen``); nothing else but the store's own."""
+    columns = set(loans.c.keys())
+    stored = {name if name in columns else f"{name}_fen" for name in TERM_FIELDS}
+    assert stored <= columns and columns - stored == {"case_id", "terms_hash", "booked_at"}
 
 
 def test_booking_writes_loan_case_and_opening_event(store):

@@ -1,0 +1,436 @@
+"""The loan book import and a borrower's details: the use cases behind ``collectflow loans`` and
+``collectflow borrower`` (and the ``import-loans`` deployment). No Prefect here.
+
+    import_file(store, path, business_date, ...)
+      read     rows streamed from the file (``flows.files``: CSV or JSON Lines, by extension; .gz too)
+      check    every column of every row (``states.loanfile.parse_row``); a bad row is written to
+               the rejects file with each problem named (row, column, value, what is accepted)
+      chunk    ~2,000 good rows at a time, in one transaction each:
+               new contract   -> loan, schedule, case, opening event, reviews up to
+                                 the business date, and the encrypted borrower row
+                                 (``models.borrowers``)
+               same row again -> nothing
+               changed row    -> refused; with ``amend`` a change of contact details
+                                 is recorded as a ``BorrowerDetailsAmended`` event
+                                 and the borrower row rewritten; financial terms and
+                                 the borrower's identity are never amended
+    book_records(store, records, ...)   the same checks and chunks for records built in code (the demo)
+    borrower_masked(store, case)        a case's borrower, masked
+    reveal(store, keyring, case, field, operator=..., purpose=...)   one clear value, the read recorded first
+
+Idempotent on ``contract_no``: importing the same file twice books nothing
+the second time, and a crash half-way is repaired by importing it again.
+Memory is bounded by the chunk, whatever the file's size.
+
+**What an amendment may change.** Contact details
+(``states.borrower.AMENDABLE``): ``borrower_name`` (a corrected spelling),
+``phone``, ``address``, ``guarantor_name``, ``guarantor_phone`` and
+``timezone``. Refused, with the booked and the file value named: every
+financial term (``states.loanfile.FINANCIAL``: the terms of ``LoanTerms``),
+since the schedule and every posted charge and payment allocation derive
+from them, so a restructured loan is booked under a new contract number.
+Also refused: ``borrower_id`` and ``national_id``, which say *who* owes the
+loan.
+
+**A loan whose dues lie in the past.** Its case is opened at disbursement
+and reviewed, in the same transaction, on every date a review falls due up
+to the business date, exactly as the daily close would have done day by day
+(accrual through a date includes that date; see ``states.case``). So it
+starts with the stage, DPD and balances it would have had, and its history
+reads as if collectflow had followed it from the start. Payments made
+before the import are not in the file: import a book with payment history
+only with those payments recorded (``collectflow pay``) on their dates.
+
+**Personal data** (names, national id, phones, address) is encrypted at rest
+(``models.crypto``) and otherwise only ever shown masked: error messages,
+the summary, logs and events carry masked values. The rejects file is the
+exception: it repeats the rejected rows as given, so they can be fixed and
+imported again, and is written with owner-only permissions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from flows.files import LoanFile, RejectsFile, SourceRow, default_rejects_path
+from models import borrowers
+from models.crypto import Keyring
+from models.store import CaseStore
+from states import borrower as personal
+from states.case import CollectionCase, DomainError
+from states.errors import UserError
+from states.events import SYSTEM, DetailChange, Event
+from states.loanfile import (
+    PERSONAL,
+    LoanRecord,
+    People,
+    RowError,
+    RowRejected,
+    case_id_for,
+    check_record,
+    financial_differences,
+    parse_row,
+)
+from states.policy import CollectionPolicy
+
+CHUNK_ROWS = 2_000
+REJECTIONS_KEPT = 100  # messages the report keeps (the rejects file has them all)
+# what ``reveal --field`` takes: the personal columns, the borrower's name as plain "name"
+REVEALABLE = {("name" if column == "borrower_name" else column): column for column in PERSONAL}
+
+
+class LoanBookError(UserError):
+    """An import that cannot start, or a request about a borrower that cannot be met."""
+
+
+# --------------------------------------------------------------------------
+# the report
+
+
+@dataclass
+class ImportReport:
+    """What an import did. Personal values appear in it only masked."""
+
+    source: str
+    business_date: date
+    rows: int = 0
+    booked: int = 0
+    unchanged: int = 0
+    amended: int = 0
+    rejected: int = 0
+    rejections: list[str] = field(default_factory=list)  # the first REJECTIONS_KEPT messages
+    rejects_file: str | None = None
+    ignored_columns: list[str] = field(default_factory=list)
+    events: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+    def reject(self, message: str) -> None:
+        self.rejected += 1
+        if len(self.rejections) < REJECTIONS_KEPT:
+            self.rejections.append(message)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "business_date": self.business_date.isoformat(),
+            "rows": self.rows,
+            "booked": self.booked,
+            "unchanged": self.unchanged,
+            "amended": self.amended,
+            "rejected": self.rejected,
+            "rejects_file": self.rejects_file,
+            "rejections": list(self.rejections),
+            "ignored_columns": list(self.ignored_columns),
+            "events": self.events,
+            "seconds": round(self.seconds, 3),
+            "rows_per_second": round(self.rows_per_second, 1),
+        }
+
+
+# --------------------------------------------------------------------------
+# booking
+
+
+@dataclass
+class _Pending:
+    record: LoanRecord
+    source: SourceRow | None
+
+
+class LoanBook:
+    """Books records chunk by chunk; ``feed`` then ``finish``. One instance per import."""
+
+    def __init__(
+        self,
+        store: CaseStore,
+        keyring: Keyring,
+        policy: CollectionPolicy,
+        business_date: date,
+        *,
+        amend: bool = False,
+        actor: str = SYSTEM,
+        source: str = "",
+        chunk_rows: int = CHUNK_ROWS,
+        on_reject: Callable[[SourceRow | None, str], None] | None = None,
+    ):
+        self.store, self.keyring, self.policy = store, keyring, policy
+        self.business_date, self.amend, self.actor = business_date, amend, actor
+        self.source, self.chunk_rows, self.on_reject = source, chunk_rows, on_reject
+        self.lpr = store.lpr_table()
+        self.report = ImportReport(source, business_date)
+        self._chunk: list[_Pending] = []
+        self._in_chunk: set[str] = set()
+
+    # ------------------------------------------------------------------
+
+    def reject(self, source: SourceRow | None, errors: Iterable[RowError] | str, row: int) -> None:
+        reason = errors if isinstance(errors, str) else "; ".join(map(str, errors))
+        message = reason if reason.startswith("row ") else f"row {row}: {reason}"
+        self.report.reject(message)
+        if self.on_reject is not None:
+            self.on_reject(source, message)
+
+    def feed(self, record: LoanRecord, source: SourceRow | None = None) -> None:
+        if record.contract_no in self._in_chunk:
+            self.flush()  # the repeat is then checked against what the first occurrence booked
+        self._chunk.append(_Pending(record, source))
+        self._in_chunk.add(record.contract_no)
+        if len(self._chunk) >= self.chunk_rows:
+            self.flush()
+
+    def finish(self) -> ImportReport:
+        self.flush()
+        return self.report
+
+    # ------------------------------------------------------------------
+
+    def flush(self) -> None:
+        chunk, self._chunk, self._in_chunk = self._chunk, [], set()
+        if not chunk:
+            return
+        booked = self.store.booked_loans([p.record.contract_no for p in chunk])
+        hashes = {p.record.contract_no: self.keyring.match_hash(p.record.borrower.national_id) for p in chunk}
+        known = self.store.borrower_identities([p.record.terms.borrower_id for p in chunk], list(hashes.values()))
+        people = People(known)
+        fresh: list[_Pending] = []
+        amendments: list[tuple[_Pending, Mapping[str, Any], Mapping[str, Any] | None]] = []
+        for pending in chunk:
+            record = pending.record
+            identity = people.conflict(record, hashes[record.contract_no])
+            if identity is not None:
+                self.reject(pending.source, [identity], record.row)
+                continue
+            stored = booked.get(record.contract_no)
+            if stored is None:
+                fresh.append(pending)
+                people.add(record, hashes[record.contract_no])
+                continue
+            loan_row, borrower_row = stored
+            errors = self._compare(record, loan_row, borrower_row)
+            if errors is None:
+                self.report.unchanged += 1
+            elif errors:
+                self.reject(pending.source, errors, record.row)
+            else:
+                amendments.append((pending, loan_row, borrower_row))
+        if fresh:
+            self._book(fresh, hashes)
+        if amendments:
+            self._amend(amendments, hashes)
+
+    def _compare(
+        self, record: LoanRecord, loan_row: Mapping[str, Any], borrower_row: Mapping[str, Any] | None
+    ) -> list[RowError] | None:
+        """None: the same row again. [] : contact details changed and may be amended. Else why not."""
+        errors = [
+            RowError(
+                record.row, column, file_value, f"differs from the booked {booked_value}",
+                "the booked value: a booked contract's financial terms and borrower are never changed by an import "
+                "(book a restructured loan under a new contract_no)",
+            )
+            for column, booked_value, file_value in financial_differences(borrowers.booked_terms(loan_row), record.terms)
+        ]
+        if errors:
+            return errors
+        if borrower_row is not None and borrower_row["details_hash"] == borrowers.details_hash(self.keyring, record.borrower):
+            return None
+        changes = self._changes(record, borrower_row)
+        if not changes:
+            return None
+        fixed = [c for c in changes if c.field not in personal.AMENDABLE] if borrower_row is not None else []
+        if fixed:  # who the borrower is: never amended
+            return [
+                RowError(
+                    record.row, c.field, c.after or "", f"differs from the booked {c.before}",
+                    "the booked value: the borrower of a booked loan never changes",
+                )
+                for c in fixed
+            ]
+        if self.amend:
+            return []
+        return [
+            RowError(
+                record.row, change.field, change.after or "", f"differs from the booked {change.before or 'nothing'}",
+                "the booked value, or --amend to record the change of contact details",
+            )
+            for change in changes
+        ]
+
+    def _book(self, fresh: list[_Pending], hashes: Mapping[str, str]) -> None:
+        items, rows = [], []
+        for pending in fresh:
+            record = pending.record
+            case, events = CollectionCase.open(record.case_id or case_id_for(record.contract_no), record.terms, self.lpr, actor=self.actor)
+            events += case.advance(self.business_date, self.policy)
+            items.append((record.terms, case, events))
+            rows.append(borrowers.borrower_row(self.keyring, record, hashes[record.contract_no]))
+        booking = self.store.add_cases(items, borrower_rows=rows)
+        self.report.booked += len(booking.booked)
+        self.report.unchanged += len(booking.already_booked)  # booked meanwhile by another import
+        booked = set(booking.booked)
+        self.report.events += sum(len(events) for _, case, events in items if case.case_id in booked)
+
+    def _amend(self, amendments: list[tuple[_Pending, Mapping[str, Any], Mapping[str, Any] | None]], hashes: Mapping[str, str]) -> None:
+        cases = self.store.load([loan_row["case_id"] for _, loan_row, _ in amendments])
+        versions = {case_id: case.version for case_id, case in cases.items()}
+        changes: list[tuple[CollectionCase, list[Event]]] = []
+        rows = []
+        for pending, loan_row, borrower_row in amendments:
+            record, case = pending.record, cases[loan_row["case_id"]]
+            on = max(self.business_date, case.accrued_through)
+            where = f"{self.source} row {record.row}" if self.source else f"row {record.row}"
+            events = case.amend_borrower_details(self._changes(record, borrower_row), on, actor=self.actor, source=where)
+            changes.append((case, events))
+            rows.append({**borrowers.borrower_row(self.keyring, record, hashes[record.contract_no]), "amended_at": datetime.now(timezone.utc)})
+        self.report.events += self.store.amend_borrowers(changes, expected_versions=versions, borrower_rows=rows)
+        self.report.amended += len(changes)
+
+    # ------------------------------------------------------------------
+
+    def _changes(self, record: LoanRecord, borrower_row: Mapping[str, Any] | None) -> tuple[DetailChange, ...]:
+        if borrower_row is None:  # booked without personal data: every given detail is new
+            return tuple(
+                DetailChange(name, None, value) for name, value in record.borrower.masked().items() if value is not None
+            )
+        return borrowers.stored_details(self.keyring, record.contract_no, borrower_row).changes_to(record.borrower)
+
+
+# --------------------------------------------------------------------------
+# entry points
+
+
+def import_file(
+    store: CaseStore,
+    path: str | Path,
+    *,
+    business_date: date,
+    policy: CollectionPolicy,
+    keyring: Keyring,
+    amend: bool = False,
+    rejects: str | Path | None = None,
+    actor: str = SYSTEM,
+    encoding: str = "utf-8",
+    chunk_rows: int = CHUNK_ROWS,
+    on_progress: Callable[[int, int, int], None] | None = None,
+) -> ImportReport:
+    """Import a CSV or JSON Lines loan file; ``on_progress(rows, bytes read, file bytes)`` after each chunk."""
+    began = time.perf_counter()
+    loan_file = LoanFile(Path(path), encoding)
+    rejects_path = Path(rejects) if rejects else default_rejects_path(loan_file.path)
+    if rejects_path.resolve() == loan_file.path.resolve():
+        raise LoanBookError(f"--rejects {rejects_path}: that is the file being imported; give another path")
+    rows_iter = loan_file.rows()
+    rejects_file = RejectsFile(rejects_path, loan_file)
+    book = LoanBook(
+        store, keyring, policy, business_date, amend=amend, actor=actor, source=loan_file.path.name,
+        chunk_rows=chunk_rows, on_reject=lambda source, message: rejects_file.write(source, message) if source else None,
+    )
+    report = book.report
+    next_progress = chunk_rows
+    try:
+        for source in rows_iter:
+            report.rows += 1
+            if source.problem is not None or source.values is None:
+                book.reject(source, f"row {source.row}: {source.problem}", source.row)
+            else:
+                try:
+                    record = parse_row(source.values, source.row, business_date, book.lpr)
+                except RowRejected as rejected:
+                    book.reject(source, rejected.errors, source.row)
+                else:
+                    book.feed(record, source)
+            if on_progress is not None and report.rows >= next_progress:
+                next_progress += chunk_rows
+                on_progress(report.rows, loan_file.position, loan_file.size)
+        book.finish()
+    finally:
+        rejects_file.close()
+    if on_progress is not None:
+        on_progress(report.rows, loan_file.size, loan_file.size)
+    report.ignored_columns = sorted(loan_file.ignored)
+    report.rejects_file = str(rejects_path) if rejects_file.written else None
+    report.seconds = time.perf_counter() - began
+    return report
+
+
+def book_records(
+    store: CaseStore,
+    records: Iterable[LoanRecord],
+    *,
+    business_date: date,
+    policy: CollectionPolicy,
+    keyring: Keyring,
+    amend: bool = False,
+    actor: str = SYSTEM,
+    source: str = "",
+) -> ImportReport:
+    """Book records built in code (the demo's synthetic book) through the same checks and chunks:
+    each is checked as a file's row would be, and booked as that row would be spelled."""
+    began = time.perf_counter()
+    book = LoanBook(store, keyring, policy, business_date, amend=amend, actor=actor, source=source)
+    for record in records:
+        book.report.rows += 1
+        try:
+            checked = check_record(record, business_date, book.lpr)
+        except RowRejected as rejected:
+            book.reject(None, rejected.errors, record.row)
+            continue
+        book.feed(checked)
+    report = book.finish()
+    report.seconds = time.perf_counter() - began
+    return report
+
+
+# --------------------------------------------------------------------------
+# reading a borrower's details
+
+
+def borrower_masked(store: CaseStore, case_ref: str) -> dict[str, Any]:
+    """A case's borrower, masked: what any report or screen may show."""
+    case_id, contract_no, row = store.borrower_row(case_ref)
+    if row is None:
+        raise LoanBookError(f"case {case_id} (contract {contract_no}): booked without borrower details")
+    return {
+        "case_id": case_id,
+        "contract_no": contract_no,
+        "borrower_id": row["borrower_id"],
+        **{name: row[f"{name}_masked"] for name in PERSONAL},
+        "timezone": row["timezone"],
+        "amended_at": row["amended_at"].isoformat() if row["amended_at"] else None,
+    }
+
+
+def reveal(
+    store: CaseStore, keyring: Keyring, case_ref: str, field_name: str, *, operator: str, purpose: str, on: date
+) -> str:
+    """The clear value of one personal field. The read is recorded first, as a ``PersonalDataRead``
+    event by ``operator``: no clear value leaves the store without its record."""
+    if field_name not in REVEALABLE:
+        raise LoanBookError(f"--field {field_name!r} is not one of {', '.join(REVEALABLE)}")
+    if not operator.strip():
+        raise LoanBookError("--operator: give your operator id; every read of personal data is recorded with it")
+    column = REVEALABLE[field_name]
+    case_id, contract_no, row = store.borrower_row(case_ref)
+    if row is None:
+        raise LoanBookError(f"case {case_id} (contract {contract_no}): booked without borrower details")
+    token = row[f"{column}_enc"]
+    if token is None:
+        raise LoanBookError(f"case {case_id}: no {field_name} on file")
+    value = keyring.decrypt(token, f"{contract_no}/{column}")
+    case = store.load_one(case_id)
+    version = case.version
+    try:
+        events = case.record_personal_data_read((field_name,), max(on, case.accrued_through), actor=operator, purpose=purpose)
+    except DomainError as exc:
+        raise LoanBookError(str(exc)) from None
+    store.save([(case, events)], expected_versions={case_id: version})
+    return value
