@@ -19,6 +19,7 @@ from typing import Optional
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import typer  # noqa: E402
+from typer.core import TyperGroup  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from flows import report  # noqa: E402
@@ -33,7 +34,33 @@ from states.vocabulary import (  # noqa: E402
     accepted,
 )
 
+class CollectflowGroup(TyperGroup):
+    """The root command group: the one place a user's mistake becomes one line on stderr (exit 2).
+
+    Every command and sub-command runs inside it, so the console script and
+    ``CliRunner`` alike report a ``UserError`` (and an unreadable setting or
+    file) the same way, never with a traceback.
+    """
+
+    def invoke(self, ctx):
+        from pydantic import ValidationError
+
+        from states.errors import UserError
+
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            fail(str(exc))
+        except ValidationError as exc:  # a COLLECTFLOW_* setting that does not parse
+            first = exc.errors()[0]
+            where = "COLLECTFLOW_" + "_".join(str(p) for p in first["loc"]).upper()
+            fail(f"{where}: {first['msg']} (got {first.get('input')!r})")
+        except OSError as exc:  # a file the user named: missing, unreadable, unwritable
+            fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+
+
 app = typer.Typer(
+    cls=CollectflowGroup,
     help="collectflow: collection of overdue microfinance loans, closed day by day with Prefect.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -53,21 +80,8 @@ err = Console(stderr=True)
 
 
 def main() -> None:
-    """The console script: run the CLI; a user's mistake is one line on stderr (exit 2), never a traceback."""
-    from pydantic import ValidationError
-
-    from states.errors import UserError
-
-    try:
-        app()
-    except UserError as exc:
-        fail(str(exc))
-    except ValidationError as exc:  # a COLLECTFLOW_* setting that does not parse
-        first = exc.errors()[0]
-        where = "COLLECTFLOW_" + "_".join(str(p) for p in first["loc"]).upper()
-        fail(f"{where}: {first['msg']} (got {first.get('input')!r})")
-    except OSError as exc:  # a file the user named: missing, unreadable, unwritable
-        fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+    """The console script."""
+    app()
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -17,9 +17,8 @@ of the CLI.
 from __future__ import annotations
 
 import sys
-from functools import wraps
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -33,27 +32,6 @@ borrower_app = typer.Typer(
 
 console = Console()
 err = Console(stderr=True)
-
-
-def friendly(fn: Callable) -> Callable:
-    """The CLI's one-line errors (``flows.cli.friendly``), plus the loan book's, the file's and the key's."""
-
-    @wraps(fn)
-    def wrapper(*args, **kwargs):
-        from flows.cli import _user_errors  # here, not at import: flows.cli imports this module
-        from flows.files import FileError
-        from flows.handlers.loans import LoanBookError
-        from models.crypto import CryptoKeyError
-        from models.errors import StoreError
-        from states.borrower import BorrowerError
-
-        try:
-            return fn(*args, **kwargs)
-        except (*_user_errors(), LoanBookError, FileError, CryptoKeyError, BorrowerError, StoreError) as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(2) from None
-
-    return wrapper
 
 
 def _date(value: Optional[str], name: str):
@@ -79,7 +57,6 @@ def _store():
 
 
 @loans_app.command("import")
-@friendly
 def import_command(
     file: Path = typer.Argument(..., help="The loan file: .csv or .jsonl (JSON Lines), optionally .gz"),
     amend: bool = typer.Option(False, "--amend", help="Record changed contact details of booked contracts (never financial terms)"),
@@ -174,7 +151,6 @@ def print_import_report(out: Console, report) -> None:
 
 
 @borrower_app.command("show")
-@friendly
 def borrower_show(
     case: str = typer.Argument(..., help="Case id or contract number"),
     as_json: bool = typer.Option(False, "--json"),
@@ -194,7 +170,6 @@ def borrower_show(
 
 
 @borrower_app.command("reveal")
-@friendly
 def borrower_reveal(
     case: str = typer.Argument(..., help="Case id or contract number"),
     operator: str = typer.Option(..., "--operator", help="Your operator id: recorded with the read"),

@@ -19,6 +19,8 @@ reported as such rather than as corrupt data.
 
 from __future__ import annotations
 
+from states.errors import UserError
+
 import base64
 import hashlib
 import hmac
@@ -42,7 +44,7 @@ TOKEN_VERSION = "v1"
 NONCE_BYTES = 12
 
 
-class CryptoKeyError(Exception):
+class CryptoKeyError(UserError):
     """No usable secret key, or data encrypted under another key. The message says what to do."""
 
 

@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 from flows.files import FileError
 from flows.handlers.loans import LoanBookError, borrower_masked, import_file, reveal
 from models import borrowers as borrower_rows
-from models import service
+from flows.bootstrap import bootstrap
+from flows.handlers.cases import advance_batch, book_loans
 from models.audit import case_view, verify
 from models.crypto import CryptoKeyError, Keyring, load_keyring
 from models.errors import StoreError
@@ -307,7 +308,7 @@ def test_reveal_records_who_read_what_and_show_stays_masked(store, tmp_path):
 
 def test_a_loan_booked_without_borrower_details_gets_them_by_amendment(store, tmp_path):
     terms = parse_row(row(1), 2, TODAY, DEFAULT_LPR_TABLE).terms
-    service.book_loans(store, [("C-HT-000001", terms)])
+    book_loans(store, [("C-HT-000001", terms)])
     path = write_csv(tmp_path / "a.csv", [row(1)])
     assert "differs from the booked nothing" in run(store, path).rejections[0]
     report = run(store, path, amend=True)
@@ -379,7 +380,7 @@ def test_a_loan_imported_with_its_dues_in_the_past_equals_one_followed_day_by_da
     for checkpoint in CHECKPOINTS:
         while day < checkpoint:
             day += timedelta(days=1)
-            service.advance_batch(followed, ids, day, POLICY)
+            advance_batch(bootstrap(engine=followed.engine, policy=POLICY), ids, day)
         stages_seen |= {followed.case_row(i).projection.stage for i in ids}
         for way in ("imported on D", "imported before, closed once"):
             other_url = _fresh_database(db_url, tmp_path, f"{checkpoint}-{way[:8]}")
@@ -391,8 +392,8 @@ def test_a_loan_imported_with_its_dues_in_the_past_equals_one_followed_day_by_da
                     run(other, path, business_date=checkpoint)
                 else:
                     run(other, path, business_date=DISBURSED)
-                    service.advance_batch(other, ids, checkpoint, POLICY)  # collectflow advance --date D
-                service.advance_batch(other, ids, checkpoint, POLICY)  # a close of D after it changes nothing
+                    advance_batch(bootstrap(engine=other.engine, policy=POLICY), ids, checkpoint)  # collectflow advance --date D
+                advance_batch(bootstrap(engine=other.engine, policy=POLICY), ids, checkpoint)  # a close of D after it changes nothing
                 for contract_no in ("HT-000001", "HT-000002", "HT-000003"):
                     assert comparable(other, contract_no, checkpoint) == comparable(followed, contract_no, checkpoint), (
                         f"{contract_no} {way} at {checkpoint}"
@@ -450,12 +451,11 @@ def test_case_show_takes_a_contract_number_and_prints_every_balance_with_two_pla
 
     run(store, write_csv(tmp_path / "a.csv", past_rows()), business_date=date(2024, 4, 30))
     monkeypatch.setenv("COLLECTFLOW_DATABASE_URL", db_url)
-    runtime._store_for.cache_clear()
+    runtime.forget()
     try:
         result = CliRunner().invoke(app, ["case", "show", "HT-000002", "--as-of", "2024-05-31", "--json"])
     finally:
-        runtime.store().engine.dispose()
-        runtime._store_for.cache_clear()
+        runtime.forget()
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
     assert {"case_id", "contract_no", "stage", "dpd", "bucket", "classification", *MONEY_KEYS} <= set(shown)
@@ -475,7 +475,7 @@ def test_the_loans_import_command_reports_masked_and_exits_1_on_rejects(db_url, 
     sample.write_bytes(SAMPLE.read_bytes())
     monkeypatch.setenv("COLLECTFLOW_DATABASE_URL", db_url)
     monkeypatch.setenv("COLLECTFLOW_SECRET_KEY", "cli-test-secret-cli-test-secret-0123")
-    runtime._store_for.cache_clear()
+    runtime.forget()
     runner = CliRunner()
     try:
         first = runner.invoke(app, ["loans", "import", str(sample), "--date", "2026-11-28", "--operator", "op-1"])
@@ -483,8 +483,7 @@ def test_the_loans_import_command_reports_masked_and_exits_1_on_rejects(db_url, 
         missing = runner.invoke(app, ["loans", "import", str(tmp_path / "nope.csv")])
         shown = runner.invoke(app, ["borrower", "show", "HT2026-0002", "--json"])
     finally:
-        runtime.store().engine.dispose()
-        runtime._store_for.cache_clear()
+        runtime.forget()
     assert first.exit_code == 1 and "17" in first.output and "3 row(s) rejected" in first.output
     assert "row 13, column national_id: '3301*********5432'" in first.output
     report = json.loads(again.stdout)
