@@ -25,6 +25,7 @@ from models.crypto import load_keyring
 from models.loanbook import LoanRecord
 from models.service import BatchResult
 from states.case import CollectionCase
+from states.commands import MakePromise, RecordPayment
 
 DEMO_ACTOR = "collector-demo"
 
@@ -40,7 +41,9 @@ def _command(action: object, day: date, policy, n: int):
             amount = service.amount_due(case, day)
             if amount <= 0 or case.stage.is_closed:
                 return []
-            return case.record_payment(amount, day, f"SIM-{case.case_id}-{day:%Y%m%d}-{n}", policy, actor=DEMO_ACTOR)
+            payment_id = f"SIM-{case.case_id}-{day:%Y%m%d}-{n}"
+            cmd = RecordPayment(case=case.case_id, operator=DEMO_ACTOR, amount=amount, received_on=day, payment_id=payment_id)
+            return case.record_payment(cmd, policy)
 
         return pay
     if action == "payoff":
@@ -49,7 +52,9 @@ def _command(action: object, day: date, policy, n: int):
             if case.stage.is_closed:
                 return []
             amount = service.payoff_amount(case, day)
-            return case.record_payment(amount, day, f"SIM-{case.case_id}-{day:%Y%m%d}-payoff", policy, actor=DEMO_ACTOR)
+            payment_id = f"SIM-{case.case_id}-{day:%Y%m%d}-payoff"
+            cmd = RecordPayment(case=case.case_id, operator=DEMO_ACTOR, amount=amount, received_on=day, payment_id=payment_id)
+            return case.record_payment(cmd, policy)
 
         return payoff
     _kind, promised_on = action
@@ -60,7 +65,8 @@ def _command(action: object, day: date, policy, n: int):
         amount = service.amount_due(case, day)
         if amount <= 0:
             return []
-        return case.make_promise(amount, promised_on, day, policy, actor=DEMO_ACTOR)
+        cmd = MakePromise(case=case.case_id, operator=DEMO_ACTOR, amount=amount, promised_on=promised_on, made_on=day)
+        return case.make_promise(cmd, policy)
 
     return promise
 

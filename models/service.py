@@ -16,6 +16,7 @@ from typing import Callable, Iterable, Sequence
 
 from states.caps import LprTable
 from states.case import CollectionCase, DomainError
+from states.commands import MakePromise, PauseCase, RecordContact, RecordPayment, ResumeCase, WriteOff
 from states.events import ChargesAccrued, Event, PaymentReceived, StageChanged
 from states.loan import LoanTerms
 from states.money import ZERO
@@ -185,11 +186,10 @@ def record_payment(
         raise DomainError("payment_id: must not be empty (use the bank's or channel's transaction id)")
     if store.payment_exists(payment_id):
         return []
-    return _command(
-        store,
-        case_ref,
-        lambda c: c.record_payment(amount, received_on, payment_id, policy, actor=actor, channel=channel),
+    cmd = RecordPayment(
+        case=case_ref, operator=actor, amount=amount, received_on=received_on, payment_id=payment_id, channel=channel
     )
+    return _command(store, case_ref, lambda c: c.record_payment(cmd, policy))
 
 
 Command = Callable[[CollectionCase], list[Event]]
@@ -234,29 +234,32 @@ def payoff_amount(case: CollectionCase, on: date) -> Decimal:
 
 
 def make_promise(store, case_ref, amount, promised_on, made_on, policy, *, actor) -> list[Event]:
-    return _command(store, case_ref, lambda c: c.make_promise(amount, promised_on, made_on, policy, actor=actor))
+    cmd = MakePromise(case=case_ref, operator=actor, amount=amount, promised_on=promised_on, made_on=made_on)
+    return _command(store, case_ref, lambda c: c.make_promise(cmd, policy))
 
 
 def record_contact(
     store, case_ref, channel, party, outcome, contacted_at: datetime, *, actor, collectors=1, note=""
 ) -> list[Event]:
-    return _command(
-        store,
-        case_ref,
-        lambda c: c.record_contact(channel, party, outcome, contacted_at, actor=actor, collectors=collectors, note=note),
+    cmd = RecordContact(
+        case=case_ref, operator=actor, channel=channel, party=party, outcome=outcome, contacted_at=contacted_at,
+        collectors=collectors, note=note,
     )
+    return _command(store, case_ref, lambda c: c.record_contact(cmd))
 
 
 def pause_case(store, case_ref, reason, until, made_on, policy, *, actor) -> list[Event]:
-    return _command(store, case_ref, lambda c: c.pause(reason, until, made_on, policy, actor=actor))
+    cmd = PauseCase(case=case_ref, operator=actor, reason=reason, until=until, made_on=made_on)
+    return _command(store, case_ref, lambda c: c.pause(cmd, policy))
 
 
 def resume_case(store, case_ref, made_on, *, actor) -> list[Event]:
-    return _command(store, case_ref, lambda c: c.resume(made_on, actor=actor))
+    return _command(store, case_ref, lambda c: c.resume(ResumeCase(case=case_ref, operator=actor, made_on=made_on)))
 
 
 def write_off_case(store, case_ref, reason, made_on, policy, *, actor) -> list[Event]:
-    return _command(store, case_ref, lambda c: c.write_off(reason, made_on, policy, actor=actor))
+    cmd = WriteOff(case=case_ref, operator=actor, reason=reason, made_on=made_on)
+    return _command(store, case_ref, lambda c: c.write_off(cmd, policy))
 
 
 def retry_case(

@@ -17,6 +17,7 @@ The store persists what the domain decided; it makes no business decisions.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -53,6 +54,7 @@ from states.lifecycle import Stage
 from states.loan import LoanTerms
 from states.money import ZERO, from_fen, to_fen
 from states.policy import CollectionPolicy
+from states.snapshot import decode_opening_event
 
 CHUNK = 1000  # ids per IN (...) list: well inside SQLite's and PostgreSQL's parameter limits
 CLOSED_STAGES = tuple(stage.value for stage in Stage if stage.is_closed)
@@ -407,7 +409,7 @@ class CaseStore:
                 rows = conn.execute(select(cases.c.case_id, cases.c.snapshot).where(cases.c.case_id.in_(chunk)))
                 for case_id, snapshot in rows:
                     try:
-                        loaded[case_id] = CollectionCase.from_snapshot(json.loads(snapshot))
+                        loaded[case_id] = CollectionCase.from_snapshot(json.loads(snapshot), _decode_opened)
                     except Exception:  # noqa: BLE001 - a snapshot is a cache; the events decide
                         try:
                             loaded[case_id] = CollectionCase.replay(self._events(conn, case_id), case_id)
@@ -819,6 +821,12 @@ class CaseStore:
 
 
 _NO_SUCH_CASE = "no such case"
+
+# A case's opening event never changes and decoding its schedule is the dearest part of a load:
+# decode each opening text once, keeping the most recently used ones, so a daily close that
+# loads the same cases day after day does not decode them again, and memory stays bounded.
+OPENED_CACHE_SIZE = 250_000
+_decode_opened = functools.lru_cache(maxsize=OPENED_CACHE_SIZE)(decode_opening_event)
 
 _IMMUTABLE = ("case_id", "contract_no")
 _UPDATED = tuple(name for name in (*PROJECTION_COLUMNS, "last_hash", "snapshot") if name not in _IMMUTABLE)

@@ -22,7 +22,7 @@ from states.events import (
     event_from_record,
     upcast_payment_received_v1_v2,
 )
-from tests.unit.conftest import DUE, POLICY, D, open_case, stored
+from tests.unit.conftest import DUE, POLICY, D, open_case, stored, contact_cmd, pause_cmd, payment_cmd, promise_cmd, resume_cmd, write_off_cmd
 
 
 @functools.cache
@@ -31,18 +31,18 @@ def every_kind_of_event():
     case = open_case()
     d = lambda n: DUE + timedelta(days=n)  # noqa: E731
     case.advance(d(10), POLICY)
-    case.record_contact("call", "borrower", "no_answer", datetime(2024, 3, 11, 9, 30), actor="op-1")
-    case.record_contact("call", "borrower", "connected", datetime(2024, 3, 11, 22, 30), actor="op-1")
-    case.make_promise("100.00", d(12), d(10), POLICY, actor="op-1")
+    case.record_contact(contact_cmd(case, "call", "borrower", "no_answer", datetime(2024, 3, 11, 9, 30), operator="op-1"))
+    case.record_contact(contact_cmd(case, "call", "borrower", "connected", datetime(2024, 3, 11, 22, 30), operator="op-1"))
+    case.make_promise(promise_cmd(case, "100.00", d(12), d(10), operator="op-1"), POLICY)
     case.advance(d(13), POLICY)  # broken
-    case.make_promise("100.00", d(15), d(13), POLICY, actor="op-1")
-    case.record_payment("100.00", d(14), "pay-1", POLICY, actor="op-1", channel="wechat")  # kept
-    case.pause("complaint", d(20), d(14), POLICY, actor="op-2")
-    case.resume(d(16), actor="op-2")
+    case.make_promise(promise_cmd(case, "100.00", d(15), d(13), operator="op-1"), POLICY)
+    case.record_payment(payment_cmd(case, "100.00", d(14), "pay-1", operator="op-1", channel="wechat_pay"), POLICY)  # kept
+    case.pause(pause_cmd(case, "complaint", d(20), d(14), operator="op-2"), POLICY)
+    case.resume(resume_cmd(case, d(16), operator="op-2"))
     case.amend_borrower_details((DetailChange("phone", "138****1234", "139****5432"),), d(16), actor="op-2", source="loans.csv row 2")
     case.record_personal_data_read(("phone",), d(16), actor="op-2", purpose="collection call")
     case.advance(d(200), POLICY)  # outsourced, placed, recalled, sued
-    case.write_off("execution ended without recovery", d(210), POLICY, actor="op-3")
+    case.write_off(write_off_cmd(case, "execution ended without recovery", d(210), operator="op-3"), POLICY)
     return case
 
 
@@ -114,7 +114,7 @@ def test_a_replay_of_the_stored_history_equals_the_live_case():
 def test_non_ascii_text_is_kept_as_is():
     case = open_case()
     case.advance(DUE + timedelta(days=5), POLICY)
-    (event,) = case.record_contact("call", "borrower", "connected", datetime(2024, 3, 6, 10), actor="op-1", note="承诺还款")
+    (event,) = case.record_contact(contact_cmd(case, "call", "borrower", "connected", datetime(2024, 3, 6, 10), operator="op-1", note="承诺还款"))
     assert "承诺还款" in event.canonical_json()
 
 
