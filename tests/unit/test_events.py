@@ -3,18 +3,21 @@ upcasting old shapes on read, and the refusal of floats."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import ClassVar
 
 import pytest
 
-from states.case import CollectionCase
+from states.case import CollectionCase, DomainError
 from states.events import (
     EVENT_TYPES,
     AllocatedLine,
     DetailChange,
+    Event,
     EventError,
     PaymentReceived,
     PromiseMade,
@@ -205,3 +208,44 @@ def test_money_in_the_opening_event_is_written_with_two_places():
     payload = json.loads(case.log[0].canonical_json())["payload"]
     assert (payload["principal"], payload["late_fee"]) == ("100.00", "5.00")
     assert all(isinstance(row["principal"], str) and row["principal"].endswith(".00") for row in payload["schedule"])
+
+
+# --- registration and apply ------------------------------------------------------------------
+
+
+def test_an_event_type_registers_itself_under_its_class_name():
+    assert EVENT_TYPES["PromiseMade"] is PromiseMade and PromiseMade.type == "PromiseMade"
+
+
+def test_apply_refuses_an_event_it_has_no_handler_for():
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class CaseTeleported(Event):
+        destination: str
+
+    try:
+        assert EVENT_TYPES["CaseTeleported"] is CaseTeleported  # registered as soon as it is defined
+        case = open_case()
+        before = case.snapshot()
+        with pytest.raises(DomainError, match="no handler for event type 'CaseTeleported'"):
+            case.apply(CaseTeleported(case_id=case.case_id, seq=case.version + 1, business_date=DUE, destination="moon"))
+        assert case.snapshot() == before
+    finally:
+        del EVENT_TYPES["CaseTeleported"]  # keep the registry to the real event types for the other tests
+
+
+def test_a_second_class_under_a_stored_name_is_refused():
+    with pytest.raises(TypeError, match="'PromiseMade' is already"):
+        @dataclasses.dataclass(frozen=True, kw_only=True)
+        class Impostor(Event):
+            type: ClassVar[str] = "PromiseMade"
+
+
+def test_events_stay_pending_until_collected_and_each_command_returns_its_own():
+    case = open_case()
+    opened = case.collect_events()
+    assert [e.type for e in opened] == ["CaseOpened"]
+    advanced = case.advance(DUE + timedelta(days=5), POLICY)
+    promised = case.make_promise(promise_cmd(case, "100.00", DUE + timedelta(days=8), DUE + timedelta(days=5)), POLICY)
+    assert [e.type for e in promised] == ["PromiseMade"]
+    assert case.collect_events() == advanced + promised
+    assert case.collect_events() == []
