@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from states.accrual import ChargeKey, Balances, Totals, penalty_rate, stretch_charges
+from states.accrual import Balances, ChargeKey, Totals, penalty_rate, stretch_charges
 from states.allocation import Component
 from states.caps import apply_cap
 from states.schedule import RepaymentMethod

@@ -11,7 +11,7 @@ import pytest
 from states import borrower
 from states.borrower import BorrowerDetails, BorrowerError, check_character
 from states.events import BorrowerDetailsAmended, DetailChange, PersonalDataRead
-from tests.unit.conftest import DUE, POLICY, open_case, stored, contact_cmd
+from tests.unit.conftest import DUE, POLICY, contact_cmd, open_case, stored
 
 # A valid id: Beijing Dongcheng, born 1990-03-07, sequence 123, and its check digit.
 ID = "11010119900307123" + check_character("11010119900307123")

@@ -12,7 +12,7 @@ from states.case import CollectionCase
 from states.events import ChargesAccrued
 from states.money import DayCount, round_fen
 from states.schedule import RepaymentMethod
-from tests.unit.conftest import DAY, DUE, POLICY, D, loan, of_type, open_case, plain_case, posted, payment_cmd
+from tests.unit.conftest import DAY, DUE, POLICY, D, loan, of_type, open_case, payment_cmd, plain_case, posted
 
 PENALTY = "penalty_interest"
 CONTRACT = "contract_interest"

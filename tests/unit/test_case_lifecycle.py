@@ -32,7 +32,22 @@ from states.lifecycle import (
     decide,
 )
 from states.schedule import RepaymentMethod
-from tests.unit.conftest import DUE, POLICY, D, loan, of_type, open_case, plain_case, stage_path, contact_cmd, pause_cmd, payment_cmd, promise_cmd, resume_cmd, write_off_cmd
+from tests.unit.conftest import (
+    DUE,
+    POLICY,
+    D,
+    contact_cmd,
+    loan,
+    of_type,
+    open_case,
+    pause_cmd,
+    payment_cmd,
+    plain_case,
+    promise_cmd,
+    resume_cmd,
+    stage_path,
+    write_off_cmd,
+)
 
 S = Stage
 

@@ -13,7 +13,7 @@ from states.parse import InputError
 from states.events import ChargesAccrued, PaymentReceived
 from states.policy import CollectionPolicy
 from states.schedule import RepaymentMethod
-from tests.unit.conftest import DAY, DUE, POLICY, D, loan, of_type, open_case, stored, payment_cmd
+from tests.unit.conftest import DAY, DUE, POLICY, D, loan, of_type, open_case, payment_cmd, stored
 
 
 def lines_of(event: PaymentReceived) -> list[tuple[str, Decimal, int | None]]:

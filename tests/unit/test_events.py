@@ -25,7 +25,19 @@ from states.events import (
     event_from_record,
     upcast_payment_received_v1_v2,
 )
-from tests.unit.conftest import DUE, POLICY, D, open_case, stored, contact_cmd, pause_cmd, payment_cmd, promise_cmd, resume_cmd, write_off_cmd
+from tests.unit.conftest import (
+    DUE,
+    POLICY,
+    D,
+    contact_cmd,
+    open_case,
+    pause_cmd,
+    payment_cmd,
+    promise_cmd,
+    resume_cmd,
+    stored,
+    write_off_cmd,
+)
 
 
 @functools.cache

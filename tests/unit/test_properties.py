@@ -22,7 +22,7 @@ from states.events import ChargesAccrued, PaymentReceived, StageChanged
 from states.lifecycle import Stage, edge_exists
 from states.money import DayCount
 from states.schedule import RepaymentMethod
-from tests.unit.conftest import POLICY, D, LoggedCase, TracedCase, loan, stored, pause_cmd, payment_cmd, promise_cmd
+from tests.unit.conftest import POLICY, D, LoggedCase, TracedCase, loan, pause_cmd, payment_cmd, promise_cmd, stored
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
