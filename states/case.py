@@ -15,7 +15,6 @@ contact conduct in ``states.contact``, the snapshot format in
 
 from __future__ import annotations
 
-import calendar
 import copy
 import hashlib
 from datetime import date, timedelta
@@ -25,7 +24,6 @@ from typing import Any, Callable, Iterable, Sequence
 from states import accrual, contact
 from states import snapshot as snapshot_format
 from states.accrual import ONE_DAY, Balances, Totals
-from states.allocation import Allocation, AllocationLine, AllocationOrder, Component, allocate
 from states.caps import LprTable
 from states.case_state import COSTS, CaseState, InstallmentState, Promise
 from states.commands import CaseCommand, MakePromise, PauseCase, RecordContact, RecordPayment, ResumeCase, WriteOff
@@ -58,7 +56,7 @@ from states.events import (
     ScheduledInstallment,
     StageChanged,
 )
-from states.lifecycle import COLLECTION_STAGES, InvalidTransition, Stage, StageFacts, decide
+from states.lifecycle import COLLECTION_STAGES, InvalidTransition, Stage, decide
 from states.loan import LoanTerms
 from states.money import ZERO
 from states.policy import CollectionPolicy
@@ -190,37 +188,6 @@ class CollectionCase(CaseState):
             last_contact=probe.contact.last,
         )
         return view, probe.collect_events()
-
-    def _compute_next_review(self, after: date, policy: CollectionPolicy) -> date | None:
-        """The earliest date after ``after`` on which anything about this case can change.
-
-        An installment falls due (seen the day after), a stage threshold is
-        reached, a promise expires, a pause or placement ends, a month-end
-        posting is owed. Nothing else can move a case, so nothing else wakes it.
-        """
-        if self.stage.is_closed:
-            return None
-        candidates: list[date] = []
-        for inst in self.installments:
-            if inst.due_on + ONE_DAY > after:
-                candidates.append(inst.due_on + ONE_DAY)
-                break
-        oldest = self.oldest_unpaid_due(after + ONE_DAY)
-        if oldest is not None:
-            for threshold in policy.stage_thresholds():
-                if oldest + timedelta(days=threshold) > after:
-                    candidates.append(oldest + timedelta(days=threshold))
-                    break
-        if self.promise is not None:
-            candidates.append(self.promise.promised_on + ONE_DAY)
-        if self.paused_until is not None:
-            candidates.append(self.paused_until)
-        if self.placement_until is not None:
-            candidates.append(self.placement_until)
-        if policy.month_end_posting and (oldest is not None or self.penalty_due or self.compound_due or self.costs_due):
-            candidates.append(_month_end(after + ONE_DAY))
-        later = [d for d in candidates if d > after]
-        return min(later) if later else None
 
     # ------------------------------------------------------------------
     # commands
@@ -419,24 +386,6 @@ class CollectionCase(CaseState):
         if self.agency_id is not None:
             self._emit(RecalledFromAgency, on, actor, agency_id=self.agency_id, reason=reason)
 
-    def _facts(self, on: date, by_operator: bool = False) -> StageFacts:
-        claim = self.total_owing()
-        legal_cost = ZERO
-        if self.stage in (Stage.OUTSOURCED, Stage.LITIGATION) and claim > 0:
-            legal_cost = litigation_costs(claim).total
-        return StageFacts(
-            dpd=self.dpd(on),
-            promise_holds=self.promise is not None and self.promise.holds_escalation and on <= self.promise.promised_on,
-            paused=self.paused_until is not None,
-            placement_active=self.agency_id is not None,
-            placement_ended=self.placements > 0 and self.agency_id is None,
-            claim=claim,
-            expected_legal_cost=legal_cost,
-            overdue_total=self.overdue_total(on + ONE_DAY),
-            total_owing=claim,
-            by_operator=by_operator,
-        )
-
     def _transition(
         self,
         trigger: str,
@@ -524,21 +473,6 @@ class CollectionCase(CaseState):
             postings=charges.postings, cap_rate=self.cap_rate, cap_limit=charges.cap_limit, charged_before=self.charged,
         )
 
-    def _allocate(self, amount: Decimal, on: date, order: AllocationOrder) -> Allocation:
-        """Allocate to what is due; what is left pays interest brought forward by a payoff,
-        then prepays principal not yet due, oldest installment first."""
-        allocation = allocate(amount, self.dues(on), order)
-        leftover = allocation.overpayment
-        lines = list(allocation.lines)
-        future = [i for i in self.installments if i.due_on > on]
-        for component, unpaid in ((Component.CONTRACT_INTEREST, "interest_unpaid"), (Component.PRINCIPAL, "principal_unpaid")):
-            for inst in future:
-                part = min(leftover, getattr(inst, unpaid))
-                if part > 0:
-                    lines.append(AllocationLine(component, part, inst.number))
-                    leftover -= part
-        return Allocation(amount, tuple(lines), leftover)
-
     # ------------------------------------------------------------------
     # event plumbing
 
@@ -576,6 +510,3 @@ class CollectionCase(CaseState):
         events = self._pending[self._returned:]
         self._returned = len(self._pending)
         return events
-
-def _month_end(day: date) -> date:
-    return day.replace(day=calendar.monthrange(day.year, day.month)[1])

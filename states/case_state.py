@@ -2,23 +2,26 @@
 
 ``CaseState`` holds what a case's events have made of it (installments paid
 and owed, charges, the stage, the promise, pause, placement and contact
-state) and the figures derived from that: dues, days past due, the
-projection. ``apply`` dispatches each event through a table built once from
-the ``_on_<EventType>`` handlers, and refuses an event type it has no
-handler for. Nothing else changes the state; ``states.case`` decides which
-events happen.
+state) and what is read from that: dues, days past due, the projection,
+the facts the stage guards look at, the next date anything can change, how
+a payment would be allocated. ``apply`` dispatches each event through a
+table built once from the ``_on_<EventType>`` handlers, and refuses an event
+type it has no handler for. Nothing else changes the state;
+``states.case`` decides which events happen.
 """
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Callable
 
 from states import accrual, contact
 from states.accrual import CAP, COMPOUND, CONTRACT, LATE_FEE, ONE_DAY, PENALTY
-from states.allocation import Component, Due
+from states.allocation import Allocation, AllocationLine, AllocationOrder, Component, Due, allocate
+from states.court_fees import litigation_costs
 from states.delinquency import bucket_for, classification_for, days_past_due
 from states.errors import DomainError
 from states.events import (
@@ -43,8 +46,9 @@ from states.events import (
     RecalledFromAgency,
     StageChanged,
 )
-from states.lifecycle import Stage, edge_exists
+from states.lifecycle import Stage, StageFacts, edge_exists
 from states.money import ZERO, DayCount, round_fen
+from states.policy import CollectionPolicy
 from states.views import CaseProjection
 
 COSTS = Component.COSTS.value
@@ -243,6 +247,73 @@ class CaseState:
             version=self.version,
         )
 
+    # ------------------------------------------------------------------
+    # what the rules read (computed from the state, never changing it)
+
+    def _compute_next_review(self, after: date, policy: CollectionPolicy) -> date | None:
+        """The earliest date after ``after`` on which anything about this case can change.
+
+        An installment falls due (seen the day after), a stage threshold is
+        reached, a promise expires, a pause or placement ends, a month-end
+        posting is owed. Nothing else can move a case, so nothing else wakes it.
+        """
+        if self.stage.is_closed:
+            return None
+        candidates: list[date] = []
+        for inst in self.installments:
+            if inst.due_on + ONE_DAY > after:
+                candidates.append(inst.due_on + ONE_DAY)
+                break
+        oldest = self.oldest_unpaid_due(after + ONE_DAY)
+        if oldest is not None:
+            for threshold in policy.stage_thresholds():
+                if oldest + timedelta(days=threshold) > after:
+                    candidates.append(oldest + timedelta(days=threshold))
+                    break
+        if self.promise is not None:
+            candidates.append(self.promise.promised_on + ONE_DAY)
+        if self.paused_until is not None:
+            candidates.append(self.paused_until)
+        if self.placement_until is not None:
+            candidates.append(self.placement_until)
+        if policy.month_end_posting and (oldest is not None or self.penalty_due or self.compound_due or self.costs_due):
+            candidates.append(_month_end(after + ONE_DAY))
+        later = [d for d in candidates if d > after]
+        return min(later) if later else None
+
+    def _facts(self, on: date, by_operator: bool = False) -> StageFacts:
+        claim = self.total_owing()
+        legal_cost = ZERO
+        if self.stage in (Stage.OUTSOURCED, Stage.LITIGATION) and claim > 0:
+            legal_cost = litigation_costs(claim).total
+        return StageFacts(
+            dpd=self.dpd(on),
+            promise_holds=self.promise is not None and self.promise.holds_escalation and on <= self.promise.promised_on,
+            paused=self.paused_until is not None,
+            placement_active=self.agency_id is not None,
+            placement_ended=self.placements > 0 and self.agency_id is None,
+            claim=claim,
+            expected_legal_cost=legal_cost,
+            overdue_total=self.overdue_total(on + ONE_DAY),
+            total_owing=claim,
+            by_operator=by_operator,
+        )
+
+    def _allocate(self, amount: Decimal, on: date, order: AllocationOrder) -> Allocation:
+        """Allocate to what is due; what is left pays interest brought forward by a payoff,
+        then prepays principal not yet due, oldest installment first."""
+        allocation = allocate(amount, self.dues(on), order)
+        leftover = allocation.overpayment
+        lines = list(allocation.lines)
+        future = [i for i in self.installments if i.due_on > on]
+        for component, unpaid in ((Component.CONTRACT_INTEREST, "interest_unpaid"), (Component.PRINCIPAL, "principal_unpaid")):
+            for inst in future:
+                part = min(leftover, getattr(inst, unpaid))
+                if part > 0:
+                    lines.append(AllocationLine(component, part, inst.number))
+                    leftover -= part
+        return Allocation(amount, tuple(lines), leftover)
+
     def _wake_by(self, day: date) -> None:
         if not self.stage.is_closed:
             self.next_review_on = day if self.next_review_on is None else min(self.next_review_on, day)
@@ -407,3 +478,7 @@ def _handlers() -> dict[type[Event], Callable[[CaseState, Any], None]]:
 
 
 _HANDLERS = _handlers()
+
+
+def _month_end(day: date) -> date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])

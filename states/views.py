@@ -74,7 +74,11 @@ class CaseView:
 
     def as_dict(self) -> dict[str, object]:
         p = self.projection
-        amounts = {name: str(getattr(p, name)) for name in AMOUNT_FIELDS}
+        amounts: dict[str, str] = {}
+        for name in AMOUNT_FIELDS:
+            amounts[name] = str(getattr(p, name))
+            if name == "contract_interest_due":  # what has accrued is read beside what is already due
+                amounts["contract_interest_accrued"] = str(self.contract_interest_accrued)
         last = self.last_contact
         return {
             "case_id": p.case_id,
@@ -85,7 +89,6 @@ class CaseView:
             "bucket": p.bucket,
             "classification": p.classification,
             **amounts,
-            "contract_interest_accrued": str(self.contract_interest_accrued),
             "next_review_on": _iso(p.next_review_on),
             "promise_amount": None if self.promise_amount is None else str(self.promise_amount),
             "promise_until": _iso(p.promise_until),
