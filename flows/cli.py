@@ -223,6 +223,9 @@ def demo(
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     os.environ["COLLECTFLOW_DATABASE_URL"] = f"sqlite:///{db_path}"
     os.environ["COLLECTFLOW_DATA_DIR"] = str(data_dir.resolve())
+    from models.db import upgrade
+
+    upgrade(os.environ["COLLECTFLOW_DATABASE_URL"])  # a new demo database, at the current schema
 
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # the progress bar tells the story
 
@@ -234,8 +237,9 @@ def demo(
     began = time.monotonic()
     with report.progress(console) as bar:
         task_id = bar.add_task("closing business days", total=days)
-        demo_flow.ON_DAY_CLOSED = lambda n, _total: bar.update(task_id, completed=n)
-        result = demo_flow.run_demo(size=size, days=days, start=first, seed=seed)
+        result = demo_flow.run_demo(
+            size=size, days=days, start=first, seed=seed, on_day_closed=lambda n, _total: bar.update(task_id, completed=n)
+        )
     elapsed = time.monotonic() - began
     store = runtime.store()
     console.print(report.demo_report(result, store, elapsed, db_path))

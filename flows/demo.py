@@ -21,27 +21,26 @@ from prefect import flow, get_run_logger, task
 from flows import runtime, simulation
 from flows.daily import close_business_day
 from flows.handlers import loans
-from models import service
 from models.crypto import load_keyring
-from models.service import BatchResult
+from flows.handlers.cases import BatchResult, run_commands
+from flows.handlers.cases import book_loans as book_bare_loans
 from states.case import CollectionCase
+from states.commands import MakePromise, RecordPayment
 from states.loanfile import LoanRecord
 
 DEMO_ACTOR = "collector-demo"
-
-# Called with (day number, days) after each close; the CLI sets it to drive a progress bar.
-ON_DAY_CLOSED: Callable[[int, int], None] | None = None
-
 
 def _command(action: object, day: date, policy, n: int):
     """Turn a borrower's planned action into a domain command for ``day``."""
     if action == "pay":
 
         def pay(case: CollectionCase):
-            amount = service.amount_due(case, day)
+            amount = case.view(max(day, case.accrued_through)).projection.total_due
             if amount <= 0 or case.stage.is_closed:
                 return []
-            return case.record_payment(amount, day, f"SIM-{case.case_id}-{day:%Y%m%d}-{n}", policy, actor=DEMO_ACTOR)
+            payment_id = f"SIM-{case.case_id}-{day:%Y%m%d}-{n}"
+            cmd = RecordPayment(case=case.case_id, operator=DEMO_ACTOR, amount=amount, received_on=day, payment_id=payment_id)
+            return case.record_payment(cmd, policy)
 
         return pay
     if action == "payoff":
@@ -49,8 +48,10 @@ def _command(action: object, day: date, policy, n: int):
         def payoff(case: CollectionCase):
             if case.stage.is_closed:
                 return []
-            amount = service.payoff_amount(case, day)
-            return case.record_payment(amount, day, f"SIM-{case.case_id}-{day:%Y%m%d}-payoff", policy, actor=DEMO_ACTOR)
+            amount = case.view(max(day, case.accrued_through)).payoff
+            payment_id = f"SIM-{case.case_id}-{day:%Y%m%d}-payoff"
+            cmd = RecordPayment(case=case.case_id, operator=DEMO_ACTOR, amount=amount, received_on=day, payment_id=payment_id)
+            return case.record_payment(cmd, policy)
 
         return payoff
     _kind, promised_on = action
@@ -58,10 +59,11 @@ def _command(action: object, day: date, policy, n: int):
     def promise(case: CollectionCase):
         if case.stage.is_closed:
             return []
-        amount = service.amount_due(case, day)
+        amount = case.view(max(day, case.accrued_through)).projection.total_due
         if amount <= 0:
             return []
-        return case.make_promise(amount, promised_on, day, policy, actor=DEMO_ACTOR)
+        cmd = MakePromise(case=case.case_id, operator=DEMO_ACTOR, amount=amount, promised_on=promised_on, made_on=day)
+        return case.make_promise(cmd, policy)
 
     return promise
 
@@ -72,7 +74,7 @@ def book_loans(store, day: date, book: list, policy) -> None:
     bare = [item for item in book if isinstance(item, tuple)]
     records = [item for item in book if isinstance(item, LoanRecord)]
     if bare:
-        service.book_loans(store, bare)
+        book_bare_loans(store, bare)
     if records:
         report = loans.book_records(
             store, records, business_date=day, policy=policy, keyring=load_keyring(), source="demo"
@@ -88,12 +90,11 @@ def demo_records(borrowers: list[simulation.Borrower]) -> list[LoanRecord]:
 @task(name="simulate-day", task_run_name="borrowers act on {day}")
 def simulate_day(day: date, book: list, actions: list[tuple[str, object]]) -> dict:
     """Book the day's new loans, then let the borrowers act (before the day is closed)."""
-    store = runtime.store()
-    policy = runtime.policy()
+    app = runtime.app()
     if book:
-        book_loans(store, day, book, policy)
-    commands = [(case_id, _command(action, day, policy, n)) for n, (case_id, action) in enumerate(actions)]
-    result = service.run_commands(store, day, commands) if commands else BatchResult(day)
+        book_loans(app.store, day, book, app.policy)
+    commands = [(case_id, _command(action, day, app.policy, n)) for n, (case_id, action) in enumerate(actions)]
+    result = run_commands(app, day, commands) if commands else BatchResult(day)
     data = result.as_dict()
     data["booked"] = len(book)
     data["promises"] = sum(1 for _cid, a in actions if isinstance(a, tuple))
@@ -116,13 +117,22 @@ def book_seasoned(book: list, history: list[tuple[date, list[tuple[str, object]]
             book_loans(store, day, by_day[day], policy)
         commands = [(case_id, _command(action, day, policy, n)) for n, (case_id, action) in enumerate(actions_on.get(day, []))]
         if commands:
-            total.merge(service.run_commands(store, day, commands))
+            total.merge(run_commands(runtime.app(), day, commands))
     return total.as_dict()
 
 
 @flow(name="demo", log_prints=False)
-def run_demo(size: int = 10_000, days: int = 180, start: date = date(2026, 1, 1), seed: int = 7) -> dict:
-    """A book of ``size`` synthetic loans (half seasoned, half new) closed for ``days`` business days."""
+def run_demo(
+    size: int = 10_000,
+    days: int = 180,
+    start: date = date(2026, 1, 1),
+    seed: int = 7,
+    on_day_closed: Callable[[int, int], None] | None = None,
+) -> dict:
+    """A book of ``size`` synthetic loans (half seasoned, half new) closed for ``days`` business days.
+
+    ``on_day_closed(n, days)`` is called after each close (the CLI drives its progress bar with it).
+    """
     logger = get_run_logger()
     borrowers = simulation.make_portfolio(size, start, seed)
     by_day = simulation.index_by_day(borrowers)
@@ -144,8 +154,8 @@ def run_demo(size: int = 10_000, days: int = 180, start: date = date(2026, 1, 1)
         close_total.merge(close_business_day(day))
         if n % 30 == 29:
             logger.info("demo: closed %s (%d/%d days)", day, n + 1, days)
-        if ON_DAY_CLOSED is not None:
-            ON_DAY_CLOSED(n + 1, days)
+        if on_day_closed is not None:
+            on_day_closed(n + 1, days)
     profiles = Counter(b.profile for b in borrowers)
     return {
         "start": start.isoformat(),

@@ -8,7 +8,8 @@ that the case row's ``last_hash`` and ``version`` point at the newest event,
 and that replaying the events through the domain gives exactly the stored
 projection and snapshot. It reports every failing case, seq and difference.
 
-``timeline`` is what ``collectflow case replay`` prints: one row per event,
+``timeline`` is what ``collectflow case replay`` prints (the explaining is
+``states.explain``'s): one row per event,
 each charge explained (component, base, rate, days, amount, cap) and the
 balances after the event, found by applying the events one by one.
 """
@@ -20,8 +21,7 @@ import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from decimal import Decimal
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
@@ -29,28 +29,28 @@ from sqlalchemy import Connection, Engine, func, select
 from models.store import CaseStore, chain_hash, event_from_row, stored_canonical_json
 from models.tables import GENESIS_HASH, cases, events, projection_from_row
 from states.case import CaseProjection, CaseView, CollectionCase
-from states.events import (
-    AccrualSegment,
-    CaseOpened,
-    CasePaused,
-    CaseResumed,
-    CaseReviewed,
-    CaseWrittenOff,
-    ChargePosting,
-    ChargesAccrued,
-    ContactRecorded,
-    ContactRefused,
-    Event,
-    LawsuitFiled,
-    PaymentReceived,
-    PlacedWithAgency,
-    PromiseBroken,
-    PromiseKept,
-    PromiseMade,
-    RecalledFromAgency,
-    StageChanged,
-    canonical_json,
-)
+from states.events import canonical_json
+from states.explain import ChargeLine, TimelineRow, describe, explain, timeline_of
+from states.policy import CollectionPolicy
+from states.snapshot import as_version as snapshot_as_version
+from states.views import BALANCE_FIELDS
+
+# Defined in the domain; importable from here as before.
+__all__ = [
+    "BALANCE_FIELDS",
+    "ChargeLine",
+    "Finding",
+    "TimelineRow",
+    "VerifyReport",
+    "case_view",
+    "check_case",
+    "describe",
+    "explain",
+    "rebuild_case",
+    "timeline",
+    "timeline_of",
+    "verify",
+]
 
 VERIFY_CHUNK = 500  # cases whose events are read and checked together
 STREAM_ROWS = 5_000  # rows fetched per round trip from the server-side cursor
@@ -195,7 +195,8 @@ def check_case(case_id: str, row: Mapping[str, Any] | None, history: Sequence[Ma
     except ValueError as exc:
         found(None, f"snapshot is not JSON: {exc}")
         return findings
-    replayed_snapshot = json.loads(canonical_json(replayed.snapshot()))
+    # an older snapshot version is compared with what that version would hold
+    replayed_snapshot = json.loads(canonical_json(snapshot_as_version(replayed.snapshot(), stored_snapshot.get("v"))))
     differing = sorted(k for k in stored_snapshot.keys() | replayed_snapshot.keys() if stored_snapshot.get(k) != replayed_snapshot.get(k))
     if differing:
         found(None, f"snapshot differs from replay in: {', '.join(differing)}")
@@ -226,221 +227,16 @@ def rebuild_case(store: CaseStore, case_id: str) -> None:
 # timeline
 
 
-@dataclass(frozen=True)
-class ChargeLine:
-    """One line of a charge's explanation: an accrual stretch, or a posting and what the cap removed."""
+def timeline(
+    store: CaseStore, case_id: str, as_of: date | None = None, policy: CollectionPolicy | None = None
+) -> list[TimelineRow]:
+    """The case's history to ``as_of`` (default: all of it), one explained row per event.
 
-    kind: str  # "accrual" (exact, unrounded) or "posting" (in fen)
-    component: str
-    amount: Decimal  # accrual: exact amount; posting: as computed by the rule
-    rule: str
-    base: Decimal | None = None
-    annual_rate: Decimal | None = None
-    start: date | None = None
-    end: date | None = None
-    days: int | None = None
-    enforceable: Decimal | None = None
-    unenforceable: Decimal | None = None
-    cap_limit: Decimal | None = None
-    installment: int | None = None
-
-    def text(self) -> str:
-        if self.kind == "accrual":
-            return (
-                f"{self.component}: {self.base} x {_percent(self.annual_rate)} x {_days(self.days)} "
-                f"({_span(self.start, self.end)}) = {self.amount}  [{self.rule}]"
-            )
-        name = self.component + (f" #{self.installment}" if self.installment is not None else "")
-        capped = f", {self.unenforceable} above the cap (limit {self.cap_limit})" if self.unenforceable else ""
-        return f"{name}: posted {self.enforceable} of {self.amount}{capped}  [{self.rule}]"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: _json_value(v) for k, v in dataclasses.asdict(self).items() if v is not None}
-
-
-BALANCE_FIELDS = (
-    "stage",
-    "dpd",
-    "principal_outstanding",
-    "overdue_principal",
-    "contract_interest_due",
-    "penalty_interest",
-    "compound_interest",
-    "late_fees",
-    "costs",
-    "total_due",
-    "unenforceable",
-    "total_paid",
-    "overpayment",
-)
-
-
-@dataclass(frozen=True)
-class TimelineRow:
-    seq: int
-    business_date: date
-    type: str
-    actor: str
-    description: str
-    charges: tuple[ChargeLine, ...]
-    after: CaseProjection  # the case's projection right after this event
-
-    @property
-    def balances(self) -> dict[str, Any]:
-        return {name: getattr(self.after, name) for name in BALANCE_FIELDS}
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "business_date": self.business_date.isoformat(),
-            "type": self.type,
-            "actor": self.actor,
-            "description": self.description,
-            "charges": [c.as_dict() for c in self.charges],
-            "balances": {k: _json_value(v) for k, v in self.balances.items()},
-        }
-
-
-def timeline(store: CaseStore, case_id: str, as_of: date | None = None) -> list[TimelineRow]:
-    """The case's history to ``as_of`` (default: all of it), one explained row per event."""
+    With ``as_of``, a last row values the case on that date when charges have
+    accrued since the last event (the figures ``case_view`` gives, with the same policy).
+    """
     case_id = store.resolve_case_id(case_id)
-    return timeline_of(store.events(case_id, as_of))
-
-
-def timeline_of(history: Iterable[Event]) -> list[TimelineRow]:
-    rows: list[TimelineRow] = []
-    case: CollectionCase | None = None
-    for event in history:
-        if case is None:
-            case = CollectionCase(event.case_id)
-        case.apply(event)
-        rows.append(
-            TimelineRow(
-                seq=event.seq,
-                business_date=event.business_date,
-                type=event.type,
-                actor=event.actor,
-                description=describe(event),
-                charges=explain(event),
-                after=case.projection(),
-            )
-        )
-    return rows
-
-
-def explain(event: Event) -> tuple[ChargeLine, ...]:
-    """The explanation lines of a charge-bearing event (empty for the others)."""
-    if isinstance(event, ChargesAccrued):
-        return tuple(_accrual_line(s) for s in event.segments) + tuple(
-            _posting_line(p, event.cap_limit) for p in event.postings
-        )
-    if isinstance(event, LawsuitFiled):
-        return tuple(_posting_line(p, None) for p in event.costs)
-    return ()
-
-
-def _accrual_line(s: AccrualSegment) -> ChargeLine:
-    return ChargeLine(
-        "accrual", s.component, s.exact, s.rule, base=s.base, annual_rate=s.annual_rate, start=s.start, end=s.end, days=s.days
-    )
-
-
-def _posting_line(p: ChargePosting, cap_limit: Decimal | None) -> ChargeLine:
-    return ChargeLine(
-        "posting",
-        p.component,
-        p.computed,
-        p.rule,
-        enforceable=p.enforceable,
-        unenforceable=p.unenforceable,
-        cap_limit=cap_limit,
-        installment=p.installment,
-    )
-
-
-def describe(event: Event) -> str:
-    """One line saying what happened."""
-    describe_one = _DESCRIBE.get(type(event))
-    if describe_one is None:
-        return f"{event.type}: {canonical_json(event.payload())}"
-    return describe_one(event)
-
-
-def _opened(e: CaseOpened) -> str:
-    return (
-        f"case opened for contract {e.contract_no}: {e.principal} at {_percent(e.annual_rate)} a year "
-        f"({e.day_count}), {len(e.schedule)} {e.repayment_method} installments from {e.schedule[0].due_on}; "
-        f"charges capped at {_percent(e.cap_rate)} ({e.cap_regime})"
-    )
-
-
-def _charges(e: ChargesAccrued) -> str:
-    period = _span(e.accrued_from + timedelta(days=1), e.through) if e.through > e.accrued_from else str(e.through)
-    posted = [
-        f"{p.component}{'#' + str(p.installment) if p.installment is not None else ''} {p.enforceable}"
-        for p in e.postings
-    ]
-    capped = sum((p.unenforceable for p in e.postings), Decimal(0))
-    text = f"charges {period}: " + (", ".join(posted) if posted else "accrued, nothing falls due")
-    return text + (f"; {capped} above the legal cap, not collectable" if capped else "")
-
-
-def _payment(e: PaymentReceived) -> str:
-    lines = ", ".join(
-        f"{l.component}{'#' + str(l.installment) if l.installment is not None else ''} {l.amount}" for l in e.lines
-    )
-    over = f"; overpaid {e.overpayment}" if e.overpayment else ""
-    return f"payment {e.payment_id} of {e.amount} by {e.channel} ({e.allocation_order}): {lines or 'nothing due'}{over}"
-
-
-def _lawsuit(e: LawsuitFiled) -> str:
-    costs = sum((c.enforceable for c in e.costs), Decimal(0))
-    return f"lawsuit filed: claim {e.claim}, court and legal costs {costs}"
-
-
-_DESCRIBE: dict[type, Callable[[Any], str]] = {
-    CaseOpened: _opened,
-    ChargesAccrued: _charges,
-    PaymentReceived: _payment,
-    StageChanged: lambda e: f"{e.from_stage} -> {e.to_stage} ({e.trigger}: {e.reason}; DPD {e.dpd})",
-    CaseReviewed: lambda e: f"reviewed at DPD {e.dpd}; next review {e.next_review_on or 'none (closed)'}",
-    PromiseMade: lambda e: f"promise to pay {e.amount} by {e.promised_on}"
-    + ("" if e.holds_escalation else " (does not hold escalation: broken promises before)"),
-    PromiseKept: lambda e: f"promise of {e.promised_on} kept: {e.paid} paid",
-    PromiseBroken: lambda e: f"promise of {e.promised_on} broken: {e.paid} paid ({e.broken_in_a_row} broken in a row)",
-    ContactRecorded: lambda e: f"{e.channel} to {e.party} at {e.contacted_at}: {e.outcome}"
-    + (f" ({e.collectors} collectors)" if e.collectors > 1 else "")
-    + (f" - {e.note}" if e.note else ""),
-    ContactRefused: lambda e: f"{e.channel} to {e.party} at {e.contacted_at} refused: {e.rule}",
-    CasePaused: lambda e: f"paused until {e.until}: {e.reason}",
-    CaseResumed: lambda e: f"resumed: {e.reason}",
-    PlacedWithAgency: lambda e: f"placed with agency {e.agency_id} until {e.until} at {_percent(e.commission_rate)} commission",
-    RecalledFromAgency: lambda e: f"recalled from agency {e.agency_id}: {e.reason}",
-    LawsuitFiled: _lawsuit,
-    CaseWrittenOff: lambda e: f"written off with {e.amount} unrecovered: {e.reason}",
-}
-
-
-def _span(start: date | None, end: date | None) -> str:
-    return str(start) if start == end else f"{start}..{end}"
-
-
-def _days(days: int | None) -> str:
-    return "1 day" if days == 1 else f"{days} days"
-
-
-def _percent(rate: Decimal | None) -> str:
-    if rate is None:
-        return "-"
-    return f"{(rate * 100).normalize():f}%"
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
+    return timeline_of(store.events(case_id, as_of), as_of, policy)
 
 
 def case_view(store: CaseStore, case_ref: str, as_of: date | None = None, policy=None) -> CaseView:

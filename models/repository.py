@@ -11,6 +11,7 @@ The store persists what the domain decided; it makes no business decisions.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from models.tables import (
 )
 from states.case import CaseProjection, CollectionCase
 from states.events import Event, PaymentReceived, canonical_json
+from states.snapshot import decode_opening_event
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,12 @@ class CaseRow:
 
 
 _NO_SUCH_CASE = "no such case"
+
+# A case's opening event never changes and decoding its schedule is the dearest part of a load:
+# decode each opening text once, keeping the most recently used ones, so a daily close that
+# loads the same cases day after day does not decode them again, and memory stays bounded.
+OPENED_CACHE_SIZE = 250_000
+_decode_opened = functools.lru_cache(maxsize=OPENED_CACHE_SIZE)(decode_opening_event)
 
 _IMMUTABLE = ("case_id", "contract_no")
 _UPDATED = tuple(name for name in (*PROJECTION_COLUMNS, "last_hash", "snapshot") if name not in _IMMUTABLE)
@@ -110,7 +118,7 @@ class CaseRows:
                 rows = conn.execute(select(cases.c.case_id, cases.c.snapshot).where(cases.c.case_id.in_(chunk)))
                 for case_id, snapshot in rows:
                     try:
-                        loaded[case_id] = CollectionCase.from_snapshot(json.loads(snapshot))
+                        loaded[case_id] = CollectionCase.from_snapshot(json.loads(snapshot), _decode_opened)
                     except Exception:  # noqa: BLE001 - a snapshot is a cache; the events decide
                         try:
                             loaded[case_id] = CollectionCase.replay(select_events(conn, case_id), case_id)

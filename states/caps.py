@@ -17,7 +17,7 @@ from __future__ import annotations
 from states.errors import UserError
 
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -225,10 +225,10 @@ def cap_limit(cap_rate: Decimal, outstanding_principal_days: Decimal, day_count:
 
 @dataclass(frozen=True)
 class CapSplit:
-    """New charges split by component into what may be charged and what lies above the cap."""
+    """New charges split by key into what may be charged and what lies above the cap."""
 
-    enforceable: dict[str, Decimal]
-    unenforceable: dict[str, Decimal]
+    enforceable: dict[Hashable, Decimal]
+    unenforceable: dict[Hashable, Decimal]
 
     @property
     def total_enforceable(self) -> Decimal:
@@ -240,32 +240,38 @@ class CapSplit:
 
 
 def apply_cap(
-    new_charges: Mapping[str, Decimal],
+    new_charges: Mapping[Hashable, Decimal],
     charged_so_far: Decimal,
     limit: Decimal,
     cut_order: Sequence[str] = DEFAULT_CUT_ORDER,
 ) -> CapSplit:
     """Split ``new_charges`` so that ``charged_so_far`` plus the enforceable part stays within ``limit``.
 
-    The excess over the headroom ``max(0, limit - charged_so_far)`` is cut from
-    components in ``cut_order``, the first named cut first, each by no more
-    than its own amount. Every charged component must appear in ``cut_order``
-    so that the cut is never ambiguous. All amounts are whole fen.
+    A charge's key is its component's name, or a typed key carrying a
+    ``component`` (``states.accrual.ChargeKey``: the late fees of two
+    installments are two charges of one component). The excess over the
+    headroom ``max(0, limit - charged_so_far)`` is cut from components in
+    ``cut_order``, the first named cut first, each charge by no more than its
+    own amount; charges of one component are cut in the order given. Every
+    charged component must appear in ``cut_order`` so that the cut is never
+    ambiguous. All amounts are whole fen.
     """
     order = tuple(cut_order)
     if len(set(order)) != len(order):
         raise CapError(f"cut_order {list(order)} names a component twice")
-    charges: dict[str, Decimal] = {}
-    for name, amount in new_charges.items():
-        if name not in order:
+    rank = {name: position for position, name in enumerate(order)}
+    charges: dict[Hashable, Decimal] = {}
+    for key, amount in new_charges.items():
+        name = _component(key)
+        if name not in rank:
             raise CapError(
                 f"charge component {name!r} is not in the cut order {list(order)}; "
                 f"every capped charge needs a place in it"
             )
-        value = _fen_amount(amount, f"new charge {name}")
+        value = _fen_amount(amount, f"new charge {_label(key)}")
         if value < 0:
-            raise CapError(f"new charge {name}: must not be negative, got {amount}")
-        charges[name] = value
+            raise CapError(f"new charge {_label(key)}: must not be negative, got {amount}")
+        charges[key] = value
     so_far = _fen_amount(charged_so_far, "charged_so_far")
     if so_far < 0:
         raise CapError(f"charged_so_far: must not be negative, got {charged_so_far}")
@@ -275,16 +281,25 @@ def apply_cap(
 
     headroom = max(ZERO, ceiling - so_far)
     excess = max(ZERO, sum(charges.values(), ZERO) - headroom)
-    unenforceable = {name: ZERO for name in charges}
-    for name in order:
+    unenforceable = {key: ZERO for key in charges}
+    for key in sorted(charges, key=lambda k: rank[_component(k)]):  # stable: given order within a component
         if excess == 0:
             break
-        if name in charges:
-            cut = min(excess, charges[name])
-            unenforceable[name] = cut
-            excess -= cut
-    enforceable = {name: amount - unenforceable[name] for name, amount in charges.items()}
+        cut = min(excess, charges[key])
+        unenforceable[key] = cut
+        excess -= cut
+    enforceable = {key: amount - unenforceable[key] for key, amount in charges.items()}
     return CapSplit(enforceable=enforceable, unenforceable=unenforceable)
+
+
+def _component(key: Hashable) -> str:
+    """The component a charge key names: the key itself, or its ``component``."""
+    return str(getattr(key, "component", key))
+
+
+def _label(key: Hashable) -> str:
+    installment = getattr(key, "installment", None)
+    return _component(key) + ("" if installment is None else f" of installment {installment}")
 
 
 def _decimal(value: object, field: str) -> Decimal:

@@ -99,6 +99,9 @@ class DetailChange:
 # Events
 
 
+EVENT_TYPES: dict[str, type[Event]] = {}  # stored type name -> class; every subclass registers itself
+
+
 @dataclass(frozen=True, kw_only=True)
 class Event:
     case_id: str
@@ -106,8 +109,18 @@ class Event:
     business_date: date
     actor: str = SYSTEM
 
-    type: ClassVar[str] = ""
+    type: ClassVar[str] = ""  # the name stored with the event: the class name unless a subclass sets it
     schema_version: ClassVar[int] = 1
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "type" not in cls.__dict__:
+            cls.type = cls.__name__
+        known = EVENT_TYPES.get(cls.type)
+        if known is not None and known.__qualname__ != cls.__qualname__:
+            # two classes under one stored name would make the history ambiguous to read back
+            raise TypeError(f"event type {cls.type!r} is already {known.__module__}.{known.__qualname__}")
+        EVENT_TYPES[cls.type] = cls
 
     def payload(self) -> dict[str, Any]:
         return _payload_encoder(type(self))(self)
@@ -149,7 +162,6 @@ _ENVELOPE = frozenset({"case_id", "seq", "business_date", "actor"})
 class CaseOpened(Event):
     """A booked loan enters the system with its contract terms and schedule."""
 
-    type: ClassVar[str] = "CaseOpened"
     contract_no: str
     borrower_id: str
     principal: Decimal
@@ -171,7 +183,6 @@ class CaseOpened(Event):
 class ChargesAccrued(Event):
     """Interest and fees accrued over (from_exclusive, through], posted in fen, capped."""
 
-    type: ClassVar[str] = "ChargesAccrued"
     accrued_from: date  # exclusive: the last day accrued before
     through: date  # inclusive
     segments: tuple[AccrualSegment, ...]
@@ -185,7 +196,6 @@ class ChargesAccrued(Event):
 class PaymentReceived(Event):
     """A payment and its line-by-line allocation (schema 2 added ``channel``)."""
 
-    type: ClassVar[str] = "PaymentReceived"
     schema_version: ClassVar[int] = 2
     payment_id: str
     amount: Decimal
@@ -197,7 +207,6 @@ class PaymentReceived(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class StageChanged(Event):
-    type: ClassVar[str] = "StageChanged"
     from_stage: str
     to_stage: str
     trigger: str
@@ -209,14 +218,12 @@ class StageChanged(Event):
 class CaseReviewed(Event):
     """The daily close looked at the case for this date; nothing else is due before ``next_review_on``."""
 
-    type: ClassVar[str] = "CaseReviewed"
     dpd: int
     next_review_on: date | None
 
 
 @dataclass(frozen=True, kw_only=True)
 class PromiseMade(Event):
-    type: ClassVar[str] = "PromiseMade"
     amount: Decimal
     promised_on: date
     holds_escalation: bool
@@ -224,14 +231,12 @@ class PromiseMade(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class PromiseKept(Event):
-    type: ClassVar[str] = "PromiseKept"
     promised_on: date
     paid: Decimal
 
 
 @dataclass(frozen=True, kw_only=True)
 class PromiseBroken(Event):
-    type: ClassVar[str] = "PromiseBroken"
     promised_on: date
     paid: Decimal
     broken_in_a_row: int
@@ -239,7 +244,6 @@ class PromiseBroken(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class ContactRecorded(Event):
-    type: ClassVar[str] = "ContactRecorded"
     channel: str  # call, sms, visit, letter
     party: str  # borrower, guarantor, co_borrower, other
     outcome: str  # connected, no_answer, invalid_number, promise, refused
@@ -252,7 +256,6 @@ class ContactRecorded(Event):
 class ContactRefused(Event):
     """A contact the conduct rules forbid; recorded with the rule named."""
 
-    type: ClassVar[str] = "ContactRefused"
     channel: str
     party: str
     contacted_at: str
@@ -261,20 +264,17 @@ class ContactRefused(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class CasePaused(Event):
-    type: ClassVar[str] = "CasePaused"
     reason: str
     until: date
 
 
 @dataclass(frozen=True, kw_only=True)
 class CaseResumed(Event):
-    type: ClassVar[str] = "CaseResumed"
     reason: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class PlacedWithAgency(Event):
-    type: ClassVar[str] = "PlacedWithAgency"
     agency_id: str
     until: date
     commission_rate: Decimal
@@ -282,21 +282,18 @@ class PlacedWithAgency(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class RecalledFromAgency(Event):
-    type: ClassVar[str] = "RecalledFromAgency"
     agency_id: str
     reason: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class LawsuitFiled(Event):
-    type: ClassVar[str] = "LawsuitFiled"
     claim: Decimal
     costs: tuple[ChargePosting, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
 class CaseWrittenOff(Event):
-    type: ClassVar[str] = "CaseWrittenOff"
     reason: str
     amount: Decimal  # everything still owing when recovery ended
 
@@ -310,7 +307,6 @@ class BorrowerDetailsAmended(Event):
     failed-attempt count of the contact rules: the borrower may be reachable again.
     """
 
-    type: ClassVar[str] = "BorrowerDetailsAmended"
     changes: tuple[DetailChange, ...]
     source: str  # where the change came from: file name and row
 
@@ -319,34 +315,8 @@ class BorrowerDetailsAmended(Event):
 class PersonalDataRead(Event):
     """An operator read a personal value in the clear (which fields, never the values, and why)."""
 
-    type: ClassVar[str] = "PersonalDataRead"
     fields: tuple[str, ...]
     purpose: str
-
-
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.type: cls
-    for cls in (
-        CaseOpened,
-        ChargesAccrued,
-        PaymentReceived,
-        StageChanged,
-        CaseReviewed,
-        PromiseMade,
-        PromiseKept,
-        PromiseBroken,
-        ContactRecorded,
-        ContactRefused,
-        CasePaused,
-        CaseResumed,
-        PlacedWithAgency,
-        RecalledFromAgency,
-        LawsuitFiled,
-        CaseWrittenOff,
-        BorrowerDetailsAmended,
-        PersonalDataRead,
-    )
-}
 
 
 # --------------------------------------------------------------------------

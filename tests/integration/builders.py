@@ -9,12 +9,14 @@ from sqlalchemy import Connection, text
 
 from models.store import CaseStore
 from states.caps import DEFAULT_LPR_TABLE
+from states.commands import RecordPayment
 from states.case import CollectionCase
 from states.events import Event
 from states.loan import LoanTerms
 from states.policy import CollectionPolicy
 
 POLICY = CollectionPolicy()
+OPERATOR = "op-1"
 DISBURSED = date(2024, 1, 15)
 FIRST_DUE = date(2024, 2, 15)
 
@@ -57,10 +59,15 @@ def advance(store: CaseStore, case_ids: list[str], business_date: date) -> int:
     return store.save(changes, expected_versions=versions)
 
 
+def payment(case: CollectionCase, amount: str, on: date, payment_id: str) -> RecordPayment:
+    """The command an operator gives to record this payment on ``case``."""
+    return RecordPayment(case=case.case_id, operator=OPERATOR, amount=amount, received_on=on, payment_id=payment_id)
+
+
 def pay(store: CaseStore, case_ref: str, amount: str, on: date, payment_id: str) -> list[Event]:
     case = store.load_one(case_ref)
     version = case.version
-    events = case.record_payment(amount, on, payment_id, POLICY)
+    events = case.record_payment(payment(case, amount, on, payment_id), POLICY)
     store.save([(case, events)], expected_versions={case.case_id: version})
     return events
 

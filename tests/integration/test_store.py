@@ -18,7 +18,7 @@ from states.loan import TERM_FIELDS, LoanTerms
 from states.case import CollectionCase
 from states.events import PaymentReceived
 from states.policy import CollectionPolicy
-from tests.integration.builders import POLICY, advance, book, opened, pay
+from tests.integration.builders import POLICY, advance, book, opened, pay, payment
 
 
 @contextmanager
@@ -88,7 +88,7 @@ def test_a_failing_write_leaves_neither_events_nor_projection(store):
     before_digest = store.digest()
     case = store.load_one(second)
     version = case.version
-    new_events = case.record_payment("100.00", date(2024, 2, 1), "BANK-1", POLICY)  # the same bank transaction
+    new_events = case.record_payment(payment(case, "100.00", date(2024, 2, 1), "BANK-1"), POLICY)  # the same bank transaction
     with pytest.raises(DuplicatePayment, match="BANK-1.*already recorded on case CASE-000001"):
         store.save([(case, new_events)], expected_versions={second: version})
     assert store.digest() == before_digest
@@ -101,7 +101,7 @@ def test_a_second_writer_from_the_same_version_gets_a_concurrency_error(store):
     loaded_at = worker_a.version
     store.save([(worker_a, worker_a.advance(date(2024, 3, 1), POLICY))], expected_versions={cid: loaded_at})
     written = store.digest()
-    late = worker_b.record_payment("50.00", date(2024, 2, 1), "BANK-LATE", POLICY)
+    late = worker_b.record_payment(payment(worker_b, "50.00", date(2024, 2, 1), "BANK-LATE"), POLICY)
     with pytest.raises(ConcurrencyError, match=rf"case {cid}.*expected version {loaded_at}, found version {worker_a.version}"):
         store.save([(worker_b, late)], expected_versions={cid: loaded_at})
     assert store.digest() == written
@@ -185,7 +185,7 @@ def test_closed_cases_are_never_due(store):
     (cid,) = book(store, 1)
     case = store.load_one(cid)
     version = case.version
-    new_events = case.record_payment("20000.00", date(2024, 2, 1), "PAYOFF-1", POLICY)
+    new_events = case.record_payment(payment(case, "20000.00", date(2024, 2, 1), "PAYOFF-1"), POLICY)
     store.save([(case, new_events)], expected_versions={cid: version})
     assert store.case_row(cid).projection.stage == "settled"
     assert store.due_case_ids(date(2030, 1, 1)) == []

@@ -10,6 +10,7 @@ from typing import Iterable
 
 from states.caps import DEFAULT_LPR_TABLE, CapRegime
 from states.case import CollectionCase
+from states.commands import MakePromise, PauseCase, RecordContact, RecordPayment, ResumeCase, WriteOff
 from states.events import ChargesAccrued, Event, StageChanged, event_from_record
 from states.loan import LoanTerms
 from states.money import DayCount
@@ -91,6 +92,38 @@ def open_case(case_id: str = "case-1", terms: LoanTerms | None = None, **loan_kw
 def plain_case(case_id: str = "case-1", terms: LoanTerms | None = None, **loan_kw) -> CollectionCase:
     case, _events = CollectionCase.open(case_id, terms or loan(**loan_kw), DEFAULT_LPR_TABLE)
     return case
+
+
+# Commands as an operator gives them, for the case at hand (the operator defaults to "op-1").
+
+
+def payment_cmd(case, amount, received_on, payment_id, *, operator="op-1", channel="bank_transfer") -> RecordPayment:
+    return RecordPayment(
+        case=case.case_id, operator=operator, amount=amount, received_on=received_on, payment_id=payment_id, channel=channel
+    )
+
+
+def promise_cmd(case, amount, promised_on, made_on, *, operator="op-1") -> MakePromise:
+    return MakePromise(case=case.case_id, operator=operator, amount=amount, promised_on=promised_on, made_on=made_on)
+
+
+def contact_cmd(case, channel, party, outcome, contacted_at, *, operator="op-1", collectors=1, note="") -> RecordContact:
+    return RecordContact(
+        case=case.case_id, operator=operator, channel=channel, party=party, outcome=outcome,
+        contacted_at=contacted_at, collectors=collectors, note=note,
+    )
+
+
+def pause_cmd(case, reason, until, made_on, *, operator="op-1") -> PauseCase:
+    return PauseCase(case=case.case_id, operator=operator, reason=reason, until=until, made_on=made_on)
+
+
+def resume_cmd(case, made_on, *, operator="op-1") -> ResumeCase:
+    return ResumeCase(case=case.case_id, operator=operator, made_on=made_on)
+
+
+def write_off_cmd(case, reason, made_on, *, operator="op-1") -> WriteOff:
+    return WriteOff(case=case.case_id, operator=operator, reason=reason, made_on=made_on)
 
 
 def stored(events: Iterable[Event]) -> list[Event]:

@@ -11,7 +11,7 @@ import pytest
 from states import borrower
 from states.borrower import BorrowerDetails, BorrowerError, check_character
 from states.events import BorrowerDetailsAmended, DetailChange, PersonalDataRead
-from tests.unit.conftest import DUE, POLICY, open_case, stored
+from tests.unit.conftest import DUE, POLICY, contact_cmd, open_case, stored
 
 # A valid id: Beijing Dongcheng, born 1990-03-07, sequence 123, and its check digit.
 ID = "11010119900307123" + check_character("11010119900307123")
@@ -190,11 +190,11 @@ def test_a_new_phone_number_clears_the_unreachable_count():
     case = open_case()
     case.advance(DUE.replace(day=5), POLICY)
     for hour in (9, 10, 11):
-        case.record_contact("call", "borrower", "invalid_number", datetime(2024, 3, 5, hour), actor="op-1")
-    assert case.number_invalid and case.failed_in_a_row == 3
+        case.record_contact(contact_cmd(case, "call", "borrower", "invalid_number", datetime(2024, 3, 5, hour), operator="op-1"))
+    assert case.contact.number_invalid and case.contact.failed_in_a_row == 3
     case.amend_borrower_details(details().changes_to(details(phone="13998765432")), date(2024, 3, 5), actor="op-1")
-    assert not case.number_invalid and case.failed_in_a_row == 0
-    refused = case.record_contact("call", "guarantor", "connected", datetime(2024, 3, 5, 14), actor="op-1")
+    assert not case.contact.number_invalid and case.contact.failed_in_a_row == 0
+    refused = case.record_contact(contact_cmd(case, "call", "guarantor", "connected", datetime(2024, 3, 5, 14), operator="op-1"))
     assert refused[0].type == "ContactRefused"  # the borrower may be reachable again: no third party yet
 
 

@@ -12,7 +12,7 @@ from states.case import CollectionCase
 from states.events import ChargesAccrued
 from states.money import DayCount, round_fen
 from states.schedule import RepaymentMethod
-from tests.unit.conftest import DAY, DUE, POLICY, D, loan, of_type, open_case, plain_case, posted
+from tests.unit.conftest import DAY, DUE, POLICY, D, loan, of_type, open_case, payment_cmd, plain_case, posted
 
 PENALTY = "penalty_interest"
 CONTRACT = "contract_interest"
@@ -48,7 +48,7 @@ def test_penalty_example_on_a_date_that_is_not_a_review_date():
     case = open_case(first_due_on=date(2024, 3, 5))
     as_of = date(2024, 4, 4)
     assert case.view(as_of).projection.penalty_interest == D("225.00")
-    case.record_payment("1.00", as_of, "pay-1", POLICY)
+    case.record_payment(payment_cmd(case, "1.00", as_of, "pay-1"), POLICY)
     assert posted(case.log, PENALTY) == D("225.00")
 
 
@@ -141,7 +141,7 @@ def test_no_late_fee_for_an_installment_paid_on_its_due_date():
     terms = loan(principal="12000.00", term=3, method=RepaymentMethod.EQUAL_PRINCIPAL, late_fee="50.00")
     first = terms.schedule[0]
     case = open_case(terms=terms)
-    case.record_payment(first.amount, first.due_on, "on-time", POLICY)
+    case.record_payment(payment_cmd(case, first.amount, first.due_on, "on-time"), POLICY)
     case.advance(first.due_on + timedelta(days=10), POLICY)
     assert posted(case.log, LATE_FEE) == D("0.00")
     assert case.stage.value == "current"
@@ -163,7 +163,7 @@ def test_daily_postings_sum_to_the_rounded_exact_total():
     case = open_case(principal=str(principal), rate=str(rate))
     days = 45
     for k in range(1, days + 1):
-        case.record_payment("0.01", DUE + timedelta(days=k), f"p{k}", POLICY)
+        case.record_payment(payment_cmd(case, "0.01", DUE + timedelta(days=k), f"p{k}"), POLICY)
 
     penalties = [p for e in of_type(case.log, ChargesAccrued) for p in e.postings if p.component == PENALTY]
     assert len(penalties) == days
@@ -187,7 +187,7 @@ def _replayable_case_history(terms, until: date, step: int | None, payments=()):
         while payments and payments[0][0] <= day:
             on, amount = payments.pop(0)
             events += case.advance(on - DAY, POLICY)
-            events += case.record_payment(amount, on, f"pay-{on}", POLICY)
+            events += case.record_payment(payment_cmd(case, amount, on, f"pay-{on}"), POLICY)
         events += case.advance(day, POLICY)
     return case, events
 
@@ -293,7 +293,7 @@ def test_private_lending_cap_trims_contract_interest_itself():
 
     # paying what is enforceable settles the case: the 50.00 is never collected
     payoff = case.view(date(2025, 7, 2)).projection.total_due
-    events = case.record_payment(payoff, date(2025, 7, 2), "payoff", POLICY)
+    events = case.record_payment(payment_cmd(case, payoff, date(2025, 7, 2), "payoff"), POLICY)
     assert case.stage.value == "settled"
     assert case.projection().unenforceable >= D("50.00")
     assert all(line.component != CONTRACT or line.amount <= D("100.00") for e in events for line in getattr(e, "lines", ()))

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from states.case import CollectionCase, DomainError
+from states.parse import InputError
 from states.court_fees import litigation_costs
 from states.events import (
     CaseResumed,
@@ -31,7 +32,22 @@ from states.lifecycle import (
     decide,
 )
 from states.schedule import RepaymentMethod
-from tests.unit.conftest import DUE, POLICY, D, loan, of_type, open_case, plain_case, stage_path
+from tests.unit.conftest import (
+    DUE,
+    POLICY,
+    D,
+    contact_cmd,
+    loan,
+    of_type,
+    open_case,
+    pause_cmd,
+    payment_cmd,
+    plain_case,
+    promise_cmd,
+    resume_cmd,
+    stage_path,
+    write_off_cmd,
+)
 
 S = Stage
 
@@ -94,7 +110,7 @@ def test_operator_write_off_of_a_case_in_phone_is_an_invalid_transition():
     case = open_case()
     case.advance(dpd_day(10), POLICY)
     with pytest.raises(InvalidTransition) as err:
-        case.write_off("borrower deceased", dpd_day(10), POLICY, actor="op-7")
+        case.write_off(write_off_cmd(case, "borrower deceased", dpd_day(10), operator="op-7"), POLICY)
     assert "case-1" in str(err.value) and "phone" in str(err.value) and "write_off" in str(err.value)
 
 
@@ -228,7 +244,7 @@ def test_operator_writes_off_a_case_in_litigation():
     case = open_case()
     case.advance(dpd_day(200), POLICY)
     assert case.stage is S.LITIGATION
-    events = case.write_off("execution ended without recovery", dpd_day(210), POLICY, actor="op-7")
+    events = case.write_off(write_off_cmd(case, "execution ended without recovery", dpd_day(210), operator="op-7"), POLICY)
 
     (written_off,) = of_type(events, CaseWrittenOff)
     (changed,) = of_type(events, StageChanged)
@@ -237,15 +253,15 @@ def test_operator_writes_off_a_case_in_litigation():
     assert case.stage is S.WRITTEN_OFF and case.next_review_on is None
     assert case.advance(dpd_day(400), POLICY) == []  # nothing accrues after write-off
     with pytest.raises(DomainError, match="written_off"):
-        case.record_payment("100", dpd_day(220), "late", POLICY)
+        case.record_payment(payment_cmd(case, "100", dpd_day(220), "late"), POLICY)
     with pytest.raises(DomainError, match="written_off"):
-        case.write_off("again", dpd_day(220), POLICY, actor="op-7")
+        case.write_off(write_off_cmd(case, "again", dpd_day(220), operator="op-7"), POLICY)
 
 
 def test_operator_write_off_from_outsourced_recalls_the_agency():
     case = open_case()
     case.advance(dpd_day(120), POLICY)
-    events = case.write_off("borrower emigrated", dpd_day(120), POLICY, actor="op-3")
+    events = case.write_off(write_off_cmd(case, "borrower emigrated", dpd_day(120), operator="op-3"), POLICY)
     assert [type(e).__name__ for e in events][-3:] == ["RecalledFromAgency", "CaseWrittenOff", "StageChanged"]
     assert case.agency_id is None
 
@@ -256,7 +272,7 @@ def test_operator_write_off_from_outsourced_recalls_the_agency():
 def test_promise_to_pay_holds_phone_to_visit_until_its_date():
     case = open_case()
     case.advance(dpd_day(25), POLICY)
-    case.make_promise("500.00", dpd_day(35), dpd_day(25), POLICY, actor="op-1")
+    case.make_promise(promise_cmd(case, "500.00", dpd_day(35), dpd_day(25), operator="op-1"), POLICY)
     case.advance(dpd_day(35), POLICY)
     assert case.stage is S.PHONE  # DPD 35 >= 31, but the promise holds
 
@@ -264,8 +280,8 @@ def test_promise_to_pay_holds_phone_to_visit_until_its_date():
 def test_broken_promise_escalates_next_day():
     case = open_case()
     case.advance(dpd_day(25), POLICY)
-    case.make_promise("500.00", dpd_day(35), dpd_day(25), POLICY, actor="op-1")
-    case.record_payment("499.99", dpd_day(35), "short", POLICY)  # not in full
+    case.make_promise(promise_cmd(case, "500.00", dpd_day(35), dpd_day(25), operator="op-1"), POLICY)
+    case.record_payment(payment_cmd(case, "499.99", dpd_day(35), "short"), POLICY)  # not in full
     case.advance(dpd_day(36), POLICY)
 
     (broken,) = of_type(case.log, PromiseBroken)
@@ -276,9 +292,9 @@ def test_broken_promise_escalates_next_day():
 def test_promise_paid_the_day_after_its_date_is_broken():
     case = open_case()
     case.advance(dpd_day(25), POLICY)
-    case.make_promise("500.00", dpd_day(35), dpd_day(25), POLICY, actor="op-1")
+    case.make_promise(promise_cmd(case, "500.00", dpd_day(35), dpd_day(25), operator="op-1"), POLICY)
     case.advance(dpd_day(35), POLICY)
-    case.record_payment("500.00", dpd_day(36), "late", POLICY)  # before the close of day 36
+    case.record_payment(payment_cmd(case, "500.00", dpd_day(36), "late"), POLICY)  # before the close of day 36
     assert of_type(case.log, PromiseKept) == []
     (broken,) = of_type(case.log, PromiseBroken)
     assert broken.paid == D("0.00")
@@ -289,11 +305,11 @@ def test_promise_paid_the_day_after_its_date_is_broken():
 def test_kept_promise_ends_the_hold_and_resets_the_broken_count():
     case = open_case()
     case.advance(dpd_day(20), POLICY)
-    case.make_promise("100.00", dpd_day(22), dpd_day(20), POLICY, actor="op-1")
+    case.make_promise(promise_cmd(case, "100.00", dpd_day(22), dpd_day(20), operator="op-1"), POLICY)
     case.advance(dpd_day(23), POLICY)  # broken
     assert case.broken_in_a_row == 1
-    case.make_promise("300.00", dpd_day(33), dpd_day(23), POLICY, actor="op-1")
-    events = case.record_payment("300.00", dpd_day(30), "kept", POLICY)
+    case.make_promise(promise_cmd(case, "300.00", dpd_day(33), dpd_day(23), operator="op-1"), POLICY)
+    events = case.record_payment(payment_cmd(case, "300.00", dpd_day(30), "kept"), POLICY)
     (kept,) = of_type(events, PromiseKept)
     assert (kept.promised_on, kept.paid) == (dpd_day(33), D("300.00"))
     assert case.broken_in_a_row == 0 and case.promise is None
@@ -305,10 +321,10 @@ def test_after_two_broken_promises_in_a_row_the_next_promise_holds_nothing():
     case = open_case()
     case.advance(dpd_day(10), POLICY)
     for made, due in ((10, 12), (13, 15)):
-        case.make_promise("100.00", dpd_day(due), dpd_day(made), POLICY, actor="op-1")
+        case.make_promise(promise_cmd(case, "100.00", dpd_day(due), dpd_day(made), operator="op-1"), POLICY)
         case.advance(dpd_day(due + 1), POLICY)
     assert [b.broken_in_a_row for b in of_type(case.log, PromiseBroken)] == [1, 2]
-    (made,) = case.make_promise("100.00", dpd_day(38), dpd_day(26), POLICY, actor="op-1")
+    (made,) = case.make_promise(promise_cmd(case, "100.00", dpd_day(38), dpd_day(26), operator="op-1"), POLICY)
     assert made.holds_escalation is False
     case.advance(dpd_day(31), POLICY)
     assert case.stage is S.VISIT
@@ -318,14 +334,14 @@ def test_promise_more_than_14_days_ahead_is_refused():
     case = open_case()
     case.advance(dpd_day(10), POLICY)
     with pytest.raises(DomainError, match="at most 14 days ahead"):
-        case.make_promise("100.00", dpd_day(25), dpd_day(10), POLICY, actor="op-1")
-    case.make_promise("100.00", dpd_day(24), dpd_day(10), POLICY, actor="op-1")
+        case.make_promise(promise_cmd(case, "100.00", dpd_day(25), dpd_day(10), operator="op-1"), POLICY)
+    case.make_promise(promise_cmd(case, "100.00", dpd_day(24), dpd_day(10), operator="op-1"), POLICY)
 
 
 def test_promise_holds_visit_to_outsourced():
     case = open_case()
     case.advance(dpd_day(85), POLICY)
-    case.make_promise("100.00", dpd_day(95), dpd_day(85), POLICY, actor="op-1")
+    case.make_promise(promise_cmd(case, "100.00", dpd_day(95), dpd_day(85), operator="op-1"), POLICY)
     case.advance(dpd_day(95), POLICY)
     assert case.stage is S.VISIT
     case.advance(dpd_day(96), POLICY)
@@ -338,7 +354,7 @@ def test_promise_holds_visit_to_outsourced():
 def test_pause_suspends_escalation_not_accrual():
     case = open_case()
     case.advance(dpd_day(20), POLICY)
-    case.pause("hardship", dpd_day(45), dpd_day(20), POLICY, actor="op-2")
+    case.pause(pause_cmd(case, "hardship", dpd_day(45), dpd_day(20), operator="op-2"), POLICY)
     case.advance(dpd_day(44), POLICY)
     assert case.stage is S.PHONE
     assert case.view(dpd_day(44)).projection.penalty_interest == D("330.00")  # 44 days of 7.50
@@ -352,19 +368,19 @@ def test_pause_suspends_escalation_not_accrual():
 def test_lifting_a_pause_lets_the_case_escalate_at_the_next_review():
     case = open_case()
     case.advance(dpd_day(20), POLICY)
-    case.pause("dispute", dpd_day(50), dpd_day(20), POLICY, actor="op-2")
+    case.pause(pause_cmd(case, "dispute", dpd_day(50), dpd_day(20), operator="op-2"), POLICY)
     case.advance(dpd_day(35), POLICY)
-    case.resume(dpd_day(35), actor="op-2")
+    case.resume(resume_cmd(case, dpd_day(35), operator="op-2"))
     case.advance(dpd_day(36), POLICY)
     assert stage_path(case.log)[-1] == (dpd_day(36), "visit", 36)
 
 
 def test_pause_needs_a_reason_and_a_bounded_end():
     case = open_case()
-    with pytest.raises(DomainError, match="reason"):
-        case.pause(" ", dpd_day(10), dpd_day(5), POLICY)
+    with pytest.raises(InputError, match="reason: ' ' is not one of hardship, dispute, complaint"):
+        case.pause(pause_cmd(case, " ", dpd_day(10), dpd_day(5)), POLICY)
     with pytest.raises(DomainError, match="at most 60 days"):
-        case.pause("hardship", dpd_day(66), dpd_day(5), POLICY)
+        case.pause(pause_cmd(case, "hardship", dpd_day(66), dpd_day(5)), POLICY)
 
 
 # --- cure and settlement --------------------------------------------------------------------------
@@ -377,7 +393,7 @@ def test_paying_the_arrears_cures_back_to_current_and_recalls_the_agency():
     assert case.stage is S.OUTSOURCED and case.agency_id is not None
 
     arrears = case.view(day).projection.total_due
-    events = case.record_payment(arrears, day, "cure", POLICY)
+    events = case.record_payment(payment_cmd(case, arrears, day, "cure"), POLICY)
     names = [type(e).__name__ for e in events]
     assert names[-3:] == ["PaymentReceived", "RecalledFromAgency", "StageChanged"]
     assert events[-2].reason == "case cured"
@@ -390,7 +406,7 @@ def test_part_paying_the_arrears_does_not_cure():
     day = terms.schedule[0].due_on + timedelta(days=40)
     case.advance(day, POLICY)
     arrears = case.view(day).projection.total_due
-    case.record_payment(arrears - D("0.01"), day, "almost", POLICY)
+    case.record_payment(payment_cmd(case, arrears - D("0.01"), day, "almost"), POLICY)
     assert case.stage is S.VISIT
 
 
@@ -398,7 +414,7 @@ def test_paying_off_settles_the_case():
     case = open_case()
     case.advance(dpd_day(50), POLICY)
     owing = case.view(dpd_day(50)).projection.total_due
-    events = case.record_payment(owing, dpd_day(50), "payoff", POLICY)
+    events = case.record_payment(payment_cmd(case, owing, dpd_day(50), "payoff"), POLICY)
     assert (events[-1].from_stage, events[-1].to_stage) == ("visit", "settled")
     assert case.stage is S.SETTLED and case.next_review_on is None and case.total_owing() == 0
 
@@ -406,7 +422,7 @@ def test_paying_off_settles_the_case():
 def test_payoff_before_the_first_due_date_settles_from_current():
     case = open_case(principal="12000.00", term=3, method=RepaymentMethod.EQUAL_PRINCIPAL)
     day = date(2024, 2, 16)  # 15 days in: 12,000 x 18 % / 360 x 15 = 90.00 accrued
-    case.record_payment("12090.00", day, "payoff", POLICY)
+    case.record_payment(payment_cmd(case, "12090.00", day, "payoff"), POLICY)
     assert case.stage is S.SETTLED
     assert case.projection().overpayment == D("0.00")
 
@@ -428,7 +444,7 @@ def contact_case():
 @pytest.mark.parametrize("hour, minute, refused", [(7, 59, True), (8, 0, False), (21, 59, False), (22, 0, True), (23, 30, True), (0, 0, True)])
 def test_quiet_hours_are_refused_with_the_rule_named(hour, minute, refused):
     case = contact_case()
-    (event,) = case.record_contact("call", "borrower", "connected", at(hour, minute), actor="op-1")
+    (event,) = case.record_contact(contact_cmd(case, "call", "borrower", "connected", at(hour, minute), operator="op-1"))
     if refused:
         assert isinstance(event, ContactRefused)
         assert "22:00" in event.rule and "08:00" in event.rule
@@ -440,58 +456,58 @@ def test_quiet_hours_are_refused_with_the_rule_named(hour, minute, refused):
 def test_at_most_three_connected_calls_a_day_across_lender_and_agencies():
     case = contact_case()
     actors = ["op-1", "agency-A", "agency-B", "op-1"]
-    results = [case.record_contact("call", "borrower", "connected", at(9 + i), actor=a)[0] for i, a in enumerate(actors)]
+    results = [case.record_contact(contact_cmd(case, "call", "borrower", "connected", at(9 + i), operator=a))[0] for i, a in enumerate(actors)]
     assert [type(r).__name__ for r in results] == ["ContactRecorded"] * 3 + ["ContactRefused"]
     assert "3 connected calls" in results[-1].rule
     # a new day, a new count
-    (next_day,) = case.record_contact("call", "borrower", "connected", at(9, day=11), actor="op-1")
+    (next_day,) = case.record_contact(contact_cmd(case, "call", "borrower", "connected", at(9, day=11), operator="op-1"))
     assert isinstance(next_day, ContactRecorded)
 
 
 def test_at_most_six_unanswered_attempts_a_day_per_number():
     case = contact_case()
-    results = [case.record_contact("call", "borrower", "no_answer", at(9, 5 * i), actor="op-1")[0] for i in range(7)]
+    results = [case.record_contact(contact_cmd(case, "call", "borrower", "no_answer", at(9, 5 * i), operator="op-1"))[0] for i in range(7)]
     assert [type(r).__name__ for r in results] == ["ContactRecorded"] * 6 + ["ContactRefused"]
     assert "6 unanswered" in results[-1].rule
 
 
 def test_third_parties_only_after_three_failed_attempts_in_a_row():
     case = contact_case()
-    (early,) = case.record_contact("call", "guarantor", "connected", at(9), actor="op-1")
+    (early,) = case.record_contact(contact_cmd(case, "call", "guarantor", "connected", at(9), operator="op-1"))
     assert isinstance(early, ContactRefused) and "third parties" in early.rule
     for minute in (10, 20):
-        case.record_contact("call", "borrower", "no_answer", at(9, minute), actor="op-1")
-    assert isinstance(case.record_contact("call", "guarantor", "connected", at(10), actor="op-1")[0], ContactRefused)
-    case.record_contact("call", "borrower", "no_answer", at(10, 30), actor="op-1")
-    assert isinstance(case.record_contact("call", "guarantor", "connected", at(11), actor="op-1")[0], ContactRecorded)
+        case.record_contact(contact_cmd(case, "call", "borrower", "no_answer", at(9, minute), operator="op-1"))
+    assert isinstance(case.record_contact(contact_cmd(case, "call", "guarantor", "connected", at(10), operator="op-1"))[0], ContactRefused)
+    case.record_contact(contact_cmd(case, "call", "borrower", "no_answer", at(10, 30), operator="op-1"))
+    assert isinstance(case.record_contact(contact_cmd(case, "call", "guarantor", "connected", at(11), operator="op-1"))[0], ContactRecorded)
     # reaching the borrower again closes the door to third parties
-    case.record_contact("call", "borrower", "connected", at(12), actor="op-1")
-    assert isinstance(case.record_contact("call", "co_borrower", "connected", at(13), actor="op-1")[0], ContactRefused)
+    case.record_contact(contact_cmd(case, "call", "borrower", "connected", at(12), operator="op-1"))
+    assert isinstance(case.record_contact(contact_cmd(case, "call", "co_borrower", "connected", at(13), operator="op-1"))[0], ContactRefused)
 
 
 def test_third_parties_after_an_invalid_number():
     case = contact_case()
-    case.record_contact("call", "borrower", "invalid_number", at(9), actor="op-1")
-    assert isinstance(case.record_contact("call", "guarantor", "connected", at(10), actor="op-1")[0], ContactRecorded)
+    case.record_contact(contact_cmd(case, "call", "borrower", "invalid_number", at(9), operator="op-1"))
+    assert isinstance(case.record_contact(contact_cmd(case, "call", "guarantor", "connected", at(10), operator="op-1"))[0], ContactRecorded)
 
 
 def test_field_visits_need_two_collectors():
     case = contact_case()
-    (alone,) = case.record_contact("visit", "borrower", "connected", at(10), actor="op-1", collectors=1)
+    (alone,) = case.record_contact(contact_cmd(case, "visit", "borrower", "connected", at(10), operator="op-1", collectors=1))
     assert isinstance(alone, ContactRefused) and "two collectors" in alone.rule
-    (pair,) = case.record_contact("visit", "borrower", "connected", at(11), actor="op-1", collectors=2)
+    (pair,) = case.record_contact(contact_cmd(case, "visit", "borrower", "connected", at(11), operator="op-1", collectors=2))
     assert isinstance(pair, ContactRecorded) and pair.collectors == 2
 
 
 def test_unknown_contact_values_are_refused_with_the_accepted_ones():
     case = contact_case()
-    with pytest.raises(DomainError, match="channel 'fax' is not one of call, sms, visit, letter"):
-        case.record_contact("fax", "borrower", "connected", at(10), actor="op-1")
+    with pytest.raises(InputError, match="channel: 'fax' is not one of call, sms, visit, letter"):
+        case.record_contact(contact_cmd(case, "fax", "borrower", "connected", at(10), operator="op-1"))
 
 
 def test_contacts_replay_to_the_same_counters():
     case = contact_case()
-    case.record_contact("call", "borrower", "no_answer", at(9), actor="op-1")
-    case.record_contact("call", "borrower", "connected", at(22), actor="op-1")  # refused
-    case.record_contact("call", "borrower", "connected", at(10), actor="op-1")
+    case.record_contact(contact_cmd(case, "call", "borrower", "no_answer", at(9), operator="op-1"))
+    case.record_contact(contact_cmd(case, "call", "borrower", "connected", at(22), operator="op-1"))  # refused
+    case.record_contact(contact_cmd(case, "call", "borrower", "connected", at(10), operator="op-1"))
     assert CollectionCase.replay(case.log).snapshot() == case.snapshot()

@@ -3,18 +3,21 @@ upcasting old shapes on read, and the refusal of floats."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import ClassVar
 
 import pytest
 
-from states.case import CollectionCase
+from states.case import CollectionCase, DomainError
 from states.events import (
     EVENT_TYPES,
     AllocatedLine,
     DetailChange,
+    Event,
     EventError,
     PaymentReceived,
     PromiseMade,
@@ -22,7 +25,19 @@ from states.events import (
     event_from_record,
     upcast_payment_received_v1_v2,
 )
-from tests.unit.conftest import DUE, POLICY, D, open_case, stored
+from tests.unit.conftest import (
+    DUE,
+    POLICY,
+    D,
+    contact_cmd,
+    open_case,
+    pause_cmd,
+    payment_cmd,
+    promise_cmd,
+    resume_cmd,
+    stored,
+    write_off_cmd,
+)
 
 
 @functools.cache
@@ -31,18 +46,18 @@ def every_kind_of_event():
     case = open_case()
     d = lambda n: DUE + timedelta(days=n)  # noqa: E731
     case.advance(d(10), POLICY)
-    case.record_contact("call", "borrower", "no_answer", datetime(2024, 3, 11, 9, 30), actor="op-1")
-    case.record_contact("call", "borrower", "connected", datetime(2024, 3, 11, 22, 30), actor="op-1")
-    case.make_promise("100.00", d(12), d(10), POLICY, actor="op-1")
+    case.record_contact(contact_cmd(case, "call", "borrower", "no_answer", datetime(2024, 3, 11, 9, 30), operator="op-1"))
+    case.record_contact(contact_cmd(case, "call", "borrower", "connected", datetime(2024, 3, 11, 22, 30), operator="op-1"))
+    case.make_promise(promise_cmd(case, "100.00", d(12), d(10), operator="op-1"), POLICY)
     case.advance(d(13), POLICY)  # broken
-    case.make_promise("100.00", d(15), d(13), POLICY, actor="op-1")
-    case.record_payment("100.00", d(14), "pay-1", POLICY, actor="op-1", channel="wechat")  # kept
-    case.pause("complaint", d(20), d(14), POLICY, actor="op-2")
-    case.resume(d(16), actor="op-2")
+    case.make_promise(promise_cmd(case, "100.00", d(15), d(13), operator="op-1"), POLICY)
+    case.record_payment(payment_cmd(case, "100.00", d(14), "pay-1", operator="op-1", channel="wechat_pay"), POLICY)  # kept
+    case.pause(pause_cmd(case, "complaint", d(20), d(14), operator="op-2"), POLICY)
+    case.resume(resume_cmd(case, d(16), operator="op-2"))
     case.amend_borrower_details((DetailChange("phone", "138****1234", "139****5432"),), d(16), actor="op-2", source="loans.csv row 2")
     case.record_personal_data_read(("phone",), d(16), actor="op-2", purpose="collection call")
     case.advance(d(200), POLICY)  # outsourced, placed, recalled, sued
-    case.write_off("execution ended without recovery", d(210), POLICY, actor="op-3")
+    case.write_off(write_off_cmd(case, "execution ended without recovery", d(210), operator="op-3"), POLICY)
     return case
 
 
@@ -114,7 +129,7 @@ def test_a_replay_of_the_stored_history_equals_the_live_case():
 def test_non_ascii_text_is_kept_as_is():
     case = open_case()
     case.advance(DUE + timedelta(days=5), POLICY)
-    (event,) = case.record_contact("call", "borrower", "connected", datetime(2024, 3, 6, 10), actor="op-1", note="承诺还款")
+    (event,) = case.record_contact(contact_cmd(case, "call", "borrower", "connected", datetime(2024, 3, 6, 10), operator="op-1", note="承诺还款"))
     assert "承诺还款" in event.canonical_json()
 
 
@@ -205,3 +220,44 @@ def test_money_in_the_opening_event_is_written_with_two_places():
     payload = json.loads(case.log[0].canonical_json())["payload"]
     assert (payload["principal"], payload["late_fee"]) == ("100.00", "5.00")
     assert all(isinstance(row["principal"], str) and row["principal"].endswith(".00") for row in payload["schedule"])
+
+
+# --- registration and apply ------------------------------------------------------------------
+
+
+def test_an_event_type_registers_itself_under_its_class_name():
+    assert EVENT_TYPES["PromiseMade"] is PromiseMade and PromiseMade.type == "PromiseMade"
+
+
+def test_apply_refuses_an_event_it_has_no_handler_for():
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class CaseTeleported(Event):
+        destination: str
+
+    try:
+        assert EVENT_TYPES["CaseTeleported"] is CaseTeleported  # registered as soon as it is defined
+        case = open_case()
+        before = case.snapshot()
+        with pytest.raises(DomainError, match="no handler for event type 'CaseTeleported'"):
+            case.apply(CaseTeleported(case_id=case.case_id, seq=case.version + 1, business_date=DUE, destination="moon"))
+        assert case.snapshot() == before
+    finally:
+        del EVENT_TYPES["CaseTeleported"]  # keep the registry to the real event types for the other tests
+
+
+def test_a_second_class_under_a_stored_name_is_refused():
+    with pytest.raises(TypeError, match="'PromiseMade' is already"):
+        @dataclasses.dataclass(frozen=True, kw_only=True)
+        class Impostor(Event):
+            type: ClassVar[str] = "PromiseMade"
+
+
+def test_events_stay_pending_until_collected_and_each_command_returns_its_own():
+    case = open_case()
+    opened = case.collect_events()
+    assert [e.type for e in opened] == ["CaseOpened"]
+    advanced = case.advance(DUE + timedelta(days=5), POLICY)
+    promised = case.make_promise(promise_cmd(case, "100.00", DUE + timedelta(days=8), DUE + timedelta(days=5)), POLICY)
+    assert [e.type for e in promised] == ["PromiseMade"]
+    assert case.collect_events() == advanced + promised
+    assert case.collect_events() == []

@@ -22,7 +22,7 @@ from states.events import ChargesAccrued, PaymentReceived, StageChanged
 from states.lifecycle import Stage, edge_exists
 from states.money import DayCount
 from states.schedule import RepaymentMethod
-from tests.unit.conftest import POLICY, D, LoggedCase, TracedCase, loan, stored
+from tests.unit.conftest import POLICY, D, LoggedCase, TracedCase, loan, pause_cmd, payment_cmd, promise_cmd, stored
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -99,14 +99,14 @@ def command(case: CollectionCase, step: Step, n: int, day: date) -> None:
             view = case.view(day, POLICY)
             p = view.projection
             amount = p.total_due + p.principal_outstanding - p.overdue_principal + view.contract_interest_accrued
-        events = case.record_payment(max(amount, D("0.01")), day, f"pay-{n}", POLICY)
+        events = case.record_payment(payment_cmd(case, max(amount, D("0.01")), day, f"pay-{n}"), POLICY)
         if step.kind == "pay_all":  # the payoff the view quotes settles the case exactly
             assert case.stage.value == "settled", events
             assert [e.overpayment for e in events if isinstance(e, PaymentReceived)] == [D("0.00")]
     elif step.kind == "promise":
-        case.make_promise(step.amount, day + timedelta(days=step.gap % 15), day, POLICY, actor="op")
+        case.make_promise(promise_cmd(case, step.amount, day + timedelta(days=step.gap % 15), day, operator="op"), POLICY)
     elif step.kind == "pause":
-        case.pause("hardship", day + timedelta(days=1 + step.gap % 60), day, POLICY, actor="op")
+        case.pause(pause_cmd(case, "hardship", day + timedelta(days=1 + step.gap % 60), day, operator="op"), POLICY)
 
 
 def traced(terms, kind: type[TracedCase] = TracedCase) -> TracedCase:

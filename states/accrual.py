@@ -1,0 +1,171 @@
+"""Accrual: the charges of one stretch of days, and the interest a payoff brings forward, under the cap.
+
+Accrual through business date D *includes* day D. Days are accrued over
+intervals (a, b]: the start day is excluded, the end day included. An
+installment due on day d accrues contract interest through d and, if unpaid,
+is overdue from d + 1, so as of D it carries DPD(D) = D - d days of penalty
+interest. Balances only change at due dates and payments, so accrual between
+two dates is closed-form: base x rate x days / basis per constant stretch,
+summed exactly as principal-days, and posted in fen as
+round(exact cumulative total) - posted so far (the residue is carried).
+
+These are pure functions of the case's terms, balances and running totals;
+the case turns what they return into a ``ChargesAccrued`` event and applies
+it (``states.case``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import NamedTuple, Protocol
+
+from states.allocation import Component
+from states.caps import apply_cap, cap_limit
+from states.events import AccrualSegment, CaseOpened, ChargePosting
+from states.money import ZERO, DayCount, round_fen
+
+ONE_DAY = timedelta(days=1)
+EXACT = Decimal("0.000000000001")  # how finely an explanation shows an unrounded amount
+
+CONTRACT = Component.CONTRACT_INTEREST.value
+PENALTY = Component.PENALTY_INTEREST.value
+COMPOUND = Component.COMPOUND_INTEREST.value
+LATE_FEE = Component.LATE_FEE.value
+CAP = "cap"  # not a charge: the principal-days the legal cap is measured on
+
+
+class ChargeKey(NamedTuple):
+    """What a new charge is for: its component and, when it belongs to one, the installment.
+
+    Two charges of one stretch never share a key: the late fee and the
+    contract interest of installment 3 are ``(late_fee, 3)`` and
+    ``(contract_interest, 3)``; penalty interest belongs to no installment.
+    """
+
+    component: Component
+    installment: int | None = None
+
+
+def penalty_rate(annual_rate: Decimal, penalty_uplift: Decimal) -> Decimal:
+    """The annual penalty rate on overdue principal: the contract rate with its uplift (DOMAIN.md §3)."""
+    return annual_rate * (1 + penalty_uplift)
+
+
+class Installment(Protocol):
+    """What accrual reads of an installment (``states.case.InstallmentState``)."""
+
+    number: int
+    due_on: date
+    principal: Decimal
+    scheduled_interest: Decimal
+
+    @property
+    def unpaid(self) -> Decimal: ...
+
+
+class Balances(NamedTuple):
+    """The balances a stretch accrues on; constant over it, since no due date lies inside."""
+
+    not_yet_due: Decimal  # principal still earning contract interest
+    overdue_principal: Decimal
+    overdue_interest: Decimal
+    outstanding: Decimal  # all principal unpaid, overdue included: what the cap is measured on
+
+
+class Totals(NamedTuple):
+    """What the case has accrued since it opened (the running sums the cap and the residue need)."""
+
+    principal_days: Mapping[str, Decimal]  # exact principal-days per component, and CAP
+    computed: Mapping[str, Decimal]  # pre-cap postings per daily component, for the carried residue
+    charged: Decimal  # enforceable charges so far, all components
+
+
+@dataclass(frozen=True)
+class Charges:
+    """What one accrual adds: its stretches (the audit trail), its postings in fen, the cap limit."""
+
+    segments: tuple[AccrualSegment, ...]
+    postings: tuple[ChargePosting, ...]
+    cap_limit: Decimal
+
+
+def stretch_charges(
+    terms: CaseOpened,
+    day_count: DayCount,
+    balances: Balances,
+    installments: Sequence[Installment],
+    totals: Totals,
+    start: date,
+    through: date,
+) -> Charges:
+    """The charges of the stretch (start, through], which has no due date strictly inside it.
+
+    Contract interest of an installment falls due on its due date (``through``);
+    a late fee falls due once for an installment that fell due in the stretch
+    and is still unpaid. Everything is capped together, cut in the cap's order.
+    """
+    days = (through - start).days
+    first_day = start + ONE_DAY
+    penalty = penalty_rate(terms.annual_rate, terms.penalty_uplift)
+    basis = day_count.basis
+    principal_days = dict(totals.principal_days)
+    segments: list[AccrualSegment] = []
+    for component, base, rate, rule in (
+        (CONTRACT, balances.not_yet_due, terms.annual_rate, "contract rate on principal not yet due"),
+        (PENALTY, balances.overdue_principal, penalty, f"contract rate x (1 + {terms.penalty_uplift}) on overdue principal"),
+        (COMPOUND, balances.overdue_interest if terms.compound_interest else ZERO, penalty,
+         "penalty rate on overdue contract interest (the contract allows compounding)"),
+        (CAP, balances.outstanding, terms.cap_rate, f"legal cap ({terms.cap_regime}) on principal outstanding"),
+    ):
+        if base > 0:
+            principal_days[component] += base * days
+            exact = rate * base * days / basis
+            segments.append(AccrualSegment(component, base, rate, first_day, through, days, exact.quantize(EXACT), rule))
+
+    new: dict[ChargeKey, Decimal] = {}
+    rules: dict[ChargeKey, str] = {}
+    for component, rule in (
+        (Component.PENALTY_INTEREST, "penalty interest on overdue principal"),
+        (Component.COMPOUND_INTEREST, "compound interest on overdue contract interest"),
+    ):
+        amount = round_fen(penalty * principal_days[component] / basis) - totals.computed[component]
+        if amount:
+            key = ChargeKey(component)
+            new[key], rules[key] = amount, rule
+    for inst in installments:
+        if inst.due_on == through:
+            key = ChargeKey(Component.CONTRACT_INTEREST, inst.number)
+            total = round_fen(terms.annual_rate * principal_days[CONTRACT] / basis)
+            new[key] = total - totals.computed[CONTRACT]
+            rules[key] = f"contract interest of installment {inst.number} falls due"
+        elif start <= inst.due_on < through and inst.unpaid > 0:
+            fee = terms.late_fee + round_fen(terms.late_fee_rate * (inst.principal + inst.scheduled_interest))
+            if fee > 0:
+                key = ChargeKey(Component.LATE_FEE, inst.number)
+                new[key], rules[key] = fee, f"late fee for missed installment {inst.number}"
+
+    limit = cap_limit(terms.cap_rate, principal_days[CAP], day_count)
+    return Charges(tuple(segments), _capped(new, rules, totals.charged, limit), limit)
+
+
+def payoff_interest(
+    terms: CaseOpened, day_count: DayCount, totals: Totals, amount: Decimal, installment: int | None
+) -> Charges:
+    """The contract interest accrued in the current period, brought forward by a payoff, under the cap now."""
+    limit = cap_limit(terms.cap_rate, totals.principal_days[CAP], day_count)
+    key = ChargeKey(Component.CONTRACT_INTEREST, installment)
+    rule = f"contract interest accrued to payoff, installment {installment}"
+    return Charges((), _capped({key: amount}, {key: rule}, totals.charged, limit), limit)
+
+
+def _capped(
+    new: Mapping[ChargeKey, Decimal], rules: Mapping[ChargeKey, str], charged: Decimal, limit: Decimal
+) -> tuple[ChargePosting, ...]:
+    split = apply_cap(new, charged, limit)
+    return tuple(
+        ChargePosting(key.component.value, amount, split.enforceable[key], split.unenforceable[key], rules[key], key.installment)
+        for key, amount in new.items()
+    )

@@ -1,0 +1,484 @@
+"""The state of a collection case, and ``apply``: how each event changes it.
+
+``CaseState`` holds what a case's events have made of it (installments paid
+and owed, charges, the stage, the promise, pause, placement and contact
+state) and what is read from that: dues, days past due, the projection,
+the facts the stage guards look at, the next date anything can change, how
+a payment would be allocated. ``apply`` dispatches each event through a
+table built once from the ``_on_<EventType>`` handlers, and refuses an event
+type it has no handler for. Nothing else changes the state;
+``states.case`` decides which events happen.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, Callable
+
+from states import accrual, contact
+from states.accrual import CAP, COMPOUND, CONTRACT, LATE_FEE, ONE_DAY, PENALTY
+from states.allocation import Allocation, AllocationLine, AllocationOrder, Component, Due, allocate
+from states.court_fees import litigation_costs
+from states.delinquency import bucket_for, classification_for, days_past_due
+from states.errors import DomainError
+from states.events import (
+    EVENT_TYPES,
+    BorrowerDetailsAmended,
+    CaseOpened,
+    CasePaused,
+    CaseResumed,
+    CaseReviewed,
+    CaseWrittenOff,
+    ChargesAccrued,
+    ContactRecorded,
+    ContactRefused,
+    Event,
+    LawsuitFiled,
+    PaymentReceived,
+    PersonalDataRead,
+    PlacedWithAgency,
+    PromiseBroken,
+    PromiseKept,
+    PromiseMade,
+    RecalledFromAgency,
+    StageChanged,
+)
+from states.lifecycle import Stage, StageFacts, edge_exists
+from states.money import ZERO, DayCount, round_fen
+from states.policy import CollectionPolicy
+from states.views import CaseProjection
+
+COSTS = Component.COSTS.value
+PRINCIPAL = Component.PRINCIPAL.value
+
+
+@dataclass
+class InstallmentState:
+    number: int
+    due_on: date
+    principal: Decimal
+    scheduled_interest: Decimal
+    principal_paid: Decimal = ZERO
+    interest_due: Decimal = ZERO  # enforceable contract interest posted at the due date
+    interest_paid: Decimal = ZERO
+    late_fee_due: Decimal = ZERO
+    late_fee_paid: Decimal = ZERO
+
+    @property
+    def principal_unpaid(self) -> Decimal:
+        return self.principal - self.principal_paid
+
+    @property
+    def interest_unpaid(self) -> Decimal:
+        return self.interest_due - self.interest_paid
+
+    @property
+    def late_fee_unpaid(self) -> Decimal:
+        return self.late_fee_due - self.late_fee_paid
+
+    @property
+    def unpaid(self) -> Decimal:
+        return self.principal_unpaid + self.interest_unpaid + self.late_fee_unpaid
+
+
+@dataclass
+class Promise:
+    amount: Decimal
+    promised_on: date
+    holds_escalation: bool
+    paid_before: Decimal  # total paid when the promise was made
+
+
+class CaseState:
+    """A case's state, folded from its events: ``apply`` is the only place it changes.
+
+    The balances it derives (dues, DPD, the projection) are read from here;
+    what happens to a case is decided by ``CollectionCase``'s commands.
+    """
+
+    def __init__(self, case_id: str):
+        self.case_id = case_id
+        self.version = 0
+        self.stage = Stage.CURRENT
+        self.contract_no = ""
+        self.borrower_id = ""
+        self.terms: CaseOpened | None = None
+        self.installments: list[InstallmentState] = []
+        self.day_count = DayCount.ACT_360
+        self.cap_rate = ZERO
+        self.accrued_through = date.min
+        self.reviewed_through = date.min
+        # exact principal-days accumulated per component since opening
+        self.principal_days: dict[str, Decimal] = {CONTRACT: ZERO, PENALTY: ZERO, COMPOUND: ZERO, CAP: ZERO}
+        # computed (pre-cap) postings so far, for carrying the rounding residue
+        self.computed: dict[str, Decimal] = {CONTRACT: ZERO, PENALTY: ZERO, COMPOUND: ZERO}
+        self.charged = ZERO  # enforceable charges so far, all components (what the cap bounds)
+        self.unenforceable: dict[str, Decimal] = {}
+        self.penalty_due = ZERO
+        self.compound_due = ZERO
+        self.costs_due = ZERO
+        self.total_paid = ZERO
+        self.overpayment = ZERO
+        self.promise: Promise | None = None
+        self.broken_in_a_row = 0
+        self.paused_until: date | None = None
+        self.pause_reason: str | None = None
+        self.agency_id: str | None = None
+        self.placement_until: date | None = None
+        self.placements = 0
+        self.next_review_on: date | None = None
+        self.lawsuit_filed = False
+        self.contact = contact.ContactState()
+        self._pending: list[Event] = []  # emitted, not yet collected
+        self._returned = 0  # how many of them a command has already returned
+        self._opened_json: str | None = None
+
+    # ------------------------------------------------------------------
+    # derived figures
+
+    @property
+    def penalty_rate(self) -> Decimal:
+        return accrual.penalty_rate(self._opened.annual_rate, self._opened.penalty_uplift)
+
+    @property
+    def _opened(self) -> CaseOpened:
+        if self.terms is None:
+            raise DomainError(f"case {self.case_id}: not opened")
+        return self.terms
+
+    def principal_outstanding(self) -> Decimal:
+        return sum((i.principal_unpaid for i in self.installments), ZERO)
+
+    def overdue_principal(self, as_of: date) -> Decimal:
+        """Principal past its due date on day ``as_of`` (due_on < as_of)."""
+        return sum((i.principal_unpaid for i in self.installments if i.due_on < as_of), ZERO)
+
+    def principal_not_yet_due(self, day: date) -> Decimal:
+        """Principal still earning contract interest on ``day`` (due_on >= day)."""
+        return sum((i.principal_unpaid for i in self.installments if i.due_on >= day), ZERO)
+
+    def overdue_interest(self, as_of: date) -> Decimal:
+        return sum((i.interest_unpaid for i in self.installments if i.due_on < as_of), ZERO)
+
+    def oldest_unpaid_due(self, as_of: date) -> date | None:
+        for inst in self.installments:
+            if inst.due_on < as_of and inst.unpaid > 0:
+                return inst.due_on
+        return None
+
+    def dpd(self, as_of: date) -> int:
+        return days_past_due(self.oldest_unpaid_due(as_of), as_of)
+
+    def dues(self, as_of: date) -> list[Due]:
+        """Everything payable on ``as_of`` (installments due on or before it, case-level dues)."""
+        dues: list[Due] = []
+        oldest = self.oldest_unpaid_due(as_of + ONE_DAY) or as_of
+        for component, amount in ((COSTS, self.costs_due), (PENALTY, self.penalty_due), (COMPOUND, self.compound_due)):
+            if amount > 0:
+                dues.append(Due(Component(component), amount, oldest))
+        for inst in self.installments:
+            if inst.due_on > as_of:
+                break
+            for component, amount in (
+                (LATE_FEE, inst.late_fee_unpaid),
+                (CONTRACT, inst.interest_unpaid),
+                (PRINCIPAL, inst.principal_unpaid),
+            ):
+                if amount > 0:
+                    dues.append(Due(Component(component), amount, inst.due_on, inst.number))
+        return dues
+
+    def total_due(self, as_of: date) -> Decimal:
+        """The sum of ``dues(as_of)``, without building them."""
+        installments = sum((i.unpaid for i in self.installments if i.due_on <= as_of), ZERO)
+        return installments + self.costs_due + self.penalty_due + self.compound_due
+
+    def overdue_total(self, as_of: date) -> Decimal:
+        """Amounts past their due date on ``as_of`` (case-level dues always count)."""
+        installments = sum((i.unpaid for i in self.installments if i.due_on < as_of), ZERO)
+        return installments + self.penalty_due + self.compound_due + self.costs_due
+
+    def total_owing(self) -> Decimal:
+        return sum((i.unpaid for i in self.installments), ZERO) + self.penalty_due + self.compound_due + self.costs_due
+
+    def accrued_contract_interest(self) -> Decimal:
+        """Contract interest accrued through ``accrued_through`` but not yet posted as due."""
+        exact = self._opened.annual_rate * self.principal_days[CONTRACT] / self.day_count.basis
+        return round_fen(exact) - self.computed[CONTRACT]
+
+    def projection(self) -> CaseProjection:
+        as_of = self.accrued_through
+        dpd = self.dpd(as_of)
+        principal = due_principal = interest = late_fees = due_installments = ZERO
+        for i in self.installments:  # one pass: this runs for every case saved
+            principal += i.principal_unpaid
+            interest += i.interest_unpaid
+            late_fees += i.late_fee_unpaid
+            if i.due_on <= as_of:
+                due_principal += i.principal_unpaid
+                due_installments += i.unpaid
+        return CaseProjection(
+            case_id=self.case_id,
+            contract_no=self.contract_no,
+            stage=self.stage.value,
+            dpd=dpd,
+            bucket=bucket_for(dpd).value,
+            classification=classification_for(dpd).value,
+            principal_outstanding=principal,
+            overdue_principal=due_principal,
+            contract_interest_due=interest,
+            penalty_interest=self.penalty_due,
+            compound_interest=self.compound_due,
+            late_fees=late_fees,
+            costs=self.costs_due,
+            total_due=due_installments + self.costs_due + self.penalty_due + self.compound_due,
+            unenforceable=sum(self.unenforceable.values(), ZERO),
+            total_paid=self.total_paid,
+            overpayment=self.overpayment,
+            accrued_through=self.accrued_through,
+            reviewed_through=self.reviewed_through,
+            next_review_on=self.next_review_on,
+            promise_until=self.promise.promised_on if self.promise else None,
+            paused_until=self.paused_until,
+            agency_id=self.agency_id,
+            version=self.version,
+        )
+
+    # ------------------------------------------------------------------
+    # what the rules read (computed from the state, never changing it)
+
+    def _compute_next_review(self, after: date, policy: CollectionPolicy) -> date | None:
+        """The earliest date after ``after`` on which anything about this case can change.
+
+        An installment falls due (seen the day after), a stage threshold is
+        reached, a promise expires, a pause or placement ends, a month-end
+        posting is owed. Nothing else can move a case, so nothing else wakes it.
+        """
+        if self.stage.is_closed:
+            return None
+        candidates: list[date] = []
+        for inst in self.installments:
+            if inst.due_on + ONE_DAY > after:
+                candidates.append(inst.due_on + ONE_DAY)
+                break
+        oldest = self.oldest_unpaid_due(after + ONE_DAY)
+        if oldest is not None:
+            for threshold in policy.stage_thresholds():
+                if oldest + timedelta(days=threshold) > after:
+                    candidates.append(oldest + timedelta(days=threshold))
+                    break
+        if self.promise is not None:
+            candidates.append(self.promise.promised_on + ONE_DAY)
+        if self.paused_until is not None:
+            candidates.append(self.paused_until)
+        if self.placement_until is not None:
+            candidates.append(self.placement_until)
+        if policy.month_end_posting and (oldest is not None or self.penalty_due or self.compound_due or self.costs_due):
+            candidates.append(_month_end(after + ONE_DAY))
+        later = [d for d in candidates if d > after]
+        return min(later) if later else None
+
+    def _facts(self, on: date, by_operator: bool = False) -> StageFacts:
+        claim = self.total_owing()
+        legal_cost = ZERO
+        if self.stage in (Stage.OUTSOURCED, Stage.LITIGATION) and claim > 0:
+            legal_cost = litigation_costs(claim).total
+        return StageFacts(
+            dpd=self.dpd(on),
+            promise_holds=self.promise is not None and self.promise.holds_escalation and on <= self.promise.promised_on,
+            paused=self.paused_until is not None,
+            placement_active=self.agency_id is not None,
+            placement_ended=self.placements > 0 and self.agency_id is None,
+            claim=claim,
+            expected_legal_cost=legal_cost,
+            overdue_total=self.overdue_total(on + ONE_DAY),
+            total_owing=claim,
+            by_operator=by_operator,
+        )
+
+    def _allocate(self, amount: Decimal, on: date, order: AllocationOrder) -> Allocation:
+        """Allocate to what is due; what is left pays interest brought forward by a payoff,
+        then prepays principal not yet due, oldest installment first."""
+        allocation = allocate(amount, self.dues(on), order)
+        leftover = allocation.overpayment
+        lines = list(allocation.lines)
+        future = [i for i in self.installments if i.due_on > on]
+        for component, unpaid in ((Component.CONTRACT_INTEREST, "interest_unpaid"), (Component.PRINCIPAL, "principal_unpaid")):
+            for inst in future:
+                part = min(leftover, getattr(inst, unpaid))
+                if part > 0:
+                    lines.append(AllocationLine(component, part, inst.number))
+                    leftover -= part
+        return Allocation(amount, tuple(lines), leftover)
+
+    def _wake_by(self, day: date) -> None:
+        if not self.stage.is_closed:
+            self.next_review_on = day if self.next_review_on is None else min(self.next_review_on, day)
+
+    # ------------------------------------------------------------------
+    # apply: the only place state changes
+
+    def apply(self, event: Event) -> None:
+        handler = _HANDLERS.get(type(event))
+        if handler is None:
+            raise DomainError(f"case {self.case_id}: no handler for event type {event.type!r}; this code cannot apply it")
+        if event.seq != self.version + 1:
+            raise DomainError(f"case {self.case_id}: event seq {event.seq} does not follow version {self.version}")
+        handler(self, event)
+        self.version = event.seq
+
+    def _on_CaseOpened(self, e: CaseOpened) -> None:
+        self.terms = e
+        self.contract_no = e.contract_no
+        self.borrower_id = e.borrower_id
+        self.day_count = DayCount(e.day_count)
+        self.cap_rate = e.cap_rate
+        self.installments = [InstallmentState(s.number, s.due_on, s.principal, s.interest) for s in e.schedule]
+        self.accrued_through = self.reviewed_through = e.disbursed_on
+        self.next_review_on = e.schedule[0].due_on + ONE_DAY
+
+    def _on_ChargesAccrued(self, e: ChargesAccrued) -> None:
+        for seg in e.segments:
+            self.principal_days[seg.component] += seg.base * seg.days
+        by_number = {i.number: i for i in self.installments}
+        for p in e.postings:
+            if p.component in self.computed:
+                self.computed[p.component] += p.computed
+            if p.component == CONTRACT:
+                by_number[p.installment].interest_due += p.enforceable
+            elif p.component == LATE_FEE:
+                by_number[p.installment].late_fee_due += p.enforceable
+            elif p.component == PENALTY:
+                self.penalty_due += p.enforceable
+            elif p.component == COMPOUND:
+                self.compound_due += p.enforceable
+            self.charged += p.enforceable
+            if p.unenforceable:
+                self.unenforceable[p.component] = self.unenforceable.get(p.component, ZERO) + p.unenforceable
+        self.accrued_through = max(self.accrued_through, e.through)
+
+    def _on_PaymentReceived(self, e: PaymentReceived) -> None:
+        by_number = {i.number: i for i in self.installments}
+        for line in e.lines:
+            if line.component == COSTS:
+                self.costs_due -= line.amount
+            elif line.component == PENALTY:
+                self.penalty_due -= line.amount
+            elif line.component == COMPOUND:
+                self.compound_due -= line.amount
+            elif line.component == LATE_FEE:
+                by_number[line.installment].late_fee_paid += line.amount
+            elif line.component == CONTRACT:
+                by_number[line.installment].interest_paid += line.amount
+            elif line.component == PRINCIPAL:
+                by_number[line.installment].principal_paid += line.amount
+        self.total_paid += e.amount
+        self.overpayment += e.overpayment
+        self._skip_review_of_paid_installments(e.business_date)
+
+    def _skip_review_of_paid_installments(self, paid_on: date) -> None:
+        """A current case paid up to date has nothing to review until its next installment.
+
+        Its next review was the day after an installment fell due (to see it
+        missed); once everything due is paid, that review could change
+        nothing, so the case sleeps until the day after its next installment
+        falls due. Cases in collection keep their review dates.
+        """
+        if (
+            self.stage is not Stage.CURRENT
+            or self.promise is not None
+            or self.paused_until is not None
+            or self.overdue_total(paid_on + ONE_DAY) > 0
+        ):
+            return
+        upcoming = [i.due_on for i in self.installments if i.due_on > paid_on]
+        if upcoming:
+            self.next_review_on = upcoming[0] + ONE_DAY
+
+    def _on_StageChanged(self, e: StageChanged) -> None:
+        source, dest = Stage(e.from_stage), Stage(e.to_stage)
+        if source is not self.stage or not edge_exists(e.trigger, source, dest):
+            raise DomainError(
+                f"case {self.case_id} seq {e.seq}: {e.trigger} {source.value} -> {dest.value} "
+                f"is not in the transition table (case is {self.stage.value})"
+            )
+        self.stage = dest
+        if dest is Stage.CURRENT or dest.is_closed:
+            self.promise = None
+            self.paused_until = self.pause_reason = None
+        if dest.is_closed:
+            self.next_review_on = None
+
+    def _on_CaseReviewed(self, e: CaseReviewed) -> None:
+        self.reviewed_through = e.business_date
+        self.next_review_on = e.next_review_on
+
+    def _on_PromiseMade(self, e: PromiseMade) -> None:
+        self.promise = Promise(e.amount, e.promised_on, e.holds_escalation, self.total_paid)
+        self._wake_by(e.promised_on + ONE_DAY)
+
+    def _on_PromiseKept(self, e: PromiseKept) -> None:
+        self.promise = None
+        self.broken_in_a_row = 0
+
+    def _on_PromiseBroken(self, e: PromiseBroken) -> None:
+        self.promise = None
+        self.broken_in_a_row = e.broken_in_a_row
+
+    def _on_ContactRecorded(self, e: ContactRecorded) -> None:
+        self.contact = contact.after_contact(self.contact, e)
+
+    def _on_ContactRefused(self, e: ContactRefused) -> None:
+        pass  # a refused contact did not take place: it counts towards no limit
+
+    def _on_CasePaused(self, e: CasePaused) -> None:
+        self.paused_until, self.pause_reason = e.until, e.reason
+        self._wake_by(e.until)
+
+    def _on_CaseResumed(self, e: CaseResumed) -> None:
+        self.paused_until = self.pause_reason = None
+        self._wake_by(e.business_date + ONE_DAY)  # escalation held by the pause may now be due
+
+    def _on_PlacedWithAgency(self, e: PlacedWithAgency) -> None:
+        self.agency_id = e.agency_id
+        self.placement_until = e.until
+        self.placements += 1
+
+    def _on_RecalledFromAgency(self, e: RecalledFromAgency) -> None:
+        self.agency_id = None
+        self.placement_until = None
+
+    def _on_LawsuitFiled(self, e: LawsuitFiled) -> None:
+        self.lawsuit_filed = True
+        self.costs_due += sum((c.enforceable for c in e.costs), ZERO)
+
+    def _on_CaseWrittenOff(self, e: CaseWrittenOff) -> None:
+        pass  # the stage change that follows closes the case
+
+    def _on_BorrowerDetailsAmended(self, e: BorrowerDetailsAmended) -> None:
+        if any(change.field == "phone" for change in e.changes):
+            self.contact = contact.after_new_number(self.contact)
+
+    def _on_PersonalDataRead(self, e: PersonalDataRead) -> None:
+        pass  # recorded for the audit trail; the case's figures do not change
+
+
+def _handlers() -> dict[type[Event], Callable[[CaseState, Any], None]]:
+    """The apply table, built once: ``_on_<EventType>`` handles that type."""
+    table = {}
+    for name, handler in vars(CaseState).items():
+        if name.startswith("_on_"):
+            if name[4:] not in EVENT_TYPES:
+                raise TypeError(f"CaseState.{name} handles no known event type")
+            table[EVENT_TYPES[name[4:]]] = handler
+    return table
+
+
+_HANDLERS = _handlers()
+
+
+def _month_end(day: date) -> date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])

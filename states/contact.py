@@ -1,0 +1,118 @@
+"""Contact conduct (DOMAIN.md §6): when, how often and whom a collector may contact.
+
+The rules are pure functions over a case's ``ContactState``: ``rule_broken``
+names the rule a proposed contact would break (or gives ``None``), and
+``after_contact`` / ``after_new_number`` give the state a recorded contact or
+a new phone number leaves. The case keeps the state and changes it only in
+its ``apply`` handlers, with what these functions return.
+
+Counters are per borrower-local calendar day and count the lender and all
+its agencies together, since every contact is recorded on the case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from types import MappingProxyType
+
+from states.events import ContactRecorded
+from states.vocabulary import ContactChannel, ContactOutcome, ContactParty
+
+MAX_CONNECTED_CALLS_A_DAY = 3
+MAX_UNANSWERED_A_DAY = 6  # per number, i.e. per party called
+FAILED_ATTEMPTS_BEFORE_THIRD_PARTY = 3
+QUIET_HOURS = (time(22, 0), time(8, 0))  # no contact from the first to the second, borrower local time
+# A letter is read when the borrower chooses to; the others reach the borrower at once.
+QUIET_HOURS_CHANNELS = frozenset({ContactChannel.CALL, ContactChannel.VISIT, ContactChannel.SMS})
+COLLECTORS_ON_A_VISIT = 2
+
+
+@dataclass(frozen=True)
+class ContactDay:
+    """One day's contact counters across the lender and all its agencies."""
+
+    day: date | None = None
+    connected: int = 0
+    unanswered: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))  # by party
+
+
+@dataclass(frozen=True)
+class LastContact:
+    """The most recent contact that took place (a refused one did not)."""
+
+    at: datetime  # borrower's local wall time, as recorded
+    channel: ContactChannel
+    party: ContactParty
+    outcome: ContactOutcome
+
+
+@dataclass(frozen=True)
+class ContactState:
+    """What the conduct rules need to remember about a case's contacts."""
+
+    day: ContactDay = ContactDay()
+    failed_in_a_row: int = 0  # borrower attempts without a connection since the last one
+    number_invalid: bool = False
+    last: LastContact | None = None
+
+    @property
+    def borrower_unreachable(self) -> bool:
+        """Third parties may be contacted only when this holds."""
+        return self.number_invalid or self.failed_in_a_row >= FAILED_ATTEMPTS_BEFORE_THIRD_PARTY
+
+
+def in_quiet_hours(at: datetime) -> bool:
+    start, end = QUIET_HOURS
+    return at.time() >= start or at.time() < end
+
+
+def rule_broken(
+    state: ContactState,
+    channel: ContactChannel,
+    party: ContactParty,
+    outcome: ContactOutcome,
+    at: datetime,
+    collectors: int,
+) -> str | None:
+    """The conduct rule this contact would break, in words, or ``None`` when it may take place."""
+    if channel in QUIET_HOURS_CHANNELS and in_quiet_hours(at):
+        return "no contact between 22:00 and 08:00 borrower local time"
+    if channel is ContactChannel.VISIT and collectors < COLLECTORS_ON_A_VISIT:
+        return "a field visit needs at least two collectors"
+    if party is not ContactParty.BORROWER and not state.borrower_unreachable:
+        return "third parties only when the borrower cannot be reached (invalid number or 3 failed attempts)"
+    if channel is ContactChannel.CALL:
+        counts = state.day if state.day.day == at.date() else ContactDay(at.date())
+        if outcome is ContactOutcome.CONNECTED:
+            if counts.connected >= MAX_CONNECTED_CALLS_A_DAY:
+                return f"at most {MAX_CONNECTED_CALLS_A_DAY} connected calls a day per borrower"
+        elif counts.unanswered.get(party, 0) >= MAX_UNANSWERED_A_DAY:
+            return f"at most {MAX_UNANSWERED_A_DAY} unanswered attempts a day per number"
+    return None
+
+
+def after_contact(state: ContactState, e: ContactRecorded) -> ContactState:
+    """The state once the contact ``e`` has taken place."""
+    at = datetime.fromisoformat(e.contacted_at)
+    channel, party, outcome = ContactChannel(e.channel), ContactParty(e.party), ContactOutcome(e.outcome)
+    day = state.day if state.day.day == at.date() else ContactDay(at.date())
+    if channel is ContactChannel.CALL:
+        if outcome is ContactOutcome.CONNECTED:
+            day = ContactDay(day.day, day.connected + 1, day.unanswered)
+        else:
+            unanswered = {**day.unanswered, party.value: day.unanswered.get(party, 0) + 1}
+            day = ContactDay(day.day, day.connected, MappingProxyType(unanswered))
+    failed, invalid = state.failed_in_a_row, state.number_invalid
+    if party is ContactParty.BORROWER:
+        if outcome is ContactOutcome.CONNECTED:
+            failed, invalid = 0, False
+        else:
+            failed, invalid = failed + 1, invalid or outcome is ContactOutcome.INVALID_NUMBER
+    return ContactState(day, failed, invalid, LastContact(at, channel, party, outcome))
+
+
+def after_new_number(state: ContactState) -> ContactState:
+    """A new phone number: the old one's failures say nothing about reaching the borrower now."""
+    return ContactState(state.day, 0, False, state.last)

@@ -1,0 +1,280 @@
+"""Explanations: what each event means, in words and in figures, and a case's history as a timeline.
+
+``describe(event)`` is the one line saying what happened; ``explain(event)``
+gives each charge's lines (an accrual stretch: base x rate x days; a
+posting: computed, enforceable, above the cap); ``timeline_of(history)``
+folds the events through the case and keeps the balances after each one.
+Pure: the store-reading ``models.audit.timeline`` feeds it the events.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from states.case import CollectionCase
+from states.events import (
+    SYSTEM,
+    AccrualSegment,
+    BorrowerDetailsAmended,
+    CaseOpened,
+    CasePaused,
+    CaseResumed,
+    CaseReviewed,
+    CaseWrittenOff,
+    ChargePosting,
+    ChargesAccrued,
+    ContactRecorded,
+    ContactRefused,
+    Event,
+    LawsuitFiled,
+    PaymentReceived,
+    PersonalDataRead,
+    PlacedWithAgency,
+    PromiseBroken,
+    PromiseKept,
+    PromiseMade,
+    RecalledFromAgency,
+    StageChanged,
+    canonical_json,
+)
+from states.money import ZERO
+from states.policy import CollectionPolicy
+from states.views import BALANCE_FIELDS, CaseProjection
+
+NOT_YET_POSTED = "NotYetPosted"  # the type of a timeline's closing valuation row (it is no event)
+
+
+@dataclass(frozen=True)
+class ChargeLine:
+    """One line of a charge's explanation: an accrual stretch, or a posting and what the cap removed."""
+
+    kind: str  # "accrual" (exact, unrounded) or "posting" (in fen)
+    component: str
+    amount: Decimal  # accrual: exact amount; posting: as computed by the rule
+    rule: str
+    base: Decimal | None = None
+    annual_rate: Decimal | None = None
+    start: date | None = None
+    end: date | None = None
+    days: int | None = None
+    enforceable: Decimal | None = None
+    unenforceable: Decimal | None = None
+    cap_limit: Decimal | None = None
+    installment: int | None = None
+
+    def text(self) -> str:
+        if self.kind == "accrual":
+            return (
+                f"{self.component}: {self.base} x {_percent(self.annual_rate)} x {_days(self.days)} "
+                f"({_span(self.start, self.end)}) = {self.amount}  [{self.rule}]"
+            )
+        name = self.component + (f" #{self.installment}" if self.installment is not None else "")
+        capped = f", {self.unenforceable} above the cap (limit {self.cap_limit})" if self.unenforceable else ""
+        return f"{name}: posted {self.enforceable} of {self.amount}{capped}  [{self.rule}]"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: _json_value(v) for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """One line of a case's history: an event, what it charged, and the balances after it."""
+
+    seq: int
+    business_date: date
+    type: str
+    actor: str
+    description: str
+    charges: tuple[ChargeLine, ...]
+    after: CaseProjection  # the case's projection right after this event
+
+    @property
+    def balances(self) -> dict[str, Any]:
+        return _balances(self.after)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "business_date": self.business_date.isoformat(),
+            "type": self.type,
+            "actor": self.actor,
+            "description": self.description,
+            "charges": [c.as_dict() for c in self.charges],
+            "balances": {k: _json_value(v) for k, v in self.balances.items()},
+        }
+
+
+def timeline_of(
+    history: Iterable[Event], as_of: date | None = None, policy: CollectionPolicy | None = None
+) -> list[TimelineRow]:
+    """One explained row per event, with the balances after it.
+
+    Given ``as_of``, the case is also valued as of that date (``CollectionCase.view``,
+    with ``policy``'s reviews when given): where charges accrued after the last event
+    are not yet posted, one more row, "accrued, not yet posted, through D", carries
+    exactly the balances ``case show --as-of D`` gives.
+    """
+    rows: list[TimelineRow] = []
+    case: CollectionCase | None = None
+    for event in history:
+        if case is None:
+            case = CollectionCase(event.case_id)
+        case.apply(event)
+        rows.append(
+            TimelineRow(
+                seq=event.seq,
+                business_date=event.business_date,
+                type=event.type,
+                actor=event.actor,
+                description=describe(event),
+                charges=explain(event),
+                after=case.projection(),
+            )
+        )
+    if case is not None and as_of is not None:
+        view, events = case.valuation(max(as_of, case.accrued_through), policy)
+        if rows[-1].balances != _balances(view.projection):
+            rows.append(
+                TimelineRow(
+                    seq=rows[-1].seq,  # no event of its own: the valuation after the last one
+                    business_date=view.as_of,
+                    type=NOT_YET_POSTED,
+                    actor=SYSTEM,
+                    description=f"accrued, not yet posted, through {view.as_of}",
+                    charges=tuple(line for e in events for line in explain(e)),
+                    after=view.projection,
+                )
+            )
+    return rows
+
+
+def explain(event: Event) -> tuple[ChargeLine, ...]:
+    """The explanation lines of a charge-bearing event (empty for the others)."""
+    if isinstance(event, ChargesAccrued):
+        return tuple(_accrual_line(s) for s in event.segments) + tuple(
+            _posting_line(p, event.cap_limit) for p in event.postings
+        )
+    if isinstance(event, LawsuitFiled):
+        return tuple(_posting_line(p, None) for p in event.costs)
+    return ()
+
+
+def _accrual_line(s: AccrualSegment) -> ChargeLine:
+    return ChargeLine(
+        "accrual", s.component, s.exact, s.rule, base=s.base, annual_rate=s.annual_rate, start=s.start, end=s.end, days=s.days
+    )
+
+
+def _posting_line(p: ChargePosting, cap_limit: Decimal | None) -> ChargeLine:
+    return ChargeLine(
+        "posting",
+        p.component,
+        p.computed,
+        p.rule,
+        enforceable=p.enforceable,
+        unenforceable=p.unenforceable,
+        cap_limit=cap_limit,
+        installment=p.installment,
+    )
+
+
+def describe(event: Event) -> str:
+    """One line saying what happened, in words a collector or an auditor reads (masked values only).
+
+    The one description of an event: the timeline, the CLI's event lines and
+    the operator flows' reports all show this.
+    """
+    describe_one = _DESCRIBE.get(type(event))
+    if describe_one is None:
+        return f"{event.type}: {canonical_json(event.payload())}"
+    return describe_one(event)
+
+
+def _opened(e: CaseOpened) -> str:
+    return (
+        f"case opened for contract {e.contract_no}: {e.principal} at {_percent(e.annual_rate)} a year "
+        f"({e.day_count}), {len(e.schedule)} {e.repayment_method} installments from {e.schedule[0].due_on}; "
+        f"charges capped at {_percent(e.cap_rate)} ({e.cap_regime})"
+    )
+
+
+def _charges(e: ChargesAccrued) -> str:
+    period = _span(e.accrued_from + timedelta(days=1), e.through) if e.through > e.accrued_from else str(e.through)
+    posted = [
+        f"{p.component}{'#' + str(p.installment) if p.installment is not None else ''} {p.enforceable}"
+        for p in e.postings
+    ]
+    capped = sum((p.unenforceable for p in e.postings), ZERO)
+    text = f"charges {period}: " + (", ".join(posted) if posted else "accrued, nothing falls due")
+    return text + (f"; {capped} above the legal cap, not collectable" if capped else "")
+
+
+def _payment(e: PaymentReceived) -> str:
+    lines = ", ".join(
+        f"{l.component}{'#' + str(l.installment) if l.installment is not None else ''} {l.amount}" for l in e.lines
+    )
+    over = f"; overpaid {e.overpayment}" if e.overpayment else ""
+    return f"payment {e.payment_id} of {e.amount} by {e.channel} ({e.allocation_order}): {lines or 'nothing due'}{over}"
+
+
+def _lawsuit(e: LawsuitFiled) -> str:
+    costs = sum((c.enforceable for c in e.costs), ZERO)
+    return f"lawsuit filed: claim {e.claim}, court and legal costs {costs}"
+
+
+_DESCRIBE: dict[type, Callable[[Any], str]] = {
+    CaseOpened: _opened,
+    ChargesAccrued: _charges,
+    PaymentReceived: _payment,
+    StageChanged: lambda e: f"{e.from_stage} -> {e.to_stage} ({e.trigger}: {e.reason}; DPD {e.dpd})",
+    CaseReviewed: lambda e: f"reviewed at DPD {e.dpd}; next review {e.next_review_on or 'none (closed)'}",
+    PromiseMade: lambda e: f"promise to pay {e.amount} by {e.promised_on}"
+    + ("" if e.holds_escalation else " (does not hold escalation: broken promises before)"),
+    PromiseKept: lambda e: f"promise of {e.promised_on} kept: {e.paid} paid",
+    PromiseBroken: lambda e: f"promise of {e.promised_on} broken: {e.paid} paid ({e.broken_in_a_row} broken in a row)",
+    ContactRecorded: lambda e: f"{e.channel} to {e.party} at {e.contacted_at}: {e.outcome}"
+    + (f" ({e.collectors} collectors)" if e.collectors > 1 else "")
+    + (f" - {e.note}" if e.note else ""),
+    ContactRefused: lambda e: f"{e.channel} to {e.party} at {e.contacted_at} refused: {e.rule}",
+    CasePaused: lambda e: f"paused until {e.until}: {e.reason}",
+    CaseResumed: lambda e: f"resumed: {e.reason}",
+    PlacedWithAgency: lambda e: f"placed with agency {e.agency_id} until {e.until} at {_percent(e.commission_rate)} commission",
+    RecalledFromAgency: lambda e: f"recalled from agency {e.agency_id}: {e.reason}",
+    LawsuitFiled: _lawsuit,
+    CaseWrittenOff: lambda e: f"written off with {e.amount} unrecovered: {e.reason}",
+    BorrowerDetailsAmended: lambda e: "borrower details amended: "
+    + ", ".join(f"{c.field} {c.before or '-'} -> {c.after or '-'}" for c in e.changes)
+    + (f" ({e.source})" if e.source else ""),
+    PersonalDataRead: lambda e: f"personal data read in the clear: {', '.join(e.fields)} ({e.purpose})",
+}
+
+
+def _balances(projection: CaseProjection) -> dict[str, Any]:
+    return {name: getattr(projection, name) for name in BALANCE_FIELDS}
+
+
+def _span(start: date | None, end: date | None) -> str:
+    return str(start) if start == end else f"{start}..{end}"
+
+
+def _days(days: int | None) -> str:
+    return "1 day" if days == 1 else f"{days} days"
+
+
+def _percent(rate: Decimal | None) -> str:
+    if rate is None:
+        return "-"
+    return f"{(rate * 100).normalize():f}%"
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value

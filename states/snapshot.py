@@ -1,0 +1,165 @@
+"""The snapshot format: a case's whole state as plain JSON values, so a batch loads without replaying.
+
+A snapshot is a cache of ``CollectionCase.replay(events)``: ``verify`` checks
+that both give the same state, so a snapshot can never hide an edit. Stored
+snapshots are read back for ever, so the format only grows by versions:
+
+- v2: the opening event is kept as its canonical JSON text;
+- v3: adds ``pause_reason`` and ``last_contact`` (what ``case show`` tells a
+  collector). A v2 snapshot is read when those are known to be empty (the
+  case is not paused and was never contacted); otherwise it is refused, and
+  the store rebuilds that case from its events.
+
+Decoding the opening event (its schedule) is the dearest part of a load; the
+caller may pass ``decode_opened`` to reuse decodings (the store keeps a
+bounded cache). The domain keeps no cache of its own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from states.contact import ContactDay, ContactState, LastContact
+from states.errors import DomainError
+from states.events import CaseOpened, event_from_record
+from states.lifecycle import Stage
+from states.vocabulary import ContactChannel, ContactOutcome, ContactParty
+
+if TYPE_CHECKING:
+    from states.case import CollectionCase
+
+SNAPSHOT_VERSION = 3
+ADDED_IN = {3: ("pause_reason", "last_contact")}  # keys each version added to the one before
+
+
+def decode_opening_event(text: str) -> CaseOpened:
+    """The opening event from its canonical JSON text, decoded afresh."""
+    opened = event_from_record(**json.loads(text))
+    if not isinstance(opened, CaseOpened):
+        raise DomainError(f"snapshot: the opening event is a {opened.type}, not CaseOpened")
+    return opened
+
+
+def snapshot(case: CollectionCase) -> dict[str, Any]:
+    """The whole state of ``case`` as plain JSON values (what ``from_snapshot`` reads back)."""
+    promise = case.promise
+    contact = case.contact
+    last = contact.last
+    return {
+        "v": SNAPSHOT_VERSION,
+        "case_id": case.case_id,
+        "opened": case.opened_json(),
+        "version": case.version,
+        "stage": case.stage.value,
+        "installments": [
+            [str(i.principal_paid), str(i.interest_due), str(i.interest_paid), str(i.late_fee_due), str(i.late_fee_paid)]
+            for i in case.installments
+        ],
+        "accrued_through": case.accrued_through.isoformat(),
+        "reviewed_through": case.reviewed_through.isoformat(),
+        "next_review_on": _iso(case.next_review_on),
+        "principal_days": {k: str(v) for k, v in case.principal_days.items()},
+        "computed": {k: str(v) for k, v in case.computed.items()},
+        "charged": str(case.charged),
+        "unenforceable": {k: str(v) for k, v in case.unenforceable.items()},
+        "dues": [str(case.penalty_due), str(case.compound_due), str(case.costs_due)],
+        "total_paid": str(case.total_paid),
+        "overpayment": str(case.overpayment),
+        "promise": None
+        if promise is None
+        else [str(promise.amount), promise.promised_on.isoformat(), promise.holds_escalation, str(promise.paid_before)],
+        "broken_in_a_row": case.broken_in_a_row,
+        "paused_until": _iso(case.paused_until),
+        "pause_reason": case.pause_reason,
+        "agency": [case.agency_id, _iso(case.placement_until), case.placements],
+        "lawsuit_filed": case.lawsuit_filed,
+        "contact": [_iso(contact.day.day), contact.day.connected, dict(contact.day.unanswered),
+                    contact.failed_in_a_row, contact.number_invalid],
+        "last_contact": None
+        if last is None
+        else [last.at.isoformat(timespec="minutes"), last.channel.value, last.party.value, last.outcome.value],
+    }
+
+
+def as_version(data: dict[str, Any], version: object) -> dict[str, Any]:
+    """A current snapshot as an older ``version`` wrote it (to compare it with a stored one of that version)."""
+    if not isinstance(version, int) or not 2 <= version < SNAPSHOT_VERSION:
+        return data
+    later = {key for v, keys in ADDED_IN.items() if v > version for key in keys}
+    return {**{k: v for k, v in data.items() if k not in later}, "v": version}
+
+
+def from_snapshot(
+    data: dict[str, Any],
+    decode_opened: Callable[[str], CaseOpened] | None = None,
+    case_class: type[CollectionCase] | None = None,
+) -> CollectionCase:
+    """The case a snapshot holds. Refuses a version it cannot read fully (rebuild it by replay)."""
+    from states.case import CollectionCase, Promise  # the case uses this module; import on use
+
+    data = _upgraded(data)
+    opened = (decode_opened or decode_opening_event)(data["opened"])
+    case = (case_class or CollectionCase)(opened.case_id)
+    case.apply(opened)
+    case.remember_opened_json(data["opened"])
+    case.version = data["version"]
+    case.stage = Stage(data["stage"])
+    for inst, row in zip(case.installments, data["installments"]):
+        inst.principal_paid, inst.interest_due, inst.interest_paid, inst.late_fee_due, inst.late_fee_paid = map(Decimal, row)
+    case.accrued_through = date.fromisoformat(data["accrued_through"])
+    case.reviewed_through = date.fromisoformat(data["reviewed_through"])
+    case.next_review_on = _date(data["next_review_on"])
+    case.principal_days = {k: Decimal(v) for k, v in data["principal_days"].items()}
+    case.computed = {k: Decimal(v) for k, v in data["computed"].items()}
+    case.charged = Decimal(data["charged"])
+    case.unenforceable = {k: Decimal(v) for k, v in data["unenforceable"].items()}
+    case.penalty_due, case.compound_due, case.costs_due = map(Decimal, data["dues"])
+    case.total_paid = Decimal(data["total_paid"])
+    case.overpayment = Decimal(data["overpayment"])
+    if data["promise"] is not None:
+        amount, promised_on, holds, paid_before = data["promise"]
+        case.promise = Promise(Decimal(amount), date.fromisoformat(promised_on), holds, Decimal(paid_before))
+    case.broken_in_a_row = data["broken_in_a_row"]
+    case.paused_until = _date(data["paused_until"])
+    case.pause_reason = data["pause_reason"]
+    agency, until, case.placements = data["agency"]
+    case.agency_id, case.placement_until = agency, _date(until)
+    case.lawsuit_filed = data["lawsuit_filed"]
+    day, connected, unanswered, failed_in_a_row, number_invalid = data["contact"]
+    last = None
+    if data["last_contact"] is not None:
+        at, channel, party, outcome = data["last_contact"]
+        last = LastContact(datetime.fromisoformat(at), ContactChannel(channel), ContactParty(party), ContactOutcome(outcome))
+    case.contact = ContactState(
+        ContactDay(_date(day), connected, MappingProxyType(dict(unanswered))), failed_in_a_row, number_invalid, last
+    )
+    return case
+
+
+def _upgraded(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` in the current shape, or a ``DomainError`` when what a later version added is unknown."""
+    version = data.get("v")
+    if version == SNAPSHOT_VERSION:
+        return data
+    if version == 2:
+        contacted = data["contact"][0] is not None
+        if data["paused_until"] is None and not contacted:
+            return {**data, "v": SNAPSHOT_VERSION, "pause_reason": None, "last_contact": None}
+        raise DomainError(
+            f"case {data.get('case_id')}: snapshot version 2 of a paused or contacted case lacks "
+            f"{' and '.join(ADDED_IN[3])}; rebuild it by replay"
+        )
+    raise DomainError(f"snapshot version {version!r} is not {SNAPSHOT_VERSION}; rebuild it by replay")
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _date(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
