@@ -478,12 +478,15 @@ def test_the_loans_import_command_reports_masked_and_exits_1_on_rejects(db_url, 
     runtime.forget()
     runner = CliRunner()
     try:
+        behind = runner.invoke(app, ["loans", "import", str(sample)])
+        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
         first = runner.invoke(app, ["loans", "import", str(sample), "--date", "2026-11-28", "--operator", "op-1"])
         again = runner.invoke(app, ["loans", "import", str(sample), "--date", "2026-11-28", "--json"])
         missing = runner.invoke(app, ["loans", "import", str(tmp_path / "nope.csv")])
         shown = runner.invoke(app, ["borrower", "show", "HT2026-0002", "--json"])
     finally:
         runtime.forget()
+    assert behind.exit_code == 2 and "has no collectflow schema yet; run: collectflow db upgrade" in behind.output
     assert first.exit_code == 1 and "17" in first.output and "3 row(s) rejected" in first.output
     assert "row 13, column national_id: '3301*********5432'" in first.output
     report = json.loads(again.stdout)
