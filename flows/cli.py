@@ -102,6 +102,10 @@ def _app():
     return runtime.app()
 
 
+def _iso(day: Optional[date]) -> Optional[str]:
+    return None if day is None else day.isoformat()
+
+
 def print_json(data: object) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
@@ -381,15 +385,18 @@ def case_show(
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Value the case as of this date (default: the last closed business date)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Stage, DPD, bucket, class and every balance as of a date (accrued but not yet posted included)."""
+    """Stage, DPD, bucket, class and every balance as of a date (accrued but not yet posted included),
+    with what a collector needs: a pending promise, a pause, the agency, the last contact, stuck or not."""
     from models.audit import case_view
 
     store = _app().store
     view = case_view(store, case, parse_date(as_of, "--as-of") or store.last_closed_business_date(), _app().policy)
+    row = store.case_row(view.projection.case_id)
+    stuck = f"since {row.stuck_on}: {row.stuck_error}" if row.stuck else None
     if as_json:
-        print_json(view.as_dict())
+        print_json({**view.as_dict(), "stuck": row.stuck, "stuck_on": _iso(row.stuck_on), "stuck_error": row.stuck_error})
     else:
-        console.print(report.case_panel(view))
+        console.print(report.case_panel(view, stuck))
 
 
 @case_app.command("replay")
@@ -402,7 +409,7 @@ def case_replay(
     from models.audit import timeline
 
     store = _app().store
-    rows = timeline(store, store.resolve_case_id(case), parse_date(as_of, "--as-of"))
+    rows = timeline(store, store.resolve_case_id(case), parse_date(as_of, "--as-of"), _app().policy)
     if as_json:
         print_json([row.as_dict() for row in rows])
     else:

@@ -24,6 +24,7 @@ from flows import runtime
 from flows.handlers.cases import handle
 from states.commands import CaseCommand, MakePromise, PauseCase, RecordContact, RecordPayment, ResumeCase, WriteOff
 from states.events import Event
+from states.explain import describe
 
 DecimalText = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, (Decimal, int)) and not isinstance(v, bool) else v)]
 
@@ -69,9 +70,14 @@ Resume = form_for(ResumeCase, "Resume")
 WriteOffForm = form_for(WriteOff, "WriteOff")
 
 
+def event_line(e: Event) -> str:
+    """An event as the run's log and result show it: where in the history, and the one description."""
+    return f"{e.case_id} #{e.seq} {e.business_date} {e.type}: {describe(e)}"
+
+
 def _run(form: CommandForm) -> list[str]:
     events: list[Event] = handle(form.to_command(), runtime.app())
-    lines = [f"{e.case_id} #{e.seq} {e.business_date} {e.type}" for e in events]
+    lines = [event_line(e) for e in events]
     logger = get_run_logger()
     for line in lines or ["nothing recorded (already recorded)"]:
         logger.info(line)

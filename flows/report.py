@@ -12,11 +12,13 @@ from pathlib import Path
 
 from rich.console import Console, Group
 from rich.panel import Panel
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from models.audit import BALANCE_FIELDS
 from states.events import Event
+from states.explain import describe
+from states.views import BALANCE_FIELDS
 
 def yuan(value: object) -> str:
     return f"{Decimal(str(value)):,.2f}"
@@ -56,21 +58,12 @@ def close_summary(summary: dict, state: str, message: str | None) -> Panel:
 
 
 def event_line(e: Event) -> str:
-    payload = e.payload()
-    detail = ""
-    if e.type == "PaymentReceived":
-        lines = ", ".join(f"{l['component']} {l['amount']}" for l in payload["lines"])
-        detail = f"{payload['amount']} yuan -> {lines}" + (f"; overpayment {payload['overpayment']}" if payload["overpayment"] != "0.00" else "")
-    elif e.type == "StageChanged":
-        detail = f"{payload['from_stage']} -> {payload['to_stage']} ({payload['reason']}, DPD {payload['dpd']})"
-    elif e.type == "ContactRefused":
-        detail = f"REFUSED: {payload['rule']}"
-    elif e.type in ("PromiseMade", "CasePaused", "ContactRecorded", "CaseWrittenOff"):
-        detail = ", ".join(f"{k} {v}" for k, v in payload.items() if k not in ("note",))
-    return f"{e.case_id} #{e.seq} {e.business_date} [bold]{e.type}[/] {detail} (by {e.actor})"
+    """One event as the CLI prints it after an operator action: the one description (``states.explain``)."""
+    return f"{e.case_id} #{e.seq} {e.business_date} [bold]{e.type}[/] {escape(describe(e))} (by {e.actor})"
 
 
-def case_panel(view) -> Panel:
+def case_panel(view, stuck: str | None = None) -> Panel:
+    """A case as a collector reads it before calling: stage, balances, and what is pending on it."""
     d = view.as_dict()
     table = Table(show_header=False, box=None)
     table.add_row("stage", f"[bold]{d['stage']}[/]")
@@ -80,6 +73,16 @@ def case_panel(view) -> Panel:
     for key in [*amounts[:accrued_after], "contract_interest_accrued", *amounts[accrued_after:]]:
         table.add_row(key.replace("_", " "), yuan(d[key]))
     table.add_row("next review", str(d["next_review_on"]))
+    pending = [
+        ("promise to pay", d.get("promise_amount") and f"{yuan(d['promise_amount'])} by {d['promise_until']}"),
+        ("paused", d.get("paused_until") and f"{d['pause_reason']} until {d['paused_until']}"),
+        ("agency", d.get("agency_id") and f"{d['agency_id']} until {d['placement_until']}"),
+        ("last contact", d.get("last_contact_at") and f"{d['last_contact_at']} {d['last_contact_channel']} "
+         f"{d['last_contact_party']}: {d['last_contact_outcome']}"),
+        ("stuck", stuck and f"[red]{escape(stuck)}[/]"),
+    ]
+    for label, text in pending:
+        table.add_row(label, text or "-")
     return Panel(table, title=f"case {d['case_id']} ({d['contract_no']}) as of {d['as_of']}")
 
 

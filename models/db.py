@@ -150,6 +150,19 @@ def upgrade(engine_or_url: Engine | str | URL | None = None, revision: str = "he
             engine.dispose()
 
 
+def downgrade(engine_or_url: Engine | str | URL | None, revision: str) -> None:
+    """Take the database back to ``revision`` (for tests of a migration and for an operator's rollback)."""
+    engine, owned = _engine(engine_or_url)
+    try:
+        with write_transaction(engine) as conn:
+            config = alembic_config()
+            config.attributes["connection"] = conn
+            command.downgrade(config, revision)
+    finally:
+        if owned:
+            engine.dispose()
+
+
 def _engine(engine_or_url: Engine | str | URL | None) -> tuple[Engine, bool]:
     if isinstance(engine_or_url, Engine):
         return engine_or_url, False

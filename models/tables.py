@@ -114,9 +114,7 @@ class Case(SQLModel, table=True):
     case_id: str = Field(primary_key=True)
     contract_no: str = Field(foreign_key="loans.contract_no", unique=True)
     stage: str
-    dpd: int
-    bucket: str
-    classification: str
+    oldest_unpaid_due_on: date | None = Field(default=None, index=True)  # DPD as of any date derives from it
     principal_outstanding_fen: int = _fen()
     overdue_principal_fen: int = _fen()
     contract_interest_due_fen: int = _fen()

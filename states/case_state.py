@@ -22,7 +22,7 @@ from states import accrual, contact
 from states.accrual import CAP, COMPOUND, CONTRACT, LATE_FEE, ONE_DAY, PENALTY
 from states.allocation import Allocation, AllocationLine, AllocationOrder, Component, Due, allocate
 from states.court_fees import litigation_costs
-from states.delinquency import bucket_for, classification_for, days_past_due
+from states.delinquency import days_past_due
 from states.errors import DomainError
 from states.events import (
     EVENT_TYPES,
@@ -211,9 +211,11 @@ class CaseState:
 
     def projection(self) -> CaseProjection:
         as_of = self.accrued_through
-        dpd = self.dpd(as_of)
+        oldest_unpaid: date | None = None
         principal = due_principal = interest = late_fees = due_installments = ZERO
         for i in self.installments:  # one pass: this runs for every case saved
+            if oldest_unpaid is None and i.unpaid > 0:
+                oldest_unpaid = i.due_on
             principal += i.principal_unpaid
             interest += i.interest_unpaid
             late_fees += i.late_fee_unpaid
@@ -224,9 +226,7 @@ class CaseState:
             case_id=self.case_id,
             contract_no=self.contract_no,
             stage=self.stage.value,
-            dpd=dpd,
-            bucket=bucket_for(dpd).value,
-            classification=classification_for(dpd).value,
+            oldest_unpaid_due_on=oldest_unpaid,
             principal_outstanding=principal,
             overdue_principal=due_principal,
             contract_interest_due=interest,

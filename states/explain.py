@@ -255,7 +255,9 @@ _DESCRIBE: dict[type, Callable[[Any], str]] = {
 
 
 def _balances(projection: CaseProjection) -> dict[str, Any]:
-    return {name: getattr(projection, name) for name in BALANCE_FIELDS}
+    """The balances after an event; DPD as of the day the case was accrued through."""
+    dpd = projection.dpd(projection.accrued_through)
+    return {name: dpd if name == "dpd" else getattr(projection, name) for name in BALANCE_FIELDS}
 
 
 def _span(start: date | None, end: date | None) -> str:

@@ -133,11 +133,6 @@ class LoanTerms:
         for name in ("principal", "late_fee"):
             object.__setattr__(self, name, getattr(self, name).quantize(FEN))
 
-    @property
-    def penalty_rate(self) -> Decimal:
-        """Annual penalty rate on overdue principal: the contract rate with its uplift."""
-        return self.annual_rate * (1 + self.penalty_uplift)
-
     def cap_rate(self, lpr: LprTable) -> Decimal:
         try:
             return annual_cap_rate(self.cap_regime, self.contract_date, lpr)

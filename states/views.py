@@ -11,6 +11,7 @@ from datetime import date
 from decimal import Decimal
 
 from states.contact import LastContact
+from states.delinquency import bucket_for, classification_for, days_past_due
 
 # The amounts owed, paid and set aside, leg by leg (each a Decimal of the projection).
 AMOUNT_FIELDS = (
@@ -36,9 +37,9 @@ class CaseProjection:
     case_id: str
     contract_no: str
     stage: str
-    dpd: int
-    bucket: str
-    classification: str
+    # The due date of the oldest installment not paid in full (None: nothing left to pay). Unlike a
+    # DPD it never goes stale with the calendar: DPD, bucket and class are computed as of a date.
+    oldest_unpaid_due_on: date | None
     principal_outstanding: Decimal
     overdue_principal: Decimal
     contract_interest_due: Decimal
@@ -57,6 +58,16 @@ class CaseProjection:
     paused_until: date | None
     agency_id: str | None
     version: int
+
+    def dpd(self, as_of: date) -> int:
+        """Days past due as of ``as_of`` (the case's figures otherwise as projected)."""
+        return days_past_due(self.oldest_unpaid_due_on, as_of)
+
+    def bucket(self, as_of: date) -> str:
+        return bucket_for(self.dpd(as_of)).value
+
+    def classification(self, as_of: date) -> str:
+        return classification_for(self.dpd(as_of)).value
 
 
 @dataclass(frozen=True)
@@ -92,9 +103,9 @@ class CaseView:
             "contract_no": p.contract_no,
             "as_of": self.as_of.isoformat(),
             "stage": p.stage,
-            "dpd": p.dpd,
-            "bucket": p.bucket,
-            "classification": p.classification,
+            "dpd": p.dpd(self.as_of),
+            "bucket": p.bucket(self.as_of),
+            "classification": p.classification(self.as_of),
             **amounts,
             "next_review_on": _iso(p.next_review_on),
             "promise_amount": None if self.promise_amount is None else str(self.promise_amount),

@@ -281,21 +281,21 @@ def test_with_no_date_the_close_catches_up_every_missed_date_in_order(store, mon
     with runtime.use(three_days_later):
         state = advance_portfolio(return_state=True)
 
-    assert state.is_completed(), state.message
-    missed = days(FIRST_DAY + timedelta(days=1), 3)
-    records = [store.business_day(day) for day in missed]
-    assert [r.status for r in records] == ["closed"] * 3
-    started = [r.started_at for r in records]
-    assert started == sorted(started) and len(set(started)) == 3  # one date after the other
-    assert store.last_closed_business_date() == missed[-1]
-    for day in missed:  # every case due on a date was reviewed on it
-        for case_id in {e.case_id for e in _reviews_dated(store, day)}:
-            assert len(reviews_on(store, case_id, day)) == 1
-    assert store.due_case_ids(missed[-1]) == []
+        assert state.is_completed(), state.message
+        missed = days(FIRST_DAY + timedelta(days=1), 3)
+        records = [store.business_day(day) for day in missed]
+        assert [r.status for r in records] == ["closed"] * 3
+        started = [r.started_at for r in records]
+        assert started == sorted(started) and len(set(started)) == 3  # one date after the other
+        assert store.last_closed_business_date() == missed[-1]
+        for day in missed:  # every case due on a date was reviewed on it
+            for case_id in {e.case_id for e in _reviews_dated(store, day)}:
+                assert len(reviews_on(store, case_id, day)) == 1
+        assert store.due_case_ids(missed[-1]) == []
 
-    before = store.digest()  # caught up: a second run has nothing to close
-    assert advance_portfolio(return_state=True).is_completed()
-    assert store.digest() == before
+        before = store.digest()  # caught up: a second run has nothing to close
+        assert advance_portfolio(return_state=True).is_completed()
+        assert store.digest() == before
 
 
 def _reviews_dated(store, day: date) -> list[CaseReviewed]:

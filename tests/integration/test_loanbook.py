@@ -434,7 +434,7 @@ def test_accrual_through_a_date_includes_that_date(store, tmp_path, as_of):
     run(store, write_csv(tmp_path / "one.csv", [loan]), business_date=as_of)
     view = case_view(store, "HT-000001", as_of, POLICY)
     dpd = (as_of - due).days
-    assert view.projection.dpd == dpd
+    assert view.projection.dpd(view.as_of) == dpd
     exact = Decimal("10000.00") * Decimal("0.12") * Decimal("1.5") / 360 * dpd
     assert view.projection.penalty_interest == round_fen(exact) == Decimal("5.00") * dpd
     assert view.projection.unenforceable == 0

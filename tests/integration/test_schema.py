@@ -10,12 +10,14 @@ import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import event, exc as sa_exc, insert, select, text
+from sqlalchemy import event, insert, select, text
+from sqlalchemy import exc as sa_exc
 from sqlmodel import SQLModel
 
 from models.db import (
     current_revision,
     database_url,
+    downgrade,
     head_revision,
     is_transient,
     make_engine,
@@ -201,3 +203,45 @@ def test_a_real_lock_timeout_on_sqlite_is_transient(tmp_path):
     waiter.dispose()
     assert "locked" in str(caught.value)
     assert is_transient(caught.value)
+
+
+def test_a_case_row_never_goes_stale_dpd_is_computed_as_of_the_date_asked(store):
+    from datetime import timedelta
+
+    from models.tables import cases
+    from tests.integration.builders import FIRST_DUE, advance
+
+    (case_id,) = book(store, 1)
+    advance(store, [case_id], FIRST_DUE + timedelta(days=4))  # reviewed at DPD 4 (phone)
+    row = store.case_row(case_id).projection
+
+    assert row.oldest_unpaid_due_on == FIRST_DUE
+    assert row.dpd(FIRST_DUE + timedelta(days=4)) == 4
+    assert (row.dpd(FIRST_DUE + timedelta(days=16)), row.bucket(FIRST_DUE + timedelta(days=16))) == (16, "M1")
+    # SQL that selects by DPD selects by the due date, right on any date
+    as_of, dpd_at_least = FIRST_DUE + timedelta(days=40), 31
+    with store.engine.connect() as conn:
+        found = conn.execute(
+            select(cases.c.case_id).where(cases.c.oldest_unpaid_due_on <= as_of - timedelta(days=dpd_at_least))
+        ).scalars().all()
+    assert found == [case_id]
+
+
+def test_the_migration_fills_the_oldest_unpaid_due_date_from_each_snapshot(engine, store):
+    from datetime import timedelta
+
+    from models.tables import cases
+    from tests.integration.builders import FIRST_DUE, advance
+
+    ids = book(store, 3)
+    advance(store, ids, FIRST_DUE + timedelta(days=40))
+    pay(store, ids[1], "100000.00", FIRST_DUE + timedelta(days=40), "PAYOFF-1")  # settled: nothing unpaid
+    expected = {case_id: store.case_row(case_id).projection.oldest_unpaid_due_on for case_id in ids}
+    assert expected[ids[0]] == FIRST_DUE and expected[ids[1]] is None
+
+    downgrade(engine, "0003")  # the stale columns back, the due date gone
+    upgrade(engine)
+
+    with engine.connect() as conn:
+        filled = {case_id: due_on for case_id, due_on in conn.execute(select(cases.c.case_id, cases.c.oldest_unpaid_due_on))}
+    assert filled == expected

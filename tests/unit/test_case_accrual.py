@@ -39,7 +39,7 @@ def test_accrual_through_a_date_includes_that_day(dpd):
     """As of D, principal overdue since its due date carries DPD(D) days of penalty."""
     case = plain_case()
     view = case.view(DUE + timedelta(days=dpd))
-    assert view.projection.dpd == dpd
+    assert view.projection.dpd(view.as_of) == dpd
     assert view.projection.penalty_interest == round_fen(D("10000.00") * D("0.27") * dpd / 360)
 
 

@@ -14,7 +14,9 @@ from tests.unit.test_events import every_kind_of_event
 
 
 def balances(projection) -> dict:
-    return {name: getattr(projection, name) for name in BALANCE_FIELDS}
+    """A projection's balances with its DPD as of the day it was accrued through."""
+    values = {name: getattr(projection, name) for name in BALANCE_FIELDS if name != "dpd"}
+    return {**values, "dpd": projection.dpd(projection.accrued_through)}
 
 
 @pytest.mark.parametrize("policy", [POLICY, None], ids=["reviewed", "accrued-straight"])
