@@ -65,6 +65,7 @@ def import_loan_file(request: LoanImport, business_date: date) -> dict:
         actor=request.operator,
         encoding=request.encoding,
         on_progress=on_progress,
+        today=runtime.today(),
     )
     return report.as_dict()
 

@@ -62,7 +62,7 @@ def import_command(
     amend: bool = typer.Option(False, "--amend", help="Record changed contact details of booked contracts (never financial terms)"),
     rejects: Optional[Path] = typer.Option(None, "--rejects", help="Where rejected rows go (default: beside FILE, NAME.rejects.csv)"),
     on: Optional[str] = typer.Option(None, "--date", help="The import's business date (default: today, Asia/Shanghai)"),
-    operator: str = typer.Option("system", "--operator", help="Your operator id: the actor of the opening and amendment events"),
+    operator: Optional[str] = typer.Option(None, "--operator", help="Your operator id: the actor of the opening and amendment events (default: system)"),
     encoding: str = typer.Option("utf-8", help="The file's text encoding (e.g. gbk for a file saved by a Chinese Excel)"),
     chunk_rows: int = typer.Option(2000, min=1, help="Rows booked per transaction"),
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object"),
@@ -88,9 +88,10 @@ def import_command(
             keyring=keyring,
             amend=amend,
             rejects=rejects,
-            actor=operator,
+            actor="system" if operator is None else operator,
             encoding=encoding,
             chunk_rows=chunk_rows,
+            today=_today(),
             on_progress=lambda rows, done, total: bar.update(task, completed=done, total=max(total, 1), rows=rows),
         )
     if as_json:
@@ -183,7 +184,7 @@ def borrower_reveal(
 
     store = _store()
     value = reveal(
-        store, load_keyring(), case, field, operator=operator, purpose=purpose, on=_date(on, "--date") or _today()
+        store, load_keyring(), case, field, operator=operator, purpose=purpose, on=_date(on, "--date") or _today(), today=_today()
     )
     err.print(f"[dim]read of {field} recorded on case {store.resolve_case_id(case)} by {operator}[/]", highlight=False)
     sys.stdout.write(value + "\n")

@@ -48,23 +48,23 @@ from states.parse import InputError
 # operator commands
 
 
-def check_not_in_future(cmd: CaseCommand, today: date) -> None:
+def check_not_in_future(dates: dict[str, date], today: date) -> None:
     """Nothing is dated after today in the lender's time zone (DOMAIN.md §9)."""
-    for name, day in cmd.happened_on().items():
+    for name, day in dates.items():
         if day > today:
             raise InputError(f"{name}: {day} is after today ({today} in the lender's time zone); nothing is dated in the future")
 
 
-def check_operator(app: App, operator_id: str, action: str) -> None:
+def check_operator(store: CaseStore, operator_id: str, action: str) -> None:
     """The roster's word on this operator taking this action (no roster: any well-formed id)."""
-    entry, in_use = app.store.roster_entry(operator_id)
+    entry, in_use = store.roster_entry(operator_id)
     authorise(operator_id, action, entry, roster_in_use=in_use)
 
 
 def check_command(cmd: CaseCommand, app: App) -> None:
     """What every command is checked for before its case is loaded: who, and when."""
-    check_operator(app, cmd.operator, cmd.action)
-    check_not_in_future(cmd, app.today())
+    check_operator(app.store, cmd.operator, cmd.action)
+    check_not_in_future(cmd.happened_on(), app.today())
 
 
 def _on_case(app: App, cmd: CaseCommand, act: Callable[[CollectionCase], list[Event]]) -> list[Event]:

@@ -51,6 +51,8 @@ imported again, and is written with owner-only permissions.
 from __future__ import annotations
 
 import time
+from flows.handlers.cases import check_not_in_future, check_operator
+from states.parse import parse_operator, parse_text
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -321,8 +323,18 @@ def import_file(
     encoding: str = "utf-8",
     chunk_rows: int = CHUNK_ROWS,
     on_progress: Callable[[int, int, int], None] | None = None,
+    today: date | None = None,
 ) -> ImportReport:
-    """Import a CSV or JSON Lines loan file; ``on_progress(rows, bytes read, file bytes)`` after each chunk."""
+    """Import a CSV or JSON Lines loan file; ``on_progress(rows, bytes read, file bytes)`` after each chunk.
+
+    ``actor`` is ``system`` or an operator id (checked, and against the roster);
+    ``today`` (the lender's) bounds the business date: an import is never dated in the future.
+    """
+    if actor != SYSTEM:
+        actor = parse_operator(actor)
+        check_operator(store, actor, "import-loans")
+    if today is not None:
+        check_not_in_future({"business_date": business_date}, today)
     began = time.perf_counter()
     loan_file = LoanFile(Path(path), encoding)
     rejects_path = Path(rejects) if rejects else default_rejects_path(loan_file.path)
@@ -410,14 +422,25 @@ def borrower_masked(store: CaseStore, case_ref: str) -> dict[str, Any]:
 
 
 def reveal(
-    store: CaseStore, keyring: Keyring, case_ref: str, field_name: str, *, operator: str, purpose: str, on: date
+    store: CaseStore,
+    keyring: Keyring,
+    case_ref: str,
+    field_name: str,
+    *,
+    operator: str,
+    purpose: str,
+    on: date,
+    today: date | None = None,
 ) -> str:
     """The clear value of one personal field. The read is recorded first, as a ``PersonalDataRead``
     event by ``operator``: no clear value leaves the store without its record."""
     if field_name not in REVEALABLE:
         raise LoanBookError(f"--field {field_name!r} is not one of {', '.join(REVEALABLE)}")
-    if not operator.strip():
-        raise LoanBookError("--operator: give your operator id; every read of personal data is recorded with it")
+    operator = parse_operator(operator)  # every read of personal data is recorded with it
+    purpose = parse_text(purpose, "purpose")
+    check_operator(store, operator, "reveal-personal-data")
+    if today is not None:
+        check_not_in_future({"date": on}, today)
     column = REVEALABLE[field_name]
     case_id, contract_no, row = store.borrower_row(case_ref)
     if row is None:
