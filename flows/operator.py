@@ -22,7 +22,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from flows import runtime
 from flows.handlers.cases import handle
-from states.commands import CaseCommand, MakePromise, PauseCase, RecordContact, RecordPayment, ResumeCase, WriteOff
+from states import commands
+from states.commands import CaseCommand
 from states.events import Event
 from states.explain import describe
 
@@ -62,12 +63,12 @@ def form_for(command: type[CaseCommand], name: str) -> type[CommandForm]:
     return form
 
 
-Payment = form_for(RecordPayment, "Payment")
-ContactAttempt = form_for(RecordContact, "ContactAttempt")
-PromiseToPay = form_for(MakePromise, "PromiseToPay")
-Pause = form_for(PauseCase, "Pause")
-Resume = form_for(ResumeCase, "Resume")
-WriteOffForm = form_for(WriteOff, "WriteOff")
+Payment = form_for(commands.RecordPayment, "Payment")
+ContactAttempt = form_for(commands.RecordContact, "ContactAttempt")
+PromiseToPay = form_for(commands.MakePromise, "PromiseToPay")
+Pause = form_for(commands.PauseCase, "Pause")
+Resume = form_for(commands.ResumeCase, "Resume")
+WriteOff = form_for(commands.WriteOff, "WriteOff")
 
 
 def event_line(e: Event) -> str:
@@ -115,6 +116,6 @@ def resume_case(resume: Resume) -> list[str]:
 
 
 @flow(name="write-off-case")
-def write_off_case(write_off: WriteOffForm) -> list[str]:
+def write_off_case(write_off: WriteOff) -> list[str]:
     """End recovery: write the case off (from outsourced or litigation)."""
     return _run(write_off)
