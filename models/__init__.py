@@ -1,11 +1,10 @@
-"""Persistence: the case store on SQLite or PostgreSQL.
+"""Persistence: the case store on SQLite or PostgreSQL. Imports ``states``, never ``flows``.
 
-- ``settings``: COLLECTFLOW_* settings (database URL, data dir, batch size, policy file, timezone)
-- ``db``: engines, Alembic migrations (``migrations/``, shipped in the package), transient errors
+- ``settings``: COLLECTFLOW_* settings; ``db``: engines, Alembic migrations, transient errors
 - ``tables``: the SQLModel tables and the projection <-> row mapping
-- ``store``: ``CaseStore``, append-only hash-chained events with their projections
-- ``audit``: ``verify`` (hash chains and replayed projections) and ``timeline`` (a case explained)
-- ``service``: use cases, one domain command per unit of work
-
-``models`` imports ``states``, never ``flows``.
+- ``recorder``: the hash-chained event table (insert and select only)
+- ``repository``: case rows (snapshots, projections, quarantine); ``uow``: the unit of work
+- ``booking``, ``borrowers``, ``crypto``: loans, the borrowers' encrypted rows, the keys
+- ``calendar``, ``reference``, ``queries``: business days, LPR/policies/roster, portfolio reads
+- ``store``: ``CaseStore``, one handle composing the parts; ``audit``: verify and rebuild
 """
