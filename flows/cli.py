@@ -195,9 +195,11 @@ def advance(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Run the daily close flow (advance-portfolio) in Prefect's local mode."""
-    from flows.daily import advance_portfolio
+    from flows.daily import advance_portfolio, dates_to_close
 
-    state = advance_portfolio(business_date=parse_date(on, "--date"), batch_size=batch_size, return_state=True)
+    business_date = parse_date(on, "--date")
+    dates_to_close(None, business_date, _app().today())  # refuse a future date before Prefect starts
+    state = advance_portfolio(business_date=business_date, batch_size=batch_size, return_state=True)
     data = state.result(raise_on_failure=False)
     summary = getattr(data, "summary", data)  # a failed run carries StuckCases(summary)
     summary = summary if isinstance(summary, dict) else {}

@@ -17,11 +17,14 @@ created owner-only (mode 0600).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
 import json
 import os
+import re
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -32,6 +35,8 @@ from states.errors import UserError
 from states.loanfile import COLUMNS, REQUIRED
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+FIELD_LIMIT = 16 << 20  # characters in one CSV field: a long field is a row to reject, not an unreadable file
+_UNDECODED = re.compile("[\udc80-\udcff]")  # bytes the encoding could not read, kept by surrogateescape
 REJECT_COLUMNS = ("reject_row", "reject_reason")
 
 
@@ -98,7 +103,14 @@ class RowFile:
         if not self.path.is_file():
             raise FileError(f"{self.path}: no such file")
         self.size = self.path.stat().st_size
-        self.encoding = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+        try:
+            known = codecs.lookup(encoding)
+        except (LookupError, TypeError):
+            known = None
+        if known is None or not getattr(known, "_is_text_encoding", True):
+            raise FileError(f"--encoding {encoding!r} is not a text encoding; use e.g. utf-8, gbk, gb18030 or utf-16")
+        self.encoding_name = known.name  # as messages name it
+        self.encoding = "utf-8-sig" if known.name == "utf-8" else known.name  # a BOM is not data
         self.header: list[str] | None = None
         self.ignored: set[str] = set()
         self._known = {*self.columns, *REJECT_COLUMNS}  # a rejects file imported again
@@ -113,24 +125,23 @@ class RowFile:
         binary: IO[bytes] = io.BufferedReader(self._counter, 1 << 16)
         if self.path.suffix.lower() == ".gz":
             binary = gzip.GzipFile(fileobj=binary)  # type: ignore[assignment]
-        text = io.TextIOWrapper(binary, encoding=self.encoding, newline="")
+        # Bytes the encoding cannot read are kept (surrogateescape) and reject their own row only.
+        text = io.TextIOWrapper(binary, encoding=self.encoding, errors="surrogateescape", newline="")
         reader = self._csv(text) if self.kind == "csv" else self._jsonl(text)
         last = 0
         try:
             for source_row in reader:
                 last = source_row.row
-                yield source_row
-        except UnicodeDecodeError as exc:
-            raise FileError(
-                f"{self.path.name}: not {self.encoding} text after row {last} ({exc.reason}); "
-                f"save the file as UTF-8, or give its encoding (e.g. --encoding gbk)"
-            ) from None
+                yield _undecoded_rejected(source_row, self.encoding_name)
         except csv.Error as exc:
             raise FileError(f"{self.path.name}: not readable as CSV after row {last}: {exc}") from None
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            raise FileError(f"{self.path.name}: not a readable gzip file after row {last} ({exc}); compress it again or give it uncompressed") from None
         finally:
             text.close()
 
     def _csv(self, text: IO[str]) -> Iterator[SourceRow]:
+        csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
         reader = csv.reader(text)
         try:
             header = [h.strip() for h in next(reader)]
@@ -165,14 +176,28 @@ class RowFile:
             try:
                 values = json.loads(line, parse_float=Decimal)
             except ValueError as exc:
-                yield SourceRow(number, None, f"is not JSON ({exc.msg} at character {exc.pos})", line.rstrip("\n"))
+                yield SourceRow(number, None, f"is not JSON ({exc.msg} at character {exc.pos})", _UNDECODED.sub("?", line.rstrip("\n")))
                 continue
             if not isinstance(values, dict):
-                yield SourceRow(number, None, "is not a JSON object {...}", line.rstrip("\n"))
+                yield SourceRow(number, None, "is not a JSON object {...}", _UNDECODED.sub("?", line.rstrip("\n")))
                 continue
             if len(self.ignored) < 100:
                 self.ignored.update(k for k in values if k not in self._known)
             yield SourceRow(number, values)
+
+
+def _undecoded_rejected(row: SourceRow, encoding: str) -> SourceRow:
+    """A row holding bytes that are not ``encoding`` text, refused with that reason (the rest of the file goes on)."""
+    if row.problem is not None or row.values is None:
+        return row
+    bad = [str(k) for k, v in row.values.items() if isinstance(v, str) and _UNDECODED.search(v) or _UNDECODED.search(str(k))]
+    if not bad:
+        return row
+    clean = {_UNDECODED.sub("?", str(k)): _UNDECODED.sub("?", v) if isinstance(v, str) else v for k, v in row.values.items()}
+    return SourceRow(
+        row.row, clean, f"has bytes that are not {encoding} text in column(s) {', '.join(_UNDECODED.sub('?', b) for b in bad)}; "
+        f"save the file as UTF-8, or give its encoding (e.g. --encoding gbk)"
+    )
 
 
 class LoanFile(RowFile):
@@ -190,6 +215,9 @@ class RejectsFile:
     def __init__(self, path: Path, source: RowFile):
         self.path, self.source = Path(path), source
         self.kind = source.kind
+        folder = next((p for p in (self.path.parent, *self.path.parent.parents) if p.exists()), Path("/"))
+        if self.path.is_dir() or not os.access(folder, os.W_OK) or (self.path.exists() and not os.access(self.path, os.W_OK)):
+            raise FileError(f"--rejects {self.path}: cannot be written there; give a file path in a folder you can write")
         self._handle: IO[str] | None = None
         self._writer: Any = None
 

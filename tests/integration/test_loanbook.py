@@ -163,8 +163,8 @@ def test_a_file_that_cannot_be_read_is_refused_whole(store, tmp_path):
         writer = csv.DictWriter(handle, list(row()))
         writer.writeheader()
         writer.writerow(row())
-    with pytest.raises(FileError, match="encoding gbk"):
-        run(store, gbk)
+    wrong = run(store, gbk)  # read as UTF-8: each row is refused, naming the way out
+    assert (wrong.booked, wrong.rejected) == (0, 1) and "--encoding gbk" in wrong.rejections[0]
     assert count(store, loans) == 0
     assert run(store, gbk, encoding="gbk").booked == 1  # as the message says
 
@@ -496,3 +496,47 @@ def test_the_loans_import_command_reports_masked_and_exits_1_on_rejects(db_url, 
     clear = [r[k] for r in csv.DictReader(open(SAMPLE, encoding="utf-8")) for k in PERSONAL if r[k]]
     output = first.output + again.output + shown.output
     assert not [value for value in clear if value in output]
+
+
+# --------------------------------------------------------------------------- hostile files
+
+
+@pytest.mark.parametrize("encoding", ["nosuchcodec", "rot13", ""])
+def test_an_encoding_that_is_not_a_text_encoding_is_one_line(store, tmp_path, encoding):
+    from flows.files import FileError
+
+    path = write_csv(tmp_path / "a.csv", [row(1)])
+    with pytest.raises(FileError, match=f"--encoding {encoding!r} is not a text encoding"):
+        run(store, path, encoding=encoding)
+    assert count(store, loans) == 0
+
+
+def test_a_bad_byte_rejects_its_own_row_and_the_good_rows_are_booked(store, tmp_path):
+    path = write_csv(tmp_path / "a.csv", [row(n) for n in range(1, 41)])
+    lines = path.read_bytes().split(b"\n")
+    lines[30] = lines[30].replace("张伟".encode(), b"\xff\xfe")  # row 31 of the file (the header is row 1)
+    path.write_bytes(b"\n".join(lines))
+
+    report = run(store, path)
+
+    assert (report.booked, report.rejected) == (39, 1)
+    assert report.rejections[0].startswith("row 31: has bytes that are not utf-8 text in column(s) borrower_name")
+
+
+def test_a_field_of_200000_characters_rejects_its_row_only(store, tmp_path):
+    rows = [row(n) for n in range(1, 11)]
+    rows[4]["address"] = "长" * 200_000
+    report = run(store, write_csv(tmp_path / "a.csv", rows))
+    assert (report.booked, report.rejected) == (9, 1)
+    assert "row 6, column address" in report.rejections[0]
+
+
+def test_a_corrupt_gzip_file_is_one_line(store, tmp_path):
+    import gzip
+
+    from flows.files import FileError
+
+    path = tmp_path / "a.csv.gz"
+    path.write_bytes(gzip.compress(write_csv(tmp_path / "a.csv", [row(n) for n in range(1, 200)]).read_bytes())[:900])
+    with pytest.raises(FileError, match="a.csv.gz: not a readable gzip file"):
+        run(store, path)
