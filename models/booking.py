@@ -28,6 +28,7 @@ from models.tables import (
 )
 from states.case import CollectionCase
 from states.events import Event, canonical_json
+from states.defaults import DEFAULT_TIMEZONE
 from states.loan import LoanTerms
 from states.money import to_fen
 
@@ -207,6 +208,11 @@ class Bookings:
         except IntegrityError as exc:
             raise self._explain_integrity_error(exc, work, expected_versions) from exc
         return written
+
+    def borrower_timezone(self, case_id_or_contract_no: str) -> str:
+        """The borrower's time zone (the contact-hours rule's local time); the default when none is on file."""
+        _, _, row = self.borrower_row(case_id_or_contract_no)
+        return row["timezone"] if row is not None and row.get("timezone") else DEFAULT_TIMEZONE
 
     def borrower_row(self, case_id_or_contract_no: str) -> tuple[str, str, Mapping[str, Any] | None]:
         """(case id, contract number, borrower row or None) of a case."""

@@ -29,6 +29,7 @@ from states.case_state import COSTS, CaseState, InstallmentState, Promise
 from states.commands import CaseCommand, MakePromise, PauseCase, RecordContact, RecordPayment, ResumeCase, WriteOff
 from states.court_fees import litigation_costs
 from states.delinquency import Bucket, bucket_for
+from states.defaults import DEFAULT_TIMEZONE
 from states.errors import DomainError
 from states.events import (
     SYSTEM,
@@ -289,15 +290,16 @@ class CollectionCase(CaseState):
         self._transition("write_off", made_on, policy, cmd.operator, cmd.reason, by_operator=True)
         return self._take()
 
-    def record_contact(self, cmd: RecordContact) -> list[Event]:
+    def record_contact(self, cmd: RecordContact, timezone: str = DEFAULT_TIMEZONE) -> list[Event]:
         """Record a contact attempt, or its refusal under the conduct rules (DOMAIN.md §6).
 
-        ``contacted_at`` is the borrower's local wall time. A refused contact
+        ``contacted_at`` is the borrower's local wall time, or a time with a UTC
+        offset, read in the borrower's ``timezone`` first. A refused contact
         returns a ``ContactRefused`` event (also recorded) instead of raising.
         """
         self._addressed(cmd)
         self._require_open("record a contact")
-        at = cmd.contacted_at
+        at = contact.local_time(cmd.contacted_at, timezone)
         self._check_date(at.date(), "contact")
         rule = contact.rule_broken(self.contact, cmd.channel, cmd.party, cmd.outcome, at, cmd.collectors)
         common = dict(channel=cmd.channel.value, party=cmd.party.value, contacted_at=at.isoformat(timespec="minutes"))

@@ -359,6 +359,7 @@ class CaseState:
             if p.unenforceable:
                 self.unenforceable[p.component] = self.unenforceable.get(p.component, ZERO) + p.unenforceable
         self.accrued_through = max(self.accrued_through, e.through)
+        self.contact = contact.forget_days_before(self.contact, self.accrued_through)
 
     def _on_PaymentReceived(self, e: PaymentReceived) -> None:
         by_number = {i.number: i for i in self.installments}

@@ -6,8 +6,11 @@ names the rule a proposed contact would break (or gives ``None``), and
 a new phone number leaves. The case keeps the state and changes it only in
 its ``apply`` handlers, with what these functions return.
 
-Counters are per borrower-local calendar day and count the lender and all
-its agencies together, since every contact is recorded on the case.
+Counters are per borrower-local calendar day, kept for every day a contact
+may still be dated on (the case's last closed date and after), whatever
+order the contacts are recorded in, and count the lender and all its
+agencies together, since every contact is recorded on the case. A contact
+time given with a UTC offset is read in the borrower's time zone first.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from types import MappingProxyType
+from zoneinfo import ZoneInfo
 
 from states.events import ContactRecorded
 from states.vocabulary import ContactChannel, ContactOutcome, ContactParty
@@ -52,15 +56,26 @@ class LastContact:
 class ContactState:
     """What the conduct rules need to remember about a case's contacts."""
 
-    day: ContactDay = ContactDay()
+    days: Mapping[date, ContactDay] = field(default_factory=lambda: MappingProxyType({}))  # by local day
     failed_in_a_row: int = 0  # borrower attempts without a connection since the last one
     number_invalid: bool = False
     last: LastContact | None = None
+
+    def on(self, day: date) -> ContactDay:
+        """The counters of one borrower-local day (zero if nobody made contact that day)."""
+        return self.days.get(day) or ContactDay(day)
 
     @property
     def borrower_unreachable(self) -> bool:
         """Third parties may be contacted only when this holds."""
         return self.number_invalid or self.failed_in_a_row >= FAILED_ATTEMPTS_BEFORE_THIRD_PARTY
+
+
+def local_time(at: datetime, timezone: str) -> datetime:
+    """``at`` as the borrower's local wall time: a time with a UTC offset is converted, a bare one is local already."""
+    if at.tzinfo is None:
+        return at
+    return at.astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
 
 
 def in_quiet_hours(at: datetime) -> bool:
@@ -84,7 +99,7 @@ def rule_broken(
     if party is not ContactParty.BORROWER and not state.borrower_unreachable:
         return "third parties only when the borrower cannot be reached (invalid number or 3 failed attempts)"
     if channel is ContactChannel.CALL:
-        counts = state.day if state.day.day == at.date() else ContactDay(at.date())
+        counts = state.on(at.date())
         if outcome is ContactOutcome.CONNECTED:
             if counts.connected >= MAX_CONNECTED_CALLS_A_DAY:
                 return f"at most {MAX_CONNECTED_CALLS_A_DAY} connected calls a day per borrower"
@@ -97,7 +112,7 @@ def after_contact(state: ContactState, e: ContactRecorded) -> ContactState:
     """The state once the contact ``e`` has taken place."""
     at = datetime.fromisoformat(e.contacted_at)
     channel, party, outcome = ContactChannel(e.channel), ContactParty(e.party), ContactOutcome(e.outcome)
-    day = state.day if state.day.day == at.date() else ContactDay(at.date())
+    day = state.on(at.date())
     if channel is ContactChannel.CALL:
         if outcome is ContactOutcome.CONNECTED:
             day = ContactDay(day.day, day.connected + 1, day.unanswered)
@@ -110,9 +125,18 @@ def after_contact(state: ContactState, e: ContactRecorded) -> ContactState:
             failed, invalid = 0, False
         else:
             failed, invalid = failed + 1, invalid or outcome is ContactOutcome.INVALID_NUMBER
-    return ContactState(day, failed, invalid, LastContact(at, channel, party, outcome))
+    days = MappingProxyType({**state.days, day.day: day})
+    return ContactState(days, failed, invalid, LastContact(at, channel, party, outcome))
 
 
 def after_new_number(state: ContactState) -> ContactState:
     """A new phone number: the old one's failures say nothing about reaching the borrower now."""
-    return ContactState(state.day, 0, False, state.last)
+    return ContactState(state.days, 0, False, state.last)
+
+
+def forget_days_before(state: ContactState, first: date) -> ContactState:
+    """Drop the counters of days no contact may be dated on any more (before the last closed date)."""
+    if all(day >= first for day in state.days):
+        return state
+    days = MappingProxyType({day: counts for day, counts in state.days.items() if day >= first})
+    return ContactState(days, state.failed_in_a_row, state.number_invalid, state.last)

@@ -5,6 +5,8 @@ that both give the same state, so a snapshot can never hide an edit. Stored
 snapshots are read back for ever, so the format only grows by versions:
 
 - v2: the opening event is kept as its canonical JSON text;
+- v4: ``contact`` keeps the counters of every day a contact may still be
+  dated on (a v3 snapshot's single day is read as such);
 - v3: adds ``pause_reason`` and ``last_contact`` (what ``case show`` tells a
   collector). A v2 snapshot is read when those are known to be empty (the
   case is not paused and was never contacted); otherwise it is refused, and
@@ -24,6 +26,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from states import contact as contact_rules
 from states.contact import ContactDay, ContactState, LastContact
 from states.errors import DomainError
 from states.events import CaseOpened, event_from_record
@@ -33,7 +36,7 @@ from states.vocabulary import ContactChannel, ContactOutcome, ContactParty
 if TYPE_CHECKING:
     from states.case import CollectionCase
 
-SNAPSHOT_VERSION = 3
+SNAPSHOT_VERSION = 4
 ADDED_IN = {3: ("pause_reason", "last_contact")}  # keys each version added to the one before
 
 
@@ -78,20 +81,15 @@ def snapshot(case: CollectionCase) -> dict[str, Any]:
         "pause_reason": case.pause_reason,
         "agency": [case.agency_id, _iso(case.placement_until), case.placements],
         "lawsuit_filed": case.lawsuit_filed,
-        "contact": [_iso(contact.day.day), contact.day.connected, dict(contact.day.unanswered),
-                    contact.failed_in_a_row, contact.number_invalid],
+        "contact": [
+            {day.isoformat(): [counts.connected, dict(counts.unanswered)] for day, counts in sorted(contact.days.items())},
+            contact.failed_in_a_row,
+            contact.number_invalid,
+        ],
         "last_contact": None
         if last is None
         else [last.at.isoformat(timespec="minutes"), last.channel.value, last.party.value, last.outcome.value],
     }
-
-
-def as_version(data: dict[str, Any], version: object) -> dict[str, Any]:
-    """A current snapshot as an older ``version`` wrote it (to compare it with a stored one of that version)."""
-    if not isinstance(version, int) or not 2 <= version < SNAPSHOT_VERSION:
-        return data
-    later = {key for v, keys in ADDED_IN.items() if v > version for key in keys}
-    return {**{k: v for k, v in data.items() if k not in later}, "v": version}
 
 
 def from_snapshot(
@@ -130,14 +128,17 @@ def from_snapshot(
     agency, until, case.placements = data["agency"]
     case.agency_id, case.placement_until = agency, _date(until)
     case.lawsuit_filed = data["lawsuit_filed"]
-    day, connected, unanswered, failed_in_a_row, number_invalid = data["contact"]
+    days, failed_in_a_row, number_invalid = data["contact"]
     last = None
     if data["last_contact"] is not None:
         at, channel, party, outcome = data["last_contact"]
         last = LastContact(datetime.fromisoformat(at), ContactChannel(channel), ContactParty(party), ContactOutcome(outcome))
-    case.contact = ContactState(
-        ContactDay(_date(day), connected, MappingProxyType(dict(unanswered))), failed_in_a_row, number_invalid, last
-    )
+    counters = {
+        date.fromisoformat(day): ContactDay(date.fromisoformat(day), connected, MappingProxyType(dict(unanswered)))
+        for day, (connected, unanswered) in days.items()
+    }
+    state = ContactState(MappingProxyType(counters), failed_in_a_row, number_invalid, last)
+    case.contact = contact_rules.forget_days_before(state, case.accrued_through)
     return case
 
 
@@ -146,10 +147,14 @@ def _upgraded(data: dict[str, Any]) -> dict[str, Any]:
     version = data.get("v")
     if version == SNAPSHOT_VERSION:
         return data
+    if version == 3:  # one day's contact counters -> the counters of every day still open
+        day, connected, unanswered, failed, invalid = data["contact"]
+        days = {} if day is None else {day: [connected, unanswered]}
+        return {**data, "v": SNAPSHOT_VERSION, "contact": [days, failed, invalid]}
     if version == 2:
         contacted = data["contact"][0] is not None
         if data["paused_until"] is None and not contacted:
-            return {**data, "v": SNAPSHOT_VERSION, "pause_reason": None, "last_contact": None}
+            return _upgraded({**data, "v": 3, "pause_reason": None, "last_contact": None})
         raise DomainError(
             f"case {data.get('case_id')}: snapshot version 2 of a paused or contacted case lacks "
             f"{' and '.join(ADDED_IN[3])}; rebuild it by replay"

@@ -104,8 +104,12 @@ def make_promise(cmd: MakePromise, app: App) -> list[Event]:
 
 
 def record_contact(cmd: RecordContact, app: App) -> list[Event]:
-    """Record a contact, or its refusal under the conduct rules (a refusal is recorded too)."""
-    return _on_case(app, cmd, lambda case: case.record_contact(cmd))
+    """Record a contact, or its refusal under the conduct rules (a refusal is recorded too).
+
+    A time given with a UTC offset is read in the borrower's time zone (from the borrower's row).
+    """
+    timezone = app.store.borrower_timezone(cmd.case)
+    return _on_case(app, cmd, lambda case: case.record_contact(cmd, timezone))
 
 
 def pause_case(cmd: PauseCase, app: App) -> list[Event]:

@@ -3,7 +3,7 @@ promises to pay, pauses, placements, litigation, write-off, cure and settlement.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -511,3 +511,23 @@ def test_contacts_replay_to_the_same_counters():
     case.record_contact(contact_cmd(case, "call", "borrower", "connected", at(22), operator="op-1"))  # refused
     case.record_contact(contact_cmd(case, "call", "borrower", "connected", at(10), operator="op-1"))
     assert CollectionCase.replay(case.log).snapshot() == case.snapshot()
+
+
+def test_the_daily_limits_count_each_borrower_local_day_whatever_order_contacts_are_recorded_in():
+    case = contact_case()
+    calls = [at(9, day=10), at(10, day=10), at(11, day=10), at(9, day=11), at(12, day=10), at(13, day=10)]
+    results = [case.record_contact(contact_cmd(case, "call", "borrower", "connected", t))[0] for t in calls]
+    # three on day 10, one on day 11, then day 10 again: already at its limit
+    assert [type(r).__name__ for r in results] == ["ContactRecorded"] * 4 + ["ContactRefused"] * 2
+    replayed = CollectionCase.replay(case.log)
+    assert replayed.contact == case.contact and CollectionCase.from_snapshot(case.snapshot()).contact == case.contact
+
+
+def test_a_contact_time_with_a_utc_offset_is_read_in_the_borrowers_time_zone():
+    case = contact_case()
+    d = dpd_day(10)
+    utc_morning = datetime(d.year, d.month, d.day, 1, 30, tzinfo=timezone.utc)  # 09:30 in Shanghai, 07:30 in Urumqi
+    (shanghai,) = case.record_contact(contact_cmd(case, "call", "borrower", "no_answer", utc_morning), "Asia/Shanghai")
+    (urumqi,) = case.record_contact(contact_cmd(case, "call", "borrower", "no_answer", utc_morning), "Asia/Urumqi")
+    assert isinstance(shanghai, ContactRecorded) and shanghai.contacted_at.endswith("T09:30")
+    assert isinstance(urumqi, ContactRefused) and "22:00" in urumqi.rule and urumqi.contacted_at.endswith("T07:30")

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from states.case import CollectionCase, DomainError
-from states.snapshot import SNAPSHOT_VERSION, as_version
+from states.snapshot import SNAPSHOT_VERSION
 from tests.unit.conftest import DUE, POLICY, D, contact_cmd, open_case, pause_cmd, promise_cmd, resume_cmd
 
 
@@ -61,10 +61,32 @@ def test_a_new_case_shows_no_promise_pause_placement_or_contact():
     assert [d[k] for k in ("promise_amount", "pause_reason", "placement_until", "last_contact_at")] == [None] * 4
 
 
+def as_v3(snapshot: dict) -> dict:
+    """A current snapshot as version 3 wrote it: the counters of one contact day (the latest) only."""
+    days, failed, invalid = snapshot["contact"]
+    day = max(days, default=None)
+    connected, unanswered = days[day] if day else (0, {})
+    return {**snapshot, "v": 3, "contact": [day, connected, unanswered, failed, invalid]}
+
+
+def as_version(snapshot: dict, version: int) -> dict:
+    """A current snapshot as an older version wrote it (the formats of the past are fixed)."""
+    old = as_v3(snapshot)
+    if version == 2:
+        old = {k: v for k, v in old.items() if k not in ("pause_reason", "last_contact")} | {"v": 2}
+    return old
+
+
+def test_a_v3_snapshot_loads_with_its_days_contact_counters():
+    case = collector_case()
+    old = json.loads(json.dumps(as_version(case.snapshot(), 3)))
+    assert CollectionCase.from_snapshot(old).snapshot() == case.snapshot()
+
+
 def test_the_collector_fields_survive_a_snapshot_and_a_replay():
     case = collector_case()
     snapshot = json.loads(json.dumps(case.snapshot()))
-    assert snapshot["v"] == SNAPSHOT_VERSION == 3
+    assert snapshot["v"] == SNAPSHOT_VERSION == 4
     restored = CollectionCase.from_snapshot(snapshot)
     assert restored.snapshot() == case.snapshot()
     assert restored.view(day(12), POLICY) == CollectionCase.replay(case.log).view(day(12), POLICY) == case.view(day(12), POLICY)
