@@ -289,9 +289,21 @@ def pay(
     payment_id: str = typer.Option(..., "--payment-id", help=RecordPayment.help("payment_id")),
     operator: str = typer.Option(..., "--operator", help=RecordPayment.help("operator")),
     channel: str = typer.Option("bank_transfer", help=f"{RecordPayment.help('channel')}: {accepted(PaymentChannel)}"),
+    expect_total: Optional[str] = typer.Option(None, "--expect-total", help=RecordPayment.help("expect_total")),
 ) -> None:
     """Record a payment; it is allocated line by line (costs, interest, principal)."""
-    _run(RecordPayment(case=case, amount=amount, received_on=on, payment_id=payment_id, operator=operator, channel=channel))
+    from states.explain import payment_notes
+
+    events = _run(
+        RecordPayment(
+            case=case, amount=amount, received_on=on, payment_id=payment_id, operator=operator, channel=channel,
+            expect_total=expect_total,
+        )
+    )
+    for e in events:
+        if e.type == "PaymentReceived":
+            for note in payment_notes(e, _app().store.events(e.case_id)[0]):
+                console.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
 @app.command(context_settings=NEGATIVE_OK)

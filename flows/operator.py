@@ -51,13 +51,16 @@ def form_for(command: type[CaseCommand], name: str) -> type[CommandForm]:
     fields: dict[str, Any] = {}
     for f in dataclasses.fields(command):
         hint = hints[f.name]
+        optional = type(None) in typing.get_args(hint)
+        if optional:
+            (hint,) = [a for a in typing.get_args(hint) if a is not type(None)]
         kind: Any = DecimalText if hint is Decimal else hint
         if isinstance(hint, type) and issubclass(hint, Enum):
             kind = hint
         elif hint not in (Decimal, date, datetime, int):
             kind = str
         default = ... if f.default is dataclasses.MISSING else f.default
-        fields[f.name] = (kind, Field(default, description=f.metadata["help"]))
+        fields[f.name] = (kind | None if optional else kind, Field(default, description=f.metadata["help"]))
     form = create_model(name, __base__=CommandForm, __doc__=command.__doc__, **fields)
     form.command = command
     return form

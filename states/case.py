@@ -216,6 +216,11 @@ class CollectionCase(CaseState):
         if self.stage.is_closed:  # checked after the catch-up, which may have closed the case
             raise DomainError(f"case {self.case_id}: is {self.stage.value}; it takes no more payments")
         self._accrue(on)
+        if cmd.expect_total is not None and cmd.expect_total != self.total_due(on):
+            raise DomainError(
+                f"case {self.case_id}: expect_total {cmd.expect_total} but the case owes {self.total_due(on)} "
+                f"on {on}; nothing recorded (check the amount, or leave out expect_total)"
+            )
         if self.promise is not None and on > self.promise.promised_on:
             self._close_promise(on)  # its date has passed: judged on what was paid by then
         payoff_interest = self.accrued_contract_interest()

@@ -78,6 +78,11 @@ class RecordPayment(CaseCommand):
     received_on: date = arg("Date the money was received (YYYY-MM-DD)", happened=True)
     payment_id: str = arg("The bank's or channel's transaction id: a payment is recorded once", kind="code")
     channel: PaymentChannel = arg("How the money came in", default=PaymentChannel.BANK_TRANSFER)
+    expect_total: Decimal | None = arg(
+        "Optional guard against a typo: the total due you expect on that date (case show's); "
+        "if the case owes another amount, nothing is recorded",
+        default=None,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,8 +144,13 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _read(hint: Any, value: Any, f: dataclasses.Field) -> Any:
-    """Parse one field's value by its declared type and rules."""
+    """Parse one field's value by its declared type and rules (an optional field may be left out: None)."""
     name, rules = f.name, f.metadata
+    optional = [a for a in typing.get_args(hint) if a is not type(None)] if type(None) in typing.get_args(hint) else None
+    if optional is not None:
+        if value is None or value == "":
+            return None
+        (hint,) = optional
     if hint is Decimal:
         return parse_money(value, name)
     if hint is datetime:

@@ -222,6 +222,20 @@ def _payment(e: PaymentReceived) -> str:
     return f"payment {e.payment_id} of {e.amount} by {e.channel} ({e.allocation_order}): {lines or 'nothing due'}{over}"
 
 
+def payment_notes(payment: PaymentReceived, opened: CaseOpened) -> list[str]:
+    """What an operator should know of a payment beyond its allocation: money that went to
+    installments not yet due (a prepayment), and money above everything owed (an overpayment)."""
+    due_on = {s.number: s.due_on for s in opened.schedule}
+    ahead = sorted({l.installment for l in payment.lines if l.installment is not None and due_on[l.installment] > payment.business_date})
+    prepaid = sum((l.amount for l in payment.lines if l.installment in ahead), ZERO)
+    notes = []
+    if prepaid:
+        notes.append(f"{prepaid} prepays installment(s) {', '.join(map(str, ahead))}, not yet due on {payment.business_date}")
+    if payment.overpayment:
+        notes.append(f"{payment.overpayment} is above everything owed: kept on the case as an overpayment, to refund or apply")
+    return notes
+
+
 def _lawsuit(e: LawsuitFiled) -> str:
     costs = sum((c.enforceable for c in e.costs), ZERO)
     return f"lawsuit filed: claim {e.claim}, court and legal costs {costs}"

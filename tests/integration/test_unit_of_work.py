@@ -127,3 +127,24 @@ def test_with_a_roster_only_its_operators_act_and_a_write_off_needs_a_supervisor
     with pytest.raises(NotAllowed, match="deactivated"):
         handle(payment(overdue_case, payment_id="B-10"), app)
     assert store.digest() == digest
+
+
+def test_a_payment_above_what_is_owed_is_recorded_and_said_and_expect_total_guards_a_typo(store, app, overdue_case):
+    from states.errors import DomainError
+    from states.explain import payment_notes
+
+    from models.audit import case_view
+
+    due = case_view(store, overdue_case, OVERDUE, POLICY).projection.total_due  # what case show says
+    digest = store.digest()
+    with pytest.raises(DomainError, match=f"expect_total 999.00 but the case owes {due}"):
+        handle(RecordPayment(case=overdue_case, operator="op-li", amount="1000", received_on=OVERDUE, payment_id="B-3", expect_total="999"), app)
+    assert store.digest() == digest
+    assert handle(RecordPayment(case=overdue_case, operator="op-li", amount="10", received_on=OVERDUE, payment_id="B-5", expect_total=due), app)
+
+    events = handle(payment(overdue_case, amount="20000.00", payment_id="B-4"), app)
+    (paid,) = [e for e in events if e.type == "PaymentReceived"]
+    notes = payment_notes(paid, store.events(overdue_case)[0])
+    assert paid.overpayment > 0
+    assert "prepays installment(s) 2, 3" in notes[0] and "not yet due on" in notes[0]
+    assert notes[-1] == f"{paid.overpayment} is above everything owed: kept on the case as an overpayment, to refund or apply"
