@@ -14,7 +14,7 @@ import os
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -69,6 +69,10 @@ case_app = typer.Typer(help="Look at one case: its balances as of a date, its hi
 db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
 app.add_typer(case_app, name="case")
 app.add_typer(db_app, name="db")
+cases_app = typer.Typer(help="The portfolio as of a date: cases by stage, bucket, DPD and agency.", no_args_is_help=True)
+app.add_typer(cases_app, name="cases")
+calls_app = typer.Typer(help="Today's call list: who to call, in which order, and who may not be called today.", no_args_is_help=True)
+app.add_typer(calls_app, name="calls")
 operators_app = typer.Typer(help="The operator roster: who may act, as collector, supervisor or auditor.", no_args_is_help=True)
 app.add_typer(operators_app, name="operators")
 from flows.loans import borrower_app, loans_app  # noqa: E402  (the loan book and borrowers)
@@ -143,6 +147,77 @@ def db_upgrade() -> None:
     url = get_settings().database_url
     upgrade(make_engine(url))
     console.print(f"database at head: {report.redact_url(url)}")
+
+
+# ---------------------------------------------------------------------------
+# the collector's desk
+
+
+def _as_of(as_of: Optional[str]) -> date:
+    """--as-of, or today in the lender's time zone; never after today."""
+    from flows.handlers.cases import check_not_in_future
+
+    today = _app().today()
+    day = parse_date(as_of, "--as-of") or today
+    check_not_in_future({"--as-of": day}, today)
+    return day
+
+
+def _print_rows(rows: list[dict], columns: Sequence[str], *, as_json: bool, as_csv: bool, title: str) -> None:
+    if as_json:
+        print_json(rows)
+    elif as_csv:
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, list(columns), extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        console.print(report.rows_table(rows, columns, title, console.width))
+
+
+@cases_app.command("list")
+def cases_list(
+    stage: Optional[str] = typer.Option(None, help="Only this stage (current, overdue, phone, visit, outsourced, litigation, settled, written_off)"),
+    bucket: Optional[str] = typer.Option(None, help="Only this bucket as of the date (M0 ... M6, M7+)"),
+    dpd_min: Optional[int] = typer.Option(None, "--dpd-min", min=0, help="At least this many days past due"),
+    dpd_max: Optional[int] = typer.Option(None, "--dpd-max", min=0, help="At most this many days past due"),
+    agency: Optional[str] = typer.Option(None, help="Only cases placed with this agency"),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="DPD as of this date (default: today, the lender's time zone)"),
+    as_json: bool = typer.Option(False, "--json"),
+    as_csv: bool = typer.Option(False, "--csv"),
+) -> None:
+    """The portfolio as of a date, one row per case, DPD computed as of that date."""
+    from flows.handlers.worklists import LIST_COLUMNS, case_list
+
+    day = _as_of(as_of)
+    rows = case_list(_app(), day, stage=stage, bucket=bucket, dpd_min=dpd_min, dpd_max=dpd_max, agency=agency)
+    _print_rows(rows, LIST_COLUMNS, as_json=as_json, as_csv=as_csv, title=f"{len(rows)} case(s) as of {day}")
+
+
+@calls_app.command("list")
+def calls_list(
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="The day of the calls (default: today, the lender's time zone)"),
+    team: Optional[str] = typer.Option(None, help="Only this team's share of the list (teams are policy: [teams])"),
+    limit: Optional[int] = typer.Option(None, min=1, help="At most this many calls"),
+    explain: bool = typer.Option(False, "--explain", help="Also list the cases left out today, each with its reason"),
+    as_json: bool = typer.Option(False, "--json"),
+    as_csv: bool = typer.Option(False, "--csv"),
+) -> None:
+    """Today's call list in calling order: broken promises first, then overdue amount x DPD weight."""
+    from flows.handlers.worklists import call_list
+
+    day = _as_of(as_of)
+    calls = call_list(_app(), day, team=team, limit=limit)
+    if as_json:
+        print_json(calls.as_dict(explain))
+        return
+    columns = ("case_id", "contract_no", "team", "stage", "dpd", "bucket", "overdue_total", "priority", "broken_promise", "last_contact_at")
+    rows = [e.as_dict() for e in calls.entries]
+    _print_rows(rows, columns, as_json=False, as_csv=as_csv, title=f"call list {day}{' ' + team if team else ''}: {len(rows)} call(s)")
+    if explain and not as_csv:
+        left = [e.as_dict() for e in calls.left_out]
+        console.print(report.rows_table(left, ("case_id", "contract_no", "team", "reason"), f"left out today: {len(left)}", console.width))
 
 
 # ---------------------------------------------------------------------------

@@ -86,6 +86,33 @@ def case_panel(view, stuck: str | None = None) -> Panel:
     return Panel(table, title=f"case {d['case_id']} ({d['contract_no']}) as of {d['as_of']}")
 
 
+def rows_table(rows: list[dict], columns, title: str, width: int | None = None) -> Table | Group:
+    """A list of records as a table; where the terminal is too narrow for one row per line,
+    one block per record (``name  value`` lines), so no value is ever cut."""
+    cells = [["-" if row.get(c) is None else str(row[c]) for c in columns] for row in rows]
+    needed = sum(max([len(c.replace("_", " ")), *(len(r[i]) for r in cells)]) + 3 for i, c in enumerate(columns)) + 1
+    if width is not None and needed > width and rows:
+        blocks: list[Table | str] = [f"[bold]{escape(title)}[/]"]
+        for values in cells:
+            block = Table(show_header=False, box=None, padding=(0, 1))
+            block.add_column(style="dim")
+            block.add_column(overflow="fold")
+            for column, value in zip(columns, values):
+                block.add_row(column.replace("_", " "), escape(value))
+            blocks += [block, ""]
+        return Group(*blocks)
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        justify = "right" if column in MONEY_COLUMNS or column == "dpd" else "left"
+        table.add_column(column.replace("_", " "), justify=justify, overflow="fold")  # wrap a value, never cut it
+    for values in cells:
+        table.add_row(*(escape(v) for v in values))
+    return table
+
+
+MONEY_COLUMNS = frozenset({"overdue_total", "total_owing", "priority", "total_due"})
+
+
 def progress(console: Console) -> Progress:
     return Progress(
         SpinnerColumn(),

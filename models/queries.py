@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, or_, select
 from sqlalchemy import case as sql_case
 
 from models.sql import binary_order, plain
@@ -15,10 +17,12 @@ from models.tables import (
     cases,
     events,
     payments,
+    projection_from_row,
 )
 from states.events import canonical_json
 from states.lifecycle import Stage
 from states.money import ZERO, from_fen
+from states.views import CaseProjection
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,15 @@ class PortfolioSummary:
 
 
 CLOSED_STAGES = tuple(stage.value for stage in Stage if stage.is_closed)
+
+
+@dataclass(frozen=True)
+class ListedCase:
+    """A case row as the work lists show it: the projection and when it was last contacted."""
+
+    projection: CaseProjection
+    last_contact_at: datetime | None
+    stuck: bool
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,43 @@ class Queries:
         )
         with self.engine.connect() as conn:
             return [StuckCase(*row) for row in conn.execute(query)]
+
+    def case_ids_in_stages(self, stages: Sequence[str]) -> list[str]:
+        """The ids of every case in one of ``stages``, in case-id order."""
+        query = select(cases.c.case_id).where(cases.c.stage.in_(list(stages))).order_by(cases.c.case_id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def list_cases(
+        self,
+        as_of: date,
+        *,
+        stages: Sequence[str] = (),
+        dpd_min: int | None = None,
+        dpd_max: int | None = None,
+        agency: str | None = None,
+        limit: int | None = None,
+    ) -> list[ListedCase]:
+        """Cases by stage, DPD as of ``as_of`` (from the oldest unpaid due date) and agency, in case-id order."""
+        due = cases.c.oldest_unpaid_due_on
+        query = select(cases).order_by(cases.c.case_id)
+        if stages:
+            query = query.where(cases.c.stage.in_(list(stages)))
+        if dpd_min is not None and dpd_min > 0:
+            query = query.where(due <= as_of - timedelta(days=dpd_min))
+        if dpd_max is not None:
+            query = query.where(or_(due.is_(None), due >= as_of - timedelta(days=dpd_max)))
+        if agency is not None:
+            query = query.where(cases.c.agency_id == agency)
+        if limit is not None:
+            query = query.limit(limit)
+        listed = []
+        with self.engine.connect() as conn:
+            for row in conn.execution_options(yield_per=2_000).execute(query).mappings():
+                last = json.loads(row["snapshot"]).get("last_contact")
+                at = datetime.fromisoformat(last[0]) if last else None
+                listed.append(ListedCase(projection_from_row(row), at, row["stuck"]))
+        return listed
 
     def recorded_payment(self, payment_id: str) -> RecordedPayment | None:
         """The payment recorded under this id, if any (a bank transaction is credited once)."""

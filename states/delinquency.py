@@ -82,3 +82,10 @@ def _band(dpd: int, bands: tuple[tuple[int, T], ...]) -> T:
 def _check_dpd(dpd: object) -> None:
     if isinstance(dpd, bool) or not isinstance(dpd, int) or dpd < 0:
         raise ValueError(f"dpd must be a whole number of days, 0 or more, got {dpd!r}")
+
+
+def dpd_range(bucket: Bucket) -> tuple[int, int | None]:
+    """The DPDs a bucket covers, (first, last) inclusive; None: no upper end (M7+)."""
+    starts = [start for start, _ in _BUCKET_BANDS]
+    index = [b for _, b in _BUCKET_BANDS].index(bucket)
+    return starts[index], (starts[index + 1] - 1 if index + 1 < len(starts) else None)

@@ -101,6 +101,8 @@ class CollectionPolicy:
     month_end_posting: bool = True
     # §7 agencies that take placements, in rotation (their ids).
     agencies: tuple[str, ...] = ("AGENCY-POOL",)
+    # The collection teams and their share (percent) of the daily call list (``states.worklist``).
+    teams: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({"collectors": 100}), hash=False)
 
     def __post_init__(self) -> None:
         for name in _POSITIVE_INTS:
@@ -125,6 +127,7 @@ class CollectionPolicy:
         self._set("allocation_order", _allocation_order(self.allocation_order))
         self._set("commission_rates", _commission_rates(self.commission_rates))
         self._set("agencies", _agencies(self.agencies))
+        self._set("teams", _teams(self.teams))
 
     def stage_thresholds(self) -> tuple[int, ...]:
         """Every DPD at which some stage rule can start to apply, ascending."""
@@ -181,6 +184,8 @@ class CollectionPolicy:
                 value = list(value)
             elif f.name == "commission_rates":
                 value = {group: _decimal_text(rate) for group, rate in value.items()}
+            elif f.name == "teams":
+                value = dict(value)
             result[f.name] = value
         return result
 
@@ -188,13 +193,14 @@ class CollectionPolicy:
         """The policy as TOML text that ``from_toml`` reads back unchanged (decimals quoted, exact)."""
         lines = []
         data = self.as_dict()
-        rates = data.pop("commission_rates")
+        tables = {name: data.pop(name) for name in ("commission_rates", "teams")}
         for name, value in data.items():
             lines.append(f"{name} = {_toml_value(value)}")
-        lines.append("")
-        lines.append("[commission_rates]")
-        for group, rate in rates.items():
-            lines.append(f"{json.dumps(group)} = {_toml_value(rate)}")
+        for table, entries in tables.items():
+            lines.append("")
+            lines.append(f"[{table}]")
+            for key, value in entries.items():
+                lines.append(f"{json.dumps(key)} = {_toml_value(value)}")
         return "\n".join(lines) + "\n"
 
     def fingerprint(self) -> str:
@@ -209,6 +215,20 @@ def _agencies(value: object) -> tuple[str, ...]:
     if any(not isinstance(a, str) or not a.strip() for a in value) or len(set(value)) != len(value):
         raise PolicyError(f"agencies: ids must be distinct non-empty strings, got {list(value)!r}")
     return tuple(value)
+
+
+def _teams(value: object) -> Mapping[str, int]:
+    """Team name -> share of the call list in percent; the shares add up to 100."""
+    if not isinstance(value, Mapping) or not value:
+        raise PolicyError(f"teams: must be a table of team name -> share in percent, got {value!r}")
+    for name, share in value.items():
+        if not isinstance(name, str) or not name.strip():
+            raise PolicyError(f"teams: team names must be non-empty text, got {name!r}")
+        _integer(f"teams.{name}", share, minimum=1)
+    total = sum(value.values())
+    if total != 100:
+        raise PolicyError(f"teams: the shares must add up to 100 (percent of the call list), they add up to {total}")
+    return MappingProxyType(dict(value))
 
 
 def _integer(name: str, value: object, *, minimum: int) -> int:

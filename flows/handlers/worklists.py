@@ -1,0 +1,110 @@
+"""Use cases of the collector's desk: the portfolio as of a date, and today's call list.
+
+No rule lives here: the store selects (``models.queries``), the domain
+decides who is called and in which order (``states.worklist``). The call
+list loads the cases of the calling stages from their snapshots in chunks,
+so memory is bounded by a chunk, not the portfolio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+
+from flows.bootstrap import App
+from models.sql import chunks
+from states import worklist
+from states.delinquency import Bucket, dpd_range
+from states.lifecycle import Stage
+from states.parse import InputError, parse_enum
+from states.worklist import CallListEntry, LeftOut
+
+CALLING_STAGES = (Stage.PHONE.value, Stage.VISIT.value)
+LIST_COLUMNS = (
+    "case_id", "contract_no", "stage", "dpd", "bucket", "overdue_total", "total_owing", "promise_due_on",
+    "last_contact_at", "agency",
+)
+
+
+@dataclass(frozen=True)
+class CallList:
+    as_of: date
+    team: str | None
+    entries: list[CallListEntry]
+    left_out: list[LeftOut]
+
+    def as_dict(self, explain: bool = False) -> dict[str, object]:
+        data: dict[str, object] = {
+            "as_of": self.as_of.isoformat(),
+            "team": self.team,
+            "calls": [e.as_dict() for e in self.entries],
+        }
+        if explain:
+            data["left_out"] = [e.as_dict() for e in self.left_out]
+        return data
+
+
+def call_list(app: App, as_of: date, *, team: str | None = None, limit: int | None = None) -> CallList:
+    """Today's call list (for one team, or all), in calling order, and the cases left out with why."""
+    teams = app.policy.teams
+    if team is not None and team not in teams:
+        raise InputError(f"--team: {team!r} is not a team of the policy; its teams are {', '.join(teams)}")
+    entries: list[CallListEntry] = []
+    left_out: list[LeftOut] = []
+    for loaded in _calling_cases(app):
+        chosen, skipped = worklist.call_list(loaded, as_of, teams, team)
+        entries += chosen
+        left_out += skipped
+    entries.sort(key=lambda e: (not e.broken_promise, -e.priority, e.last_contact_at is not None, e.case_id))
+    return CallList(as_of, team, entries[:limit] if limit else entries, sorted(left_out, key=lambda e: e.case_id))
+
+
+def _calling_cases(app: App) -> Iterator[list]:
+    for ids in chunks(app.store.case_ids_in_stages(CALLING_STAGES), 2_000):
+        yield list(app.store.load(ids).values())
+
+
+def case_list(
+    app: App,
+    as_of: date,
+    *,
+    stage: str | None = None,
+    bucket: str | None = None,
+    dpd_min: int | None = None,
+    dpd_max: int | None = None,
+    agency: str | None = None,
+) -> list[dict[str, object]]:
+    """The portfolio as of a date, one row per case (``LIST_COLUMNS``), DPD computed as of that date
+    (amounts as of each case's last close)."""
+    stages = () if stage is None else (_stage(stage).value,)
+    if bucket is not None:
+        first, last = dpd_range(_bucket(bucket))
+        dpd_min = first if dpd_min is None else max(dpd_min, first)
+        dpd_max = last if dpd_max is None else (dpd_max if last is None else min(dpd_max, last))
+    rows = []
+    for listed in app.store.list_cases(as_of, stages=stages, dpd_min=dpd_min, dpd_max=dpd_max, agency=agency):
+        p = listed.projection
+        rows.append(
+            {
+                "case_id": p.case_id,
+                "contract_no": p.contract_no,
+                "stage": p.stage,
+                "dpd": p.dpd(as_of),
+                "bucket": p.bucket(as_of),
+                "overdue_total": str(p.total_due),  # everything due and unpaid (case show's "total due")
+                "total_owing": str(p.total_due + p.principal_outstanding - p.overdue_principal),  # and principal not yet due
+                "promise_due_on": None if p.promise_until is None else p.promise_until.isoformat(),
+                "last_contact_at": None if listed.last_contact_at is None else listed.last_contact_at.isoformat(timespec="minutes"),
+                "agency": p.agency_id,
+            }
+        )
+    return rows
+
+
+def _stage(text: str) -> Stage:
+    return parse_enum(Stage, text, "--stage")
+
+
+def _bucket(text: str) -> Bucket:
+    return parse_enum(Bucket, text, "--bucket")

@@ -1,0 +1,151 @@
+"""Work queues: who to call today, in which order, and why a case is left off the list.
+
+The call list of a business date holds the cases a collector may and should
+call that day (DOMAIN.md §2 and §6):
+
+- cases in the ``phone`` stage, and ``visit``-stage cases not contacted for
+  ``VISIT_CALL_GAP_DAYS`` (a call between visits);
+- left out, each with its reason: a paused case, a case whose promise to pay
+  is still running, a case whose calls for the day are used up (the limits
+  count the lender and every agency together), a borrower whose number is
+  known to be invalid (trace or visit instead);
+- in order: broken promises first, then by priority = overdue amount x DPD
+  weight (1 + DPD / 30, so a month late counts double), then cases never
+  contacted before those contacted, then case id (a stable order);
+- split between the policy's teams by a seeded hash of the case id, so the
+  split is reproducible and a case stays with its team from day to day.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from states.contact import MAX_CONNECTED_CALLS_A_DAY, MAX_UNANSWERED_A_DAY
+from states.delinquency import bucket_for
+from states.lifecycle import Stage
+from states.vocabulary import ContactParty
+
+ONE_DAY = timedelta(days=1)
+VISIT_CALL_GAP_DAYS = 7
+DPD_WEIGHT_DAYS = Decimal(30)
+TEAM_SEED = "collectflow-teams-v1"  # changing it reshuffles every case between the teams
+
+
+@dataclass(frozen=True)
+class CallListEntry:
+    """One case to call: the figures a collector sees before dialling."""
+
+    case_id: str
+    contract_no: str
+    team: str
+    stage: str
+    dpd: int
+    bucket: str
+    overdue_total: Decimal
+    priority: Decimal
+    broken_promise: bool
+    last_contact_at: datetime | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "case_id": self.case_id,
+            "contract_no": self.contract_no,
+            "team": self.team,
+            "stage": self.stage,
+            "dpd": self.dpd,
+            "bucket": self.bucket,
+            "overdue_total": str(self.overdue_total),
+            "priority": str(self.priority),
+            "broken_promise": self.broken_promise,
+            "last_contact_at": None if self.last_contact_at is None else self.last_contact_at.isoformat(timespec="minutes"),
+        }
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A case that would be called but may not be today, and why."""
+
+    case_id: str
+    contract_no: str
+    team: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"case_id": self.case_id, "contract_no": self.contract_no, "team": self.team, "reason": self.reason}
+
+
+def team_for(case_id: str, teams: Mapping[str, int]) -> str:
+    """The team a case belongs to: teams take shares (percent, summing to 100) of a seeded hash."""
+    digest = hashlib.sha256(f"{TEAM_SEED}:{case_id}".encode()).digest()
+    point = int.from_bytes(digest[:8], "big") % 10_000  # 0.00 .. 99.99 %
+    reached = 0
+    for name, share in teams.items():
+        reached += share * 100
+        if point < reached:
+            return name
+    return next(reversed(teams))
+
+
+def call_priority(overdue_total: Decimal, dpd: int) -> Decimal:
+    """Overdue amount x DPD weight: the larger and the older the arrears, the sooner the call."""
+    return (overdue_total * (1 + Decimal(dpd) / DPD_WEIGHT_DAYS)).quantize(Decimal("0.01"))
+
+
+def wants_a_call(case, as_of: date) -> bool:
+    """A case the call list is for: in the phone stage, or in the visit stage and not contacted lately."""
+    if case.stage is Stage.PHONE:
+        return True
+    if case.stage is Stage.VISIT:
+        last = case.contact.last
+        return last is None or (as_of - last.at.date()).days >= VISIT_CALL_GAP_DAYS
+    return False
+
+
+def why_not_today(case, as_of: date) -> str | None:
+    """Why a case that wants a call may not be called on ``as_of`` (None: call it)."""
+    if case.paused_until is not None and case.paused_until > as_of:
+        return f"paused until {case.paused_until}"
+    if case.promise is not None and case.promise.promised_on >= as_of:
+        return f"promise to pay {case.promise.amount} by {case.promise.promised_on} still running"
+    if case.contact.number_invalid:
+        return "the borrower's number is invalid: trace a new one or visit"
+    counts = case.contact.on(as_of)
+    if counts.connected >= MAX_CONNECTED_CALLS_A_DAY:
+        return f"{MAX_CONNECTED_CALLS_A_DAY} connected calls already today"
+    if counts.unanswered.get(ContactParty.BORROWER.value, 0) >= MAX_UNANSWERED_A_DAY:
+        return f"{MAX_UNANSWERED_A_DAY} unanswered attempts already today"
+    return None
+
+
+def call_list(
+    cases: Iterable, as_of: date, teams: Mapping[str, int], team: str | None = None
+) -> tuple[list[CallListEntry], list[LeftOut]]:
+    """The call list of ``as_of`` (in calling order) and the cases left out of it, for one team or all."""
+    entries: list[CallListEntry] = []
+    left_out: list[LeftOut] = []
+    for case in cases:
+        if case.stage.is_closed or not wants_a_call(case, as_of):
+            continue
+        own_team = team_for(case.case_id, teams)
+        if team is not None and own_team != team:
+            continue
+        reason = why_not_today(case, as_of)
+        if reason is not None:
+            left_out.append(LeftOut(case.case_id, case.contract_no, own_team, reason))
+            continue
+        dpd = case.dpd(as_of)
+        overdue = case.overdue_total(as_of + ONE_DAY)
+        last = case.contact.last
+        entries.append(
+            CallListEntry(
+                case.case_id, case.contract_no, own_team, case.stage.value, dpd, bucket_for(dpd).value, overdue,
+                call_priority(overdue, dpd), case.broken_in_a_row > 0, None if last is None else last.at,
+            )
+        )
+    entries.sort(key=lambda e: (not e.broken_promise, -e.priority, e.last_contact_at is not None, e.case_id))
+    left_out.sort(key=lambda e: e.case_id)
+    return entries, left_out

@@ -1,0 +1,67 @@
+"""The collector's desk on a real database: the portfolio as of a date, today's call list, from the CLI too."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import pytest
+from typer.testing import CliRunner
+
+from flows import runtime
+from flows.bootstrap import bootstrap
+from flows.handlers.worklists import case_list, call_list
+from states.parse import InputError
+from tests.integration.builders import FIRST_DUE, POLICY, advance, book
+
+TODAY = date(2026, 12, 1)
+
+
+@pytest.fixture
+def desk(store):
+    """Three cases: one paid up (current), two unpaid since FIRST_DUE, reviewed at DPD 10."""
+    ids = book(store, 3)
+    advance(store, ids, FIRST_DUE + timedelta(days=10))
+    return bootstrap(engine=store.engine, policy=POLICY, clock=lambda: TODAY), ids
+
+
+def test_the_portfolio_lists_dpd_as_of_the_date_asked_not_as_of_the_last_review(desk):
+    app, ids = desk
+    as_of = FIRST_DUE + timedelta(days=45)
+    rows = case_list(app, as_of, stage="phone")
+    assert [r["case_id"] for r in rows] == ids
+    assert {(r["dpd"], r["bucket"]) for r in rows} == {(45, "M2")}
+    assert case_list(app, as_of, bucket="M2") == rows
+    assert case_list(app, as_of, bucket="M1") == []
+    assert case_list(app, as_of, dpd_min=46) == [] and len(case_list(app, as_of, dpd_max=45)) == 3
+    with pytest.raises(InputError, match="--stage: 'calling' is not one of current, overdue, phone"):
+        case_list(app, as_of, stage="calling")
+
+
+def test_the_call_list_holds_the_phone_cases_in_calling_order(desk):
+    app, ids = desk
+    calls = call_list(app, FIRST_DUE + timedelta(days=11))
+    assert sorted(e.case_id for e in calls.entries) == ids
+    priorities = [e.priority for e in calls.entries]
+    assert priorities == sorted(priorities, reverse=True)
+    assert call_list(app, FIRST_DUE + timedelta(days=11), limit=2).entries == calls.entries[:2]
+
+
+def test_the_cli_prints_both_lists_as_json_and_csv(desk, db_url, monkeypatch):
+    from flows.cli import app as cli
+
+    _, ids = desk
+    monkeypatch.setenv("COLLECTFLOW_DATABASE_URL", db_url)
+    runtime.forget()
+    runner = CliRunner()
+    try:
+        listed = runner.invoke(cli, ["cases", "list", "--stage", "phone", "--as-of", "2024-03-01", "--json"])
+        calls = runner.invoke(cli, ["calls", "list", "--as-of", "2024-02-26", "--csv", "--explain"])
+        future = runner.invoke(cli, ["calls", "list", "--as-of", "2099-01-01"])
+    finally:
+        runtime.forget()
+    assert listed.exit_code == 0, listed.output
+    assert [r["case_id"] for r in json.loads(listed.stdout)] == ids
+    assert calls.exit_code == 0, calls.output
+    assert calls.stdout.splitlines()[0].startswith("case_id,contract_no,team,stage,dpd,bucket,overdue_total,priority")
+    assert future.exit_code == 2 and "--as-of: 2099-01-01 is after today" in future.output
