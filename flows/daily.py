@@ -20,6 +20,7 @@ from prefect.states import Failed
 
 from flows import runtime
 from flows.handlers.cases import BatchResult, advance_batch
+from flows.worklists import publish_call_lists
 from flows.handlers.cases import retry_case as retry_one_case
 from models.db import is_transient
 from states.parse import InputError
@@ -124,6 +125,8 @@ def advance_portfolio(business_date: date | None = None, batch_size: int | None 
         result = close_business_day(day, batch_size)
         logger.info("closed %s: %d advanced, %d stuck", day, result.advanced, len(result.stuck))
         total.merge(result)
+    if dates:
+        publish_call_lists(dates[-1])  # a supervisor finds today's lists in the UI in the morning
     create_table_artifact(
         key="daily-close-summary",
         table=summary_rows(total),

@@ -32,6 +32,7 @@ def deployments() -> list:
     from flows import operator
     from flows.daily import advance_portfolio, retry_case
     from flows.import_loans import import_loans
+    from flows.worklists import call_list_flow, case_list_flow
 
     return [
         advance_portfolio.to_deployment(
@@ -51,6 +52,8 @@ def deployments() -> list:
                 operator.resume_case,
                 operator.write_off_case,
                 import_loans,
+                call_list_flow,
+                case_list_flow,
             )
         ),
     ]

@@ -43,6 +43,8 @@ DEPLOYMENTS = {
     "pause-case/pause-case",
     "resume-case/resume-case",
     "write-off-case/write-off-case",
+    "call-list/call-list",
+    "case-list/case-list",
 }
 
 

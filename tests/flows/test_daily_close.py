@@ -324,7 +324,7 @@ def test_the_close_publishes_a_progress_artifact_and_a_summary_table(store):
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id(state)]))
         )
-    by_type = {a.type: a for a in artifacts}
+    by_type = {a.type: a for a in artifacts if a.key != "call-list-collectors"}
     progress, table = by_type["progress"], by_type["table"]
     assert progress.data == 100.0
     batches = -(-due // 10)
@@ -336,6 +336,11 @@ def test_the_close_publishes_a_progress_artifact_and_a_summary_table(store):
     assert figures["stuck cases"] == "0"
     assert {"events written", "penalty and compound interest posted (yuan)", "above the legal cap, unenforceable (yuan)"} <= set(figures)
     assert any(figure.startswith("stage ") for figure in figures)
+    (calls,) = [a for a in artifacts if a.key == "call-list-collectors"]  # today's list, for the morning
+    rows = calls.data if isinstance(calls.data, list) else json.loads(calls.data)
+    phone = [r["case_id"] for r in rows if r.get("stage") in ("phone", "visit")]
+    assert phone == [r["case_id"] for r in rows if r.get("case_id") != "(no calls)"]
+    assert calls.description.startswith(f"Call list of {FIRST_DAY} for team collectors: ")
 
 
 def test_a_locked_database_is_retried_but_a_store_error_is_not(store, monkeypatch):
