@@ -21,6 +21,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 import typer  # noqa: E402
 from typer.core import TyperGroup  # noqa: E402
 from rich.console import Console  # noqa: E402
+from rich.markup import escape  # noqa: E402
 
 from flows import report  # noqa: E402
 from states.commands import MakePromise, PauseCase, RecordContact, RecordPayment, ResumeCase, WriteOff  # noqa: E402
@@ -324,6 +325,11 @@ def demo(
     elapsed = time.monotonic() - began
     store = runtime.store()
     console.print(report.demo_report(result, store, elapsed, db_path))
+    from models.seals import seal
+
+    sealed = seal(store.engine, runtime.settings(), date.fromisoformat(result["end"]))
+    console.print(f"Sealed {sealed.body.cases:,} cases and {sealed.body.events:,} events: {sealed.path}", highlight=False)
+    console.print("  check later that nothing was rewritten: collectflow verify --seals " + str(sealed.path.parent), highlight=False)
 
 
 @app.command()
@@ -517,8 +523,13 @@ def case_rebuild(case: str = typer.Argument(..., help="Case id or contract numbe
 
 
 @app.command()
-def verify(cases: Optional[list[str]] = typer.Argument(None, help="Case ids or contract numbers (default: every case)")) -> None:
-    """Check every hash chain and that replay reproduces every stored projection."""
+def verify(
+    cases: Optional[list[str]] = typer.Argument(None, help="Case ids or contract numbers (default: every case)"),
+    seals: Optional[Path] = typer.Option(None, "--seals", help="Also check the store against the signed seals in this folder"),
+    public_key: Optional[Path] = typer.Option(None, "--public-key", help="The trusted seal public key file (default: the key dir's)"),
+) -> None:
+    """Check every hash chain and that replay reproduces every stored projection; with --seals,
+    that nothing a seal covered was deleted, shortened or rewritten since."""
     from models.audit import verify as run_verify
     from models.errors import CaseNotFound
 
@@ -535,8 +546,39 @@ def verify(cases: Optional[list[str]] = typer.Argument(None, help="Case ids or c
         task_id = bar.add_task("verifying", total=None)
         outcome = run_verify(store.engine, ids or None, on_progress=lambda n: bar.update(task_id, completed=n))
     report.print_verify(console, outcome)
-    if not outcome.ok:
+    ok = outcome.ok
+    if seals is None:
+        console.print("[dim]history checked against itself only; give --seals DIR to check it against the signed seals[/]")
+    else:
+        from models.seals import check_seals, read_public_key
+
+        key = read_public_key(public_key.read_text(encoding="ascii")) if public_key else _trusted_key()
+        findings, count = check_seals(store.engine, seals, key)
+        for finding in findings:
+            console.print(f"[red]{escape(str(finding))}[/]", highlight=False)
+        console.print(f"checked against {count} seal(s) in {seals}: {len(findings)} finding(s)", highlight=False)
+        ok = ok and not findings
+    if not ok:
         raise typer.Exit(1)
+
+
+def _trusted_key():
+    """The public key of the key dir (the one the closes sign with), if it is there."""
+    from models.seals import PUBLIC_KEY_FILE, read_public_key
+
+    path = _app().settings.key_dir / PUBLIC_KEY_FILE
+    return read_public_key(path.read_text(encoding="ascii")) if path.exists() else None
+
+
+@app.command("seal")
+def seal_command(on: Optional[str] = typer.Option(None, "--date", help="The business date the seal is for (default: the last closed one)")) -> None:
+    """Seal the store now: a signed Merkle root over every case's newest event, written to the seals dir."""
+    from models.seals import seal
+
+    app_ = _app()
+    day = parse_date(on, "--date") or app_.store.last_closed_business_date() or app_.today()
+    made = seal(app_.engine, app_.settings, day)
+    console.print(f"sealed {made.body.cases} cases, {made.body.events} events for {day}: {made.path}", highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,11 +11,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from typing import Sequence
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.states import Failed
 
 from flows import runtime
@@ -23,6 +29,7 @@ from flows.handlers.cases import BatchResult, advance_batch
 from flows.worklists import publish_call_lists
 from flows.handlers.cases import retry_case as retry_one_case
 from models.db import is_transient
+from models.seals import seal
 from states.parse import InputError
 
 STUCK_LISTED = 20  # how many stuck case ids a failure message names
@@ -127,6 +134,12 @@ def advance_portfolio(business_date: date | None = None, batch_size: int | None 
         total.merge(result)
     if dates:
         publish_call_lists(dates[-1])  # a supervisor finds today's lists in the UI in the morning
+        sealed = seal(runtime.app().engine, runtime.settings(), dates[-1])  # a copy outside the case store
+        create_markdown_artifact(
+            key="portfolio-seal",
+            markdown=f"Seal of {dates[-1]} ({sealed.path.name}):\n\n```json\n{json.dumps(sealed.as_dict(), indent=2)}\n```",
+            description=f"Signed portfolio seal of {dates[-1]}: {sealed.body.cases} cases, {sealed.body.events} events",
+        )
     create_table_artifact(
         key="daily-close-summary",
         table=summary_rows(total),

@@ -28,6 +28,15 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the case store; default sqlite:///<data_dir>/collectflow.db.",
     )
     batch_size: int = Field(default=5000, gt=0, description="Cases per batch (one Prefect task each).")
+    key_dir: Path = Field(
+        default=Path("./collectflow-keys"),
+        description="Keys kept away from the database and its data directory: the seal signing key "
+        "(generated there on first use, owner-only, unless COLLECTFLOW_SEAL_KEY is set).",
+    )
+    seals_dir: Path = Field(
+        default=Path("./collectflow-seals"),
+        description="Where each close writes its signed seal (append-only by convention; a WORM mount in production).",
+    )
     policy_file: Path | None = Field(default=None, description="TOML collection policy; defaults apply if unset.")
     timezone: str = Field(default=DEFAULT_TIMEZONE, description="The lender's timezone: what 'today' means.")
 

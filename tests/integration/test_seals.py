@@ -1,0 +1,119 @@
+"""Seals against someone with write access to the database: every attack below passes a plain
+``verify`` (the chain is recomputed, the case rebuilt) and is caught by ``verify --seals``."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import delete, select, update
+
+from models.audit import verify
+from models.recorder import chain_hash, stored_canonical_json
+from models.seals import check_seals, load_seals, public_key_text, read_public_key, seal
+from models.settings import Settings
+from models.tables import GENESIS_HASH, borrowers, cases, events, loans, payments
+from tests.integration.builders import FIRST_DUE, advance, book, disable_event_triggers, pay
+
+DAY = FIRST_DUE + timedelta(days=20)
+
+
+@pytest.fixture
+def sealed(store, tmp_path):
+    """Three cases with history, sealed once: (store, settings, the trusted public key)."""
+    settings = Settings(data_dir=tmp_path / "data", key_dir=tmp_path / "keys", seals_dir=tmp_path / "seals")
+    ids = book(store, 3)
+    advance(store, ids, DAY)
+    pay(store, ids[0], "500.00", DAY, "BANK-1")
+    made = seal(store.engine, settings, DAY)
+    assert made.body.cases == 3 and made.path.exists()
+    return store, settings, read_public_key(made.public_key), ids
+
+
+def findings(store, settings, key):
+    found, count = check_seals(store.engine, settings.seals_dir, key)
+    return [str(f) for f in found]
+
+
+def rechain(conn, case_id: str) -> None:
+    """What an attacker does after editing: recompute every sha256 of the case and its last_hash."""
+    prev = GENESIS_HASH
+    for row in conn.execute(select(events).where(events.c.case_id == case_id).order_by(events.c.seq)).mappings().all():
+        digest = chain_hash(prev, stored_canonical_json(
+            case_id=row["case_id"], seq=row["seq"], type=row["type"], business_date=row["business_date"],
+            actor=row["actor"], schema_version=row["schema_version"], payload=row["payload"],
+        ))
+        conn.execute(update(events).where(events.c.case_id == case_id, events.c.seq == row["seq"]).values(prev_hash=prev, hash=digest))
+        prev = digest
+    conn.execute(update(cases).where(cases.c.case_id == case_id).values(last_hash=prev))
+
+
+def test_an_untouched_store_passes_its_seals(sealed):
+    store, settings, key, _ = sealed
+    assert findings(store, settings, key) == []
+
+
+def test_deleting_the_newest_event_then_rebuilding_the_case_is_caught(sealed):
+    store, settings, key, ids = sealed
+    with store.engine.begin() as conn:
+        disable_event_triggers(conn)
+        last = conn.execute(select(cases.c.version).where(cases.c.case_id == ids[1])).scalar_one()
+        conn.execute(delete(events).where(events.c.case_id == ids[1], events.c.seq == last))
+    store.rebuild_projections([ids[1]])
+    assert verify(store.engine).ok  # the chain alone cannot tell
+    assert any(f.startswith(f"case {ids[1]} seq") and "event is gone" in f for f in findings(store, settings, key))
+
+
+def test_a_forged_event_with_a_recomputed_sha256_is_caught(sealed):
+    store, settings, key, ids = sealed
+    with store.engine.begin() as conn:
+        disable_event_triggers(conn)
+        row = conn.execute(select(events).where(events.c.case_id == ids[0], events.c.type == "PaymentReceived")).mappings().one()
+        payload = json.loads(row["payload"])
+        payload["amount"] = "5.00"  # the money that came in, made smaller
+        conn.execute(update(events).where(events.c.case_id == ids[0], events.c.seq == row["seq"]).values(payload=json.dumps(payload)))
+        rechain(conn, ids[0])
+    assert any(f.startswith(f"case {ids[0]} seq") and "history rewritten" in f for f in findings(store, settings, key))
+
+
+def test_deleting_a_whole_case_from_every_table_is_caught(sealed):
+    store, settings, key, ids = sealed
+    with store.engine.begin() as conn:
+        disable_event_triggers(conn)
+        contract = conn.execute(select(cases.c.contract_no).where(cases.c.case_id == ids[2])).scalar_one()
+        for table, column in ((events, events.c.case_id), (payments, payments.c.case_id), (cases, cases.c.case_id)):
+            conn.execute(delete(table).where(column == ids[2]))
+        conn.execute(delete(borrowers).where(borrowers.c.contract_no == contract))
+        conn.execute(delete(loans).where(loans.c.contract_no == contract))
+    assert verify(store.engine).ok
+    assert any(f.startswith(f"case {ids[2]} seq") and "event is gone" in f for f in findings(store, settings, key))
+
+
+def test_an_edited_seal_a_wrong_key_and_a_broken_seal_chain_are_caught(sealed):
+    store, settings, key, ids = sealed
+    advance(store, ids, DAY + timedelta(days=5))
+    second = seal(store.engine, settings, DAY + timedelta(days=5))
+    seal(store.engine, settings, DAY + timedelta(days=6))
+    assert findings(store, settings, key) == []
+
+    other = read_public_key(public_key_text(Ed25519PrivateKey.generate().public_key()))
+    assert sum("bad signature" in f for f in findings(store, settings, other)) == 3
+
+    data = json.loads(second.path.read_text())
+    data["events"] -= 1
+    second.path.write_text(json.dumps(data))
+    assert any("bad signature" in f for f in findings(store, settings, key))
+
+    second.path.unlink()  # a seal taken out of the folder breaks the chain
+    assert any("names previous seal" in f for f in findings(store, settings, key))
+    assert len(load_seals(settings.seals_dir)) == 2
+
+
+def test_the_signing_key_never_sits_inside_the_data_directory(tmp_path, store):
+    from models.seals import SealError
+
+    inside = Settings(data_dir=tmp_path / "data", key_dir=tmp_path / "data" / "keys", seals_dir=tmp_path / "seals")
+    with pytest.raises(SealError, match="inside the data directory"):
+        seal(store.engine, inside, date(2026, 1, 1))
