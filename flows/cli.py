@@ -324,12 +324,15 @@ def demo(
         )
     elapsed = time.monotonic() - began
     store = runtime.store()
-    console.print(report.demo_report(result, store, elapsed, db_path))
+    printout, tries = report.demo_report(result, store, elapsed, db_path)
+    console.print(printout)
+    for line in tries:  # soft-wrapped: a long path stays one line to copy
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
     from models.seals import seal
 
     sealed = seal(store.engine, runtime.settings(), date.fromisoformat(result["end"]))
-    console.print(f"Sealed {sealed.body.cases:,} cases and {sealed.body.events:,} events: {sealed.path}", highlight=False)
-    console.print("  check later that nothing was rewritten: collectflow verify --seals " + str(sealed.path.parent), highlight=False)
+    console.print(f"Sealed {sealed.body.cases:,} cases and {sealed.body.events:,} events: {sealed.path}", highlight=False, soft_wrap=True)
+    console.print(f"  .venv/bin/collectflow verify --seals {sealed.path.parent}    # nothing rewritten since", highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command()

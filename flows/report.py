@@ -129,7 +129,8 @@ def _rate(numerator: int, denominator: int) -> str:
     return f"{100 * numerator / denominator:.1f} %" if denominator else "n/a"
 
 
-def demo_report(result: dict, store, elapsed: float, db_path: Path) -> Group:
+def demo_report(result: dict, store, elapsed: float, db_path: Path) -> tuple[Group, list[str]]:
+    """The demo's printout, and the commands to try on its database (printed unwrapped, to copy)."""
     close, commands = result["close"], result["commands"]
     moves: dict[str, int] = {}
     for source in (close["transitions"], commands["transitions"]):
@@ -139,7 +140,7 @@ def demo_report(result: dict, store, elapsed: float, db_path: Path) -> Group:
 
     stages = Table(title=f"Portfolio by stage on {result['end']}")
     for col in ("stage", "cases", "principal outstanding", "total due", "unenforceable"):
-        stages.add_column(col, justify="left" if col == "stage" else "right")
+        stages.add_column(col, justify="left" if col == "stage" else "right", overflow="fold")  # never cut a figure
     for row in (*summary.stages, summary.total):
         stages.add_row(
             row.stage if row is not summary.total else "[bold]all[/]",
@@ -184,12 +185,13 @@ def demo_report(result: dict, store, elapsed: float, db_path: Path) -> Group:
         "",
         "Try, on this database:",
     ]
-    lines.append(f"  export COLLECTFLOW_DATABASE_URL=sqlite:///{db_path}")
+    tries = [f"  export COLLECTFLOW_DATABASE_URL=sqlite:///{db_path}"]
     for label, case_id in example.items():
-        lines.append(f"  .venv/bin/collectflow case replay {case_id}    # a case now in {label}")
-    lines.append("  .venv/bin/collectflow case show CASE --as-of 2026-03-31")
-    lines.append("  .venv/bin/collectflow verify")
-    return Group(stages, flow, money, *lines)
+        tries.append(f"  .venv/bin/collectflow case replay {case_id}    # a case now in {label}")
+    tries.append(f"  .venv/bin/collectflow calls list --as-of {result['end']} --limit 20")
+    tries.append(f"  .venv/bin/collectflow case show CASE --as-of {result['end']}")
+    tries.append("  .venv/bin/collectflow verify")
+    return Group(stages, flow, money, *lines), tries
 
 
 def print_timeline(console: Console, rows) -> None:

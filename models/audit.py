@@ -22,15 +22,17 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
 from models.store import CaseStore, chain_hash, event_from_row, stored_canonical_json
-from models.tables import GENESIS_HASH, cases, events, projection_from_row
+from models.tables import GENESIS_HASH, cases, events, payments, projection_from_row
 from states.case import CaseProjection, CaseView, CollectionCase
 from states.events import canonical_json
 from states.explain import ChargeLine, TimelineRow, describe, explain, timeline_of
+from states.money import from_fen, to_fen
 from states.policy import CollectionPolicy
 from states.snapshot import SNAPSHOT_VERSION
 from states.views import BALANCE_FIELDS
@@ -128,12 +130,18 @@ def _verify_chunk(conn: Connection, chunk: Sequence[str], report: VerifyReport) 
         .execute(select(events).where(events.c.case_id.in_(chunk)).order_by(events.c.case_id, events.c.seq))
         .mappings()
     )
+    paid: dict[str, dict[str, tuple[int, int]]] = {}
+    for payment in conn.execute(select(payments).where(payments.c.case_id.in_(chunk))).mappings():
+        paid.setdefault(payment["case_id"], {})[payment["payment_id"]] = (payment["seq"], payment["amount_fen"])
     seen: set[str] = set()
     for case_id, case_events in itertools.groupby(stream, key=lambda r: r["case_id"]):
         history = list(case_events)
         seen.add(case_id)
         report.events_checked += len(history)
         report.findings.extend(check_case(case_id, rows.get(case_id), history))
+        report.findings.extend(check_payments(case_id, history, paid.pop(case_id, {})))
+    for case_id, rows_left in paid.items():  # payment rows of a case with no events at all
+        report.findings.extend(check_payments(case_id, [], rows_left))
     for case_id in chunk:
         report.cases_checked += 1
         if case_id not in seen:
@@ -151,6 +159,27 @@ def _find_orphan_events(conn: Connection, report: VerifyReport) -> None:
     )
     for case_id, count in conn.execute(query):
         report.findings.append(Finding(case_id, None, f"{count} events but no case row"))
+
+
+def check_payments(
+    case_id: str, history: Sequence[Mapping[str, Any]], rows: Mapping[str, tuple[int, int]]
+) -> list[Finding]:
+    """Every ``PaymentReceived`` has its ``payments`` row (same id, seq, amount) and every row its event:
+    a deleted row would free a bank transaction id to be credited twice."""
+    findings = []
+    recorded = {}
+    for event in history:
+        if event["type"] == "PaymentReceived":
+            payload = json.loads(event["payload"])
+            recorded[payload["payment_id"]] = (event["seq"], to_fen(Decimal(payload["amount"])))
+    for payment_id, (seq, amount) in sorted(recorded.items()):
+        if payment_id not in rows:
+            findings.append(Finding(case_id, seq, f"payment {payment_id}: its payments row is missing (deleted?)"))
+        elif rows[payment_id] != (seq, amount):
+            findings.append(Finding(case_id, seq, f"payment {payment_id}: its payments row says seq {rows[payment_id][0]}, {from_fen(rows[payment_id][1])}"))
+    for payment_id in sorted(set(rows) - set(recorded)):
+        findings.append(Finding(case_id, rows[payment_id][0], f"payment {payment_id}: a payments row with no PaymentReceived event"))
+    return findings
 
 
 def check_case(case_id: str, row: Mapping[str, Any] | None, history: Sequence[Mapping[str, Any]]) -> list[Finding]:

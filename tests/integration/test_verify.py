@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -185,3 +185,20 @@ def test_the_timeline_as_of_a_date_stops_there(portfolio):
     rows = timeline(portfolio, TARGET, as_of=date(2024, 3, 1))
     assert rows and all(r.business_date <= date(2024, 3, 1) for r in rows)
     assert rows[-1].after.total_paid == Decimal("0.00")
+
+
+def test_a_deleted_payment_row_is_found_by_verify(store):
+    from sqlalchemy import delete
+
+    from models.audit import verify as run_verify
+    from models.tables import payments
+    from tests.integration.builders import FIRST_DUE
+
+    (case_id,) = book(store, 1)
+    advance(store, [case_id], FIRST_DUE + timedelta(days=10))
+    pay(store, case_id, "300.00", FIRST_DUE + timedelta(days=10), "BANK-77")
+    assert run_verify(store.engine).ok
+    with store.engine.begin() as conn:
+        conn.execute(delete(payments).where(payments.c.payment_id == "BANK-77"))  # the id is free again
+    found = [str(f) for f in run_verify(store.engine).findings]
+    assert any("payment BANK-77: its payments row is missing" in f for f in found), found
