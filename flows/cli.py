@@ -573,6 +573,50 @@ def _trusted_key():
     return read_public_key(path.read_text(encoding="ascii")) if path.exists() else None
 
 
+@app.command()
+def whatif(
+    policy: Path = typer.Option(..., "--policy", help="The proposed collection policy (TOML, as docs/policy.example.toml)"),
+    start: Optional[str] = typer.Option(None, "--from", help="First date compared (default: 30 days before --to)"),
+    end: Optional[str] = typer.Option(None, "--to", help="Last date compared (default: the last closed business date)"),
+    cases: Optional[int] = typer.Option(None, "--cases", min=1, help="Only the first N cases (by id)"),
+    sample: Optional[str] = typer.Option(None, "--sample", help="Only a reproducible sample of P percent of the cases"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the per-case differences here (.csv or .json)"),
+    as_json: bool = typer.Option(False, "--json", help="Print the totals as one JSON object"),
+) -> None:
+    """Rerun the recorded history under a proposed policy and report what would have differed.
+
+    Payments, promises, contacts, pauses and operator actions are replayed on their dates; the
+    rules decide the rest. Nothing in the store changes."""
+    from flows.bootstrap import load_policy
+    from flows.handlers.whatif import whatif as run_whatif
+    from states.parse import parse_decimal
+
+    result = run_whatif(
+        _app(), load_policy(policy), start=parse_date(start, "--from"), end=parse_date(end, "--to"), cases=cases,
+        sample=None if sample is None else parse_decimal(sample, "--sample"),
+    )
+    totals = result.totals()
+    if out is not None:
+        rows = [d.as_dict() for d in result.differences if d.differs]
+        if out.suffix.lower() == ".json":
+            out.write_text(json.dumps(rows, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        elif out.suffix.lower() == ".csv":
+            import csv
+
+            with out.open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, list(rows[0]) if rows else ["case_id"])
+                writer.writeheader()
+                writer.writerows(rows)
+        else:
+            fail(f"--out {out}: give a .csv or .json file name")
+    if as_json:
+        print_json(totals)
+    else:
+        console.print(report.rows_table([{"figure": k.replace("_", " "), "value": v} for k, v in totals.items()], ("figure", "value"), f"what if {policy.name}", console.width))
+        if out is not None:
+            console.print(f"per-case differences: {out}", highlight=False, soft_wrap=True)
+
+
 @app.command("seal")
 def seal_command(on: Optional[str] = typer.Option(None, "--date", help="The business date the seal is for (default: the last closed one)")) -> None:
     """Seal the store now: a signed Merkle root over every case's newest event, written to the seals dir."""

@@ -32,6 +32,7 @@ def deployments() -> list:
     from flows import operator
     from flows.daily import advance_portfolio, retry_case
     from flows.import_loans import import_loans
+    from flows.whatif import whatif_flow
     from flows.worklists import call_list_flow, case_list_flow
 
     return [
@@ -54,6 +55,7 @@ def deployments() -> list:
                 import_loans,
                 call_list_flow,
                 case_list_flow,
+                whatif_flow,
             )
         ),
     ]
