@@ -245,3 +245,28 @@ def test_the_migration_fills_the_oldest_unpaid_due_date_from_each_snapshot(engin
     with engine.connect() as conn:
         filled = {case_id: due_on for case_id, due_on in conn.execute(select(cases.c.case_id, cases.c.oldest_unpaid_due_on))}
     assert filled == expected
+
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE payments SET amount_fen = 1",
+        "DELETE FROM payments",
+        "UPDATE loans SET principal_fen = 1",
+        "DELETE FROM loans",
+        "DELETE FROM business_days",
+    ],
+)
+def test_the_rows_the_history_depends_on_cannot_be_changed_or_removed(store, statement):
+    from datetime import timedelta
+
+    from tests.integration.builders import FIRST_DUE, advance
+
+    (case_id,) = book(store, 1)
+    advance(store, [case_id], FIRST_DUE + timedelta(days=5))
+    pay(store, case_id, "10.00", FIRST_DUE + timedelta(days=5), "BANK-9")
+    store.begin_business_day(FIRST_DUE)
+    with pytest.raises(sa_exc.IntegrityError, match="append-only"):
+        with store.engine.begin() as conn:
+            conn.execute(text(statement))

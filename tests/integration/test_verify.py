@@ -199,6 +199,10 @@ def test_a_deleted_payment_row_is_found_by_verify(store):
     pay(store, case_id, "300.00", FIRST_DUE + timedelta(days=10), "BANK-77")
     assert run_verify(store.engine).ok
     with store.engine.begin() as conn:
+        with pytest.raises(Exception, match="append-only: DELETE on payments refused"):
+            with conn.begin_nested():
+                conn.execute(delete(payments).where(payments.c.payment_id == "BANK-77"))
+        disable_event_triggers(conn)  # as someone who owns the tables could
         conn.execute(delete(payments).where(payments.c.payment_id == "BANK-77"))  # the id is free again
     found = [str(f) for f in run_verify(store.engine).findings]
     assert any("payment BANK-77: its payments row is missing" in f for f in found), found
