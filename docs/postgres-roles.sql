@@ -1,0 +1,14 @@
+-- collectflow on PostgreSQL: the application's role owns nothing.
+--
+-- Run migrations as the schema's owner (collectflow db upgrade with the owner's URL), then
+-- grant the application's login role (COLLECTFLOW_DATABASE_URL of every worker) only this.
+-- Not owning the tables, it cannot disable or drop the append-only triggers, truncate, or
+-- alter them; the triggers refuse UPDATE and DELETE of history to everyone.
+-- Replace :schema and :role (e.g. with psql -v, or by hand).
+GRANT USAGE ON SCHEMA :schema TO :role;
+GRANT SELECT ON ALL TABLES IN SCHEMA :schema TO :role;
+GRANT INSERT ON :schema.events, :schema.payments, :schema.loans, :schema.borrowers, :schema.cases,
+    :schema.business_days, :schema.policies TO :role;
+GRANT UPDATE ON :schema.cases, :schema.business_days, :schema.borrowers TO :role;
+GRANT INSERT, UPDATE ON :schema.operators TO :role;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA :schema TO :role;

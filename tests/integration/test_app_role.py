@@ -1,0 +1,74 @@
+"""Production on PostgreSQL: the application runs under a role that owns nothing.
+
+The schema is migrated by its owner; the application's role gets only what
+the close and the operators need (``docs/postgres-roles.sql``), so it can
+neither disable the append-only triggers nor rewrite history.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from flows.bootstrap import bootstrap
+from flows.handlers.cases import advance_batch, handle
+from models.db import make_engine, upgrade
+from models.store import CaseStore
+from states.commands import RecordPayment
+from tests.integration.builders import FIRST_DUE, POLICY, book
+
+GRANTS = Path(__file__).resolve().parents[2] / "docs" / "postgres-roles.sql"
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def app_role_url(postgres_database):
+    """A schema migrated by the owner, and the URL of a login role granted only docs/postgres-roles.sql."""
+    owner_url = make_url(postgres_database)
+    schema, role = f"t_{uuid.uuid4().hex[:10]}", f"cf_app_{uuid.uuid4().hex[:8]}"
+    conninfo = owner_url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+    scoped = owner_url.update_query_dict({"options": f"-csearch_path={schema}"})
+    owner = make_engine(scoped.render_as_string(hide_password=False))
+    upgrade(owner)
+    with owner.begin() as conn:
+        sql = "\n".join(line for line in GRANTS.read_text(encoding="utf-8").splitlines() if not line.startswith("--"))
+        for statement in sql.replace(":schema", f'"{schema}"').replace(":role", f'"{role}"').split(";"):
+            if statement.strip():
+                conn.execute(text(statement))
+    yield owner, scoped.set(username=role).render_as_string(hide_password=False)
+    owner.dispose()
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        conn.execute(f'DROP OWNED BY "{role}"')
+        conn.execute(f'DROP ROLE "{role}"')
+
+
+def test_the_close_and_a_payment_run_under_a_role_that_owns_nothing(app_role_url):
+    owner, url = app_role_url
+    (case_id,) = book(CaseStore(owner), 1)  # the loans arrive by the import, run as the application too
+    engine = make_engine(url)
+    try:
+        app = bootstrap(engine=engine, policy=POLICY)
+        day = FIRST_DUE + timedelta(days=10)
+        assert advance_batch(app, [case_id], day).advanced == 1
+        assert handle(RecordPayment(case=case_id, operator="op-li", amount="100", received_on=day, payment_id="B-1"), app)
+        with engine.connect() as conn:
+            for attack in ("ALTER TABLE events DISABLE TRIGGER USER", "DROP TRIGGER events_refuse_update_delete ON events", "TRUNCATE events"):
+                with pytest.raises(Exception, match="must be owner|permission denied|append-only"):
+                    with conn.begin():
+                        conn.execute(text(attack))
+            for rewrite in ("DELETE FROM events", "UPDATE payments SET amount_fen = 1", "DELETE FROM loans"):
+                with pytest.raises(Exception, match="permission denied|append-only"):
+                    with conn.begin():
+                        conn.execute(text(rewrite))
+    finally:
+        engine.dispose()
