@@ -515,13 +515,24 @@ def case_replay(
 
 
 @case_app.command("rebuild")
-def case_rebuild(case: str = typer.Argument(..., help="Case id or contract number")) -> None:
-    """Rebuild a case's snapshot and projection from its (verified) events: the fix for a corrupt row."""
-    from models.audit import rebuild_case
+def case_rebuild(
+    case: str = typer.Argument(..., help="Case id or contract number"),
+    operator: str = typer.Option(..., "--operator", help="Your operator id: recorded with the rebuild"),
+    reason: str = typer.Option(..., "--reason", help="Why the row is rebuilt (recorded)"),
+) -> None:
+    """Rebuild a case's snapshot and projection from its events: the fix for a corrupt row.
 
-    store = _app().store
-    case_id = store.resolve_case_id(case)
-    rebuild_case(store, case_id)
+    Refused when the events fail their chain or a seal that covered the case; the rebuild is
+    recorded as a CaseRebuilt event."""
+    from models.audit import rebuild_case
+    from states.parse import parse_operator, parse_text
+
+    app_ = _app()
+    case_id = app_.store.resolve_case_id(case)
+    rebuild_case(
+        app_.store, case_id, on=app_.today(), actor=parse_operator(operator), reason=parse_text(reason, "--reason"),
+        seals=app_.settings.seals_dir,
+    )
     console.print(f"case {case_id}: snapshot and projection rebuilt from its events")
 
 

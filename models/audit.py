@@ -23,10 +23,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
+from models.errors import StoreError
 from models.store import CaseStore, chain_hash, event_from_row, stored_canonical_json
 from models.tables import GENESIS_HASH, cases, events, payments, projection_from_row
 from states.case import CaseProjection, CaseView, CollectionCase
@@ -249,12 +251,27 @@ def _projection_differences(stored: CaseProjection, replayed: CaseProjection) ->
     ]
 
 
-def rebuild_case(store: CaseStore, case_id: str) -> None:
-    """Rewrite a case's projection and snapshot from its events (the fix for a corrupt case row).
+def rebuild_case(store: CaseStore, case_id: str, *, on: date, actor: str, reason: str, seals: Path | None = None) -> None:
+    """Rewrite a case's projection and snapshot from its events (the fix for a corrupt case row),
+    then record a ``CaseRebuilt`` event naming who and why.
 
-    The events are not touched; ``verify`` still checks their hash chain.
+    Refused when the events themselves fail: their hash chain, or (given the seals directory)
+    any seal that covered the case: a rebuild must never launder a rewritten history.
     """
-    store.rebuild_projections([store.resolve_case_id(case_id)])
+    from models.seals import case_against_seals
+
+    case_id = store.resolve_case_id(case_id)
+    with store.engine.connect() as conn:
+        history = conn.execute(select(events).where(events.c.case_id == case_id).order_by(events.c.seq)).mappings().all()
+    broken = [f for f in check_case(case_id, None, history) if f.seq is not None]
+    if seals is not None:
+        broken += case_against_seals(store.engine, seals, case_id)
+    if broken:
+        raise StoreError(f"case {case_id}: not rebuilt, its events fail: {broken[0].problem} (seq {broken[0].seq}); run collectflow verify")
+    store.rebuild_projections([case_id])
+    case = store.load_one(case_id)
+    version = case.version
+    store.save([(case, case.record_rebuild(on, actor=actor, reason=reason))], expected_versions={case_id: version})
 
 
 # --------------------------------------------------------------------------

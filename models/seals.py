@@ -196,6 +196,18 @@ def check_seals(engine: Engine, folder: Path, public_key: Ed25519PublicKey | Non
     return findings, len(seals)
 
 
+def case_against_seals(engine: Engine, folder: Path, case_id: str) -> list[Finding]:
+    """The findings of one case against every seal in ``folder`` that covered it (none: no seals there)."""
+    if not folder.is_dir():
+        return []
+    marks = []
+    for s in load_seals(folder):
+        leaves_path = s.path.with_suffix(".leaves")
+        if leaves_path.exists():
+            marks += [(leaf.seq, leaf.hash, s.body.business_date) for leaf in read_leaves(leaves_path.read_bytes()) if leaf.case_id == case_id]
+    return _store_against(engine, {case_id: marks}) if marks else []
+
+
 def _store_against(engine: Engine, wanted: dict[str, list[tuple[int, str, date]]]) -> list[Finding]:
     """Recompute every sealed case's chain from the events as stored (one pass over the event
     table, in case and seq order) and compare it with each seal at each sealed seq."""

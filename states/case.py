@@ -36,6 +36,7 @@ from states.events import (
     AllocatedLine,
     BorrowerDetailsAmended,
     CaseOpened,
+    CaseRebuilt,
     CasePaused,
     CaseResumed,
     CaseReviewed,
@@ -335,6 +336,13 @@ class CollectionCase(CaseState):
             raise DomainError(f"case {self.case_id}: personal data is read by a named operator, got {actor!r}")
         self._check_date(on, "personal data read")
         self._emit(PersonalDataRead, on, actor, fields=tuple(fields), purpose=purpose)
+        return self._take()
+
+    def record_rebuild(self, on: date, *, actor: str, reason: str) -> list[Event]:
+        """Record that ``actor`` rebuilt this case's row from its events, and why."""
+        if actor == SYSTEM:
+            raise DomainError(f"case {self.case_id}: a rebuild is recorded with the operator who ran it")
+        self._emit(CaseRebuilt, max(on, self.accrued_through), actor, reason=reason)
         return self._take()
 
     def collect_events(self) -> list[Event]:

@@ -39,6 +39,7 @@ from states.events import (
     LawsuitFiled,
     PaymentReceived,
     PersonalDataRead,
+    CaseRebuilt,
     PlacedWithAgency,
     PromiseBroken,
     PromiseKept,
@@ -465,6 +466,9 @@ class CaseState:
 
     def _on_PersonalDataRead(self, e: PersonalDataRead) -> None:
         pass  # recorded for the audit trail; the case's figures do not change
+
+    def _on_CaseRebuilt(self, e: CaseRebuilt) -> None:
+        pass  # recorded for the audit trail: the row was rewritten from these very events
 
 
 def _handlers() -> dict[type[Event], Callable[[CaseState, Any], None]]:

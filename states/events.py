@@ -319,6 +319,13 @@ class PersonalDataRead(Event):
     purpose: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class CaseRebuilt(Event):
+    """An operator rewrote the case's projection and snapshot from its events (who, and why)."""
+
+    reason: str
+
+
 # --------------------------------------------------------------------------
 # Upcasting: old payload shapes are upgraded on read, never rewritten.
 

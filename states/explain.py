@@ -34,6 +34,7 @@ from states.events import (
     LawsuitFiled,
     PaymentReceived,
     PersonalDataRead,
+    CaseRebuilt,
     PlacedWithAgency,
     PromiseBroken,
     PromiseKept,
@@ -265,6 +266,7 @@ _DESCRIBE: dict[type, Callable[[Any], str]] = {
     + ", ".join(f"{c.field} {c.before or '-'} -> {c.after or '-'}" for c in e.changes)
     + (f" ({e.source})" if e.source else ""),
     PersonalDataRead: lambda e: f"personal data read in the clear: {', '.join(e.fields)} ({e.purpose})",
+    CaseRebuilt: lambda e: f"projection and snapshot rebuilt from the events ({e.reason})",
 }
 
 

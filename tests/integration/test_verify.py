@@ -144,8 +144,26 @@ def test_a_rebuilt_case_verifies_again(portfolio):
     with portfolio.engine.begin() as conn:
         conn.execute(update(cases).where(cases.c.case_id == TARGET).values(total_paid_fen=0))
     assert not verify(portfolio.engine).ok
-    rebuild_case(portfolio, "MF-000002")
+    rebuild_case(portfolio, "MF-000002", on=date(2026, 12, 1), actor="op-audit", reason="total paid edited by hand")
     assert verify(portfolio.engine).ok
+    (rebuilt,) = [e for e in portfolio.events(TARGET) if e.type == "CaseRebuilt"]
+    assert (rebuilt.actor, rebuilt.reason) == ("op-audit", "total paid edited by hand")
+
+
+def test_a_case_whose_events_fail_against_a_seal_is_not_rebuilt(portfolio, tmp_path):
+    from models.errors import StoreError
+    from models.seals import seal
+    from models.settings import Settings
+    from tests.integration.builders import disable_event_triggers
+
+    settings = Settings(data_dir=tmp_path / "data", key_dir=tmp_path / "keys", seals_dir=tmp_path / "seals")
+    seal(portfolio.engine, settings, date(2026, 12, 1))
+    with portfolio.engine.begin() as conn:
+        disable_event_triggers(conn)
+        last = conn.execute(select(cases.c.version).where(cases.c.case_id == TARGET)).scalar_one()
+        conn.execute(events.delete().where(events.c.case_id == TARGET, events.c.seq == last))  # the newest event erased
+    with pytest.raises(StoreError, match="not rebuilt, its events fail: sealed on 2026-12-01 but the event is gone"):
+        rebuild_case(portfolio, TARGET, on=date(2026, 12, 1), actor="op-x", reason="cover it up", seals=settings.seals_dir)
 
 
 def test_an_edited_snapshot_is_caught(portfolio):
