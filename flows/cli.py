@@ -628,6 +628,20 @@ def whatif(
             console.print(f"per-case differences: {out}", highlight=False, soft_wrap=True)
 
 
+@app.command()
+def doctor() -> None:
+    """Check this installation: the schema, where the keys are and who may read them, the seals."""
+    from flows.bootstrap import bootstrap
+    from flows.handlers.doctor import checks
+
+    results = checks(bootstrap(require_schema=False))
+    colours = {"ok": "green", "warn": "yellow", "fail": "red"}
+    for level, message in results:
+        console.print(f"[{colours[level]}]{level:4}[/] {escape(message)}", highlight=False, soft_wrap=True)
+    if any(level == "fail" for level, _ in results):
+        raise typer.Exit(1)
+
+
 @app.command("seal")
 def seal_command(on: Optional[str] = typer.Option(None, "--date", help="The business date the seal is for (default: the last closed one)")) -> None:
     """Seal the store now: a signed Merkle root over every case's newest event, written to the seals dir."""

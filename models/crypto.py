@@ -1,7 +1,9 @@
 """Personal data at rest: AES-256-GCM encryption and keyed hashes, from one secret.
 
 One secret (``COLLECTFLOW_SECRET_KEY``, or for the embedded default a key
-generated once into the data directory with owner-only permissions) yields,
+generated once into the key directory, ``COLLECTFLOW_KEY_DIR``, never the
+data directory: a copy of the data must not carry its key, with owner-only
+permissions) yields,
 through HKDF-SHA256, two independent keys:
 
 - an AES-256-GCM key: each personal value is encrypted with a fresh 96-bit
@@ -54,7 +56,7 @@ class CryptoSettings(Settings):
     secret_key: SecretStr | None = Field(
         default=None,
         description=f"Secret for personal data at rest (at least {MIN_SECRET_CHARS} characters). "
-        f"Unset with the embedded SQLite default: generated once into <data_dir>/{KEY_FILE}.",
+        f"Unset with the embedded SQLite default: generated once into <key_dir>/{KEY_FILE}.",
     )
 
 
@@ -140,7 +142,23 @@ def load_keyring(settings: CryptoSettings | None = None) -> Keyring:
             "COLLECTFLOW_SECRET_KEY is not set: a PostgreSQL case store needs it (every worker must use the same "
             f"key); give a random string of at least {MIN_SECRET_CHARS} characters and keep it in your secret store"
         )
-    return Keyring.from_secret(key_file_secret(settings.ensure_data_dir() / KEY_FILE))
+    beside_data = settings.data_dir / KEY_FILE
+    kept = key_location(settings)
+    if beside_data.exists() and not kept.exists():
+        raise CryptoKeyError(
+            f"the personal data key {beside_data} sits in the data directory, beside the database; "
+            f"move it to the key directory: mkdir -p {kept.parent} && mv {beside_data} {kept}"
+        )
+    kept.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return Keyring.from_secret(key_file_secret(kept))
+
+
+def key_location(settings: Settings) -> Path:
+    """Where the embedded default keeps the personal data key: the key directory, outside the data."""
+    folder, data = settings.key_dir.resolve(), settings.data_dir.resolve()
+    if folder == data or data in folder.parents:
+        raise CryptoKeyError(f"COLLECTFLOW_KEY_DIR {folder} is inside the data directory {data}; keep keys away from the database")
+    return folder / KEY_FILE
 
 
 def key_file_secret(path: Path) -> str:

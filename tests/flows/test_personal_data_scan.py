@@ -93,7 +93,8 @@ def file_bytes(path: Path) -> str:
 
 
 def test_a_demo_run_and_an_import_leave_no_clear_personal_value_anywhere(store, tmp_path, monkeypatch, capfd, caplog):
-    monkeypatch.setenv("COLLECTFLOW_DATA_DIR", str(tmp_path / "data"))  # the key file is generated here
+    monkeypatch.setenv("COLLECTFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COLLECTFLOW_KEY_DIR", str(tmp_path / "keys"))  # the key file is generated here
     monkeypatch.delenv("COLLECTFLOW_SECRET_KEY", raising=False)
     runner = CliRunner()
 
@@ -110,7 +111,7 @@ def test_a_demo_run_and_an_import_leave_no_clear_personal_value_anywhere(store, 
     assert advance_portfolio(business_date=IMPORT_DAY + timedelta(days=1), return_state=True).is_completed()
 
     # what an operator sees by default, and one sanctioned read of a clear value
-    env = {"COLLECTFLOW_DATA_DIR": str(tmp_path / "data")}
+    env = {"COLLECTFLOW_DATA_DIR": str(tmp_path / "data"), "COLLECTFLOW_KEY_DIR": str(tmp_path / "keys")}
     outputs = []
     for args in (
         ["case", "show", "HT2026-0002", "--json"],

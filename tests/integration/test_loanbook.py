@@ -319,10 +319,11 @@ def test_a_loan_booked_without_borrower_details_gets_them_by_amendment(store, tm
 def test_the_key_file_is_made_once_owner_only_and_refused_when_others_can_read_it(tmp_path, monkeypatch):
     monkeypatch.delenv("COLLECTFLOW_SECRET_KEY", raising=False)
     monkeypatch.setenv("COLLECTFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COLLECTFLOW_KEY_DIR", str(tmp_path / "keys"))
     monkeypatch.delenv("COLLECTFLOW_DATABASE_URL", raising=False)
     first = load_keyring()
-    key = tmp_path / "data" / "secret.key"
-    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    key = tmp_path / "keys" / "secret.key"  # never beside the database
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and not (tmp_path / "data" / "secret.key").exists()
     assert load_keyring().key_id == first.key_id  # generated once
     key.chmod(0o644)
     with pytest.raises(CryptoKeyError, match="chmod 600"):
@@ -334,6 +335,20 @@ def test_the_key_file_is_made_once_owner_only_and_refused_when_others_can_read_i
     assert load_keyring().key_id == Keyring.from_secret("x" * 40).key_id
     monkeypatch.setenv("COLLECTFLOW_SECRET_KEY", "short")
     with pytest.raises(CryptoKeyError, match="at least 32"):
+        load_keyring()
+
+
+def test_a_key_left_beside_the_database_is_refused_with_the_command_to_move_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("COLLECTFLOW_SECRET_KEY", raising=False)
+    monkeypatch.delenv("COLLECTFLOW_DATABASE_URL", raising=False)
+    monkeypatch.setenv("COLLECTFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COLLECTFLOW_KEY_DIR", str(tmp_path / "keys"))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "secret.key").write_text("s" * 48)
+    with pytest.raises(CryptoKeyError, match="sits in the data directory, beside the database; move it"):
+        load_keyring()
+    monkeypatch.setenv("COLLECTFLOW_KEY_DIR", str(tmp_path / "data" / "keys"))
+    with pytest.raises(CryptoKeyError, match="inside the data directory"):
         load_keyring()
 
 

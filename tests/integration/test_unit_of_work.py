@@ -148,3 +148,21 @@ def test_a_payment_above_what_is_owed_is_recorded_and_said_and_expect_total_guar
     assert paid.overpayment > 0
     assert "prepays installment(s) 2, 3" in notes[0] and "not yet due on" in notes[0]
     assert notes[-1] == f"{paid.overpayment} is above everything owed: kept on the case as an overpayment, to refund or apply"
+
+
+def test_doctor_names_a_key_beside_the_database_and_an_unsealed_close(store, tmp_path):
+    from flows.handlers.doctor import checks
+    from models.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "data", key_dir=tmp_path / "keys", seals_dir=tmp_path / "seals", database_url=str(store.engine.url))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "secret.key").write_text("s" * 48)
+    store.begin_business_day(OVERDUE)
+    store.finish_business_day(OVERDUE, advanced=0, stuck=0)
+    app = bootstrap(settings, engine=store.engine, policy=POLICY, clock=lambda: TODAY)
+
+    found = checks(app)
+
+    assert ("ok", "the database is at the schema this code needs") in found
+    assert any(level == "fail" and "sits beside the database" in message for level, message in found)
+    assert any(level == "warn" and "no seals" in message and str(OVERDUE) in message for level, message in found)

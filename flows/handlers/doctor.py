@@ -1,0 +1,58 @@
+"""``collectflow doctor``: what an operator should fix before trusting this installation.
+
+Each check gives ``ok``, ``warn`` or ``fail`` and one line saying why and
+what to do: the schema, where the keys are (never beside the database, never
+readable by others), whether the last close was sealed.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from flows.bootstrap import App, SchemaBehind, check_schema
+from models.crypto import KEY_FILE
+from models.seals import ENV_KEY, SIGNING_KEY_FILE, load_seals
+
+
+def checks(app: App) -> list[tuple[str, str]]:
+    settings = app.settings
+    found: list[tuple[str, str]] = []
+    try:
+        check_schema(app.engine)
+        found.append(("ok", "the database is at the schema this code needs"))
+    except SchemaBehind as exc:
+        found.append(("fail", str(exc)))
+    data = settings.data_dir.resolve()
+    beside = data / KEY_FILE
+    if beside.exists():
+        found.append(("fail", f"a personal data key sits beside the database: {beside}; move it to {settings.key_dir / KEY_FILE}"))
+    keys = settings.key_dir.resolve()
+    if keys == data or data in keys.parents:
+        found.append(("fail", f"the key directory {keys} is inside the data directory {data}: a backup of the data would carry its keys"))
+    for name, env in ((KEY_FILE, "COLLECTFLOW_SECRET_KEY"), (SIGNING_KEY_FILE, ENV_KEY)):
+        path = keys / name
+        if os.environ.get(env, "").strip():
+            found.append(("ok", f"{name}: from {env} (a secret store), not a file"))
+        elif path.exists():
+            mode = stat.S_IMODE(path.stat().st_mode)
+            level = "fail" if mode & 0o077 else "ok"
+            found.append((level, f"{name}: {path} (mode {mode:04o}{'; run chmod 600 ' + str(path) if level == 'fail' else ''})"))
+        else:
+            found.append(("warn", f"{name}: not made yet; it is generated into {path} on first use (or set {env})"))
+    found.append(_seals(app, settings.seals_dir))
+    return found
+
+
+def _seals(app: App, folder: Path) -> tuple[str, str]:
+    last_closed = app.store.last_closed_business_date()
+    if not folder.is_dir():
+        return ("warn" if last_closed else "ok", f"no seals in {folder} yet" + (f" though {last_closed} was closed" if last_closed else ""))
+    seals = load_seals(folder)
+    if not seals:
+        return ("warn", f"no seals in {folder}")
+    newest = seals[-1].body.business_date
+    if last_closed and newest < last_closed:
+        return ("warn", f"the newest seal is of {newest}, the last close of {last_closed}: run collectflow seal")
+    return ("ok", f"{len(seals)} seal(s) in {folder}, the newest of {newest}; check with collectflow verify --seals {folder}")
