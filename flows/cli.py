@@ -514,6 +514,50 @@ def case_replay(
         report.print_timeline(console, rows)
 
 
+@case_app.command("export")
+def case_export(
+    case: str = typer.Argument(..., help="Case id or contract number"),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="History through this date (default: the last closed business date)"),
+    out: Path = typer.Option(..., "--out", help="The JSON file to write (a readable FILE.md is written beside it)"),
+) -> None:
+    """Export a case's history for a court or a regulator: events with their hashes, every charge
+    explained, the allocations, and the seal that covers them; check it with verify-export."""
+    from models.export import export_case, markdown
+
+    app_ = _app()
+    day = parse_date(as_of, "--as-of") or app_.store.last_closed_business_date() or app_.today()
+    document = export_case(app_.store, case, day, app_.settings.seals_dir, app_.policy)
+    out.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    out.with_suffix(".md").write_text(markdown(document), encoding="utf-8")
+    sealed = document["seal"]
+    note = f"sealed through seq {sealed['leaf']['seq']}" if sealed else "no seal covers it yet"
+    console.print(f"case {document['case_id']}: {len(document['events'])} events through {day} ({note}): {out}", highlight=False, soft_wrap=True)
+
+
+@app.command("verify-export")
+def verify_export_command(
+    file: Path = typer.Argument(..., help="A file written by collectflow case export"),
+    public_key: Optional[Path] = typer.Option(None, "--public-key", help="The trusted seal public key file (default: the one the file names)"),
+) -> None:
+    """Check a case export with the file alone: its chain, its seal's signature and Merkle proof, its digest."""
+    from models.export import verify_export
+    from models.seals import read_public_key
+
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        fail(f"{file}: not JSON ({exc})")
+    key = read_public_key(public_key.read_text(encoding="ascii")) if public_key else None
+    checked = verify_export(document, key)
+    for problem in checked.problems:
+        console.print(f"[red]{escape(problem)}[/]", highlight=False)
+    sealed = f", sealed through seq {checked.sealed_through}" if checked.sealed_through else ", no seal in the file"
+    trust = "" if public_key else " (the seal's key as the file names it: give --public-key to trust your own copy)"
+    console.print(f"{file}: {checked.events} events{sealed}: {'ok' if checked.ok else 'NOT ok'}{trust}", highlight=False, soft_wrap=True)
+    if not checked.ok:
+        raise typer.Exit(1)
+
+
 @case_app.command("rebuild")
 def case_rebuild(
     case: str = typer.Argument(..., help="Case id or contract number"),

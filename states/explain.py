@@ -79,7 +79,8 @@ class ChargeLine:
         return f"{name}: posted {self.enforceable} of {self.amount}{capped}  [{self.rule}]"
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: _json_value(v) for k, v in dataclasses.asdict(self).items() if v is not None}
+        values = {k: _json_value(v) for k, v in dataclasses.asdict(self).items() if v is not None}
+        return {**values, "text": self.text()}
 
 
 @dataclass(frozen=True)

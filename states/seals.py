@@ -126,3 +126,27 @@ def chain_breaks(bodies: Sequence[SealBody]) -> list[str]:
             problems.append(f"seal of {body.business_date}: names previous seal {body.previous[:12]}, the one before it is {previous[:12]}")
         previous = body.digest()
     return problems
+
+
+def inclusion_proof(leaves: Sequence[Leaf], index: int) -> list[tuple[str, str]]:
+    """The sibling hashes that take leaf ``index`` up to the root: ("L"|"R", hex) from the bottom."""
+    level = [hashlib.sha256(b"\x00" + leaf.encoded()).digest() for leaf in leaves]
+    proof: list[tuple[str, str]] = []
+    while len(level) > 1:
+        sibling = index ^ 1
+        if sibling < len(level):
+            proof.append(("L" if sibling < index else "R", level[sibling].hex()))
+        paired = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            paired.append(level[-1])
+        level, index = paired, index // 2
+    return proof
+
+
+def root_from_proof(leaf: Leaf, proof: Sequence[tuple[str, str]]) -> str:
+    """The root a leaf and its inclusion proof give (equal to the seal's root when the leaf is in it)."""
+    node = hashlib.sha256(b"\x00" + leaf.encoded()).digest()
+    for side, sibling in proof:
+        other = bytes.fromhex(sibling)
+        node = hashlib.sha256(b"\x01" + (other + node if side == "L" else node + other)).digest()
+    return node.hex()

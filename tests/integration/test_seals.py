@@ -117,3 +117,22 @@ def test_the_signing_key_never_sits_inside_the_data_directory(tmp_path, store):
     inside = Settings(data_dir=tmp_path / "data", key_dir=tmp_path / "data" / "keys", seals_dir=tmp_path / "seals")
     with pytest.raises(SealError, match="inside the data directory"):
         seal(store.engine, inside, date(2026, 1, 1))
+
+
+def test_a_case_export_proves_itself_with_the_public_key_and_an_edit_is_caught(sealed):
+    from models.export import export_case, verify_export
+
+    store, settings, key, ids = sealed
+    document = export_case(store, ids[0], DAY, settings.seals_dir)
+    checked = verify_export(json.loads(json.dumps(document)), key)
+    assert checked.ok and checked.sealed_through == store.case_row(ids[0]).projection.version
+    assert any(row["type"] == "PaymentReceived" for row in document["timeline"])
+
+    edited = json.loads(json.dumps(document))
+    payment = next(e for e in edited["events"] if e["type"] == "PaymentReceived")
+    payment["payload"] = payment["payload"].replace('"500.00"', '"5.00"')
+    problems = verify_export(edited, key).problems
+    assert any("digest does not match" in p for p in problems) and any("its hash is not the chain" in p for p in problems)
+
+    other = read_public_key(public_key_text(Ed25519PrivateKey.generate().public_key()))
+    assert any("bad signature" in p for p in verify_export(document, other).problems)
