@@ -8,13 +8,15 @@ when a payment is allocated; between payments its DPD grows by one a day
 from the first missed due date. Every event that states a DPD (a review,
 ``CaseReviewed``, or a stage change, ``StageChanged``) pins it: DPD k > 0 on
 day e means the oldest unpaid installment fell due on e - k, so with no
-payment since, DPD(X) = k + (X - e). A stated DPD of 0 stays 0 up to X: an
-installment falling due later is reviewed the day after it falls due, and
-that review would be the later reading. So the reading of the last such
-event on or before X gives DPD(X) exactly, for a closed business date X and
-a case not stuck since before X, unless a payment came after it (on X,
-after that day's review); ``DpdReading.paid_after`` says so and the caller
-replays that case's events up to X instead (``CaseState.dpd``).
+payment since, DPD(X) = k + (X - e). A stated DPD of 0 stays 0 up to X,
+payments or not: a payment never makes a case late, and an installment
+that falls due unpaid is reviewed the day after (only a paid-up case skips
+that review), which would be a later reading. So the last such event on or
+before X gives DPD(X) exactly, for a closed business date X and a case not
+stuck since before X; the one exception is a reading of k > 0 followed by a
+payment (a partial payment that cured nothing, or one dated X after that
+day's review): ``DpdReading.needs_replay`` says so, and the caller folds
+that case's events up to X instead (``CaseState.dpd``).
 """
 
 from __future__ import annotations
@@ -96,13 +98,18 @@ class DpdReading:
     stated_on: date | None  # None: no event states one yet (a loan not reviewed since it was booked)
     dpd: int
     closed_stage: str | None  # that event closed the case: settled or written_off
-    paid_after: bool  # a payment dated on or before X came after it: replay the case instead
+    paid_after: bool  # a payment dated on or before X came after it
+
+    @property
+    def needs_replay(self) -> bool:
+        """A late case paid after its reading: the payment may have moved its oldest unpaid due date."""
+        return self.paid_after and self.dpd > 0
 
 
 def dpd_from_reading(reading: DpdReading, as_of: date) -> int:
-    """DPD as of ``as_of`` from the last reading on or before it (none of its payments after it)."""
-    if reading.paid_after:
-        raise ValueError("a payment came after this reading: the DPD as of the date needs a replay of the case")
+    """DPD as of ``as_of`` from the last reading on or before it (see the module docstring)."""
+    if reading.needs_replay:
+        raise ValueError("a payment came after a reading of DPD > 0: the DPD as of the date needs a replay of the case")
     if reading.stated_on is None or reading.dpd == 0:
         return 0
     if as_of < reading.stated_on:

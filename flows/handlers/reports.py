@@ -224,7 +224,7 @@ def _positions(store: CaseStore, month_end: date) -> dict[str, tuple[int, str | 
     """Each case booked by ``month_end``: (DPD, closed stage or None) at the end of that day."""
     positions: dict[str, tuple[int, str | None]] = {}
     for case_id, reading in store.dpd_readings(month_end).items():
-        if reading.paid_after:  # paid after its last review: the events up to the date decide
+        if reading.needs_replay:  # a late case paid after its last reading: its events up to the date decide
             case = CollectionCase.replay(store.events(case_id, month_end))
             positions[case_id] = (case.dpd(month_end), case.stage.value if case.stage.is_closed else None)
         else:
