@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from flows.handlers.reports import IN_HOUSE
-from flows.report import report_markdown
+from flows.report import report_markdown, roll_cell
 from states.parse import InputError
 
 CHART_FILES = {
@@ -75,8 +75,7 @@ def draw_roll_rates(data: dict) -> Figure:
         for j, (n, r) in enumerate(zip(counts, rates)):
             if n:
                 share = 100 * float(Decimal(r))
-                shown = "<1" if share < 1 else f"{share:.0f}"
-                ax.text(j, i, f"{shown}%\n{n:,}", ha="center", va="center", fontsize=7.5,
+                ax.text(j, i, f"{roll_cell(n, r)}%\n{n:,}", ha="center", va="center", fontsize=7.5,
                         color="white" if share > 55 else "black")
     ax.set_xticks(range(len(columns)), [c.replace("_", " ") for c in columns], rotation=30, ha="right")
     ax.set_yticks(range(len(rows)), [f"{row} ({sum(c):,})" for row, c in zip(rows, roll["counts"])])

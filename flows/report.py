@@ -231,6 +231,14 @@ def _percent(fraction: str | None, places: int = 1) -> str:
     return "-" if fraction is None else f"{100 * Decimal(fraction):.{places}f} %"
 
 
+def roll_cell(cases: int, fraction: str | None) -> str:
+    """A roll-rate cell: '.' for no case, '<1' for a few cases that round to 0 %, else whole percent."""
+    if cases == 0:
+        return "."
+    percent = 100 * Decimal(fraction)
+    return "<1" if percent < Decimal("0.5") else f"{percent:.0f}"
+
+
 def _share(part: str, whole: str) -> str:
     return "-" if Decimal(whole) == 0 else f"{100 * Decimal(part) / Decimal(whole):.1f} %"
 
@@ -261,7 +269,7 @@ def report_sections(data: dict) -> list[Section]:
             f"Roll rates {roll['from_month_end']} -> {roll['to_month_end']}, % of row",
             ("from", *roll_columns, "cases"),
             tuple(
-                (row, *("." if n == 0 else f"{100 * Decimal(r):.0f}" for n, r in zip(counts, rates)), f"{sum(counts):,}")
+                (row, *(roll_cell(n, r) for n, r in zip(counts, rates)), f"{sum(counts):,}")
                 for row, counts, rates in zip(roll["rows"], roll["counts"], roll["rates"])
             ),
             note="Row: bucket at the end of month M-1; column: bucket (or settled, written off) "
