@@ -220,22 +220,22 @@ def _balances(store: CaseStore, as_of: date):
     return tuple(stages.values()), tuple(buckets.values()), dpd_zero, labelled, overpayment
 
 
-def _positions(store: CaseStore, month_end: date) -> dict[str, tuple[int, str | None]]:
-    """Each case booked by ``month_end``: (DPD, closed stage or None) at the end of that day."""
+def positions_at(store: CaseStore, day: date) -> dict[str, tuple[int, str | None]]:
+    """Each case booked by ``day`` (a closed business date): its DPD and closed stage (or None) at the end of it."""
     positions: dict[str, tuple[int, str | None]] = {}
-    for case_id, reading in store.dpd_readings(month_end).items():
+    for case_id, reading in store.dpd_readings(day).items():
         if reading.needs_replay:  # a late case paid after its last reading: its events up to the date decide
-            case = CollectionCase.replay(store.events(case_id, month_end))
-            positions[case_id] = (case.dpd(month_end), case.stage.value if case.stage.is_closed else None)
+            case = CollectionCase.replay(store.events(case_id, day))
+            positions[case_id] = (case.dpd(day), case.stage.value if case.stage.is_closed else None)
         else:
-            positions[case_id] = (dpd_from_reading(reading, month_end), reading.closed_stage)
+            positions[case_id] = (dpd_from_reading(reading, day), reading.closed_stage)
     return positions
 
 
 def _roll_rates(store: CaseStore, as_of: date) -> RollRates:
     """Open cases by bucket at the end of month M-1 against their place at the end of month M."""
     from_end, to_end = roll_month_ends(as_of)
-    before, after = _positions(store, from_end), _positions(store, to_end)
+    before, after = positions_at(store, from_end), positions_at(store, to_end)
     moves = [
         (roll_position(dpd, None), roll_position(*after[case_id]))
         for case_id, (dpd, closed) in before.items()
