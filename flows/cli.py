@@ -1,4 +1,4 @@
-"""The ``collectflow`` command line: the demo, the daily close, operator actions, audit.
+"""The ``collectflow`` command line: the demo, the daily close, the report, operator actions, audit.
 
 Entry points are thin: each command parses its input, calls one use case,
 and prints the result (Rich for people, ``--json`` for scripts). A mistake
@@ -333,6 +333,27 @@ def demo(
     sealed = seal(store.engine, runtime.settings(), date.fromisoformat(result["end"]))
     console.print(f"Sealed {sealed.body.cases:,} cases and {sealed.body.events:,} events: {sealed.path}", highlight=False, soft_wrap=True)
     console.print(f"  .venv/bin/collectflow verify --seals {sealed.path.parent}    # nothing rewritten since", highlight=False, soft_wrap=True, markup=False)
+
+
+@app.command("report")
+def report_command(
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="A closed business date (YYYY-MM-DD); default: the last date the close ran for"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Directory for the charts, report.json and report.md (created if missing); default: DATA_DIR/reports/DATE"),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object"),
+) -> None:
+    """The portfolio report: stages, buckets, roll rates, cure, promises, recovery, charges, costs, stuck cases; with PNG charts."""
+    from flows.charts import save_report
+    from flows.handlers.reports import build_report, report_date
+
+    current = _app()
+    day = report_date(current.store, parse_date(as_of, "--as-of"), current.today())
+    data = build_report(current.store, day).as_dict()
+    written = save_report(data, out if out is not None else current.settings.data_dir / "reports" / day.isoformat())
+    if as_json:
+        print_json(data)
+        return
+    console.print(report.portfolio_report(data))
+    console.print(f"charts, report.json and report.md written to {written['json'].parent.resolve()}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -7,6 +7,8 @@
         advance_batch(ids, date): load, step, save in one transaction
       a case that raises is quarantined; the run goes on, then ends Failed
       naming the stuck cases. Retrying the run advances only what is left.
+      At the end the daily-report flow publishes the portfolio report as of
+      the last date (a report that fails is logged; the close ends as it would).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from prefect.artifacts import (
 from prefect.states import Failed
 
 from flows import runtime
+from flows.daily_report import daily_report
 from flows.handlers.cases import BatchResult, advance_batch
 from flows.worklists import publish_call_lists
 from flows.handlers.cases import retry_case as retry_one_case
@@ -145,6 +148,9 @@ def advance_portfolio(business_date: date | None = None, batch_size: int | None 
         table=summary_rows(total),
         description=f"Daily close {dates[0] if dates else ''} .. {dates[-1] if dates else ''}",
     )
+    reported = daily_report(business_date=dates[-1] if dates else None, return_state=True)
+    if not reported.is_completed():  # the report never changes how the close ends
+        logger.warning("daily report not published: %s", reported.message)
     if total.stuck:
         listed = ", ".join(sorted(total.stuck)[:STUCK_LISTED])
         more = f" and {len(total.stuck) - STUCK_LISTED} more" if len(total.stuck) > STUCK_LISTED else ""

@@ -3,7 +3,9 @@
 Each simulated day, loans disbursed that day are booked, borrowers pay,
 miss, promise and pay off as their profile says (``flows.simulation``), and
 then ``close_business_day`` closes the date exactly as the scheduled
-deployment does. The result is what a collections manager looks at.
+deployment does. The result is what a collections manager looks at; the
+run ends with the portfolio report and its charts in the data directory's
+``report/`` folder (the ``daily-report`` flow).
 
 Loans are booked through ``flows.handlers.loans``, as an imported loan book is:
 each borrower's name, national id, phone and address are stored encrypted
@@ -20,6 +22,7 @@ from prefect import flow, get_run_logger, task
 
 from flows import runtime, simulation
 from flows.daily import close_business_day
+from flows.daily_report import daily_report
 from flows.handlers import loans
 from models.crypto import load_keyring
 from flows.handlers.cases import BatchResult, run_commands
@@ -157,13 +160,17 @@ def run_demo(
         if on_day_closed is not None:
             on_day_closed(n + 1, days)
     profiles = Counter(b.profile for b in borrowers)
+    end = start + timedelta(days=days - 1)
+    report_dir = runtime.settings().data_dir / "report"
+    daily_report(business_date=end, out_dir=str(report_dir))
     return {
         "start": start.isoformat(),
-        "end": (start + timedelta(days=days - 1)).isoformat(),
+        "end": end.isoformat(),
         "days": days,
         "booked": booked,
         "profiles": dict(profiles),
         "promises": promises,
         "close": close_total.as_dict(),
         "commands": command_total.as_dict(),
+        "report_dir": str(report_dir.resolve()),
     }

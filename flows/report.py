@@ -1,4 +1,4 @@
-"""What people read: Rich tables and panels for the CLI and the demo.
+"""What people read: Rich tables and panels for the CLI and the demo, the portfolio report's tables.
 
 Presentation only: every figure shown here was computed by the domain or
 the store.
@@ -7,14 +7,17 @@ the store.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from rich import box
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from states.events import Event
 from states.explain import describe
@@ -182,6 +185,7 @@ def demo_report(result: dict, store, elapsed: float, db_path: Path) -> tuple[Gro
         f"{result['promises']:,} promises to pay taken.",
         f"stuck cases: [bold]{len(stuck)}[/]" + (f" ({', '.join(sorted(stuck)[:5])})" if stuck else ""),
         f"wall time: [bold]{elapsed:.0f} s[/]; database: [bold]{db_path}[/]",
+        *([f"report and charts: [bold]{result['report_dir']}[/] (report.md, report.json, 4 PNG charts)"] if result.get("report_dir") else []),
         "",
         "Try, on this database:",
     ]
@@ -230,3 +234,182 @@ def print_verify(console: Console, outcome) -> None:
     console.print(f"[red]verification failed[/] for {len(outcome.failing_cases)} case(s):")
     for finding in outcome.findings:
         console.print(f"  {finding}")
+
+
+# ---------------------------------------------------------------------------
+# the portfolio report: one list of sections, drawn as Rich tables, Markdown and Prefect table artifacts
+
+
+@dataclass(frozen=True)
+class Section:
+    """One table of the portfolio report: a title, its columns (the first one left-aligned, the
+    others right-aligned figures), its rows of text, and a note printed under it."""
+
+    key: str
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    note: str = ""
+
+    def records(self) -> list[dict[str, str]]:
+        """The rows as a Prefect table artifact takes them: one dict per row, keyed by column."""
+        return [dict(zip(self.columns, row)) for row in self.rows]
+
+
+def _percent(fraction: str | None, places: int = 1) -> str:
+    return "-" if fraction is None else f"{100 * Decimal(fraction):.{places}f} %"
+
+
+def roll_cell(cases: int, fraction: str | None) -> str:
+    """A roll-rate cell: '.' for no case, '<1' for a few cases that round to 0 %, else whole percent."""
+    if cases == 0:
+        return "."
+    percent = 100 * Decimal(fraction)
+    return "<1" if percent < Decimal("0.5") else f"{percent:.0f}"
+
+
+def _share(part: str, whole: str) -> str:
+    return "-" if Decimal(whole) == 0 else f"{100 * Decimal(part) / Decimal(whole):.1f} %"
+
+
+def _segments(key: str, title: str, segments: list[dict], total: dict | None = None, note: str = "") -> Section:
+    rows = [(s["name"], f"{s['cases']:,}", yuan(s["principal_outstanding"]), yuan(s["total_due"])) for s in segments]
+    if total is not None:
+        rows.append(("all", f"{total['cases']:,}", yuan(total["principal_outstanding"]), yuan(total["total_due"])))
+    return Section(key, title, ("stage" if key == "by_stage" else "bucket", "cases", "principal", "total due"), tuple(rows), note)
+
+
+def report_sections(data: dict) -> list[Section]:
+    """The portfolio report (``PortfolioReport.as_dict()``) as its tables, in reading order."""
+    as_of = data["as_of"]
+    roll = data["roll_rates"]
+    short = {"settled": "set", "written_off": "w/o"}
+    roll_columns = tuple(short.get(c, c) for c in roll["columns"])
+    recovery = data["recovery"]
+    cure, promises, costs = data["cure"], data["promises"], data["costs"]
+    sections = [
+        _segments(
+            "by_stage", f"Cases by stage ({as_of})", data["by_stage"], data["total"],
+            note="Stage and balances as the case rows stand after the last close.",
+        ),
+        _segments("by_bucket", f"Open cases by bucket, DPD as of {as_of}", data["by_bucket"]),
+        Section(
+            "roll_rates",
+            f"Roll rates {roll['from_month_end']} -> {roll['to_month_end']}, % of row",
+            ("from", *roll_columns, "cases"),
+            tuple(
+                (row, *(roll_cell(n, r) for n, r in zip(counts, rates)), f"{sum(counts):,}")
+                for row, counts, rates in zip(roll["rows"], roll["counts"], roll["rates"])
+            ),
+            note="Row: bucket at the end of month M-1; column: bucket (or settled, written off) "
+            "at the end of month M; '.' no case.",
+        ),
+        Section(
+            "outcomes",
+            f"Collection outcomes up to {as_of}",
+            ("figure", "value"),
+            (
+                *((f"reached {f['stage']}" if f["stage"] != "booked" else "loans booked", f"{f['cases']:,}") for f in data["funnel"]),
+                ("cured (back to current)", f"{cure['cured']:,} of {cure['in_collection']:,}"),
+                ("cure rate", _percent(cure["rate"])),
+                ("promises made", f"{promises['made']:,}"),
+                ("promises kept / broken", f"{promises['kept']:,} / {promises['broken']:,}"),
+                ("promise kept rate", _percent(promises["kept_rate"])),
+            ),
+        ),
+        Section(
+            "recovery_by_stage",
+            f"Recovery by stage, up to {as_of}",
+            ("stage", "yuan", "share"),
+            tuple((a["name"], yuan(a["amount"]), _share(a["amount"], recovery["total"])) for a in recovery["by_stage"])
+            + (("all", yuan(recovery["total"]), _share(recovery["total"], recovery["total"])),),
+            note=f"Payments received while the case was in the stage; {yuan(recovery['overpayment'])} of them "
+            "is overpayment held on the cases.",
+        ),
+        Section(
+            "recovery_by_agency",
+            f"Recovery by agency, up to {as_of}",
+            ("agency", "yuan", "share"),
+            tuple((a["name"], yuan(a["amount"]), _share(a["amount"], recovery["total"])) for a in recovery["by_agency"]),
+            note="Payments received while the case was placed with the agency; 'in house': not placed.",
+        ),
+        Section(
+            "charges",
+            f"Charges posted up to {as_of}",
+            ("component", "charged", "above cap"),
+            tuple((c["component"].replace("_", " "), yuan(c["charged"]), yuan(c["unenforceable"])) for c in data["charges"]),
+            note="Above cap: accrued beyond the legal cap, recorded as unenforceable and never charged.",
+        ),
+        Section(
+            "costs",
+            "Costs",
+            ("cost", "yuan"),
+            (("litigation costs", yuan(costs["litigation"])), ("agency commission", yuan(costs["agency_commission"]))),
+            note=f"Agency commission: {costs['agency_commission_note']}.",
+        ),
+        Section(
+            "dpd_distribution",
+            f"Open cases by DPD as of {as_of}",
+            ("DPD", "cases"),
+            (("0", f"{data['dpd_distribution']['dpd_zero']:,}"),)
+            + tuple((b["band"], f"{b['cases']:,}") for b in data["dpd_distribution"]["bands"] if b["cases"]),
+            note="Bands with no case left out.",
+        ),
+        Section(
+            "stuck",
+            f"Stuck cases ({len(data['stuck'])})",
+            ("case", "stage", "since", "error"),
+            tuple((s["case_id"], s["stage"], s["stuck_on"] or "-", s["error"] or "") for s in data["stuck"][:STUCK_SHOWN]),
+            note=f"The first {STUCK_SHOWN} shown." if len(data["stuck"]) > STUCK_SHOWN else "",
+        ),
+    ]
+    return sections
+
+
+STUCK_SHOWN = 20
+
+
+def section_table(section: Section) -> Table:
+    """A section as a Rich table that stays readable at 60 columns: no vertical rules, one space
+    between columns, figures never wrapped (text columns wrap instead)."""
+    table = Table(
+        title=section.title, box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False, title_justify="left",
+        min_width=min(len(section.title), 60),
+    )
+    for n, column in enumerate(section.columns):
+        figure = n > 0 and section.key != "stuck"
+        table.add_column(column, justify="right" if figure else "left", no_wrap=figure, overflow="fold")
+    for row in section.rows:
+        table.add_row(*(escape(cell) for cell in row))
+    if not section.rows:
+        table.add_row("none", *("" for _ in section.columns[1:]))
+    return table
+
+
+def portfolio_report(data: dict) -> Group:
+    """The whole report for the terminal."""
+    parts: list = []
+    for section in report_sections(data):
+        parts.append(section_table(section))
+        if section.note:
+            parts.append(Text(section.note, style="dim"))
+        parts.append(Text(""))
+    return Group(*parts)
+
+
+def _markdown_cell(cell: str) -> str:
+    return cell.replace("|", "\\|").replace("\n", " ")
+
+
+def report_markdown(data: dict) -> str:
+    """The whole report as Markdown (the flow's artifact, and report.md beside the charts)."""
+    lines = [f"# Portfolio report as of {data['as_of']}", ""]
+    for section in report_sections(data):
+        lines += [f"## {section.title}", ""]
+        lines.append("| " + " | ".join(section.columns) + " |")
+        lines.append("|" + "|".join(":---" if n == 0 else "---:" for n in range(len(section.columns))) + "|")
+        lines += ["| " + " | ".join(_markdown_cell(c) for c in row) + " |" for row in section.rows]
+        if section.note:
+            lines += ["", section.note]
+        lines.append("")
+    return "\n".join(lines)

@@ -6,6 +6,7 @@
     calendar.py    business days
     reference.py   LPR fixings and policy versions
     queries.py     portfolio reads: due and stuck cases, summaries, the digest
+    reporting.py   the reports' reads: balances by stage and due date, DPD readings, recoveries, charges
 
 Commands reach it through a unit of work (``models.uow``), which tracks the
 version each case was loaded at; the daily close saves whole batches.
@@ -20,6 +21,7 @@ from models.calendar import BusinessDayRecord, BusinessDays
 from models.queries import PortfolioSummary, Queries, StageTotals, StuckCase
 from models.recorder import chain_hash, event_from_row, stored_canonical_json
 from models.reference import ReferenceData
+from models.reporting import Reporting
 from models.repository import CaseRow, CaseRows
 
 __all__ = [
@@ -37,7 +39,7 @@ __all__ = [
 ]
 
 
-class CaseStore(CaseRows, Bookings, BusinessDays, ReferenceData, Queries):
+class CaseStore(CaseRows, Bookings, BusinessDays, ReferenceData, Queries, Reporting):
     """Loads and saves cases; every write is one transaction."""
 
     def __init__(self, engine: Engine):

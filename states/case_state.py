@@ -12,7 +12,6 @@ type it has no handler for. Nothing else changes the state;
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -48,7 +47,7 @@ from states.events import (
     StageChanged,
 )
 from states.lifecycle import Stage, StageFacts, edge_exists
-from states.money import ZERO, DayCount, round_fen
+from states.money import ZERO, DayCount, month_end, round_fen
 from states.policy import CollectionPolicy
 from states.views import CaseProjection
 
@@ -278,7 +277,7 @@ class CaseState:
         if self.placement_until is not None:
             candidates.append(self.placement_until)
         if policy.month_end_posting and (oldest is not None or self.penalty_due or self.compound_due or self.costs_due):
-            candidates.append(_month_end(after + ONE_DAY))
+            candidates.append(month_end(after + ONE_DAY))
         later = [d for d in candidates if d > after]
         return min(later) if later else None
 
@@ -483,7 +482,3 @@ def _handlers() -> dict[type[Event], Callable[[CaseState, Any], None]]:
 
 
 _HANDLERS = _handlers()
-
-
-def _month_end(day: date) -> date:
-    return day.replace(day=calendar.monthrange(day.year, day.month)[1])

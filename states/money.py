@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from states.errors import UserError
 
+import calendar
 from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
@@ -96,3 +97,8 @@ class DayCount(StrEnum):
 def days_between(start: date, end: date) -> int:
     """Actual days in the accrual interval (start, end]: start excluded, end included."""
     return (end - start).days
+
+
+def month_end(day: date) -> date:
+    """The last calendar day of ``day``'s month (month-end postings, the reports' month ends)."""
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
