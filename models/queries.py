@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -10,12 +11,13 @@ from decimal import Decimal
 from sqlalchemy import Engine, func, select
 from sqlalchemy import case as sql_case
 
-from models.sql import binary_order, plain
+from models.sql import binary_order, chunks, plain
 from models.tables import (
     cases,
     events,
     payments,
 )
+from states.commands import RecordedPayment
 from states.events import canonical_json
 from states.lifecycle import Stage
 from states.money import ZERO, from_fen
@@ -59,16 +61,6 @@ class PortfolioSummary:
 CLOSED_STAGES = tuple(stage.value for stage in Stage if stage.is_closed)
 
 
-@dataclass(frozen=True)
-class RecordedPayment:
-    """A payment id already in the store, and what it paid."""
-
-    payment_id: str
-    case_id: str
-    amount: Decimal
-    received_on: date
-
-
 class Queries:
     """Portfolio-wide reads (a part of ``CaseStore``)."""
 
@@ -109,12 +101,17 @@ class Queries:
 
     def recorded_payment(self, payment_id: str) -> RecordedPayment | None:
         """The payment recorded under this id, if any (a bank transaction is credited once)."""
-        query = select(payments.c.payment_id, payments.c.case_id, payments.c.amount_fen, payments.c.received_on).where(
-            payments.c.payment_id == payment_id
-        )
+        return self.recorded_payments([payment_id]).get(payment_id)
+
+    def recorded_payments(self, payment_ids: Iterable[str]) -> dict[str, RecordedPayment]:
+        """The payments recorded under these ids (those recorded), one query per chunk of ids."""
+        found: dict[str, RecordedPayment] = {}
+        columns = (payments.c.payment_id, payments.c.case_id, payments.c.amount_fen, payments.c.received_on)
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        return None if row is None else RecordedPayment(row[0], row[1], from_fen(row[2]), row[3])
+            for chunk in chunks(list(dict.fromkeys(payment_ids))):
+                for payment_id, case_id, amount_fen, received_on in conn.execute(select(*columns).where(payments.c.payment_id.in_(chunk))):
+                    found[payment_id] = RecordedPayment(payment_id, case_id, from_fen(amount_fen), received_on)
+        return found
 
     def payment_exists(self, payment_id: str) -> bool:
         with self.engine.connect() as conn:

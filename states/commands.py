@@ -59,6 +59,12 @@ class CaseCommand:
     def help(cls, name: str) -> str:
         return next(f.metadata["help"] for f in dataclasses.fields(cls) if f.name == name)
 
+    @classmethod
+    def read_field(cls, name: str, value: Any) -> Any:
+        """One field's value read as building the command reads it (a file checks a column so)."""
+        f = next(f for f in dataclasses.fields(cls) if f.name == name)
+        return _read(_hints(cls)[name], value, f)
+
     def happened_on(self) -> dict[str, date]:
         """The dates on which something *happened* (not target dates): none may be after today."""
         found = {}
@@ -83,6 +89,29 @@ class RecordPayment(CaseCommand):
         "if the case owes another amount, nothing is recorded",
         default=None,
     )
+
+
+@dataclass(frozen=True)
+class RecordedPayment:
+    """What a payment id credits: one case, an amount, a date. A payment id is recorded once:
+    the same id again with the same case, amount and date is that payment again, with anything
+    else it is refused (a bank transaction is credited once, never twice, never silently dropped)."""
+
+    payment_id: str
+    case_id: str
+    amount: Decimal
+    received_on: date
+
+    def repeated_by(self, other: RecordedPayment) -> bool:
+        """``other`` is this payment again (nothing to record)."""
+        return (self.case_id, self.amount, self.received_on) == (other.case_id, other.amount, other.received_on)
+
+    def conflict(self, other: RecordedPayment, where: str = "is already recorded", this: str = "this one") -> str:
+        """Why ``other`` (the same id, other content) is refused, naming both: completes "'<payment id>' ..."."""
+        return (
+            f"{where} on case {self.case_id} for {self.amount} received {self.received_on}; "
+            f"{this} is {other.amount} received {other.received_on} on case {other.case_id}"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
