@@ -106,6 +106,11 @@ def repeat_refused(row: int, earlier: RecordedPayment, this: RecordedPayment, wh
     return RowError(row, "payment_id", this.payment_id, earlier.conflict(this, where, "this row"), REPEAT_ACCEPTED)
 
 
+def reference_refused(row: int, reference: str, why: Exception) -> RowError:
+    """A row whose contract number names no case (or one case's id and another's contract number)."""
+    return RowError(row, "contract_no", reference, f"is refused: {why}", COLUMN["contract_no"].accepted)
+
+
 def refused(row: int, reason: str) -> str:
     """A row the collection rules refuse as a whole (the case settled, a date before its last close)."""
     return f"row {row}: {reason}"
