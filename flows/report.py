@@ -7,6 +7,7 @@ the store.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -84,6 +85,40 @@ def case_panel(view, stuck: str | None = None) -> Panel:
     for label, text in pending:
         table.add_row(label, text or "-")
     return Panel(table, title=f"case {d['case_id']} ({d['contract_no']}) as of {d['as_of']}")
+
+
+def file_progress(console: Console, *columns) -> Progress:
+    """The progress bar of a file import, on stderr: ``columns`` after the bar, then rows and time."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        *columns,
+        TextColumn("{task.fields[rows]:,} rows"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def print_file_report(out: Console, report, title: str, figures: Sequence[tuple[str, object]]) -> None:
+    """An import's figures as a table, then the columns not used and the first rejections (masked)."""
+    table = Table(title=title, show_header=False)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for label, value in figures:
+        table.add_row(label, value if isinstance(value, str) else f"{value:,}")
+    table.add_row("time", f"{report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s)")
+    out.print(table)
+    if report.ignored_columns:
+        out.print(f"columns not used: {', '.join(report.ignored_columns)}", highlight=False)
+    if report.rejected:
+        out.print(f"[bold red]{report.rejected:,} row(s) rejected[/]; written to {report.rejects_file} "
+                  "(owner-only: it holds the rows as given). Fix them there and import that file again:")
+        for message in report.rejections[:10]:
+            out.print(f"  {message}", highlight=False, soft_wrap=True)
+        if report.rejected > 10:
+            out.print(f"  ... and {report.rejected - 10:,} more in the rejects file")
 
 
 def progress(console: Console) -> Progress:
