@@ -32,6 +32,7 @@ def deployments() -> list:
     from flows import operator
     from flows.daily import advance_portfolio, retry_case
     from flows.import_loans import import_loans
+    from flows.ingest_payments import ingest_payments
 
     return [
         advance_portfolio.to_deployment(
@@ -51,6 +52,7 @@ def deployments() -> list:
                 operator.resume_case,
                 operator.write_off_case,
                 import_loans,
+                ingest_payments,
             )
         ),
     ]

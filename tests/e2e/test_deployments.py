@@ -43,6 +43,7 @@ DEPLOYMENTS = {
     "pause-case/pause-case",
     "resume-case/resume-case",
     "write-off-case/write-off-case",
+    "ingest-payments/ingest-payments",
 }
 
 
