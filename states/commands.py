@@ -51,19 +51,18 @@ class CaseCommand:
     operator: str = arg("Your operator id; recorded as the actor of every event", kind="operator")
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            object.__setattr__(self, f.name, _read(_hints(type(self))[f.name], value, f))
+        hints = _hints(type(self))
+        for f in _fields(type(self)).values():
+            object.__setattr__(self, f.name, _read(hints[f.name], getattr(self, f.name), f))
 
     @classmethod
     def help(cls, name: str) -> str:
-        return next(f.metadata["help"] for f in dataclasses.fields(cls) if f.name == name)
+        return _fields(cls)[name].metadata["help"]
 
     @classmethod
     def read_field(cls, name: str, value: Any) -> Any:
         """One field's value read as building the command reads it (a file checks a column so)."""
-        f = next(f for f in dataclasses.fields(cls) if f.name == name)
-        return _read(_hints(cls)[name], value, f)
+        return _read(_hints(cls)[name], value, _fields(cls)[name])
 
     def happened_on(self) -> dict[str, date]:
         """The dates on which something *happened* (not target dates): none may be after today."""
@@ -165,6 +164,12 @@ class WriteOff(CaseCommand):
 
 
 COMMANDS: tuple[type[CaseCommand], ...] = (RecordPayment, MakePromise, RecordContact, PauseCase, ResumeCase, WriteOff)
+
+
+@functools.cache
+def _fields(cls: type) -> dict[str, dataclasses.Field]:
+    """A command's fields by name (looked up once per class: a file builds thousands of commands)."""
+    return {f.name: f for f in dataclasses.fields(cls)}
 
 
 @functools.cache
