@@ -20,14 +20,13 @@ from __future__ import annotations
 from datetime import date
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from pydantic import BaseModel, Field
 
 from flows import runtime
 from flows.daily import _transient_only
 from flows.handlers import payments
+from flows.import_artifacts import progress_bar, publish_summary
 
-ARTIFACT_REJECTIONS = 50
 SUMMARY = (
     "rows", "applied", "unchanged", "rejected", "amount_applied", "overpayment", "cases_cured", "cases_settled",
     "events", "rows_per_second", "rejects_file",
@@ -50,15 +49,11 @@ class PaymentIngest(BaseModel):
     task_run_name="ingest {request.file}",
 )
 def ingest_payment_file(request: PaymentIngest, business_date: date) -> dict:
-    progress = create_progress_artifact(progress=0.0, description=f"Payments of {request.file} for {business_date}")
-    shown = [0.0]
+    progress = progress_bar(f"Payments of {request.file} for {business_date}")
 
     def on_progress(stage: str, rows: int, done: int, total: int) -> None:
         # reading is the first half of the bar, applying the second
-        percent = (0.0 if stage == "reading" else 50.0) + 50.0 * (done / total if total else 1.0)
-        if percent - shown[0] >= 2.0 or percent >= 100.0:
-            shown[0] = percent
-            update_progress_artifact(artifact_id=progress, progress=percent)
+        progress((0.0 if stage == "reading" else 50.0) + 50.0 * (done / total if total else 1.0))
 
     report = payments.import_payments(
         runtime.app(),
@@ -78,18 +73,7 @@ def ingest_payments(request: PaymentIngest) -> dict:
     logger = get_run_logger()
     business_date = request.business_date or runtime.today()
     result = ingest_payment_file(request, business_date)
-    create_table_artifact(
-        key="payment-import-summary",
-        table=[{"figure": name.replace("_", " "), "value": str(result[name])} for name in SUMMARY],
-        description=f"Payments of {request.file} for business date {business_date}",
-    )
-    if result["rejected"]:
-        create_table_artifact(
-            key="payment-import-rejections",
-            table=[{"rejection": message} for message in result["rejections"][:ARTIFACT_REJECTIONS]],
-            description=f"{result['rejected']} row(s) rejected (payer names masked); all of them are in {result['rejects_file']}",
-        )
-        logger.warning("%d row(s) rejected; fix them in %s and import that file again", result["rejected"], result["rejects_file"])
+    publish_summary("payment-import", result, SUMMARY, f"Payments of {request.file} for business date {business_date}")
     logger.info(
         "payments of %s: %d rows, %d applied (%s yuan), %d unchanged, %d rejected, %d cured, %d settled (%.0f rows/s)",
         request.file, result["rows"], result["applied"], result["amount_applied"], result["unchanged"], result["rejected"],
