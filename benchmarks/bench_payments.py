@@ -24,6 +24,7 @@ import argparse
 import cProfile
 import csv
 import json
+import os
 import pstats
 import random
 import resource
@@ -123,7 +124,7 @@ def import_once(url: str, path: Path, cases: int, profile: bool) -> dict:
     )
     if profiler:
         profiler.disable()
-        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(25)
     print(file=sys.stderr)
     if report.rejects_file:
         Path(report.rejects_file).unlink()

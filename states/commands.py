@@ -177,14 +177,24 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+@functools.cache
+def _optional(hint: Any) -> Any:
+    """``X`` for an ``X | None`` hint, else None."""
+    args = typing.get_args(hint)
+    if type(None) not in args:
+        return None
+    (inner,) = [a for a in args if a is not type(None)]
+    return inner
+
+
 def _read(hint: Any, value: Any, f: dataclasses.Field) -> Any:
     """Parse one field's value by its declared type and rules (an optional field may be left out: None)."""
     name, rules = f.name, f.metadata
-    optional = [a for a in typing.get_args(hint) if a is not type(None)] if type(None) in typing.get_args(hint) else None
+    optional = _optional(hint)
     if optional is not None:
         if value is None or value == "":
             return None
-        (hint,) = optional
+        hint = optional
     if hint is Decimal:
         return parse_money(value, name)
     if hint is datetime:
