@@ -22,6 +22,7 @@ means the three stay flat however long the file), and the database size.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -115,6 +117,25 @@ def import_once(url: str, path: Path) -> dict:
     }
 
 
+@contextlib.contextmanager
+def postgres_database(admin_url: str) -> Iterator[str]:
+    """A PostgreSQL database created for one run on the server at ``admin_url``, dropped after; its URL."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(admin_url)
+    name = f"collectflow_bench_{uuid.uuid4().hex[:8]}"
+    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    print(f"PostgreSQL: database {name}", file=sys.stderr)
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def run_child(url: str, path: Path) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--child", url, str(path)], check=True, stdout=subprocess.PIPE, text=True
@@ -153,20 +174,8 @@ def main() -> None:
             for leftover in args.work_dir.glob(database.name + "*"):
                 leftover.unlink()
     if args.only in (None, "postgresql"):
-        import psycopg
-        from sqlalchemy.engine import make_url
-
-        admin = make_url(args.postgres)
-        name = f"collectflow_bench_{uuid.uuid4().hex[:8]}"
-        conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        print(f"PostgreSQL: database {name}", file=sys.stderr)
-        try:
-            results["postgresql"] = run_child(admin.set(database=name).render_as_string(hide_password=False), path)
-        finally:
-            with psycopg.connect(conninfo, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with postgres_database(args.postgres) as url:
+            results["postgresql"] = run_child(url, path)
 
     print(f"\nloan import, {args.rows:,} rows disbursed over the {args.past_days} days before {BUSINESS_DATE} "
           f"({path.stat().st_size / 2**20:.0f} MiB CSV), {os.cpu_count()} CPUs\n")

@@ -79,6 +79,8 @@ app.add_typer(operators_app, name="operators")
 from flows.loans import borrower_app, loans_app  # noqa: E402  (the loan book and borrowers)
 app.add_typer(loans_app, name="loans")
 app.add_typer(borrower_app, name="borrower")
+from flows.payments import payments_app  # noqa: E402  (payment files)
+app.add_typer(payments_app, name="payments")
 
 console = Console()
 err = Console(stderr=True)

@@ -32,6 +32,7 @@ def deployments() -> list:
     from flows import operator
     from flows.daily import advance_portfolio, retry_case
     from flows.import_loans import import_loans
+    from flows.ingest_payments import ingest_payments
     from flows.whatif import whatif_flow
     from flows.worklists import call_list_flow, case_list_flow
 
@@ -56,6 +57,7 @@ def deployments() -> list:
                 call_list_flow,
                 case_list_flow,
                 whatif_flow,
+                ingest_payments,
             )
         ),
     ]

@@ -7,7 +7,7 @@
 
 The format follows the extension: ``.csv``, ``.jsonl`` or ``.ndjson``, each
 optionally ``.gz``. A subclass names its columns (``LoanFile``: the loan
-book's); a payment file would be another. Memory is bounded by one row,
+book's, ``PaymentFile``: the payment file's). Memory is bounded by one row,
 whatever the file's size. A file that cannot be read at all is a
 ``FileError`` naming what to do about it.
 
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from states.errors import UserError
-from states.loanfile import COLUMNS, REQUIRED
+from states import loanfile, paymentfile
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 FIELD_LIMIT = 16 << 20  # characters in one CSV field: a long field is a row to reject, not an unreadable file
@@ -204,8 +204,16 @@ class LoanFile(RowFile):
     """A loan file: the columns of ``states.loanfile``."""
 
     what = "loan file"
-    columns = tuple(c.name for c in COLUMNS)
-    required = REQUIRED
+    columns = tuple(c.name for c in loanfile.COLUMNS)
+    required = loanfile.REQUIRED
+
+
+class PaymentFile(RowFile):
+    """A payment file: the columns of ``states.paymentfile``."""
+
+    what = "payment file"
+    columns = tuple(c.name for c in paymentfile.COLUMNS)
+    required = paymentfile.REQUIRED
 
 
 class RejectsFile:

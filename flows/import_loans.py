@@ -17,15 +17,13 @@ from __future__ import annotations
 from datetime import date
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from pydantic import BaseModel, Field
 
 from flows import runtime
 from flows.daily import _transient_only
 from flows.handlers import loans
+from flows.import_artifacts import progress_bar, publish_summary
 from models.crypto import load_keyring
-
-ARTIFACT_REJECTIONS = 50
 
 
 class LoanImport(BaseModel):
@@ -45,14 +43,10 @@ class LoanImport(BaseModel):
     task_run_name="import {request.file}",
 )
 def import_loan_file(request: LoanImport, business_date: date) -> dict:
-    progress = create_progress_artifact(progress=0.0, description=f"Import of {request.file} for {business_date}")
-    shown = [0.0]
+    progress = progress_bar(f"Import of {request.file} for {business_date}")
 
     def on_progress(rows: int, done: int, total: int) -> None:
-        percent = 100.0 * done / total if total else 100.0
-        if percent - shown[0] >= 2.0 or done >= total:  # a few dozen updates, not one per chunk
-            shown[0] = percent
-            update_progress_artifact(artifact_id=progress, progress=percent)
+        progress(100.0 * done / total if total else 100.0)
 
     report = loans.import_file(
         runtime.store(),
@@ -77,18 +71,7 @@ def import_loans(request: LoanImport) -> dict:
     business_date = request.business_date or runtime.today()
     result = import_loan_file(request, business_date)
     figures = ("rows", "booked", "unchanged", "amended", "rejected", "events", "rows_per_second", "rejects_file")
-    create_table_artifact(
-        key="loan-import-summary",
-        table=[{"figure": name.replace("_", " "), "value": str(result[name])} for name in figures],
-        description=f"Import of {request.file} for business date {business_date}",
-    )
-    if result["rejected"]:
-        create_table_artifact(
-            key="loan-import-rejections",
-            table=[{"rejection": message} for message in result["rejections"][:ARTIFACT_REJECTIONS]],
-            description=f"{result['rejected']} row(s) rejected (values masked); all of them are in {result['rejects_file']}",
-        )
-        logger.warning("%d row(s) rejected; fix them in %s and import that file again", result["rejected"], result["rejects_file"])
+    publish_summary("loan-import", result, figures, f"Import of {request.file} for business date {business_date}")
     logger.info(
         "imported %s: %d rows, %d booked, %d unchanged, %d amended, %d rejected (%.0f rows/s)",
         request.file, result["rows"], result["booked"], result["unchanged"], result["amended"], result["rejected"],

@@ -22,8 +22,10 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import DownloadColumn
 from rich.table import Table
+
+from flows.report import file_progress, print_file_report
 
 loans_app = typer.Typer(help="The loan book: import contracts and their borrowers (CSV or JSON Lines).", no_args_is_help=True)
 borrower_app = typer.Typer(
@@ -78,7 +80,7 @@ def import_command(
 
     business_date = _date(on, "--date") or _today()
     store, keyring = _store(), load_keyring()
-    with _progress() as bar:
+    with file_progress(err, DownloadColumn()) as bar:
         task = bar.add_task(f"importing {file.name}", total=max(file.stat().st_size if file.exists() else 1, 1), rows=0)
         report = import_file(
             store,
@@ -102,19 +104,6 @@ def import_command(
         raise typer.Exit(1)
 
 
-def _progress() -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TextColumn("{task.fields[rows]:,} rows"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
-
-
 def _json(data: object) -> str:
     import json
 
@@ -122,29 +111,14 @@ def _json(data: object) -> str:
 
 
 def print_import_report(out: Console, report) -> None:
-    table = Table(title=f"Import of {report.source} for business date {report.business_date}", show_header=False)
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for label, value in (
+    print_file_report(out, report, f"Import of {report.source} for business date {report.business_date}", (
         ("rows read", report.rows),
         ("booked (new contracts)", report.booked),
         ("unchanged (booked before, same row)", report.unchanged),
         ("amended (contact details)", report.amended),
         ("rejected", report.rejected),
         ("events written", report.events),
-    ):
-        table.add_row(label, f"{value:,}")
-    table.add_row("time", f"{report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s)")
-    out.print(table)
-    if report.ignored_columns:
-        out.print(f"columns not used: {', '.join(report.ignored_columns)}", highlight=False)
-    if report.rejected:
-        out.print(f"[bold red]{report.rejected:,} row(s) rejected[/]; written to {report.rejects_file} "
-                  "(owner-only: it holds the rows as given). Fix them there and import that file again:")
-        for message in report.rejections[:10]:
-            out.print(f"  {message}", highlight=False, soft_wrap=True)
-        if report.rejected > 10:
-            out.print(f"  ... and {report.rejected - 10:,} more in the rejects file")
+    ))
 
 
 # --------------------------------------------------------------------------

@@ -7,21 +7,30 @@ the store.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 from rich import box
 from rich.console import Console, Group
-from rich.panel import Panel
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.panel import Panel
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
 from states.events import Event
 from states.explain import describe
 from states.views import BALANCE_FIELDS
+
 
 def yuan(value: object) -> str:
     return f"{Decimal(str(value)):,.2f}"
@@ -114,6 +123,38 @@ def rows_table(rows: list[dict], columns, title: str, width: int | None = None) 
 
 
 MONEY_COLUMNS = frozenset({"overdue_total", "total_owing", "priority", "total_due"})
+def file_progress(console: Console, *columns) -> Progress:
+    """The progress bar of a file import, on stderr: ``columns`` after the bar, then rows and time."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        *columns,
+        TextColumn("{task.fields[rows]:,} rows"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def print_file_report(out: Console, report, title: str, figures: Sequence[tuple[str, object]]) -> None:
+    """An import's figures as a table, then the columns not used and the first rejections (masked)."""
+    table = Table(title=title, show_header=False)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for label, value in figures:
+        table.add_row(label, value if isinstance(value, str) else f"{value:,}")
+    table.add_row("time", f"{report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s)")
+    out.print(table)
+    if report.ignored_columns:
+        out.print(f"columns not used: {', '.join(report.ignored_columns)}", highlight=False)
+    if report.rejected:
+        out.print(f"[bold red]{report.rejected:,} row(s) rejected[/]; written to {report.rejects_file} "
+                  "(owner-only: it holds the rows as given). Fix them there and import that file again:")
+        for message in report.rejections[:10]:
+            out.print(f"  {message}", highlight=False, soft_wrap=True)
+        if report.rejected > 10:
+            out.print(f"  ... and {report.rejected - 10:,} more in the rejects file")
 
 
 def progress(console: Console) -> Progress:

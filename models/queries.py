@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -12,13 +12,14 @@ from decimal import Decimal
 from sqlalchemy import Engine, func, or_, select
 from sqlalchemy import case as sql_case
 
-from models.sql import binary_order, plain
+from models.sql import binary_order, chunks, plain
 from models.tables import (
     cases,
     events,
     payments,
     projection_from_row,
 )
+from states.commands import RecordedPayment
 from states.events import canonical_json
 from states.lifecycle import Stage
 from states.money import ZERO, from_fen
@@ -70,16 +71,6 @@ class ListedCase:
     projection: CaseProjection
     last_contact_at: datetime | None
     stuck: bool
-
-
-@dataclass(frozen=True)
-class RecordedPayment:
-    """A payment id already in the store, and what it paid."""
-
-    payment_id: str
-    case_id: str
-    amount: Decimal
-    received_on: date
 
 
 class Queries:
@@ -159,12 +150,17 @@ class Queries:
 
     def recorded_payment(self, payment_id: str) -> RecordedPayment | None:
         """The payment recorded under this id, if any (a bank transaction is credited once)."""
-        query = select(payments.c.payment_id, payments.c.case_id, payments.c.amount_fen, payments.c.received_on).where(
-            payments.c.payment_id == payment_id
-        )
+        return self.recorded_payments([payment_id]).get(payment_id)
+
+    def recorded_payments(self, payment_ids: Iterable[str]) -> dict[str, RecordedPayment]:
+        """The payments recorded under these ids (those recorded), one query per chunk of ids."""
+        found: dict[str, RecordedPayment] = {}
+        columns = (payments.c.payment_id, payments.c.case_id, payments.c.amount_fen, payments.c.received_on)
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        return None if row is None else RecordedPayment(row[0], row[1], from_fen(row[2]), row[3])
+            for chunk in chunks(list(dict.fromkeys(payment_ids))):
+                for payment_id, case_id, amount_fen, received_on in conn.execute(select(*columns).where(payments.c.payment_id.in_(chunk))):
+                    found[payment_id] = RecordedPayment(payment_id, case_id, from_fen(amount_fen), received_on)
+        return found
 
     def payment_exists(self, payment_id: str) -> bool:
         with self.engine.connect() as conn:

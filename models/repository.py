@@ -249,20 +249,38 @@ class CaseRows:
 
     def resolve_case_id(self, case_id_or_contract_no: str) -> str:
         """The case id for a case id or a contract number; a reference that names two cases is refused."""
-        ref = case_id_or_contract_no.strip()
-        query = select(cases.c.case_id, cases.c.contract_no).where((cases.c.case_id == ref) | (cases.c.contract_no == ref))
+        found, refused = self.resolve_case_ids([case_id_or_contract_no])
+        if refused:
+            raise next(iter(refused.values()))
+        return found[case_id_or_contract_no]
+
+    def resolve_case_ids(self, refs: Iterable[str]) -> tuple[dict[str, str], dict[str, StoreError]]:
+        """Each reference (a case id or a contract number) to its case id, one query per chunk; the
+        references that name no case, or two (one's id and another's contract number), with why."""
+        wanted = {ref: ref.strip() for ref in dict.fromkeys(refs)}
+        named: dict[str, list[tuple[str, str]]] = {}
         with self.engine.connect() as conn:
-            found = list(conn.execute(query).tuples())
-        if not found:
-            raise CaseNotFound(f"no case with id or contract number {case_id_or_contract_no!r}")
-        if len(found) > 1:
-            (by_id,) = [case_id for case_id, _ in found if case_id == ref]
-            (by_contract,) = [case_id for case_id, contract_no in found if contract_no == ref]
-            raise StoreError(
-                f"{ref!r} is both the id of case {by_id} and the contract number of case {by_contract}; "
-                f"give the case id of the one you mean"
-            )
-        return found[0][0]
+            for chunk in chunks(sorted(set(wanted.values()))):
+                query = select(cases.c.case_id, cases.c.contract_no).where(cases.c.case_id.in_(chunk) | cases.c.contract_no.in_(chunk))
+                for case_id, contract_no in conn.execute(query):
+                    for key in {case_id, contract_no}:
+                        named.setdefault(key, []).append((case_id, contract_no))
+        found: dict[str, str] = {}
+        refused: dict[str, StoreError] = {}
+        for ref, key in wanted.items():
+            matches = list(dict.fromkeys(named.get(key, [])))
+            if not matches:
+                refused[ref] = CaseNotFound(f"no case with id or contract number {ref!r}")
+            elif len(matches) > 1:
+                (by_id,) = [case_id for case_id, _ in matches if case_id == key]
+                (by_contract,) = [case_id for case_id, contract_no in matches if contract_no == key]
+                refused[ref] = StoreError(
+                    f"{key!r} is both the id of case {by_id} and the contract number of case {by_contract}; "
+                    f"give the case id of the one you mean"
+                )
+            else:
+                found[ref] = matches[0][0]
+        return found, refused
 
     def case_row(self, case_id_or_contract_no: str) -> CaseRow:
         case_id = self.resolve_case_id(case_id_or_contract_no)

@@ -21,9 +21,9 @@ from collections.abc import Iterable
 from datetime import date
 
 from models.errors import StoreError
-from models.queries import RecordedPayment
 from models.store import CaseStore
 from states.case import CollectionCase
+from states.commands import RecordedPayment
 
 
 class CaseRepository:
@@ -61,6 +61,10 @@ class PaymentLedger:
 
     def get(self, payment_id: str) -> RecordedPayment | None:
         return self._store.recorded_payment(payment_id)
+
+    def get_many(self, payment_ids: Iterable[str]) -> dict[str, RecordedPayment]:
+        """Those of these ids already recorded (a file's payments are looked up a chunk at a time)."""
+        return self._store.recorded_payments(payment_ids)
 
 
 class UnitOfWork:

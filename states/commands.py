@@ -51,13 +51,18 @@ class CaseCommand:
     operator: str = arg("Your operator id; recorded as the actor of every event", kind="operator")
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            object.__setattr__(self, f.name, _read(_hints(type(self))[f.name], value, f))
+        hints = _hints(type(self))
+        for f in _fields(type(self)).values():
+            object.__setattr__(self, f.name, _read(hints[f.name], getattr(self, f.name), f))
 
     @classmethod
     def help(cls, name: str) -> str:
-        return next(f.metadata["help"] for f in dataclasses.fields(cls) if f.name == name)
+        return _fields(cls)[name].metadata["help"]
+
+    @classmethod
+    def read_field(cls, name: str, value: Any) -> Any:
+        """One field's value read as building the command reads it (a file checks a column so)."""
+        return _read(_hints(cls)[name], value, _fields(cls)[name])
 
     def happened_on(self) -> dict[str, date]:
         """The dates on which something *happened* (not target dates): none may be after today."""
@@ -83,6 +88,29 @@ class RecordPayment(CaseCommand):
         "if the case owes another amount, nothing is recorded",
         default=None,
     )
+
+
+@dataclass(frozen=True)
+class RecordedPayment:
+    """What a payment id credits: one case, an amount, a date. A payment id is recorded once:
+    the same id again with the same case, amount and date is that payment again, with anything
+    else it is refused (a bank transaction is credited once, never twice, never silently dropped)."""
+
+    payment_id: str
+    case_id: str
+    amount: Decimal
+    received_on: date
+
+    def repeated_by(self, other: RecordedPayment) -> bool:
+        """``other`` is this payment again (nothing to record)."""
+        return (self.case_id, self.amount, self.received_on) == (other.case_id, other.amount, other.received_on)
+
+    def conflict(self, other: RecordedPayment, where: str = "is already recorded", this: str = "this one") -> str:
+        """Why ``other`` (the same id, other content) is refused, naming both: completes "'<payment id>' ..."."""
+        return (
+            f"{where} on case {self.case_id} for {self.amount} received {self.received_on}; "
+            f"{this} is {other.amount} received {other.received_on} on case {other.case_id}"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,18 +167,34 @@ COMMANDS: tuple[type[CaseCommand], ...] = (RecordPayment, MakePromise, RecordCon
 
 
 @functools.cache
+def _fields(cls: type) -> dict[str, dataclasses.Field]:
+    """A command's fields by name (looked up once per class: a file builds thousands of commands)."""
+    return {f.name: f for f in dataclasses.fields(cls)}
+
+
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
+
+
+@functools.cache
+def _optional(hint: Any) -> Any:
+    """``X`` for an ``X | None`` hint, else None."""
+    args = typing.get_args(hint)
+    if type(None) not in args:
+        return None
+    (inner,) = [a for a in args if a is not type(None)]
+    return inner
 
 
 def _read(hint: Any, value: Any, f: dataclasses.Field) -> Any:
     """Parse one field's value by its declared type and rules (an optional field may be left out: None)."""
     name, rules = f.name, f.metadata
-    optional = [a for a in typing.get_args(hint) if a is not type(None)] if type(None) in typing.get_args(hint) else None
+    optional = _optional(hint)
     if optional is not None:
         if value is None or value == "":
             return None
-        (hint,) = optional
+        hint = optional
     if hint is Decimal:
         return parse_money(value, name)
     if hint is datetime:

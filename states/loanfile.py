@@ -17,7 +17,7 @@ column left empty takes the field's default. Values are read by
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, Field, asdict, dataclass, fields, replace
 from datetime import date
 from decimal import Decimal
 from enum import Enum
@@ -27,50 +27,26 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from states import borrower as personal
 from states.borrower import BorrowerDetails, BorrowerError
 from states.caps import CapError, LprTable, annual_cap_rate
-from states.loan import CODE, TERM_FIELDS, LoanTerms, LoanTermsError, term_kind, term_value
-from states.parse import InputError, parse_code, parse_date, parse_decimal, parse_enum, parse_int, parse_money
-from states.parse import shown as quoted
+from states.loan import (
+    CODE,
+    TERM_FIELDS,
+    LoanTerms,
+    LoanTermsError,
+    term_kind,
+    term_value,
+)
+from states.parse import (
+    parse_code,
+    parse_date,
+    parse_decimal,
+    parse_enum,
+    parse_int,
+    parse_money,
+)
+from states.rows import Bad as _Bad
+from states.rows import Column, RowCheck, RowError, RowRejected
+from states.rows import parsed as _parsed
 from states.schedule import MAX_FIRST_PERIOD_DAYS
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column of the loan file. ``read(text, name)`` turns a value as given into the field's value."""
-
-    name: str
-    required: bool
-    default: str | None  # as documented; None for a required column
-    accepted: str
-    read: Callable[[str, str], Any] = field(repr=False, compare=False)
-    fallback: str | None = field(default=None, repr=False, compare=False)  # read when left empty; None: no value
-
-
-@dataclass(frozen=True)
-class RowError:
-    """One problem of one row. ``shown`` is the value as given, masked for a personal column."""
-
-    row: int
-    column: str
-    shown: str
-    problem: str
-    accepted: str
-
-    def __str__(self) -> str:
-        return f"row {self.row}, column {self.column}: {self.shown!r} {self.problem}; accepted: {self.accepted}"
-
-
-class RowRejected(Exception):
-    def __init__(self, errors: list[RowError]):
-        super().__init__("; ".join(map(str, errors)))
-        self.errors = errors
-
-
-class _Bad(Exception):
-    """A column's value is refused: ``problem`` completes "'<value>' ..."."""
-
-    def __init__(self, problem: str, accepted: str | None = None):
-        super().__init__(problem)
-        self.problem, self.accepted = problem, accepted
 
 
 @dataclass(frozen=True, repr=False)
@@ -97,29 +73,6 @@ def case_id_for(contract_no: str) -> str:
 
 # --------------------------------------------------------------------------
 # reading one value
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, Decimal)):
-        return str(value)
-    if isinstance(value, str):
-        return value.strip()
-    raise _Bad(f"is a {type(value).__name__}, not a single value")
-
-
-def _parsed(read: Callable[[], Any], text: str, column: str) -> Any:
-    """``read()`` through ``states.parse``; its refusal without the "column: 'value'" it opens with,
-    which the ``RowError`` names itself."""
-    try:
-        return read()
-    except InputError as exc:
-        message = str(exc).removeprefix(f"{column}: ")
-        value = f"{quoted(text)} "
-        raise _Bad(message.removeprefix(value) if message.startswith(value) else f"is refused: {message}") from None
 
 
 def _code(text: str, column: str) -> str:
@@ -299,33 +252,8 @@ def _shown(column: str, text: str) -> str:
 
 def parse_row(raw: Mapping[str, object], row: int, business_date: date, lpr: LprTable) -> LoanRecord:
     """One row checked column by column, then as a whole; ``RowRejected`` lists every problem found."""
-    errors: list[RowError] = []
-    values: dict[str, Any] = {}
-
-    def refuse(column: str, text: str, problem: str, accepted: str | None = None) -> None:
-        errors.append(RowError(row, column, _shown(column, text), problem, accepted or COLUMN[column].accepted))
-
-    texts: dict[str, str] = {}
-    for column in COLUMNS:
-        try:
-            text = _text(raw.get(column.name))
-        except _Bad as bad:
-            refuse(column.name, "", bad.problem)
-            continue
-        texts[column.name] = text
-        if not text and column.required:
-            refuse(column.name, "", "is missing (required)")
-            continue
-        if not text and column.fallback is None:
-            values[column.name] = None
-            continue
-        try:
-            values[column.name] = column.read(text or column.fallback, column.name)
-        except _Bad as bad:
-            refuse(column.name, text, bad.problem, bad.accepted)
-
-    def ok(*names: str) -> bool:
-        return all(values.get(n) is not None for n in names)
+    check = RowCheck(raw, row, COLUMNS, _shown)
+    values, texts, refuse, ok = check.values, check.texts, check.refuse, check.ok
 
     # the row as a whole
     if ok("disbursed_on") and values["disbursed_on"] > business_date:
@@ -354,8 +282,7 @@ def parse_row(raw: Mapping[str, object], row: int, business_date: date, lpr: Lpr
             refuse("guarantor_phone", texts["guarantor_phone"], "is given without guarantor_name")
         elif values["guarantor_phone"] == values.get("phone"):
             refuse("guarantor_phone", texts["guarantor_phone"], "is the borrower's own phone")
-    if errors:
-        raise RowRejected(errors)
+    check.done()
 
     try:
         terms = LoanTerms(**{name: values[name] for name in TERM_FIELDS})

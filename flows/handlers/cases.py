@@ -32,6 +32,7 @@ from states.commands import (
     MakePromise,
     PauseCase,
     RecordContact,
+    RecordedPayment,
     RecordPayment,
     ResumeCase,
     WriteOff,
@@ -87,13 +88,10 @@ def record_payment(cmd: RecordPayment, app: App) -> list[Event]:
         case = uow.cases.get(cmd.case)
         known = uow.payments.get(cmd.payment_id)
         if known is not None:
-            if (known.case_id, known.amount, known.received_on) == (case.case_id, cmd.amount, cmd.received_on):
+            this = RecordedPayment(cmd.payment_id, case.case_id, cmd.amount, cmd.received_on)
+            if known.repeated_by(this):
                 return []
-            raise DuplicatePayment(
-                f"payment_id: {cmd.payment_id!r} is already recorded on case {known.case_id} for "
-                f"{known.amount} received {known.received_on}; this one is {cmd.amount} received "
-                f"{cmd.received_on} on case {case.case_id}; a payment id is recorded once"
-            )
+            raise DuplicatePayment(f"payment_id: {cmd.payment_id!r} {known.conflict(this)}; a payment id is recorded once")
         events = case.record_payment(cmd, app.policy)
         uow.commit()
     return events

@@ -54,12 +54,13 @@ import time
 from flows.handlers.cases import check_not_in_future, check_operator
 from states.parse import parse_operator, parse_text
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from flows.files import LoanFile, RejectsFile, SourceRow, default_rejects_path
+from flows.files import LoanFile, SourceRow
+from flows.handlers.imports import FileReport, RowImport
 from models import borrowers
 from models.crypto import Keyring
 from models.store import CaseStore
@@ -81,7 +82,6 @@ from states.loanfile import (
 from states.policy import CollectionPolicy
 
 CHUNK_ROWS = 2_000
-REJECTIONS_KEPT = 100  # messages the report keeps (the rejects file has them all)
 # what ``reveal --field`` takes: the personal columns, the borrower's name as plain "name"
 REVEALABLE = {("name" if column == "borrower_name" else column): column for column in PERSONAL}
 
@@ -95,47 +95,15 @@ class LoanBookError(UserError):
 
 
 @dataclass
-class ImportReport:
-    """What an import did. Personal values appear in it only masked."""
+class ImportReport(FileReport):
+    """What a loan import did. Personal values appear in it only masked."""
 
-    source: str
-    business_date: date
-    rows: int = 0
     booked: int = 0
-    unchanged: int = 0
     amended: int = 0
-    rejected: int = 0
-    rejections: list[str] = field(default_factory=list)  # the first REJECTIONS_KEPT messages
-    rejects_file: str | None = None
-    ignored_columns: list[str] = field(default_factory=list)
     events: int = 0
-    seconds: float = 0.0
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows / self.seconds if self.seconds else 0.0
-
-    def reject(self, message: str) -> None:
-        self.rejected += 1
-        if len(self.rejections) < REJECTIONS_KEPT:
-            self.rejections.append(message)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "business_date": self.business_date.isoformat(),
-            "rows": self.rows,
-            "booked": self.booked,
-            "unchanged": self.unchanged,
-            "amended": self.amended,
-            "rejected": self.rejected,
-            "rejects_file": self.rejects_file,
-            "rejections": list(self.rejections),
-            "ignored_columns": list(self.ignored_columns),
-            "events": self.events,
-            "seconds": round(self.seconds, 3),
-            "rows_per_second": round(self.rows_per_second, 1),
-        }
+        return {**super().as_dict(), "booked": self.booked, "amended": self.amended, "events": self.events}
 
 
 # --------------------------------------------------------------------------
@@ -163,12 +131,13 @@ class LoanBook:
         source: str = "",
         chunk_rows: int = CHUNK_ROWS,
         on_reject: Callable[[SourceRow | None, str], None] | None = None,
+        report: ImportReport | None = None,
     ):
         self.store, self.keyring, self.policy = store, keyring, policy
         self.business_date, self.amend, self.actor = business_date, amend, actor
         self.source, self.chunk_rows, self.on_reject = source, chunk_rows, on_reject
         self.lpr = store.lpr_table()
-        self.report = ImportReport(source, business_date)
+        self.report = report or ImportReport(source, business_date)
         self._chunk: list[_Pending] = []
         self._in_chunk: set[str] = set()
 
@@ -337,39 +306,21 @@ def import_file(
         check_not_in_future({"business_date": business_date}, today)
     began = time.perf_counter()
     loan_file = LoanFile(Path(path), encoding)
-    rejects_path = Path(rejects) if rejects else default_rejects_path(loan_file.path)
-    if rejects_path.resolve() == loan_file.path.resolve():
-        raise LoanBookError(f"--rejects {rejects_path}: that is the file being imported; give another path")
-    rows_iter = loan_file.rows()
-    rejects_file = RejectsFile(rejects_path, loan_file)
-    book = LoanBook(
-        store, keyring, policy, business_date, amend=amend, actor=actor, source=loan_file.path.name,
-        chunk_rows=chunk_rows, on_reject=lambda source, message: rejects_file.write(source, message) if source else None,
-    )
-    report = book.report
-    next_progress = chunk_rows
-    try:
-        for source in rows_iter:
-            report.rows += 1
-            if source.problem is not None or source.values is None:
-                book.reject(source, f"row {source.row}: {source.problem}", source.row)
+    with RowImport(loan_file, rejects, ImportReport(loan_file.path.name, business_date), LoanBookError) as reading:
+        book = LoanBook(
+            store, keyring, policy, business_date, amend=amend, actor=actor, source=loan_file.path.name,
+            chunk_rows=chunk_rows, report=reading.report,
+            on_reject=lambda source, message: reading.rejects_file.write(source, message) if source else None,
+        )
+        for source in reading.rows(on_progress, chunk_rows):
+            try:
+                record = parse_row(source.values, source.row, business_date, book.lpr)
+            except RowRejected as rejected:
+                book.reject(source, rejected.errors, source.row)
             else:
-                try:
-                    record = parse_row(source.values, source.row, business_date, book.lpr)
-                except RowRejected as rejected:
-                    book.reject(source, rejected.errors, source.row)
-                else:
-                    book.feed(record, source)
-            if on_progress is not None and report.rows >= next_progress:
-                next_progress += chunk_rows
-                on_progress(report.rows, loan_file.position, loan_file.size)
+                book.feed(record, source)
         book.finish()
-    finally:
-        rejects_file.close()
-    if on_progress is not None:
-        on_progress(report.rows, loan_file.size, loan_file.size)
-    report.ignored_columns = sorted(loan_file.ignored)
-    report.rejects_file = str(rejects_path) if rejects_file.written else None
+    report = book.report
     report.seconds = time.perf_counter() - began
     return report
 

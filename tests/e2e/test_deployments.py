@@ -45,6 +45,7 @@ DEPLOYMENTS = {
     "write-off-case/write-off-case",
     "call-list/call-list",
     "case-list/case-list",
+    "ingest-payments/ingest-payments",
 }
 
 
