@@ -30,6 +30,7 @@ def deployments() -> list:
     from prefect.schedules import Cron
 
     from flows import operator
+    from flows.credit_report import credit_report
     from flows.daily import advance_portfolio, retry_case
     from flows.import_loans import import_loans
 
@@ -51,6 +52,7 @@ def deployments() -> list:
                 operator.resume_case,
                 operator.write_off_case,
                 import_loans,
+                credit_report,
             )
         ),
     ]
