@@ -21,7 +21,6 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import TypeVar
 
-from states.credit import month_end_of
 from states.errors import UserError
 from states.money import FEN, MAX_AMOUNT
 
@@ -122,6 +121,8 @@ def parse_date(value: object, field: str) -> date:
 
 def parse_month(value: object, field: str) -> date:
     """A calendar month, YYYY-MM; the month's last day (how ``states.credit`` names a month's records)."""
+    from states.credit import month_end_of  # on use: it brings the lifecycle machine, which quick commands skip
+
     if isinstance(value, str):
         last_day = month_end_of(value.strip())
         if last_day is not None:
