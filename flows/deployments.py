@@ -30,6 +30,7 @@ def deployments() -> list:
     from prefect.schedules import Cron
 
     from flows import operator
+    from flows.credit_report import credit_report
     from flows.daily import advance_portfolio, retry_case
     from flows.import_loans import import_loans
     from flows.ingest_payments import ingest_payments
@@ -58,6 +59,7 @@ def deployments() -> list:
                 case_list_flow,
                 whatif_flow,
                 ingest_payments,
+                credit_report,
             )
         ),
     ]

@@ -5,8 +5,10 @@ a time, so memory stays bounded however large the store. For each case it
 checks that the seqs run 1..n, that every stored hash is the sha256 of the
 previous hash and the event *as stored* (its columns, not an upcast form),
 that the case row's ``last_hash`` and ``version`` point at the newest event,
-and that replaying the events through the domain gives exactly the stored
-projection and snapshot. It reports every failing case, seq and difference.
+that replaying the events through the domain gives exactly the stored
+projection and snapshot, and that the case's credit-report rows are exactly
+those its ``MonthEndReported`` events make. It reports every failing case,
+seq and difference.
 
 ``timeline`` is what ``collectflow case replay`` prints (the explaining is
 ``states.explain``'s): one row per event,
@@ -30,9 +32,17 @@ from sqlalchemy import Connection, Engine, func, select
 
 from models.errors import StoreError
 from models.store import CaseStore, chain_hash, event_from_row, stored_canonical_json
-from models.tables import GENESIS_HASH, cases, events, payments, projection_from_row
+from models.tables import (
+    GENESIS_HASH,
+    cases,
+    credit_report_values,
+    credit_reports,
+    events,
+    payments,
+    projection_from_row,
+)
 from states.case import CaseProjection, CaseView, CollectionCase
-from states.events import canonical_json
+from states.events import MonthEndReported, canonical_json
 from states.explain import ChargeLine, TimelineRow, describe, explain, timeline_of
 from states.money import from_fen, to_fen
 from states.policy import CollectionPolicy
@@ -127,6 +137,9 @@ def verify(
 
 def _verify_chunk(conn: Connection, chunk: Sequence[str], report: VerifyReport) -> None:
     rows = {row["case_id"]: row for row in conn.execute(select(cases).where(cases.c.case_id.in_(chunk))).mappings()}
+    reports: dict[str, list[Mapping[str, Any]]] = {}
+    for report_row in conn.execute(select(credit_reports).where(credit_reports.c.case_id.in_(chunk))).mappings():
+        reports.setdefault(report_row["case_id"], []).append(report_row)
     stream = (
         conn.execution_options(yield_per=STREAM_ROWS)
         .execute(select(events).where(events.c.case_id.in_(chunk)).order_by(events.c.case_id, events.c.seq))
@@ -140,7 +153,7 @@ def _verify_chunk(conn: Connection, chunk: Sequence[str], report: VerifyReport) 
         history = list(case_events)
         seen.add(case_id)
         report.events_checked += len(history)
-        report.findings.extend(check_case(case_id, rows.get(case_id), history))
+        report.findings.extend(check_case(case_id, rows.get(case_id), history, reports.get(case_id, [])))
         report.findings.extend(check_payments(case_id, history, paid.pop(case_id, {})))
     for case_id, rows_left in paid.items():  # payment rows of a case with no events at all
         report.findings.extend(check_payments(case_id, [], rows_left))
@@ -184,8 +197,14 @@ def check_payments(
     return findings
 
 
-def check_case(case_id: str, row: Mapping[str, Any] | None, history: Sequence[Mapping[str, Any]]) -> list[Finding]:
-    """Everything wrong with one case: its stored events (in seq order) against its case row."""
+def check_case(
+    case_id: str,
+    row: Mapping[str, Any] | None,
+    history: Sequence[Mapping[str, Any]],
+    credit_rows: Sequence[Mapping[str, Any]] | None = None,
+) -> list[Finding]:
+    """Everything wrong with one case: its stored events (in seq order) against its case row
+    (and, when given, its credit-report rows)."""
     findings: list[Finding] = []
 
     def found(seq: int | None, problem: str) -> None:
@@ -221,6 +240,9 @@ def check_case(case_id: str, row: Mapping[str, Any] | None, history: Sequence[Ma
         return findings
     for name, stored, computed in _projection_differences(projection_from_row(row), replayed.projection()):
         found(None, f"projection {name}: stored {stored}, replay gives {computed}")
+    if credit_rows is not None:
+        for seq, problem in _credit_report_differences(history, credit_rows):
+            found(seq, problem)
     try:
         stored_snapshot = json.loads(row["snapshot"])
     except ValueError as exc:
@@ -237,6 +259,29 @@ def check_case(case_id: str, row: Mapping[str, Any] | None, history: Sequence[Ma
     if differing:
         found(None, f"snapshot differs from replay in: {', '.join(differing)}")
     return findings
+
+
+def _credit_report_differences(
+    history: Sequence[Mapping[str, Any]], credit_rows: Sequence[Mapping[str, Any]]
+) -> list[tuple[int | None, str]]:
+    """How the stored credit-report rows differ from those the case's ``MonthEndReported`` events make."""
+    made = {
+        values["month"]: values
+        for values in (credit_report_values(event_from_row(e)) for e in history if e["type"] == MonthEndReported.type)
+    }
+    stored = {r["month"]: r for r in credit_rows}
+    problems: list[tuple[int | None, str]] = []
+    for month in sorted(made.keys() | stored.keys()):
+        want, have = made.get(month), stored.get(month)
+        if have is None:
+            problems.append((want["seq"], f"credit report {month}: no row for its MonthEndReported event"))
+        elif want is None:
+            problems.append((None, f"credit report {month}: a row that no MonthEndReported event made"))
+        else:
+            for column, value in want.items():
+                if have[column] != value:
+                    problems.append((want["seq"], f"credit report {month} {column}: stored {have[column]}, event gives {value}"))
+    return problems
 
 
 def _envelope_columns(row: Mapping[str, Any]) -> dict[str, Any]:

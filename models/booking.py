@@ -22,9 +22,7 @@ from models.tables import (
     GENESIS_HASH,
     borrowers,
     cases,
-    events,
     loans,
-    payments,
 )
 from states.case import CollectionCase
 from states.events import Event, canonical_json
@@ -118,19 +116,17 @@ class Bookings:
                         )
                 if fresh:
                     conn.execute(insert(loans), [_loan_values(t, c.case_id, hashes[t.contract_no], now) for t, c, _ in fresh])
-                    event_rows, payment_rows, last_hashes = build_event_rows(
+                    new_rows = build_event_rows(
                         [(c, evs) for _, c, evs in fresh], {c.case_id: GENESIS_HASH for _, c, _ in fresh}, now
                     )
                     conn.execute(
                         insert(cases),
                         [
-                            {**case_values(c, last_hashes[c.case_id]), "stuck": False, "stuck_error": None, "stuck_on": None}
+                            {**case_values(c, new_rows.last_hashes[c.case_id]), "stuck": False, "stuck_error": None, "stuck_on": None}
                             for _, c, _ in fresh
                         ],
                     )
-                    conn.execute(insert(events), event_rows)
-                    if payment_rows:
-                        conn.execute(insert(payments), payment_rows)
+                    new_rows.insert(conn)
                     booked_now = {t.contract_no for t, _, _ in fresh}
                     rows = [row for row in borrower_rows if row["contract_no"] in booked_now]
                     if rows:

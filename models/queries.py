@@ -1,4 +1,4 @@
-"""Read-only queries over the portfolio: due cases, stuck cases, summaries, the digest."""
+"""Read-only queries over the portfolio: due cases, stuck cases, summaries, credit reports, the digest."""
 
 from __future__ import annotations
 
@@ -15,11 +15,14 @@ from sqlalchemy import case as sql_case
 from models.sql import binary_order, chunks, plain
 from models.tables import (
     cases,
+    credit_record_from_row,
+    credit_reports,
     events,
     payments,
     projection_from_row,
 )
 from states.commands import RecordedPayment
+from states.credit import CreditRecord
 from states.events import canonical_json
 from states.lifecycle import Stage
 from states.money import ZERO, from_fen
@@ -195,6 +198,27 @@ class Queries:
             sum((s.total_paid for s in stages), ZERO),
         )
         return PortfolioSummary(stages, total)
+
+    def credit_records(self, month: str) -> list[CreditRecord]:
+        """The month's credit-report records (``YYYY-MM``), in no particular order."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(credit_reports).where(credit_reports.c.month == month)).mappings()
+            return [credit_record_from_row(row) for row in rows]
+
+    def credit_default_endings(self, month: str) -> dict[str, list[tuple[str, date]]]:
+        """For each account with a record in ``month``: (month, day the default ended) of its records
+        from that month on that carry an end (what ``states.credit.default_end`` reads)."""
+        accounts = select(credit_reports.c.account).where(credit_reports.c.month == month)
+        query = select(credit_reports.c.account, credit_reports.c.month, credit_reports.c.default_ended_on).where(
+            credit_reports.c.month >= month,
+            credit_reports.c.default_ended_on.is_not(None),
+            credit_reports.c.account.in_(accounts),
+        )
+        endings: dict[str, list[tuple[str, date]]] = {}
+        with self.engine.connect() as conn:
+            for account, record_month, ended_on in conn.execute(query):
+                endings.setdefault(account, []).append((record_month, ended_on))
+        return endings
 
     def example_case_ids(self) -> dict[str, str]:
         """One case per stage (the one with the longest history), for people to try `case replay` on."""

@@ -13,18 +13,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, insert, select
 
 from models.errors import StoreError
-from models.tables import (
-    events,
-)
+from models.tables import credit_report_values, credit_reports, events, payments
 from states.case import CollectionCase
 from states.events import (
     Event,
+    MonthEndReported,
     PaymentReceived,
     canonical_json,
     compose_canonical_json,
@@ -71,21 +71,38 @@ def event_from_row(row: Mapping[str, Any]) -> Event:
     )
 
 
+@dataclass
+class EventRows:
+    """The rows a batch of new events makes: the events, the projections of single events, the new last hashes."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    payments: list[dict[str, Any]] = field(default_factory=list)
+    credit_reports: list[dict[str, Any]] = field(default_factory=list)
+    last_hashes: dict[str, str] = field(default_factory=dict)
+
+    def insert(self, conn: Connection) -> None:
+        """Insert them all (inside the caller's transaction, with the case rows)."""
+        conn.execute(insert(events), self.events)
+        if self.payments:
+            conn.execute(insert(payments), self.payments)
+        if self.credit_reports:
+            conn.execute(insert(credit_reports), self.credit_reports)
+
+
 def event_rows(
     work: Sequence[tuple[CollectionCase, list[Event]]],
     prev_hashes: Mapping[str, str],
     now: datetime,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
-    """Rows for the events (chained from each case's ``prev_hashes``), their payments, and the new last hashes."""
-    event_rows: list[dict[str, Any]] = []
-    payment_rows: list[dict[str, Any]] = []
-    last_hashes: dict[str, str] = {}
+) -> EventRows:
+    """Rows for the events (chained from each case's ``prev_hashes``), their payments and credit
+    reports, and the new last hashes."""
+    rows = EventRows()
     for case, new_events in work:
         prev = prev_hashes[case.case_id]
         for event in new_events:
             payload_json = event.payload_json()
             current = chain_hash(prev, event.canonical_json_with(payload_json))
-            event_rows.append(
+            rows.events.append(
                 {
                     "case_id": event.case_id,
                     "seq": event.seq,
@@ -100,7 +117,7 @@ def event_rows(
                 }
             )
             if isinstance(event, PaymentReceived):
-                payment_rows.append(
+                rows.payments.append(
                     {
                         "payment_id": event.payment_id,
                         "case_id": event.case_id,
@@ -109,9 +126,11 @@ def event_rows(
                         "received_on": event.business_date,
                     }
                 )
+            elif isinstance(event, MonthEndReported):
+                rows.credit_reports.append(credit_report_values(event))
             prev = current
-        last_hashes[case.case_id] = prev
-    return event_rows, payment_rows, last_hashes
+        rows.last_hashes[case.case_id] = prev
+    return rows
 
 
 def check_sequence(case: CollectionCase, new_events: Sequence[Event], *, expected: int) -> None:

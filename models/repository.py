@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from models.db import write_transaction
@@ -30,13 +30,15 @@ from models.sql import now as utc_now
 from models.tables import (
     PROJECTION_COLUMNS,
     cases,
+    credit_report_values,
+    credit_reports,
     events,
     payments,
     projection_from_row,
     projection_values,
 )
 from states.case import CaseProjection, CollectionCase
-from states.events import Event, PaymentReceived, canonical_json
+from states.events import Event, MonthEndReported, PaymentReceived, canonical_json
 from states.snapshot import decode_opening_event
 
 
@@ -204,13 +206,11 @@ class CaseRows:
             others = f"{len(conflicts) - 1} more case(s) changed too: {', '.join(conflicts[1:6])}" if len(conflicts) > 1 else ""
             raise ConcurrencyError(first, expected_versions[first], stored.get(first, (None, ""))[0], others)
         now = utc_now()
-        event_rows, payment_rows, last_hashes = build_event_rows(work, {i: stored[i][1] for i in ids}, now)
-        conn.execute(insert(events), event_rows)
-        if payment_rows:
-            conn.execute(insert(payments), payment_rows)
+        new_rows = build_event_rows(work, {i: stored[i][1] for i in ids}, now)
+        new_rows.insert(conn)
         case_rows = []
         for case, _ in work:
-            row = case_values(case, last_hashes[case.case_id])
+            row = case_values(case, new_rows.last_hashes[case.case_id])
             for name in _IMMUTABLE:
                 del row[name]  # a key left in would be SET as well
             case_rows.append({**row, "b_case_id": case.case_id, "b_expected": expected_versions[case.case_id]})
@@ -225,7 +225,7 @@ class CaseRows:
                     if version != new_versions[case_id]:
                         raise ConcurrencyError(case_id, expected_versions[case_id], version)
             raise ConcurrencyError(ids[0], expected_versions[ids[0]], None, "case rows changed meanwhile")
-        return len(event_rows)
+        return len(new_rows.events)
 
     # ------------------------------------------------------------------
     # stuck cases
@@ -304,7 +304,7 @@ class CaseRows:
             return conn.execute(select(payments.c.payment_id).where(payments.c.payment_id == payment_id)).first() is not None
 
     def rebuild_projections(self, case_ids: Iterable[str]) -> int:
-        """Rewrite the projection and snapshot of each case from a replay of its events.
+        """Rewrite the projection, snapshot and credit-report rows of each case from its events.
 
         For a snapshot format this code no longer reads, or history imported
         from elsewhere. The events are untouched; returns the cases rewritten.
@@ -321,6 +321,10 @@ class CaseRows:
                 ).scalar_one()
                 values = {k: v for k, v in case_values(case, last_hash).items() if k not in _IMMUTABLE}
                 conn.execute(update(cases).where(cases.c.case_id == case_id).values(**values))
+                conn.execute(delete(credit_reports).where(credit_reports.c.case_id == case_id))
+                rows = [credit_report_values(e) for e in case_events if isinstance(e, MonthEndReported)]
+                if rows:
+                    conn.execute(insert(credit_reports), rows)
                 count += 1
         return count
 

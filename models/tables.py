@@ -7,8 +7,10 @@ decimal text, exact as the contract states them. Dates are business dates.
 ``events`` is the source of truth and append-only: the initial migration
 adds triggers so the database itself refuses UPDATE and DELETE on it.
 ``cases`` is the projection a batch reads (with the snapshot that lets it
-load a case without replaying its history); ``verify`` proves both agree
-with the events.
+load a case without replaying its history); ``payments`` and
+``credit_reports`` are projections of single events (``PaymentReceived``,
+``MonthEndReported``), written with them; ``verify`` proves they agree with
+the events.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, ForeignKeyCo
 from sqlmodel import Field, SQLModel
 
 from states.case import CaseProjection
+from states.credit import CreditRecord, ReportStatus
+from states.events import MonthEndReported
 from states.money import from_fen, to_fen
 
 SQLModel.metadata.naming_convention = {
@@ -170,6 +174,30 @@ class Payment(SQLModel, table=True):
     received_on: date
 
 
+class CreditReportRow(SQLModel, table=True):
+    """A month-end credit-report record (``states.credit.CreditRecord``): the projection of one
+    ``MonthEndReported`` event, one per account and month, what ``credit-report`` exports."""
+
+    __tablename__ = "credit_reports"
+    __table_args__ = (
+        ForeignKeyConstraint(["case_id", "seq"], ["events.case_id", "events.seq"]),
+        CheckConstraint(f"status IN ({', '.join(repr(s.value) for s in ReportStatus)})", name="status"),
+    )
+
+    month: str = Field(primary_key=True, sa_type=String(7))  # YYYY-MM
+    account: str = Field(primary_key=True)  # the contract number
+    case_id: str = Field(index=True)
+    seq: int  # the MonthEndReported event
+    month_end: date
+    dpd: int
+    bucket: str
+    overdue_principal_fen: int = _fen()
+    overdue_total_fen: int = _fen()
+    classification: str
+    status: str
+    default_ended_on: date | None = None  # when the default ended, if it had by the month end: starts the 5 years
+
+
 class LprFixingRow(SQLModel, table=True):
     """One-year LPR fixings, in percent as published (``"3.85"``)."""
 
@@ -271,6 +299,33 @@ def projection_from_row(row: Mapping[str, Any]) -> CaseProjection:
     )
 
 
+_RECORD_FIELDS = tuple(
+    (f.name, f"{f.name}_fen" if typing.get_type_hints(CreditRecord)[f.name] is Decimal else f.name)
+    for f in dataclasses.fields(CreditRecord)
+)
+
+
+def credit_report_values(event: MonthEndReported) -> dict[str, Any]:
+    """The ``credit_reports`` row of a ``MonthEndReported`` event (money in integer fen)."""
+    record = {
+        column: to_fen(value) if isinstance(value := getattr(event.record, name), Decimal) else value
+        for name, column in _RECORD_FIELDS
+    }
+    return {
+        **record,
+        "case_id": event.case_id,
+        "seq": event.seq,
+        "month_end": event.month_end,
+        "default_ended_on": event.default_ended_on,
+    }
+
+
+def credit_record_from_row(row: Mapping[str, Any]) -> CreditRecord:
+    return CreditRecord(
+        **{name: from_fen(row[column]) if column != name else row[column] for name, column in _RECORD_FIELDS}
+    )
+
+
 loans = Loan.__table__
 cases = Case.__table__
 events = StoredEvent.__table__
@@ -282,3 +337,4 @@ placements = Placement.__table__
 borrowers = Borrower.__table__
 business_days = BusinessDay.__table__
 operators = OperatorRow.__table__
+credit_reports = CreditReportRow.__table__

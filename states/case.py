@@ -9,7 +9,7 @@ folds stored events through the same ``apply`` and must reach the same state.
 Every command returns the events it produced; the case also keeps them until
 ``collect_events()`` drains them, so a unit of work can gather what a case
 did. The rules live beside it: accrual and the cap in ``states.accrual``,
-contact conduct in ``states.contact``, the snapshot format in
+contact conduct in ``states.contact``, credit reporting in ``states.credit``, the snapshot format in
 ``states.snapshot``, what is read of a case in ``states.views``.
 """
 
@@ -21,7 +21,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Sequence
 
-from states import accrual, contact
+from states import accrual, contact, credit
 from states import snapshot as snapshot_format
 from states.accrual import ONE_DAY, Balances, Totals
 from states.caps import LprTable
@@ -45,9 +45,11 @@ from states.events import (
     ChargesAccrued,
     ContactRecorded,
     ContactRefused,
+    CreditReportNoticeSent,
     DetailChange,
     Event,
     LawsuitFiled,
+    MonthEndReported,
     PaymentReceived,
     PersonalDataRead,
     PlacedWithAgency,
@@ -60,7 +62,7 @@ from states.events import (
 )
 from states.lifecycle import COLLECTION_STAGES, InvalidTransition, Stage, decide
 from states.loan import LoanTerms
-from states.money import ZERO
+from states.money import ZERO, month_end
 from states.policy import CollectionPolicy
 from states.views import CaseProjection, CaseView
 
@@ -372,6 +374,7 @@ class CollectionCase(CaseState):
                 self._transition("write_off", on, policy, SYSTEM, "recovery not worth pursuing", quiet=True)
             if self.stage is Stage.OUTSOURCED and self.agency_id is None:
                 self._place(on, policy, agencies)  # renewed with the next agency in rotation
+        self._report_credit(on, policy)
         self._emit(CaseReviewed, on, SYSTEM, dpd=self.dpd(on), next_review_on=self._compute_next_review(on, policy))
 
     def _close_promise(self, on: date) -> None:
@@ -433,6 +436,8 @@ class CollectionCase(CaseState):
         )
         if target is Stage.OUTSOURCED:
             self._place(on, policy, agencies or policy.agencies)
+        if target.is_closed:
+            self._report_month(on)  # a closed case never changes again: its month-end record is known now
         return True
 
     def _file_lawsuit(self, on: date, policy: CollectionPolicy, claim: Decimal) -> None:
@@ -451,6 +456,26 @@ class CollectionCase(CaseState):
             PlacedWithAgency, on, SYSTEM, agency_id=agency, until=on + timedelta(days=policy.placement_days),
             commission_rate=policy.commission_rates[group],
         )
+
+    # ------------------------------------------------------------------
+    # credit reporting (the rules are in states.credit)
+
+    def _report_credit(self, on: date, policy: CollectionPolicy) -> None:
+        """At a review: the pre-notice when the case is first found in default; on a month end, its record."""
+        if credit.notice_due(self.credit, self.stage):
+            days = policy.credit_report_notice_days
+            self._emit(CreditReportNoticeSent, on, SYSTEM, notice_days=days, first_report_on=credit.first_report_on(on, days))
+        if on == month_end(on):
+            self._report_month(on)
+
+    def _report_month(self, on: date) -> None:
+        """The record of ``on``'s month, if the case owes one, with its figures as of the month end."""
+        end = month_end(on)
+        if credit.record_owed(end, self.stage, self.credit):
+            record = credit.month_end_record(
+                self.contract_no, end, self.stage, self.dpd(end), self.overdue_principal(end), self.overdue_total(end)
+            )
+            self._emit(MonthEndReported, on, SYSTEM, month_end=end, record=record, default_ended_on=self.credit.default_ended_on)
 
     # ------------------------------------------------------------------
     # accrual (the arithmetic is in states.accrual)

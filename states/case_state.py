@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Callable
 
-from states import accrual, contact
+from states import accrual, contact, credit
 from states.accrual import CAP, COMPOUND, CONTRACT, LATE_FEE, ONE_DAY, PENALTY
 from states.allocation import Allocation, AllocationLine, AllocationOrder, Component, Due, allocate
 from states.court_fees import litigation_costs
@@ -34,8 +34,10 @@ from states.events import (
     ChargesAccrued,
     ContactRecorded,
     ContactRefused,
+    CreditReportNoticeSent,
     Event,
     LawsuitFiled,
+    MonthEndReported,
     PaymentReceived,
     PersonalDataRead,
     CaseRebuilt,
@@ -132,6 +134,7 @@ class CaseState:
         self.next_review_on: date | None = None
         self.lawsuit_filed = False
         self.contact = contact.ContactState()
+        self.credit = credit.CreditState()
         self._pending: list[Event] = []  # emitted, not yet collected
         self._returned = 0  # how many of them a command has already returned
         self._opened_json: str | None = None
@@ -255,7 +258,8 @@ class CaseState:
 
         An installment falls due (seen the day after), a stage threshold is
         reached, a promise expires, a pause or placement ends, a month-end
-        posting is owed. Nothing else can move a case, so nothing else wakes it.
+        posting or credit-report record is owed. Nothing else can move a case,
+        so nothing else wakes it.
         """
         if self.stage.is_closed:
             return None
@@ -278,6 +282,9 @@ class CaseState:
             candidates.append(self.placement_until)
         if policy.month_end_posting and (oldest is not None or self.penalty_due or self.compound_due or self.costs_due):
             candidates.append(month_end(after + ONE_DAY))
+        report_on = credit.next_record_on(after, self.stage, self.credit)
+        if report_on is not None:
+            candidates.append(report_on)
         later = [d for d in candidates if d > after]
         return min(later) if later else None
 
@@ -386,7 +393,8 @@ class CaseState:
         Its next review was the day after an installment fell due (to see it
         missed); once everything due is paid, that review could change
         nothing, so the case sleeps until the day after its next installment
-        falls due. Cases in collection keep their review dates.
+        falls due, or until a month-end credit record it owes. Cases in
+        collection keep their review dates.
         """
         if (
             self.stage is not Stage.CURRENT
@@ -397,7 +405,8 @@ class CaseState:
             return
         upcoming = [i.due_on for i in self.installments if i.due_on > paid_on]
         if upcoming:
-            self.next_review_on = upcoming[0] + ONE_DAY
+            report_on = credit.next_record_on(self.reviewed_through, self.stage, self.credit)
+            self.next_review_on = min(upcoming[0] + ONE_DAY, report_on or date.max)
 
     def _on_StageChanged(self, e: StageChanged) -> None:
         source, dest = Stage(e.from_stage), Stage(e.to_stage)
@@ -407,6 +416,7 @@ class CaseState:
                 f"is not in the transition table (case is {self.stage.value})"
             )
         self.stage = dest
+        self.credit = credit.after_stage_change(self.credit, source, dest, e.business_date)
         if dest is Stage.CURRENT or dest.is_closed:
             self.promise = None
             self.paused_until = self.pause_reason = None
@@ -468,6 +478,12 @@ class CaseState:
 
     def _on_CaseRebuilt(self, e: CaseRebuilt) -> None:
         pass  # recorded for the audit trail: the row was rewritten from these very events
+
+    def _on_CreditReportNoticeSent(self, e: CreditReportNoticeSent) -> None:
+        self.credit = credit.after_notice(self.credit, e.first_report_on)
+
+    def _on_MonthEndReported(self, e: MonthEndReported) -> None:
+        self.credit = credit.after_report(self.credit, e.month_end)
 
 
 def _handlers() -> dict[type[Event], Callable[[CaseState, Any], None]]:

@@ -27,6 +27,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Callable, ClassVar
 
+from states.credit import CreditRecord
+
 SYSTEM = "system"
 
 
@@ -324,6 +326,33 @@ class CaseRebuilt(Event):
     """An operator rewrote the case's projection and snapshot from its events (who, and why)."""
 
     reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreditReportNoticeSent(Event):
+    """The borrower is told that the default will be reported to the credit bureau (DOMAIN.md §8).
+
+    Sent once per case, ``notice_days`` (the policy's notice period) or more
+    before ``first_report_on``, the first month end that may carry a negative record.
+    """
+
+    notice_days: int
+    first_report_on: date
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonthEndReported(Event):
+    """The case's credit-report record of a month (``states.credit``), as of the month end.
+
+    Recorded by the month end's review, or when the case closes during the
+    month (a closed case does not change again). ``default_ended_on``: the day
+    the default ended (cure or settlement) if it had by the month end, which
+    starts the five years the default's records are kept.
+    """
+
+    month_end: date
+    record: CreditRecord
+    default_ended_on: date | None
 
 
 # --------------------------------------------------------------------------

@@ -30,8 +30,10 @@ from states.events import (
     ChargesAccrued,
     ContactRecorded,
     ContactRefused,
+    CreditReportNoticeSent,
     Event,
     LawsuitFiled,
+    MonthEndReported,
     PaymentReceived,
     PersonalDataRead,
     CaseRebuilt,
@@ -243,6 +245,23 @@ def _lawsuit(e: LawsuitFiled) -> str:
     return f"lawsuit filed: claim {e.claim}, court and legal costs {costs}"
 
 
+def _notice(e: CreditReportNoticeSent) -> str:
+    return (
+        f"credit-report pre-notice sent: the default may be reported from the month end {e.first_report_on} "
+        f"(at least {_days(e.notice_days)} ahead)"
+    )
+
+
+def _month_end_reported(e: MonthEndReported) -> str:
+    r = e.record
+    when = "" if e.business_date == e.month_end else f", recorded when the case closed (it does not change again by {e.month_end})"
+    ended = f"; default ended {e.default_ended_on}" if e.default_ended_on else ""
+    return (
+        f"credit report {r.month} for account {r.account}: {r.status}, DPD {r.dpd} ({r.bucket}, {r.classification}), "
+        f"overdue principal {r.overdue_principal}, overdue total {r.overdue_total}{ended}{when}"
+    )
+
+
 _DESCRIBE: dict[type, Callable[[Any], str]] = {
     CaseOpened: _opened,
     ChargesAccrued: _charges,
@@ -268,6 +287,8 @@ _DESCRIBE: dict[type, Callable[[Any], str]] = {
     + (f" ({e.source})" if e.source else ""),
     PersonalDataRead: lambda e: f"personal data read in the clear: {', '.join(e.fields)} ({e.purpose})",
     CaseRebuilt: lambda e: f"projection and snapshot rebuilt from the events ({e.reason})",
+    CreditReportNoticeSent: _notice,
+    MonthEndReported: _month_end_reported,
 }
 
 

@@ -41,6 +41,7 @@ OPERATOR_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 OPERATOR_RULE = "1 to 64 characters: letters, digits and . _ @ - (starting with a letter or digit)"
 RESERVED_ACTORS = frozenset({"system"})
 DATE_RULE = "use YYYY-MM-DD, e.g. 2026-03-31"
+MONTH_RULE = "use YYYY-MM, e.g. 2026-03"
 DATETIME_RULE = "use YYYY-MM-DDTHH:MM with the time of day, e.g. 2026-03-31T10:30 (or with an offset, 2026-03-31T10:30+08:00)"
 
 
@@ -116,6 +117,17 @@ def parse_date(value: object, field: str) -> date:
         except ValueError:
             pass
     raise InputError(f"{field}: {shown(value)} is not a date; {DATE_RULE}")
+
+
+def parse_month(value: object, field: str) -> date:
+    """A calendar month, YYYY-MM; the month's last day (how ``states.credit`` names a month's records)."""
+    from states.credit import month_end_of  # on use: it brings the lifecycle machine, which quick commands skip
+
+    if isinstance(value, str):
+        last_day = month_end_of(value.strip())
+        if last_day is not None:
+            return last_day
+    raise InputError(f"{field}: {shown(value)} is not a month; {MONTH_RULE}")
 
 
 def parse_datetime(value: object, field: str) -> datetime:

@@ -1,6 +1,6 @@
 """The operator's collection policy: escalation thresholds, holds, rates and switches.
 
-Every number in DOMAIN.md §2, §3 and §7 that an operator may change lives
+Every number in DOMAIN.md §2, §3, §7 and §8 that an operator may change lives
 here, with the documented default. A policy is validated when it is built,
 however it is built, so an invalid one never reaches the state machine; the
 error names the field, the value given and what is accepted.
@@ -49,6 +49,7 @@ _POSITIVE_INTS = (
     "broken_promises_to_skip_hold",
     "placement_days",
     "max_pause_days",
+    "credit_report_notice_days",
 )
 _NON_NEGATIVE_INTS = tuple(name for name in _THRESHOLDS if name not in _POSITIVE_INTS)
 _BOOLS = ("attorney_fee_recoverable", "month_end_posting")
@@ -99,6 +100,9 @@ class CollectionPolicy:
     attorney_fee_recoverable: bool = True
     # Post accrued charges to each case at every month-end, not only on events.
     month_end_posting: bool = True
+    # §8 the credit-report pre-notice goes out at least this many days before the
+    # month end that carries the first negative record.
+    credit_report_notice_days: int = 7
     # §7 agencies that take placements, in rotation (their ids).
     agencies: tuple[str, ...] = ("AGENCY-POOL",)
     # The collection teams and their share (percent) of the daily call list (``states.worklist``).

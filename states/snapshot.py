@@ -5,12 +5,15 @@ that both give the same state, so a snapshot can never hide an edit. Stored
 snapshots are read back for ever, so the format only grows by versions:
 
 - v2: the opening event is kept as its canonical JSON text;
-- v4: ``contact`` keeps the counters of every day a contact may still be
-  dated on (a v3 snapshot's single day is read as such);
 - v3: adds ``pause_reason`` and ``last_contact`` (what ``case show`` tells a
   collector). A v2 snapshot is read when those are known to be empty (the
   case is not paused and was never contacted); otherwise it is refused, and
-  the store rebuilds that case from its events.
+  the store rebuilds that case from its events;
+- v4: ``contact`` keeps the counters of every day a contact may still be
+  dated on (a v3 snapshot's single day is read as such);
+- v5: adds ``credit`` (``states.credit.CreditState``). A v4 snapshot was
+  written before credit reporting, when no case had been sent a notice, so
+  its credit state is the empty one (and a replay of its events agrees).
 
 Decoding the opening event (its schedule) is the dearest part of a load; the
 caller may pass ``decode_opened`` to reuse decodings (the store keeps a
@@ -28,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from states import contact as contact_rules
 from states.contact import ContactDay, ContactState, LastContact
+from states.credit import CreditState
 from states.errors import DomainError
 from states.events import CaseOpened, event_from_record
 from states.lifecycle import Stage
@@ -36,8 +40,8 @@ from states.vocabulary import ContactChannel, ContactOutcome, ContactParty
 if TYPE_CHECKING:
     from states.case import CollectionCase
 
-SNAPSHOT_VERSION = 4
-ADDED_IN = {3: ("pause_reason", "last_contact")}  # keys each version added to the one before
+SNAPSHOT_VERSION = 5
+ADDED_IN = {3: ("pause_reason", "last_contact"), 5: ("credit",)}  # keys each version added to the one before
 
 
 def decode_opening_event(text: str) -> CaseOpened:
@@ -89,6 +93,7 @@ def snapshot(case: CollectionCase) -> dict[str, Any]:
         "last_contact": None
         if last is None
         else [last.at.isoformat(timespec="minutes"), last.channel.value, last.party.value, last.outcome.value],
+        "credit": [_iso(case.credit.first_report_on), _iso(case.credit.default_ended_on), _iso(case.credit.reported_through)],
     }
 
 
@@ -139,6 +144,7 @@ def from_snapshot(
     }
     state = ContactState(MappingProxyType(counters), failed_in_a_row, number_invalid, last)
     case.contact = contact_rules.forget_days_before(state, case.accrued_through)
+    case.credit = CreditState(*map(_date, data["credit"]))
     return case
 
 
@@ -147,10 +153,12 @@ def _upgraded(data: dict[str, Any]) -> dict[str, Any]:
     version = data.get("v")
     if version == SNAPSHOT_VERSION:
         return data
+    if version == 4:  # written before credit reporting: nothing reported, no notice sent
+        return {**data, "v": SNAPSHOT_VERSION, "credit": [None, None, None]}
     if version == 3:  # one day's contact counters -> the counters of every day still open
         day, connected, unanswered, failed, invalid = data["contact"]
         days = {} if day is None else {day: [connected, unanswered]}
-        return {**data, "v": SNAPSHOT_VERSION, "contact": [days, failed, invalid]}
+        return _upgraded({**data, "v": 4, "contact": [days, failed, invalid]})
     if version == 2:
         contacted = data["contact"][0] is not None
         if data["paused_until"] is None and not contacted:

@@ -171,7 +171,8 @@ def test_a_schema_newer_than_the_code_is_refused():
 
 
 def test_unknown_event_type_and_missing_fields_are_refused_with_the_event_named():
-    record = json.loads(next(e for e in reversed(every_kind_of_event().log) if e.type == "StageChanged").canonical_json())
+    last_stage_change = next(e for e in reversed(every_kind_of_event().log) if e.type == "StageChanged")
+    record = json.loads(last_stage_change.canonical_json())
     with pytest.raises(EventError, match="unknown event type 'CaseExploded'"):
         event_from_record(**{**record, "type": "CaseExploded"})
     broken = {**record, "payload": {k: v for k, v in record["payload"].items() if k != "reason"}}
