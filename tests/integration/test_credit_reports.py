@@ -75,8 +75,8 @@ def test_verify_catches_an_edited_or_missing_credit_report_and_rebuild_restores_
     assert report.failing_cases == [DEFAULTED, CURED], problems
     assert any("credit report 2024-03 dpd: stored 5, event gives 45" in p for p in problems)
     assert any("credit report 2024-02: no row for its MonthEndReported event" in p for p in problems)
-    rebuild_case(store, DEFAULTED)
-    rebuild_case(store, CURED)
+    rebuild_case(store, DEFAULTED, on=date(2026, 12, 1), actor="op-audit", reason="credit report rows edited")
+    rebuild_case(store, CURED, on=date(2026, 12, 1), actor="op-audit", reason="credit report row deleted")
     assert verify(store.engine).ok
     assert len(stored_rows(store)) == 4
 

@@ -14,7 +14,7 @@ from models.audit import verify
 from models.recorder import chain_hash, stored_canonical_json
 from models.seals import check_seals, load_seals, public_key_text, read_public_key, seal
 from models.settings import Settings
-from models.tables import GENESIS_HASH, borrowers, cases, events, loans, payments
+from models.tables import GENESIS_HASH, borrowers, cases, credit_reports, events, loans, payments
 from tests.integration.builders import FIRST_DUE, advance, book, disable_event_triggers, pay
 
 DAY = FIRST_DUE + timedelta(days=20)
@@ -83,7 +83,9 @@ def test_deleting_a_whole_case_from_every_table_is_caught(sealed):
     with store.engine.begin() as conn:
         disable_event_triggers(conn)
         contract = conn.execute(select(cases.c.contract_no).where(cases.c.case_id == ids[2])).scalar_one()
-        for table, column in ((events, events.c.case_id), (payments, payments.c.case_id), (cases, cases.c.case_id)):
+        for table, column in (
+            (credit_reports, credit_reports.c.case_id), (payments, payments.c.case_id), (events, events.c.case_id), (cases, cases.c.case_id),
+        ):
             conn.execute(delete(table).where(column == ids[2]))
         conn.execute(delete(borrowers).where(borrowers.c.contract_no == contract))
         conn.execute(delete(loans).where(loans.c.contract_no == contract))
