@@ -275,8 +275,11 @@ def advance(
     """Run the daily close flow (advance-portfolio) in Prefect's local mode."""
     from flows.daily import advance_portfolio, dates_to_close
 
+    from flows.local_server import die_with_this_process
+
     business_date = parse_date(on, "--date")
     dates_to_close(None, business_date, _app().today())  # refuse a future date before Prefect starts
+    die_with_this_process()  # a killed advance leaves no Prefect server behind
     state = advance_portfolio(business_date=business_date, batch_size=batch_size, return_state=True)
     data = state.result(raise_on_failure=False)
     summary = getattr(data, "summary", data)  # a failed run carries StuckCases(summary)
@@ -315,7 +318,9 @@ def demo(
 
     from flows import demo as demo_flow
     from flows import runtime
+    from flows.local_server import die_with_this_process
 
+    die_with_this_process()  # a killed demo leaves no Prefect server behind
     console.print(f"[bold]collectflow demo[/]: {size:,} loans, {days} business days from {first}, seed {seed}")
     console.print("Starting Prefect in local mode (a temporary server; 10-30 s on a small machine) ...")
     began = time.monotonic()

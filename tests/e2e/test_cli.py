@@ -129,3 +129,48 @@ def test_bad_input_is_one_line_naming_the_value_and_nothing_is_stored(booked_db:
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert needle in result.stderr and "Traceback" not in result.stderr
     assert collectflow("case", "replay", "CASE-CLI-1", "--json", db=booked_db).stdout == before
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().split(") ", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return "Z" not in (Path("/proc") / str(pid) / "stat").read_text().split(") ", 1)[1].split()[0]
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc (Linux)")
+def test_a_killed_advance_leaves_no_prefect_server_behind(booked_db: Path):
+    import signal
+    import time
+
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "COLLECTFLOW_DATABASE_URL": f"sqlite:///{booked_db}",
+           "COLLECTFLOW_DATA_DIR": str(booked_db.parent)}
+    env.pop("PREFECT_API_URL", None)
+    cli = subprocess.Popen([sys.executable, "-m", "flows.cli", "advance", "--date", "2026-03-10"], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = None
+    deadline = time.monotonic() + 120
+    while server is None and time.monotonic() < deadline and cli.poll() is None:
+        for child in _children(cli.pid):
+            if b"uvicorn" in (Path("/proc") / str(child) / "cmdline").read_bytes():
+                server = child
+        time.sleep(0.2)
+    assert server is not None, "the temporary Prefect server did not start"
+    cli.send_signal(signal.SIGKILL)
+    cli.wait(timeout=10)
+    deadline = time.monotonic() + 30
+    while _alive(server) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _alive(server), "the temporary Prefect server outlived the killed command"
