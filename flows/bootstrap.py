@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
+from models.crypto import load_chain_key
 from models.db import current_revision, head_revision, make_engine
 from models.errors import StoreError
 from models.settings import Settings, get_settings
@@ -95,7 +96,7 @@ def bootstrap(
         check_schema(engine)
     return App(
         settings=settings,
-        store=CaseStore(engine),
+        store=CaseStore(engine, chain_key=load_chain_key(settings)),
         policy=policy or load_policy(settings.policy_file),
         clock=clock or lender_clock(settings.timezone),
         fault=fault,

@@ -630,7 +630,7 @@ def verify(
     ids = [case_id(ref) for ref in cases or ()]
     with report.progress(console) as bar:
         task_id = bar.add_task("verifying", total=None)
-        outcome = run_verify(store.engine, ids or None, on_progress=lambda n: bar.update(task_id, completed=n))
+        outcome = run_verify(store.engine, ids or None, on_progress=lambda n: bar.update(task_id, completed=n), chain_key=store.chain_key)
     report.print_verify(console, outcome)
     ok = outcome.ok
     if seals is None:

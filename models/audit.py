@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select
 
 from models.errors import StoreError
+from models.recorder import event_mac
 from models.store import CaseStore, chain_hash, event_from_row, stored_canonical_json
 from models.tables import (
     GENESIS_HASH,
@@ -109,6 +110,7 @@ def verify(
     engine: Engine,
     case_ids: Iterable[str] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    chain_key: bytes | None = None,
 ) -> VerifyReport:
     """Check the hash chains and projections of every case (or of ``case_ids``).
 
@@ -127,7 +129,7 @@ def verify(
             else:
                 ids = iter(sorted(set(case_ids)))
             while chunk := list(itertools.islice(ids, VERIFY_CHUNK)):
-                _verify_chunk(conn, chunk, report)
+                _verify_chunk(conn, chunk, report, chain_key)
                 if on_progress is not None:
                     on_progress(report.cases_checked)
             if case_ids is None:
@@ -135,7 +137,7 @@ def verify(
     return report
 
 
-def _verify_chunk(conn: Connection, chunk: Sequence[str], report: VerifyReport) -> None:
+def _verify_chunk(conn: Connection, chunk: Sequence[str], report: VerifyReport, chain_key: bytes | None = None) -> None:
     rows = {row["case_id"]: row for row in conn.execute(select(cases).where(cases.c.case_id.in_(chunk))).mappings()}
     reports: dict[str, list[Mapping[str, Any]]] = {}
     for report_row in conn.execute(select(credit_reports).where(credit_reports.c.case_id.in_(chunk))).mappings():
@@ -154,6 +156,8 @@ def _verify_chunk(conn: Connection, chunk: Sequence[str], report: VerifyReport) 
         seen.add(case_id)
         report.events_checked += len(history)
         report.findings.extend(check_case(case_id, rows.get(case_id), history, reports.get(case_id, [])))
+        if chain_key is not None:
+            report.findings.extend(check_macs(case_id, history, chain_key))
         report.findings.extend(check_payments(case_id, history, paid.pop(case_id, {})))
     for case_id, rows_left in paid.items():  # payment rows of a case with no events at all
         report.findings.extend(check_payments(case_id, [], rows_left))
@@ -174,6 +178,22 @@ def _find_orphan_events(conn: Connection, report: VerifyReport) -> None:
     )
     for case_id, count in conn.execute(query):
         report.findings.append(Finding(case_id, None, f"{count} events but no case row"))
+
+
+def check_macs(case_id: str, history: Sequence[Mapping[str, Any]], chain_key: bytes) -> list[Finding]:
+    """Each keyed event's MAC matches its hash under the chain key, and no unkeyed event follows a keyed
+    one (what a forger who recomputed every sha256, but has not the key, cannot get right)."""
+    findings, keyed = [], False
+    for event in history:
+        if event["mac"] is None:
+            if keyed:
+                findings.append(Finding(case_id, event["seq"], "no MAC after keyed events: written without the chain key (forged?)"))
+        elif event["mac"] != event_mac(chain_key, event["hash"]):
+            findings.append(Finding(case_id, event["seq"], "its MAC does not match its hash under the chain key: forged or edited"))
+            keyed = True
+        else:
+            keyed = True
+    return findings
 
 
 def check_payments(

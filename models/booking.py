@@ -66,6 +66,7 @@ class Bookings:
     """Booking and borrower rows (a part of ``CaseStore``)."""
 
     engine: Engine
+    chain_key: bytes | None
 
     def add_cases(
         self,
@@ -117,7 +118,7 @@ class Bookings:
                 if fresh:
                     conn.execute(insert(loans), [_loan_values(t, c.case_id, hashes[t.contract_no], now) for t, c, _ in fresh])
                     new_rows = build_event_rows(
-                        [(c, evs) for _, c, evs in fresh], {c.case_id: GENESIS_HASH for _, c, _ in fresh}, now
+                        [(c, evs) for _, c, evs in fresh], {c.case_id: GENESIS_HASH for _, c, _ in fresh}, now, self.chain_key
                     )
                     conn.execute(
                         insert(cases),

@@ -161,6 +161,29 @@ def key_location(settings: Settings) -> Path:
     return folder / KEY_FILE
 
 
+CHAIN_KEY_FILE = "chain.key"
+CHAIN_KEY_ENV = "COLLECTFLOW_CHAIN_KEY"
+
+
+def load_chain_key(settings: Settings) -> bytes:
+    """The key the event MACs are made with (``models.recorder.event_mac``).
+
+    ``COLLECTFLOW_CHAIN_KEY`` (from a secret store) when set; otherwise
+    ``<key_dir>/chain.key``, generated once with mode 0600. Never in the
+    database or its data directory.
+    """
+    given = os.environ.get(CHAIN_KEY_ENV, "").strip()
+    if given:
+        if len(given) < MIN_SECRET_CHARS:
+            raise CryptoKeyError(f"{CHAIN_KEY_ENV}: give at least {MIN_SECRET_CHARS} characters, got {len(given)}")
+        secret = given
+    else:
+        path = key_location(settings).with_name(CHAIN_KEY_FILE)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        secret = key_file_secret(path)
+    return hashlib.sha256(b"collectflow-chain-v1:" + secret.encode("utf-8")).digest()
+
+
 def key_file_secret(path: Path) -> str:
     """The secret kept in ``path``, generated there (mode 0600) if the file does not exist yet."""
     try:

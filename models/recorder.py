@@ -11,6 +11,7 @@ second writer of the same step into an error.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -89,10 +90,21 @@ class EventRows:
             conn.execute(insert(credit_reports), self.credit_reports)
 
 
+def event_mac(chain_key: bytes, event_hash: str) -> str:
+    """The keyed seal of one event: HMAC-SHA256 of its chain hash under the chain key.
+
+    The sha256 chain stays publicly checkable (seals and case exports rely on
+    it); the MAC is what someone who can recompute every sha256 cannot forge
+    without the chain key, which is kept away from the database.
+    """
+    return hmac.new(chain_key, event_hash.encode("ascii"), hashlib.sha256).hexdigest()
+
+
 def event_rows(
     work: Sequence[tuple[CollectionCase, list[Event]]],
     prev_hashes: Mapping[str, str],
     now: datetime,
+    chain_key: bytes | None = None,
 ) -> EventRows:
     """Rows for the events (chained from each case's ``prev_hashes``), their payments and credit
     reports, and the new last hashes."""
@@ -113,6 +125,7 @@ def event_rows(
                     "payload": payload_json,
                     "prev_hash": prev,
                     "hash": current,
+                    "mac": None if chain_key is None else event_mac(chain_key, current),
                     "recorded_at": now,
                 }
             )

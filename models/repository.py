@@ -93,6 +93,7 @@ class CaseRows:
     """Loading, saving and quarantining cases (a part of ``CaseStore``)."""
 
     engine: Engine
+    chain_key: bytes | None  # events written with it carry a MAC (``models.recorder.event_mac``)
 
     def load(self, case_ids: Iterable[str]) -> dict[str, CollectionCase]:
         """The cases, rebuilt from their snapshots (one query per chunk of ids, no replay)."""
@@ -206,7 +207,7 @@ class CaseRows:
             others = f"{len(conflicts) - 1} more case(s) changed too: {', '.join(conflicts[1:6])}" if len(conflicts) > 1 else ""
             raise ConcurrencyError(first, expected_versions[first], stored.get(first, (None, ""))[0], others)
         now = utc_now()
-        new_rows = build_event_rows(work, {i: stored[i][1] for i in ids}, now)
+        new_rows = build_event_rows(work, {i: stored[i][1] for i in ids}, now, self.chain_key)
         new_rows.insert(conn)
         case_rows = []
         for case, _ in work:

@@ -42,5 +42,6 @@ __all__ = [
 class CaseStore(CaseRows, Bookings, BusinessDays, ReferenceData, Queries, Reporting):
     """Loads and saves cases; every write is one transaction."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, chain_key: bytes | None = None):
         self.engine = engine
+        self.chain_key = chain_key  # None: events are written unkeyed (their sha256 chain only)

@@ -158,6 +158,7 @@ class StoredEvent(SQLModel, table=True):
     payload: str = Field(sa_type=Text)
     prev_hash: str = Field(sa_type=HASH)
     hash: str = Field(sa_type=HASH)
+    mac: str | None = Field(default=None, sa_type=HASH)  # HMAC of ``hash`` under the chain key (None: written unkeyed)
     recorded_at: datetime = _timestamp()
 
 

@@ -138,3 +138,25 @@ def test_a_case_export_proves_itself_with_the_public_key_and_an_edit_is_caught(s
 
     other = read_public_key(public_key_text(Ed25519PrivateKey.generate().public_key()))
     assert any("bad signature" in p for p in verify_export(document, other).problems)
+
+
+def test_a_forged_event_with_a_recomputed_sha256_fails_the_keyed_chain(store, tmp_path):
+    """Written by a store with the chain key, each event carries a MAC the forger cannot recompute."""
+    from models.store import CaseStore
+
+    key = b"k" * 32
+    keyed = CaseStore(store.engine, chain_key=key)
+    ids = book(keyed, 2)
+    advance(keyed, ids, DAY)
+    pay(keyed, ids[0], "500.00", DAY, "BANK-K")
+    assert verify(store.engine, chain_key=key).ok
+    with store.engine.begin() as conn:
+        disable_event_triggers(conn)
+        row = conn.execute(select(events).where(events.c.case_id == ids[0], events.c.type == "PaymentReceived")).mappings().one()
+        # who took the money, rewritten to another operator, and every sha256 recomputed
+        conn.execute(update(events).where(events.c.case_id == ids[0], events.c.seq == row["seq"]).values(actor="op-someone-else"))
+        rechain(conn, ids[0])
+    assert verify(store.engine).ok  # sha256 alone: the forgery holds
+    found = [str(f) for f in verify(store.engine, chain_key=key).findings]
+    assert any(f.startswith(f"case {ids[0]} seq {row['seq']}: its MAC does not match") for f in found), found
+    assert not verify(store.engine, chain_key=b"x" * 32).ok  # another key is no key
