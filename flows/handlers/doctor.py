@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 
 from flows.bootstrap import App, SchemaBehind, check_schema
-from models.crypto import KEY_FILE
+from models.crypto import CHAIN_KEY_ENV, CHAIN_KEY_FILE, KEY_FILE
 from models.seals import ENV_KEY, SIGNING_KEY_FILE, load_seals
 
 
@@ -31,7 +31,7 @@ def checks(app: App) -> list[tuple[str, str]]:
     keys = settings.key_dir.resolve()
     if keys == data or data in keys.parents:
         found.append(("fail", f"the key directory {keys} is inside the data directory {data}: a backup of the data would carry its keys"))
-    for name, env in ((KEY_FILE, "COLLECTFLOW_SECRET_KEY"), (SIGNING_KEY_FILE, ENV_KEY)):
+    for name, env in ((KEY_FILE, "COLLECTFLOW_SECRET_KEY"), (CHAIN_KEY_FILE, CHAIN_KEY_ENV), (SIGNING_KEY_FILE, ENV_KEY)):
         path = keys / name
         if os.environ.get(env, "").strip():
             found.append(("ok", f"{name}: from {env} (a secret store), not a file"))
