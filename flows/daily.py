@@ -124,7 +124,14 @@ def summary_rows(total: BatchResult) -> list[dict[str, str]]:
     return rows
 
 
-@flow(name="advance-portfolio", log_prints=False)
+def _close_run_name() -> str:
+    """close-2026-07-02, or close-catch-up when no date is given (the UI lists runs by it)."""
+    from prefect.runtime import flow_run
+
+    return f"close-{flow_run.parameters.get('business_date') or 'catch-up'}"
+
+
+@flow(name="advance-portfolio", log_prints=False, flow_run_name=_close_run_name)
 def advance_portfolio(business_date: date | None = None, batch_size: int | None = None):
     """Close ``business_date``, or every date since the last closed one up to today (Asia/Shanghai)."""
     logger = get_run_logger()
@@ -155,6 +162,14 @@ def advance_portfolio(business_date: date | None = None, batch_size: int | None 
         listed = ", ".join(sorted(total.stuck)[:STUCK_LISTED])
         more = f" and {len(total.stuck) - STUCK_LISTED} more" if len(total.stuck) > STUCK_LISTED else ""
         first_id = sorted(total.stuck)[0]
+        create_table_artifact(
+            key="stuck-cases",
+            table=[
+                {"case_id": case_id, "error": error, "when fixed": f"run the retry-case deployment with case_id={case_id}, or retry this run"}
+                for case_id, error in sorted(total.stuck.items())[:500]
+            ],
+            description=f"{len(total.stuck)} stuck case(s) of the close; fix the data, then retry this run from the UI or run retry-case",
+        )
         message = (
             f"{len(total.stuck)} stuck case(s): {listed}{more}. First error ({first_id}): "
             f"{total.stuck[first_id]}. Fix the data, then retry this run or run retry-case."
@@ -163,7 +178,7 @@ def advance_portfolio(business_date: date | None = None, batch_size: int | None 
     return total.as_dict()
 
 
-@flow(name="retry-case")
+@flow(name="retry-case", flow_run_name="retry-{case_id}")
 def retry_case(case_id: str, business_date: date | None = None):
     """Advance one (stuck) case to a date: by default the date it got stuck on, else the last closed one."""
     case_id, day, result = retry_one_case(runtime.app(), case_id, business_date or None)

@@ -18,14 +18,17 @@ from enum import Enum
 from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 
 from flows import runtime
 from flows.handlers.cases import handle
+from flows.worklists import artifact_key
 from states import commands
 from states.commands import CaseCommand
 from states.events import Event
 from states.explain import describe
+from states.views import AMOUNT_FIELDS
 
 DecimalText = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, (Decimal, int)) and not isinstance(v, bool) else v)]
 
@@ -80,45 +83,71 @@ def event_line(e: Event) -> str:
 
 
 def _run(form: CommandForm) -> list[str]:
-    events: list[Event] = handle(form.to_command(), runtime.app())
+    """Run the command; log each event, and leave an artifact: what was recorded, and the case after it."""
+    cmd = form.to_command()
+    app = runtime.app()
+    events: list[Event] = handle(cmd, app)
     lines = [event_line(e) for e in events]
     logger = get_run_logger()
     for line in lines or ["nothing recorded (already recorded)"]:
         logger.info(line)
+    case_id = events[-1].case_id if events else app.store.resolve_case_id(cmd.case)
+    view = app.store.case_row(case_id).projection
+    rows = [{"what": e.type, "detail": describe(e)} for e in events] or [{"what": "nothing recorded", "detail": "already recorded"}]
+    rows += [{"what": f"after: {name.replace('_', ' ')}", "detail": str(getattr(view, name))} for name in ("stage", *AMOUNT_FIELDS)]
+    create_table_artifact(
+        key=artifact_key(cmd.action, case_id),
+        table=rows,
+        description=f"{cmd.action} on case {case_id} by {cmd.operator}: what was recorded, and the case's balances after it",
+    )
     return lines
 
 
-@flow(name="record-payment")
+def _run_name(kind: str, *fields: str):
+    """A flow-run name from the form's values, e.g. pay-CF0000018-BANK-1 (the UI lists runs by it)."""
+
+    def name() -> str:
+        from prefect.runtime import flow_run
+
+        form = next(iter(flow_run.parameters.values()), None)
+        get = form.get if isinstance(form, dict) else (lambda f: getattr(form, f, None))
+        values = [v.value if isinstance(v, Enum) else v for v in (get(f) for f in fields)]
+        return "-".join([kind, *(str(v) for v in values if v)])
+
+    return name
+
+
+@flow(name="record-payment", flow_run_name=_run_name("pay", "case", "payment_id"))
 def record_payment(payment: Payment) -> list[str]:
     """Record money received on a case; it is allocated line by line (costs, interest, principal)."""
     return _run(payment)
 
 
-@flow(name="record-contact")
+@flow(name="record-contact", flow_run_name=_run_name("contact", "case", "channel"))
 def record_contact(contact: ContactAttempt) -> list[str]:
     """Record a contact attempt; one the conduct rules forbid is refused and the refusal recorded."""
     return _run(contact)
 
 
-@flow(name="record-promise")
+@flow(name="record-promise", flow_run_name=_run_name("promise", "case", "promised_on"))
 def record_promise(promise: PromiseToPay) -> list[str]:
     """Record a promise to pay; it holds escalation until its date."""
     return _run(promise)
 
 
-@flow(name="pause-case")
+@flow(name="pause-case", flow_run_name=_run_name("pause", "case", "until"))
 def pause_case(pause: Pause) -> list[str]:
     """Pause escalation (not accrual) until a date."""
     return _run(pause)
 
 
-@flow(name="resume-case")
+@flow(name="resume-case", flow_run_name=_run_name("resume", "case"))
 def resume_case(resume: Resume) -> list[str]:
     """Lift a pause before it ends."""
     return _run(resume)
 
 
-@flow(name="write-off-case")
+@flow(name="write-off-case", flow_run_name=_run_name("write-off", "case"))
 def write_off_case(write_off: WriteOff) -> list[str]:
     """End recovery: write the case off (from outsourced or litigation)."""
     return _run(write_off)

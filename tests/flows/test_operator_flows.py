@@ -147,3 +147,20 @@ def test_bad_operator_input_gets_a_clear_error(store, book_in_collection):
         operator.record_promise(
             PromiseToPay(case=visit, operator=OPERATOR, amount=Decimal("10.00"), promised_on=early, made_on=early)
         )
+
+
+def test_an_operator_run_is_named_after_its_case_and_leaves_the_allocation_as_an_artifact(store, book_in_collection):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    case_id = book_in_collection[Stage.VISIT][0]
+    state = operator.record_payment(
+        Payment(case=case_id, operator=OPERATOR, amount="120.00", received_on=ACT_ON, payment_id="BANK-NAME-1"), return_state=True
+    )
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+        (artifact,) = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
+    assert run.name == f"pay-{case_id}-BANK-NAME-1"
+    rows = artifact.data if isinstance(artifact.data, list) else __import__("json").loads(artifact.data)
+    assert any(r["what"] == "PaymentReceived" and "BANK-NAME-1" in r["detail"] for r in rows)
+    assert any(r["what"] == "after: total due" for r in rows)
