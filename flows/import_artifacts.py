@@ -22,12 +22,12 @@ def progress_bar(description: str) -> Callable[[float], None]:
     artifact = create_progress_artifact(progress=0.0, description=description)
     shown = [0.0]
 
-    def update(percent: float) -> None:
+    def set_to(percent: float) -> None:
         if percent - shown[0] >= STEP or percent >= 100.0:
             shown[0] = percent
             update_progress_artifact(artifact_id=artifact, progress=percent)
 
-    return update
+    return set_to
 
 
 def publish_summary(key: str, result: dict, figures: Sequence[str], description: str) -> None:
