@@ -30,6 +30,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
+from models.booking import terms_hash
+from models.borrowers import booked_terms
 from models.errors import StoreError
 from models.recorder import event_mac
 from models.store import CaseStore, chain_hash, event_from_row, stored_canonical_json
@@ -39,6 +41,7 @@ from models.tables import (
     credit_report_values,
     credit_reports,
     events,
+    loans,
     payments,
     projection_from_row,
 )
@@ -46,6 +49,8 @@ from states.case import CaseProjection, CaseView, CollectionCase
 from states.events import MonthEndReported, canonical_json
 from states.explain import ChargeLine, TimelineRow, describe, explain, timeline_of
 from states.money import from_fen, to_fen
+from states.errors import UserError
+from states.loan import LoanTerms
 from states.policy import CollectionPolicy
 from states.snapshot import SNAPSHOT_VERSION
 from states.views import BALANCE_FIELDS
@@ -140,6 +145,7 @@ def verify(
 def _verify_chunk(conn: Connection, chunk: Sequence[str], report: VerifyReport, chain_key: bytes | None = None) -> None:
     rows = {row["case_id"]: row for row in conn.execute(select(cases).where(cases.c.case_id.in_(chunk))).mappings()}
     reports: dict[str, list[Mapping[str, Any]]] = {}
+    loan_rows = {row["case_id"]: row for row in conn.execute(select(loans).where(loans.c.case_id.in_(chunk))).mappings()}
     for report_row in conn.execute(select(credit_reports).where(credit_reports.c.case_id.in_(chunk))).mappings():
         reports.setdefault(report_row["case_id"], []).append(report_row)
     stream = (
@@ -158,6 +164,8 @@ def _verify_chunk(conn: Connection, chunk: Sequence[str], report: VerifyReport, 
         report.findings.extend(check_case(case_id, rows.get(case_id), history, reports.get(case_id, [])))
         if chain_key is not None:
             report.findings.extend(check_macs(case_id, history, chain_key))
+        if case_id in loan_rows:
+            report.findings.extend(check_terms(case_id, history, loan_rows[case_id]))
         report.findings.extend(check_payments(case_id, history, paid.pop(case_id, {})))
     for case_id, rows_left in paid.items():  # payment rows of a case with no events at all
         report.findings.extend(check_payments(case_id, [], rows_left))
@@ -178,6 +186,29 @@ def _find_orphan_events(conn: Connection, report: VerifyReport) -> None:
     )
     for case_id, count in conn.execute(query):
         report.findings.append(Finding(case_id, None, f"{count} events but no case row"))
+
+
+def check_terms(case_id: str, history: Sequence[Mapping[str, Any]], loan_row: Mapping[str, Any]) -> list[Finding]:
+    """The ``loans`` row still holds the terms the case was opened with (its ``CaseOpened``) and its own hash."""
+    if not history or history[0]["type"] != "CaseOpened":
+        return []
+    opened = json.loads(history[0]["payload"])
+    booked = booked_terms(loan_row)
+    findings = []
+    for name, value in booked.items():
+        if name in opened and _plain_term(opened[name]) != _plain_term(value):
+            findings.append(Finding(case_id, 1, f"loans row {name}: {_plain_term(value)}, but the case was opened with {opened[name]}"))
+    try:
+        rehashed = terms_hash(LoanTerms.from_record(booked))
+    except UserError as exc:
+        return [*findings, Finding(case_id, 1, f"loans row does not hold valid terms: {exc}")]
+    if rehashed != loan_row["terms_hash"]:
+        findings.append(Finding(case_id, 1, "loans row terms do not match its terms hash: edited"))
+    return findings
+
+
+def _plain_term(value: Any) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)
 
 
 def check_macs(case_id: str, history: Sequence[Mapping[str, Any]], chain_key: bytes) -> list[Finding]:

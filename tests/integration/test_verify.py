@@ -224,3 +224,15 @@ def test_a_deleted_payment_row_is_found_by_verify(store):
         conn.execute(delete(payments).where(payments.c.payment_id == "BANK-77"))  # the id is free again
     found = [str(f) for f in run_verify(store.engine).findings]
     assert any("payment BANK-77: its payments row is missing" in f for f in found), found
+
+
+def test_an_edited_loan_row_is_found_by_verify(portfolio):
+    from models.tables import loans
+    from tests.integration.builders import disable_event_triggers
+
+    with portfolio.engine.begin() as conn:
+        disable_event_triggers(conn)  # the database refuses it otherwise
+        conn.execute(update(loans).where(loans.c.case_id == TARGET).values(annual_rate="0.36"))
+    found = [str(f) for f in verify(portfolio.engine).findings]
+    assert f"case {TARGET} seq 1: loans row annual_rate: 0.36, but the case was opened with 0.18" in found
+    assert f"case {TARGET} seq 1: loans row terms do not match its terms hash: edited" in found
