@@ -525,6 +525,39 @@ def case_show(
         console.print(report.case_panel(view, stuck))
 
 
+@case_app.command("schedule")
+def case_schedule(case: str = typer.Argument(..., help="Case id or contract number"), as_json: bool = typer.Option(False, "--json")) -> None:
+    """The repayment plan: one row per installment with what it has had paid (interest and principal)."""
+    loaded = _app().store.load_one(case)
+    terms = loaded.terms
+    basis = f"computed by collectflow from the contract terms ({terms.repayment_method}, {terms.day_count})"
+    rows = loaded.plan()
+    if as_json:
+        print_json({"case_id": loaded.case_id, "contract_no": loaded.contract_no, "plan": basis, "installments": rows})
+        return
+    columns = ("installment", "due_on", "principal", "interest", "total", "paid", "unpaid")
+    console.print(report.rows_table(rows, columns, f"plan of {loaded.case_id} ({loaded.contract_no}): {basis}", console.width))
+
+
+@case_app.command("quote")
+def case_quote(
+    case: str = typer.Argument(..., help="Case id or contract number"),
+    on: Optional[str] = typer.Option(None, "--on", help="The day of the payoff (default: today, the lender's time zone)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """What it takes to settle the case on a date: each component, the cap applied. Changes nothing;
+    a payment of the total on that date settles the case."""
+    from flows.handlers.cases import payoff_quote
+
+    app_ = _app()
+    quote = payoff_quote(app_, case, parse_date(on, "--on") or app_.today())
+    if as_json:
+        print_json(quote)
+    else:
+        rows = [{"component": k.replace("_", " "), "yuan": v} for k, v in quote.items() if k not in ("case_id", "contract_no", "on")]
+        console.print(report.rows_table(rows, ("component", "yuan"), f"payoff of {quote['case_id']} ({quote['contract_no']}) on {quote['on']}", console.width))
+
+
 @case_app.command("replay")
 def case_replay(
     case: str = typer.Argument(..., help="Case id or contract number"),

@@ -207,6 +207,18 @@ class CaseState:
     def total_owing(self) -> Decimal:
         return sum((i.unpaid for i in self.installments), ZERO) + self.penalty_due + self.compound_due + self.costs_due
 
+    def plan(self) -> list[dict[str, object]]:
+        """The repayment plan as the contract states it, with what each installment has had paid."""
+        rows = []
+        for i in self.installments:
+            total = i.principal + i.scheduled_interest
+            paid = i.principal_paid + i.interest_paid
+            rows.append({
+                "installment": i.number, "due_on": i.due_on.isoformat(), "principal": str(i.principal),
+                "interest": str(i.scheduled_interest), "total": str(total), "paid": str(paid), "unpaid": str(total - paid),
+            })
+        return rows
+
     def accrued_contract_interest(self) -> Decimal:
         """Contract interest accrued through ``accrued_through`` but not yet posted as due."""
         exact = self._opened.annual_rate * self.principal_days[CONTRACT] / self.day_count.basis

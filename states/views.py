@@ -90,6 +90,28 @@ class CaseView:
         p = self.projection
         return p.total_due + p.principal_outstanding - p.overdue_principal + self.contract_interest_accrued
 
+    def payoff_quote(self) -> dict[str, str]:
+        """What settles the loan on ``as_of``, component by component (costs first, as a payment is
+        allocated), with what the legal cap keeps out; ``total`` is ``payoff``."""
+        p = self.projection
+        parts = {
+            "costs": p.costs,
+            "penalty_interest": p.penalty_interest,
+            "compound_interest": p.compound_interest,
+            "late_fees": p.late_fees,
+            "contract_interest_due": p.contract_interest_due,
+            "contract_interest_accrued": self.contract_interest_accrued,
+            "principal": p.principal_outstanding,
+        }
+        return {
+            "case_id": p.case_id,
+            "contract_no": p.contract_no,
+            "on": self.as_of.isoformat(),
+            **{name: str(amount) for name, amount in parts.items()},
+            "unenforceable_not_charged": str(p.unenforceable),
+            "total": str(self.payoff),
+        }
+
     def as_dict(self) -> dict[str, object]:
         p = self.projection
         amounts: dict[str, str] = {}

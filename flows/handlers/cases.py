@@ -137,6 +137,14 @@ def handle(cmd: CaseCommand, app: App) -> list[Event]:
     return HANDLERS[type(cmd)](cmd, app)
 
 
+def payoff_quote(app: App, case_ref: str, on: date) -> dict[str, str]:
+    """What it takes to settle a case on ``on`` (the reviews due before it run on a copy); nothing is stored."""
+    case = app.store.load_one(case_ref)
+    if on < case.accrued_through:
+        raise InputError(f"--on: {on} is before the case's last closed date {case.accrued_through}; quote {case.accrued_through} or later")
+    return case.view(on, app.policy).payoff_quote()
+
+
 # --------------------------------------------------------------------------
 # the daily close
 

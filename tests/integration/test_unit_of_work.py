@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -166,3 +167,21 @@ def test_doctor_names_a_key_beside_the_database_and_an_unsealed_close(store, tmp
     assert ("ok", "the database is at the schema this code needs") in found
     assert any(level == "fail" and "sits beside the database" in message for level, message in found)
     assert any(level == "warn" and "no seals" in message and str(OVERDUE) in message for level, message in found)
+
+
+def test_paying_the_payoff_quote_on_its_date_settles_the_case(store, app, overdue_case):
+    from flows.handlers.cases import payoff_quote
+
+    on = OVERDUE + timedelta(days=3)
+    digest = store.digest()
+    quote = payoff_quote(app, overdue_case, on)
+    assert store.digest() == digest  # a quote changes nothing
+    parts = ("costs", "penalty_interest", "compound_interest", "late_fees", "contract_interest_due", "contract_interest_accrued", "principal")
+    assert sum(Decimal(quote[p]) for p in parts) == Decimal(quote["total"])
+
+    handle(payment(overdue_case, amount=quote["total"], payment_id="PAYOFF-Q", on=on), app)
+
+    row = store.case_row(overdue_case).projection
+    assert row.stage == "settled" and row.overpayment == 0
+    with pytest.raises(InputError, match="before the case's last closed date"):
+        payoff_quote(app, overdue_case, OVERDUE)

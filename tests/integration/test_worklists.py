@@ -65,3 +65,24 @@ def test_the_cli_prints_both_lists_as_json_and_csv(desk, db_url, monkeypatch):
     assert calls.exit_code == 0, calls.output
     assert calls.stdout.splitlines()[0].startswith("case_id,contract_no,team,stage,dpd,bucket,overdue_total,priority")
     assert future.exit_code == 2 and "--as-of: 2099-01-01 is after today" in future.output
+
+
+def test_case_schedule_and_quote_from_the_cli(desk, db_url, monkeypatch):
+    from decimal import Decimal
+
+    from flows.cli import app as cli
+
+    _, ids = desk
+    monkeypatch.setenv("COLLECTFLOW_DATABASE_URL", db_url)
+    runtime.forget()
+    try:
+        plan = CliRunner().invoke(cli, ["case", "schedule", ids[0], "--json"])
+        quote = CliRunner().invoke(cli, ["case", "quote", ids[0], "--on", "2024-03-01", "--json"])
+    finally:
+        runtime.forget()
+    assert plan.exit_code == 0, plan.output
+    rows = json.loads(plan.stdout)["installments"]
+    assert len(rows) == 12 and sum(Decimal(r["principal"]) for r in rows) == Decimal("10001.00")
+    assert rows[0]["unpaid"] == rows[0]["total"] and json.loads(plan.stdout)["plan"].startswith("computed by collectflow")
+    assert quote.exit_code == 0, quote.output
+    assert Decimal(json.loads(quote.stdout)["principal"]) == Decimal("10001.00")
