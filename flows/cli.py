@@ -24,7 +24,7 @@ from rich.console import Console  # noqa: E402
 from rich.markup import escape  # noqa: E402
 
 from flows import report  # noqa: E402
-from states.commands import MakePromise, PauseCase, RecordContact, RecordPayment, ResumeCase, WriteOff  # noqa: E402
+from states.commands import MakePromise, PauseCase, RecordContact, RecordPayment, ReportVisit, ResumeCase, WriteOff  # noqa: E402
 from states.vocabulary import (  # noqa: E402
     ContactChannel,
     ContactOutcome,
@@ -32,6 +32,7 @@ from states.vocabulary import (  # noqa: E402
     OperatorRole,
     PauseReason,
     PaymentChannel,
+    VisitOutcome,
     accepted,
 )
 
@@ -72,6 +73,8 @@ app.add_typer(case_app, name="case")
 app.add_typer(db_app, name="db")
 cases_app = typer.Typer(help="The portfolio as of a date: cases by stage, bucket, DPD and agency.", no_args_is_help=True)
 app.add_typer(cases_app, name="cases")
+visits_app = typer.Typer(help="Field visits: the visits due, and a visit's report.", no_args_is_help=True)
+app.add_typer(visits_app, name="visits")
 calls_app = typer.Typer(help="Today's call list: who to call, in which order, and who may not be called today.", no_args_is_help=True)
 app.add_typer(calls_app, name="calls")
 operators_app = typer.Typer(help="The operator roster: who may act, as collector, supervisor or auditor.", no_args_is_help=True)
@@ -221,6 +224,34 @@ def calls_list(
     if explain and not as_csv:
         left = [e.as_dict() for e in calls.left_out]
         console.print(report.rows_table(left, ("case_id", "contract_no", "team", "reason"), f"left out today: {len(left)}", console.width))
+
+
+@visits_app.command("list")
+def visits_list(
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="The day (default: today, the lender's time zone)"),
+    as_json: bool = typer.Option(False, "--json"),
+    as_csv: bool = typer.Option(False, "--csv"),
+) -> None:
+    """The field visits due, the overdue ones first (a visit not reported by its date is overdue)."""
+    from flows.handlers.worklists import visit_list
+
+    day = _as_of(as_of)
+    rows = visit_list(_app(), day)
+    columns = ("case_id", "contract_no", "due_on", "overdue", "dpd", "failed_visits")
+    _print_rows(rows, columns, as_json=as_json, as_csv=as_csv, title=f"field visits as of {day}: {len(rows)}")
+
+
+@visits_app.command("report")
+def visit_report(
+    case: str = typer.Argument(..., help=ReportVisit.help("case")),
+    collectors: str = typer.Option(..., "--collectors", help=ReportVisit.help("collectors")),
+    outcome: str = typer.Option(..., "--outcome", help=f"{ReportVisit.help('outcome')}: {accepted(VisitOutcome)}"),
+    at: str = typer.Option(..., "--at", help=ReportVisit.help("visited_at")),
+    operator: str = typer.Option(..., "--operator", help=ReportVisit.help("operator")),
+    note: str = typer.Option("", help=ReportVisit.help("note")),
+) -> None:
+    """Report a field visit (two collectors at least); a failed one schedules the next and counts toward outsourcing."""
+    _run(ReportVisit(case=case, collectors=collectors, outcome=outcome, visited_at=at, operator=operator, note=note))
 
 
 # ---------------------------------------------------------------------------

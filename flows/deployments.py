@@ -54,6 +54,7 @@ def deployments() -> list:
                 operator.pause_case,
                 operator.resume_case,
                 operator.write_off_case,
+                operator.report_visit,
                 import_loans,
                 call_list_flow,
                 case_list_flow,

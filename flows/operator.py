@@ -75,6 +75,7 @@ PromiseToPay = form_for(commands.MakePromise, "PromiseToPay")
 Pause = form_for(commands.PauseCase, "Pause")
 Resume = form_for(commands.ResumeCase, "Resume")
 WriteOff = form_for(commands.WriteOff, "WriteOff")
+VisitReport = form_for(commands.ReportVisit, "VisitReport")
 
 
 def event_line(e: Event) -> str:
@@ -151,3 +152,9 @@ def resume_case(resume: Resume) -> list[str]:
 def write_off_case(write_off: WriteOff) -> list[str]:
     """End recovery: write the case off (from outsourced or litigation)."""
     return _run(write_off)
+
+
+@flow(name="report-visit", flow_run_name=_run_name("visit", "case", "outcome"))
+def report_visit(visit: VisitReport) -> list[str]:
+    """Report a field visit (two collectors at least); a failed one schedules the next."""
+    return _run(visit)

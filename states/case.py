@@ -26,7 +26,7 @@ from states import snapshot as snapshot_format
 from states.accrual import ONE_DAY, Balances, Totals
 from states.caps import LprTable
 from states.case_state import COSTS, CaseState, InstallmentState, Promise
-from states.commands import CaseCommand, MakePromise, PauseCase, RecordContact, RecordPayment, ResumeCase, WriteOff
+from states.commands import CaseCommand, MakePromise, PauseCase, RecordContact, RecordPayment, ReportVisit, ResumeCase, WriteOff
 from states.court_fees import litigation_costs
 from states.delinquency import Bucket, bucket_for
 from states.defaults import DEFAULT_TIMEZONE
@@ -37,6 +37,8 @@ from states.events import (
     BorrowerDetailsAmended,
     CaseOpened,
     CaseRebuilt,
+    VisitReported,
+    VisitScheduled,
     CasePaused,
     CaseResumed,
     CaseReviewed,
@@ -340,6 +342,24 @@ class CollectionCase(CaseState):
         self._emit(PersonalDataRead, on, actor, fields=tuple(fields), purpose=purpose)
         return self._take()
 
+    def report_visit(self, cmd: ReportVisit, policy: CollectionPolicy) -> list[Event]:
+        """Record a field visit by two collectors or more (DOMAIN.md §6); a failed one schedules the next."""
+        self._addressed(cmd)
+        at = cmd.visited_at.replace(tzinfo=None)
+        self._check_date(at.date(), "visit")
+        self._catch_up(at.date() - ONE_DAY, policy)
+        self._require_open("report a visit")
+        collectors = tuple(cmd.collectors.split(","))
+        if len(collectors) < contact.COLLECTORS_ON_A_VISIT:
+            raise DomainError(f"case {self.case_id}: a field visit needs at least {contact.COLLECTORS_ON_A_VISIT} collectors, got {', '.join(collectors)}")
+        if contact.in_quiet_hours(at):
+            raise DomainError(f"case {self.case_id}: no visit between 22:00 and 08:00 borrower local time, got {at:%H:%M}")
+        self._emit(VisitReported, at.date(), cmd.operator, collectors=collectors, outcome=cmd.outcome.value,
+                   visited_at=at.isoformat(timespec="minutes"), note=cmd.note)
+        if cmd.outcome.failed and self.stage is Stage.VISIT:
+            self._emit(VisitScheduled, at.date(), SYSTEM, due_on=at.date() + timedelta(days=policy.visit_due_days))
+        return self._take()
+
     def record_rebuild(self, on: date, *, actor: str, reason: str) -> list[Event]:
         """Record that ``actor`` rebuilt this case's row from its events, and why."""
         if actor == SYSTEM:
@@ -436,6 +456,8 @@ class CollectionCase(CaseState):
         )
         if target is Stage.OUTSOURCED:
             self._place(on, policy, agencies or policy.agencies)
+        if target is Stage.VISIT:
+            self._emit(VisitScheduled, on, SYSTEM, due_on=on + timedelta(days=policy.visit_due_days))
         if target.is_closed:
             self._report_month(on)  # a closed case never changes again: its month-end record is known now
         return True

@@ -35,6 +35,8 @@ from states.events import (
     ContactRecorded,
     ContactRefused,
     CreditReportNoticeSent,
+    VisitReported,
+    VisitScheduled,
     Event,
     LawsuitFiled,
     MonthEndReported,
@@ -51,6 +53,7 @@ from states.events import (
 from states.lifecycle import Stage, StageFacts, edge_exists
 from states.money import ZERO, DayCount, month_end, round_fen
 from states.policy import CollectionPolicy
+from states.vocabulary import VisitOutcome
 from states.views import CaseProjection
 
 COSTS = Component.COSTS.value
@@ -125,6 +128,8 @@ class CaseState:
         self.total_paid = ZERO
         self.overpayment = ZERO
         self.promise: Promise | None = None
+        self.visit_due_on: date | None = None  # the field visit scheduled, not reported yet
+        self.failed_visits = 0
         self.broken_in_a_row = 0
         self.paused_until: date | None = None
         self.pause_reason: str | None = None
@@ -290,6 +295,8 @@ class CaseState:
             candidates.append(self.promise.promised_on + ONE_DAY)
         if self.paused_until is not None:
             candidates.append(self.paused_until)
+        if self.visit_due_on is not None and self.stage is Stage.VISIT:
+            candidates.append(self.visit_due_on + ONE_DAY)  # overdue from then: it counts toward outsourcing
         if self.placement_until is not None:
             candidates.append(self.placement_until)
         if policy.month_end_posting and (oldest is not None or self.penalty_due or self.compound_due or self.costs_due):
@@ -316,6 +323,7 @@ class CaseState:
             overdue_total=self.overdue_total(on + ONE_DAY),
             total_owing=claim,
             by_operator=by_operator,
+            failed_visits=self.failed_visits + (1 if self.visit_due_on is not None and self.visit_due_on < on else 0),
         )
 
     def _allocate(self, amount: Decimal, on: date, order: AllocationOrder) -> Allocation:
@@ -490,6 +498,15 @@ class CaseState:
 
     def _on_CaseRebuilt(self, e: CaseRebuilt) -> None:
         pass  # recorded for the audit trail: the row was rewritten from these very events
+
+    def _on_VisitScheduled(self, e: VisitScheduled) -> None:
+        self.visit_due_on = e.due_on
+
+    def _on_VisitReported(self, e: VisitReported) -> None:
+        self.visit_due_on = None
+        if VisitOutcome(e.outcome).failed:
+            self.failed_visits += 1
+        self._wake_by(e.business_date + ONE_DAY)  # a failed visit may let the case go to an agency
 
     def _on_CreditReportNoticeSent(self, e: CreditReportNoticeSent) -> None:
         self.credit = credit.after_notice(self.credit, e.first_report_on)

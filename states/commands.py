@@ -33,7 +33,7 @@ from states.parse import (
     parse_operator,
     parse_text,
 )
-from states.vocabulary import ContactChannel, ContactOutcome, ContactParty, PauseReason, PaymentChannel
+from states.vocabulary import ContactChannel, ContactOutcome, ContactParty, PauseReason, PaymentChannel, VisitOutcome
 
 
 def arg(help: str, *, kind: str = "", default: Any = dataclasses.MISSING, **rules: Any) -> Any:
@@ -163,7 +163,18 @@ class WriteOff(CaseCommand):
     made_on: date = arg("Date of the write-off", happened=True)
 
 
-COMMANDS: tuple[type[CaseCommand], ...] = (RecordPayment, MakePromise, RecordContact, PauseCase, ResumeCase, WriteOff)
+@dataclass(frozen=True, kw_only=True)
+class ReportVisit(CaseCommand):
+    """Report a field visit: who went (two collectors at least), when, and what came of it."""
+
+    action: ClassVar[str] = "report-visit"
+    collectors: str = arg("The collectors who went, comma-separated operator ids (two at least)", kind="operators")
+    outcome: VisitOutcome = arg("What came of the visit")
+    visited_at: datetime = arg("When, in the borrower's local time, with the time of day (YYYY-MM-DDTHH:MM)", happened=True)
+    note: str = arg("What was seen or said", kind="text", default="", required=False)
+
+
+COMMANDS: tuple[type[CaseCommand], ...] = (RecordPayment, MakePromise, RecordContact, PauseCase, ResumeCase, WriteOff, ReportVisit)
 
 
 @functools.cache
@@ -206,6 +217,10 @@ def _read(hint: Any, value: Any, f: dataclasses.Field) -> Any:
     if hint is int:
         return parse_int(value, name, minimum=rules.get("minimum"), maximum=rules.get("maximum"))
     kind = rules.get("kind")
+    if kind == "operators":
+        if not isinstance(value, str):
+            value = ",".join(value)
+        return ",".join(dict.fromkeys(parse_operator(part, name) for part in value.split(",")))
     if kind == "operator":
         return parse_operator(value, name)
     if kind == "code":

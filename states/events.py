@@ -355,6 +355,23 @@ class MonthEndReported(Event):
     default_ended_on: date | None
 
 
+@dataclass(frozen=True, kw_only=True)
+class VisitScheduled(Event):
+    """A field visit is due by ``due_on`` (on entering the visit stage, or after a failed visit)."""
+
+    due_on: date
+
+
+@dataclass(frozen=True, kw_only=True)
+class VisitReported(Event):
+    """Collectors (two at least, DOMAIN.md §6) report a field visit and its outcome."""
+
+    collectors: tuple[str, ...]
+    outcome: str  # states.vocabulary.VisitOutcome
+    visited_at: str  # borrower's local wall time, ISO
+    note: str
+
+
 # --------------------------------------------------------------------------
 # Upcasting: old payload shapes are upgraded on read, never rewritten.
 

@@ -37,6 +37,8 @@ from states.events import (
     PaymentReceived,
     PersonalDataRead,
     CaseRebuilt,
+    VisitReported,
+    VisitScheduled,
     PlacedWithAgency,
     PromiseBroken,
     PromiseKept,
@@ -286,6 +288,8 @@ _DESCRIBE: dict[type, Callable[[Any], str]] = {
     + ", ".join(f"{c.field} {c.before or '-'} -> {c.after or '-'}" for c in e.changes)
     + (f" ({e.source})" if e.source else ""),
     PersonalDataRead: lambda e: f"personal data read in the clear: {', '.join(e.fields)} ({e.purpose})",
+    VisitScheduled: lambda e: f"field visit due by {e.due_on}",
+    VisitReported: lambda e: f"field visit by {', '.join(e.collectors)} at {e.visited_at}: {e.outcome}" + (f" ({e.note})" if e.note else ""),
     CaseRebuilt: lambda e: f"projection and snapshot rebuilt from the events ({e.reason})",
     CreditReportNoticeSent: _notice,
     MonthEndReported: _month_end_reported,

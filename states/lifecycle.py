@@ -55,6 +55,7 @@ class StageFacts:
     overdue_total: Decimal  # every amount past its due date, penalties and fees included
     total_owing: Decimal  # overdue_total + principal not yet due
     by_operator: bool = False
+    failed_visits: int = 0  # reported failed field visits, and one more while a scheduled visit is overdue
 
 
 # Guards: named, so the table reads like the policy.
@@ -71,7 +72,8 @@ def visit_threshold_reached(f: StageFacts, p: CollectionPolicy) -> bool:
 
 
 def outsourcing_threshold_reached(f: StageFacts, p: CollectionPolicy) -> bool:
-    return f.dpd >= p.outsource_at_dpd
+    """DPD 91, or earlier (from the visit DPD) once enough field visits failed or went overdue."""
+    return f.dpd >= p.outsource_at_dpd or (f.failed_visits >= p.failed_visits_to_outsource and f.dpd >= p.visit_at_dpd)
 
 
 def no_promise_pending(f: StageFacts, p: CollectionPolicy) -> bool:

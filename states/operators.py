@@ -23,6 +23,7 @@ MAY: dict[str, frozenset[OperatorRole]] = {
     "record-promise": frozenset({COLLECTOR, SUPERVISOR}),
     "record-contact": frozenset({COLLECTOR, SUPERVISOR}),
     "pause-case": frozenset({COLLECTOR, SUPERVISOR}),
+    "report-visit": frozenset({COLLECTOR, SUPERVISOR}),
     "resume-case": frozenset({COLLECTOR, SUPERVISOR}),
     "write-off-case": frozenset({SUPERVISOR}),
     "import-loans": frozenset({SUPERVISOR}),

@@ -87,6 +87,10 @@ class CollectionPolicy:
     broken_promises_to_skip_hold: int = 2
     placement_days: int = 90
     max_pause_days: int = 60
+    # §2/§6 field visits: a visit is due this many days after the case enters the visit stage (or a
+    # failed one); this many failed (or overdue) visits let a case go to an agency from the visit DPD on.
+    visit_due_days: int = 7
+    failed_visits_to_outsource: int = 2
     # §3 penalty rate = contract rate x (1 + uplift), unless the contract says otherwise.
     penalty_uplift: Decimal = DEFAULT_PENALTY_UPLIFT
     # §4 how payments are applied, unless the contract says otherwise.

@@ -11,6 +11,8 @@ snapshots are read back for ever, so the format only grows by versions:
   the store rebuilds that case from its events;
 - v4: ``contact`` keeps the counters of every day a contact may still be
   dated on (a v3 snapshot's single day is read as such);
+- v6: adds ``visits`` (the field visit due, the failed visits); a v5
+  snapshot predates visit scheduling: none due, none failed;
 - v5: adds ``credit`` (``states.credit.CreditState``). A v4 snapshot was
   written before credit reporting, when no case had been sent a notice, so
   its credit state is the empty one (and a replay of its events agrees).
@@ -40,8 +42,8 @@ from states.vocabulary import ContactChannel, ContactOutcome, ContactParty
 if TYPE_CHECKING:
     from states.case import CollectionCase
 
-SNAPSHOT_VERSION = 5
-ADDED_IN = {3: ("pause_reason", "last_contact"), 5: ("credit",)}  # keys each version added to the one before
+SNAPSHOT_VERSION = 6
+ADDED_IN = {3: ("pause_reason", "last_contact"), 5: ("credit",), 6: ("visits",)}  # keys each version added to the one before
 
 
 def decode_opening_event(text: str) -> CaseOpened:
@@ -94,6 +96,7 @@ def snapshot(case: CollectionCase) -> dict[str, Any]:
         if last is None
         else [last.at.isoformat(timespec="minutes"), last.channel.value, last.party.value, last.outcome.value],
         "credit": [_iso(case.credit.first_report_on), _iso(case.credit.default_ended_on), _iso(case.credit.reported_through)],
+        "visits": [_iso(case.visit_due_on), case.failed_visits],
     }
 
 
@@ -145,6 +148,8 @@ def from_snapshot(
     state = ContactState(MappingProxyType(counters), failed_in_a_row, number_invalid, last)
     case.contact = contact_rules.forget_days_before(state, case.accrued_through)
     case.credit = CreditState(*map(_date, data["credit"]))
+    due, case.failed_visits = data["visits"]
+    case.visit_due_on = _date(due)
     return case
 
 
@@ -153,8 +158,10 @@ def _upgraded(data: dict[str, Any]) -> dict[str, Any]:
     version = data.get("v")
     if version == SNAPSHOT_VERSION:
         return data
+    if version == 5:  # written before field visits were scheduled: none is
+        return {**data, "v": SNAPSHOT_VERSION, "visits": [None, 0]}
     if version == 4:  # written before credit reporting: nothing reported, no notice sent
-        return {**data, "v": SNAPSHOT_VERSION, "credit": [None, None, None]}
+        return _upgraded({**data, "v": 5, "credit": [None, None, None]})
     if version == 3:  # one day's contact counters -> the counters of every day still open
         day, connected, unanswered, failed, invalid = data["contact"]
         days = {} if day is None else {day: [connected, unanswered]}

@@ -44,6 +44,19 @@ class ContactOutcome(StrEnum):
     REFUSED_TO_TALK = "refused_to_talk"
 
 
+class VisitOutcome(StrEnum):
+    MET = "met"
+    NOT_HOME = "not_home"
+    MOVED = "moved"
+    REFUSED = "refused"
+    PROMISE = "promise"
+
+    @property
+    def failed(self) -> bool:
+        """The borrower was not reached in person, or would not talk: it counts toward outsourcing."""
+        return self in (VisitOutcome.NOT_HOME, VisitOutcome.MOVED, VisitOutcome.REFUSED)
+
+
 class PauseReason(StrEnum):
     HARDSHIP = "hardship"
     DISPUTE = "dispute"

@@ -36,6 +36,7 @@ from states.commands import (
     RecordContact,
     RecordedPayment,
     RecordPayment,
+    ReportVisit,
     ResumeCase,
     WriteOff,
 )
@@ -124,6 +125,10 @@ def write_off(cmd: WriteOff, app: App) -> list[Event]:
     return _on_case(app, cmd, lambda case: case.write_off(cmd, app.policy))
 
 
+def report_visit(cmd: ReportVisit, app: App) -> list[Event]:
+    return _on_case(app, cmd, lambda case: case.report_visit(cmd, app.policy))
+
+
 HANDLERS: dict[type[CaseCommand], Callable[[CaseCommand, App], list[Event]]] = {
     RecordPayment: record_payment,
     MakePromise: make_promise,
@@ -131,6 +136,7 @@ HANDLERS: dict[type[CaseCommand], Callable[[CaseCommand, App], list[Event]]] = {
     PauseCase: pause_case,
     ResumeCase: resume_case,
     WriteOff: write_off,
+    ReportVisit: report_visit,
 }
 
 

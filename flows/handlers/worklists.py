@@ -108,3 +108,17 @@ def _stage(text: str) -> Stage:
 
 def _bucket(text: str) -> Bucket:
     return parse_enum(Bucket, text, "--bucket")
+
+
+def visit_list(app: App, as_of: date) -> list[dict[str, object]]:
+    """The field visits due: visit-stage cases with a visit scheduled, the overdue ones first."""
+    rows = []
+    for ids in chunks(app.store.case_ids_in_stages((Stage.VISIT.value,)), 2_000):
+        for case in app.store.load(ids).values():
+            if case.visit_due_on is None:
+                continue
+            rows.append({
+                "case_id": case.case_id, "contract_no": case.contract_no, "due_on": case.visit_due_on.isoformat(),
+                "overdue": case.visit_due_on < as_of, "dpd": case.dpd(as_of), "failed_visits": case.failed_visits,
+            })
+    return sorted(rows, key=lambda r: (not r["overdue"], r["due_on"], r["case_id"]))

@@ -43,6 +43,7 @@ DEPLOYMENTS = {
     "pause-case/pause-case",
     "resume-case/resume-case",
     "write-off-case/write-off-case",
+    "report-visit/report-visit",
     "call-list/call-list",
     "case-list/case-list",
     "ingest-payments/ingest-payments",

@@ -86,3 +86,25 @@ def test_case_schedule_and_quote_from_the_cli(desk, db_url, monkeypatch):
     assert rows[0]["unpaid"] == rows[0]["total"] and json.loads(plan.stdout)["plan"].startswith("computed by collectflow")
     assert quote.exit_code == 0, quote.output
     assert Decimal(json.loads(quote.stdout)["principal"]) == Decimal("10001.00")
+
+
+def test_a_visit_is_listed_reported_from_the_cli_and_leaves_the_list(store, db_url, monkeypatch):
+    from flows.cli import app as cli
+    from flows.handlers.worklists import visit_list
+
+    ids = book(store, 1)
+    advance(store, ids, FIRST_DUE + timedelta(days=31))  # enters the visit stage: a visit due a week later
+    app = bootstrap(engine=store.engine, policy=POLICY, clock=lambda: TODAY)
+    late = FIRST_DUE + timedelta(days=40)
+    (row,) = visit_list(app, late)
+    assert (row["case_id"], row["overdue"], row["failed_visits"]) == (ids[0], True, 0)
+    monkeypatch.setenv("COLLECTFLOW_DATABASE_URL", db_url)
+    runtime.forget()
+    try:
+        one = CliRunner().invoke(cli, ["visits", "report", ids[0], "--collectors", "op-1", "--outcome", "met", "--at", f"{late}T10:00", "--operator", "op-1"])
+        two = CliRunner().invoke(cli, ["visits", "report", ids[0], "--collectors", "op-1,op-2", "--outcome", "met", "--at", f"{late}T10:00", "--operator", "op-1"])
+    finally:
+        runtime.forget()
+    assert one.exit_code == 2 and "at least 2 collectors" in one.output
+    assert two.exit_code == 0, two.output
+    assert visit_list(app, late) == []

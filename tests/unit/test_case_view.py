@@ -70,12 +70,16 @@ def as_v3(snapshot: dict) -> dict:
 
 
 def without_credit(snapshot: dict) -> dict:
-    """A snapshot with the credit-reporting state an older version implies: none (no notice was ever sent)."""
-    return {**snapshot, "credit": [None, None, None]}
+    """A snapshot with the state an older version implies: no credit reporting (no notice was ever
+    sent), no field visit scheduled."""
+    return {**snapshot, "credit": [None, None, None], "visits": [None, 0]}
 
 
 def as_version(snapshot: dict, version: int) -> dict:
     """A current snapshot as an older version wrote it (the formats of the past are fixed)."""
+    snapshot = {k: v for k, v in snapshot.items() if k != "visits"}
+    if version == 5:
+        return snapshot | {"v": 5}
     if version == 4:
         return {k: v for k, v in snapshot.items() if k != "credit"} | {"v": 4}
     old = {k: v for k, v in as_v3(snapshot).items() if k != "credit"}
@@ -100,7 +104,7 @@ def test_a_v4_snapshot_loads_with_no_credit_reporting_state():
 def test_the_collector_fields_survive_a_snapshot_and_a_replay():
     case = collector_case()
     snapshot = json.loads(json.dumps(case.snapshot()))
-    assert snapshot["v"] == SNAPSHOT_VERSION == 5
+    assert snapshot["v"] == SNAPSHOT_VERSION == 6
     restored = CollectionCase.from_snapshot(snapshot)
     assert restored.snapshot() == case.snapshot()
     assert restored.view(day(12), POLICY) == CollectionCase.replay(case.log).view(day(12), POLICY) == case.view(day(12), POLICY)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+
+from states.commands import ReportVisit
 import json
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -56,6 +58,11 @@ def every_kind_of_event():
     case.resume(resume_cmd(case, d(16), operator="op-2"))
     case.amend_borrower_details((DetailChange("phone", "138****1234", "139****5432"),), d(16), actor="op-2", source="loans.csv row 2")
     case.record_personal_data_read(("phone",), d(16), actor="op-2", purpose="collection call")
+    case.advance(d(40), POLICY)  # in the visit stage: a visit is scheduled
+    case.report_visit(
+        ReportVisit(case=case.case_id, operator="op-2", collectors="op-2,op-3", outcome="met", visited_at=datetime(2024, 4, 11, 10, 0)),
+        POLICY,
+    )
     case.advance(d(200), POLICY)  # outsourced, placed, recalled, sued
     case.write_off(write_off_cmd(case, "execution ended without recovery", d(210), operator="op-3"), POLICY)
     case.record_rebuild(d(211), actor="op-audit", reason="case row restored from its events")
