@@ -57,6 +57,9 @@ class CollectflowGroup(TyperGroup):
             first = exc.errors()[0]
             where = "COLLECTFLOW_" + "_".join(str(p) for p in first["loc"]).upper()
             fail(f"{where}: {first['msg']} (got {first.get('input')!r})")
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as any command-line tool
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(0) from None
         except OSError as exc:  # a file the user named: missing, unreadable, unwritable
             fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
 
