@@ -28,12 +28,11 @@ from prefect.states import Failed
 
 from flows import runtime
 from flows.daily_report import daily_report
-from flows.handlers.cases import BatchResult, advance_batch
+from flows.handlers.cases import BatchResult, advance_batch, check_not_in_future
 from flows.worklists import publish_call_lists
 from flows.handlers.cases import retry_case as retry_one_case
 from models.db import is_transient
 from models.seals import seal
-from states.parse import InputError
 
 STUCK_LISTED = 20  # how many stuck case ids a failure message names
 
@@ -102,8 +101,7 @@ def dates_to_close(last_closed: date | None, requested: date | None, today: date
     a day that has not happened would accrue charges for it for ever.
     """
     if requested is not None:
-        if requested > today:
-            raise InputError(f"business_date: {requested} is after today ({today} in the lender's time zone); a day is closed once it has happened")
+        check_not_in_future({"business_date": requested}, today)  # a day is closed once it has happened
         return [requested]
     if last_closed is None:
         return [today]

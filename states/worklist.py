@@ -121,6 +121,11 @@ def why_not_today(case, as_of: date) -> str | None:
     return None
 
 
+def calling_order(entry: CallListEntry) -> tuple:
+    """The call list's order: broken promises first, then priority, then the never contacted, then case id."""
+    return (not entry.broken_promise, -entry.priority, entry.last_contact_at is not None, entry.case_id)
+
+
 def call_list(
     cases: Iterable, as_of: date, teams: Mapping[str, int], team: str | None = None
 ) -> tuple[list[CallListEntry], list[LeftOut]]:
@@ -146,6 +151,6 @@ def call_list(
                 call_priority(overdue, dpd), case.broken_in_a_row > 0, None if last is None else last.at,
             )
         )
-    entries.sort(key=lambda e: (not e.broken_promise, -e.priority, e.last_contact_at is not None, e.case_id))
+    entries.sort(key=calling_order)
     left_out.sort(key=lambda e: e.case_id)
     return entries, left_out

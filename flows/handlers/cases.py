@@ -291,8 +291,7 @@ def retry_case(app: App, case_ref: str, business_date: date | None) -> tuple[str
     day = business_date or row.stuck_on or app.store.last_closed_business_date()
     if day is None:
         return row.case_id, None, BatchResult(date.min)
-    if day > app.today():
-        raise InputError(f"business_date: {day} is after today ({app.today()} in the lender's time zone)")
+    check_not_in_future({"business_date": day}, app.today())
     return row.case_id, day, advance_batch(app, [row.case_id], day)
 
 

@@ -56,7 +56,7 @@ def call_list(app: App, as_of: date, *, team: str | None = None, limit: int | No
         chosen, skipped = worklist.call_list(loaded, as_of, teams, team)
         entries += chosen
         left_out += skipped
-    entries.sort(key=lambda e: (not e.broken_promise, -e.priority, e.last_contact_at is not None, e.case_id))
+    entries.sort(key=worklist.calling_order)  # chunks merged: the same order as within one
     return CallList(as_of, team, entries[:limit] if limit else entries, sorted(left_out, key=lambda e: e.case_id))
 
 
