@@ -250,7 +250,10 @@ class Reporting:
         sql = _POSTINGS[self.engine.dialect.name]
         found: list[PostedCharges] = []
         with self.engine.connect() as conn:
-            for event_type, key in (("ChargesAccrued", "postings"), ("LawsuitFiled", "costs")):
+            for event_type, key in (
+                ("ChargesAccrued", "postings"), ("LawsuitFiled", "costs"), ("ExecutionRecorded", "costs"),
+                ("DelayedPerformanceInterestAccrued", "postings"),
+            ):
                 query = text(sql.format(key=key)).bindparams(
                     bindparam("type", event_type, type_=String), bindparam("as_of", as_of, type_=Date)
                 )

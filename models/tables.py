@@ -126,6 +126,7 @@ class Case(SQLModel, table=True):
     compound_interest_fen: int = _fen()
     late_fees_fen: int = _fen()
     costs_fen: int = _fen()
+    delayed_interest_fen: int = _fen()
     total_due_fen: int = _fen()
     unenforceable_fen: int = _fen()
     total_paid_fen: int = _fen()

@@ -33,6 +33,8 @@ class Component(StrEnum):
     LATE_FEE = "late_fee"
     CONTRACT_INTEREST = "contract_interest"
     PRINCIPAL = "principal"
+    # Paid after everything else, principal not yet due included (states.litigation).
+    DELAYED_PERFORMANCE_INTEREST = "delayed_performance_interest"
 
 
 _RANK = {component: rank for rank, component in enumerate(Component)}

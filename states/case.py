@@ -21,13 +21,25 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Sequence
 
-from states import accrual, contact, credit
+from states import accrual, contact, credit, litigation
 from states import snapshot as snapshot_format
 from states.accrual import ONE_DAY, Balances, Totals
 from states.caps import LprTable
 from states.case_state import COSTS, CaseState, InstallmentState, Promise
-from states.commands import CaseCommand, MakePromise, PauseCase, RecordContact, RecordPayment, ReportVisit, ResumeCase, WriteOff
-from states.court_fees import litigation_costs
+from states.commands import (
+    CaseCommand,
+    EnterJudgment,
+    FileLawsuit,
+    MakePromise,
+    PauseCase,
+    RecordContact,
+    RecordExecution,
+    RecordPayment,
+    ReportVisit,
+    ResumeCase,
+    WriteOff,
+)
+from states.court_fees import DELAYED_PERFORMANCE_DAILY_RATE, litigation_costs
 from states.delinquency import Bucket, bucket_for
 from states.defaults import DEFAULT_TIMEZONE
 from states.errors import DomainError
@@ -48,7 +60,10 @@ from states.events import (
     ContactRecorded,
     ContactRefused,
     CreditReportNoticeSent,
+    DelayedPerformanceInterestAccrued,
     DetailChange,
+    ExecutionRecorded,
+    JudgmentEntered,
     Event,
     LawsuitFiled,
     MonthEndReported,
@@ -296,8 +311,71 @@ class CollectionCase(CaseState):
         self._check_date(made_on, "write-off")
         self._catch_up(made_on - ONE_DAY, policy)
         self._require_open("write off")
+        if self.stage is Stage.LITIGATION and (refusal := litigation.write_off_refusal(self.litigation)):
+            raise DomainError(f"case {self.case_id}: not written off: {refusal}")
         self._accrue(made_on)
         self._transition("write_off", made_on, policy, cmd.operator, cmd.reason, by_operator=True)
+        return self._take()
+
+    # ------------------------------------------------------------------
+    # litigation (the rules are in states.litigation)
+
+    def file_lawsuit(self, cmd: FileLawsuit, policy: CollectionPolicy) -> list[Event]:
+        """An operator files outside the automatic rule (from any collection stage); refused when
+        suing is not worth it, unless the command gives an override reason, recorded with the lawsuit."""
+        self._addressed(cmd)
+        on = cmd.filed_on
+        self._check_date(on, "lawsuit")
+        self._catch_up(on - ONE_DAY, policy)
+        self._require_open("file a lawsuit")
+        if self.stage is Stage.LITIGATION:
+            raise DomainError(f"case {self.case_id}: a lawsuit is already filed (the case is in litigation)")
+        if self.stage not in COLLECTION_STAGES:
+            raise DomainError(f"case {self.case_id}: is {self.stage.value}; a lawsuit is filed from a collection stage ({', '.join(s.value for s in COLLECTION_STAGES)})")
+        if self.paused_until is not None:
+            raise DomainError(f"case {self.case_id}: is paused until {self.paused_until} ({self.pause_reason}); resume it before filing")
+        self._accrue(on)
+        claim = self.total_owing()
+        refusal = litigation.not_worth_suing(claim, litigation.expected_legal_cost(claim), policy)
+        if refusal and cmd.override is None:
+            raise DomainError(
+                f"case {self.case_id}: lawsuit not filed: {refusal}; give an override reason to file anyway (it is recorded)"
+            )
+        self._recall(on, cmd.operator, "lawsuit filed")
+        override = (refusal, cmd.override) if refusal else ("", "")
+        self._transition("file_lawsuit", on, policy, cmd.operator, cmd.override or "filed by an operator", by_operator=True, override=override)
+        return self._take()
+
+    def enter_judgment(self, cmd: EnterJudgment, policy: CollectionPolicy) -> list[Event]:
+        """Record the judgment; delayed-performance interest runs from the day after its deadline."""
+        self._addressed(cmd)
+        on = cmd.entered_on
+        self._check_date(on, "judgment")
+        self._catch_up(on - ONE_DAY, policy)
+        self._require_open("enter a judgment")
+        refusal = litigation.judgment_refusal(self.stage is Stage.LITIGATION, self.litigation, cmd.amount, cmd.deadline, on)
+        if refusal:
+            raise DomainError(f"case {self.case_id}: judgment not entered: {refusal}")
+        self._accrue(on)
+        self._emit(JudgmentEntered, on, cmd.operator, amount=cmd.amount, deadline=cmd.deadline, court=cmd.court, case_number=cmd.case_number)
+        return self._take()
+
+    def record_execution(self, cmd: RecordExecution, policy: CollectionPolicy) -> list[Event]:
+        """Record how execution ended and post the execution fee (DOMAIN.md §5) as a cost."""
+        self._addressed(cmd)
+        on = cmd.recorded_on
+        self._check_date(on, "execution")
+        self._catch_up(on - ONE_DAY, policy)
+        self._require_open("record an execution")
+        refusal = litigation.execution_refusal(self.stage is Stage.LITIGATION, self.litigation, on)
+        if refusal:
+            raise DomainError(f"case {self.case_id}: execution not recorded: {refusal}")
+        self._accrue(on)  # delayed-performance interest posted through that day first
+        fee, rule = litigation.execution_costs(self.litigation)
+        self._emit(
+            ExecutionRecorded, on, cmd.operator, outcome=cmd.outcome.value, judgment_debt=self.litigation.unpaid_debt,
+            costs=(ChargePosting(COSTS, fee, fee, ZERO, rule),),
+        )
         return self._take()
 
     def record_contact(self, cmd: RecordContact, timezone: str = DEFAULT_TIMEZONE) -> list[Event]:
@@ -435,6 +513,7 @@ class CollectionCase(CaseState):
         quiet: bool = False,
         by_operator: bool = False,
         agencies: Sequence[str] | None = None,
+        override: tuple[str, str] = ("", ""),
     ) -> bool:
         facts = self._facts(on, by_operator)
         try:
@@ -446,7 +525,7 @@ class CollectionCase(CaseState):
         if target is None:
             return False
         if target is Stage.LITIGATION:
-            self._file_lawsuit(on, policy, facts.claim)
+            self._file_lawsuit(on, policy, facts.claim, actor, override)
         if target is Stage.WRITTEN_OFF:
             self._recall(on, actor, "written off")
             self._emit(CaseWrittenOff, on, actor, reason=reason, amount=facts.claim)
@@ -462,13 +541,15 @@ class CollectionCase(CaseState):
             self._report_month(on)  # a closed case never changes again: its month-end record is known now
         return True
 
-    def _file_lawsuit(self, on: date, policy: CollectionPolicy, claim: Decimal) -> None:
+    def _file_lawsuit(self, on: date, policy: CollectionPolicy, claim: Decimal, actor: str, override: tuple[str, str]) -> None:
+        """Post the filing costs; ``override``: the rule's refusal an operator filed against, and why."""
         costs = litigation_costs(claim)
         lines = [("acceptance fee", costs.acceptance), ("preservation fee", costs.preservation)]
         if policy.attorney_fee_recoverable:
             lines.append(("attorney fee", costs.attorney))
         postings = tuple(ChargePosting(COSTS, amount, amount, ZERO, rule) for rule, amount in lines)
-        self._emit(LawsuitFiled, on, SYSTEM, claim=claim, costs=postings)
+        overridden, reason = override
+        self._emit(LawsuitFiled, on, actor, claim=claim, costs=postings, overridden=overridden, override_reason=reason)
 
     def _place(self, on: date, policy: CollectionPolicy, agencies: Sequence[str]) -> None:
         digest = hashlib.sha256(f"{self.case_id}:{self.placements}".encode()).digest()
@@ -520,6 +601,18 @@ class CollectionCase(CaseState):
                 self._opened, self.day_count, balances, self.installments, self._totals(), start, stop
             )
             self._emit_charges(start, stop, charges)
+            self._accrue_delayed_interest(start, stop)
+
+    def _accrue_delayed_interest(self, start: date, through: date) -> None:
+        """Delayed-performance interest over (start, through], outside the cap (``states.litigation``)."""
+        stretch = litigation.delayed_interest(self.litigation, start, through)
+        if stretch is not None:
+            posting = ChargePosting(litigation.DELAYED_INTEREST, stretch.amount, stretch.amount, ZERO, litigation.DELAYED_INTEREST_RULE)
+            self._emit(
+                DelayedPerformanceInterestAccrued, through, SYSTEM, accrued_from=start, through=through, base=stretch.base,
+                daily_rate=DELAYED_PERFORMANCE_DAILY_RATE, start=stretch.start, days=stretch.days, exact=stretch.exact,
+                postings=(posting,),
+            )
 
     def _post_payoff_interest(self, on: date, amount: Decimal) -> None:
         """A payoff brings forward the contract interest accrued in the current period."""

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Callable
 
-from states import accrual, contact, credit
+from states import accrual, contact, credit, litigation
 from states.accrual import CAP, COMPOUND, CONTRACT, LATE_FEE, ONE_DAY, PENALTY
 from states.allocation import Allocation, AllocationLine, AllocationOrder, Component, Due, allocate
 from states.court_fees import litigation_costs
@@ -35,6 +35,9 @@ from states.events import (
     ContactRecorded,
     ContactRefused,
     CreditReportNoticeSent,
+    DelayedPerformanceInterestAccrued,
+    ExecutionRecorded,
+    JudgmentEntered,
     VisitReported,
     VisitScheduled,
     Event,
@@ -138,6 +141,7 @@ class CaseState:
         self.placements = 0
         self.next_review_on: date | None = None
         self.lawsuit_filed = False
+        self.litigation = litigation.EMPTY  # the judgment, delayed-performance interest, execution
         self.contact = contact.ContactState()
         self.credit = credit.CreditState()
         self._pending: list[Event] = []  # emitted, not yet collected
@@ -202,15 +206,16 @@ class CaseState:
     def total_due(self, as_of: date) -> Decimal:
         """The sum of ``dues(as_of)``, without building them."""
         installments = sum((i.unpaid for i in self.installments if i.due_on <= as_of), ZERO)
-        return installments + self.costs_due + self.penalty_due + self.compound_due
+        return installments + self.costs_due + self.penalty_due + self.compound_due + self.litigation.interest_due
 
     def overdue_total(self, as_of: date) -> Decimal:
         """Amounts past their due date on ``as_of`` (case-level dues always count)."""
         installments = sum((i.unpaid for i in self.installments if i.due_on < as_of), ZERO)
-        return installments + self.penalty_due + self.compound_due + self.costs_due
+        return installments + self.penalty_due + self.compound_due + self.costs_due + self.litigation.interest_due
 
     def total_owing(self) -> Decimal:
-        return sum((i.unpaid for i in self.installments), ZERO) + self.penalty_due + self.compound_due + self.costs_due
+        owing = sum((i.unpaid for i in self.installments), ZERO) + self.penalty_due + self.compound_due + self.costs_due
+        return owing + self.litigation.interest_due
 
     def plan(self) -> list[dict[str, object]]:
         """The repayment plan as the contract states it, with what each installment has had paid."""
@@ -254,7 +259,8 @@ class CaseState:
             compound_interest=self.compound_due,
             late_fees=late_fees,
             costs=self.costs_due,
-            total_due=due_installments + self.costs_due + self.penalty_due + self.compound_due,
+            delayed_interest=self.litigation.interest_due,
+            total_due=due_installments + self.costs_due + self.penalty_due + self.compound_due + self.litigation.interest_due,
             unenforceable=sum(self.unenforceable.values(), ZERO),
             total_paid=self.total_paid,
             overpayment=self.overpayment,
@@ -299,8 +305,12 @@ class CaseState:
             candidates.append(self.visit_due_on + ONE_DAY)  # overdue from then: it counts toward outsourcing
         if self.placement_until is not None:
             candidates.append(self.placement_until)
-        if policy.month_end_posting and (oldest is not None or self.penalty_due or self.compound_due or self.costs_due):
+        running = self.litigation.unpaid_debt > 0  # delayed-performance interest is posted like every other charge
+        if policy.month_end_posting and (oldest is not None or self.penalty_due or self.compound_due or self.costs_due or running):
             candidates.append(month_end(after + ONE_DAY))
+        delayed_from = litigation.next_review_on(self.litigation, after)
+        if delayed_from is not None:
+            candidates.append(delayed_from)
         report_on = credit.next_record_on(after, self.stage, self.credit)
         if report_on is not None:
             candidates.append(report_on)
@@ -324,6 +334,7 @@ class CaseState:
             total_owing=claim,
             by_operator=by_operator,
             failed_visits=self.failed_visits + (1 if self.visit_due_on is not None and self.visit_due_on < on else 0),
+            execution_failed=litigation.execution_failed(self.litigation),
         )
 
     def _allocate(self, amount: Decimal, on: date, order: AllocationOrder) -> Allocation:
@@ -339,6 +350,10 @@ class CaseState:
                 if part > 0:
                     lines.append(AllocationLine(component, part, inst.number))
                     leftover -= part
+        delayed = min(leftover, self.litigation.interest_due)  # paid last (states.litigation)
+        if delayed > 0:
+            lines.append(AllocationLine(Component.DELAYED_PERFORMANCE_INTEREST, delayed))
+            leftover -= delayed
         return Allocation(amount, tuple(lines), leftover)
 
     def _wake_by(self, day: date) -> None:
@@ -403,6 +418,7 @@ class CaseState:
                 by_number[line.installment].interest_paid += line.amount
             elif line.component == PRINCIPAL:
                 by_number[line.installment].principal_paid += line.amount
+        self.litigation = litigation.after_payment(self.litigation, ((line.component, line.amount) for line in e.lines))
         self.total_paid += e.amount
         self.overpayment += e.overpayment
         self._skip_review_of_paid_installments(e.business_date)
@@ -484,6 +500,18 @@ class CaseState:
 
     def _on_LawsuitFiled(self, e: LawsuitFiled) -> None:
         self.lawsuit_filed = True
+        self.costs_due += sum((c.enforceable for c in e.costs), ZERO)
+
+    def _on_JudgmentEntered(self, e: JudgmentEntered) -> None:
+        self.litigation = litigation.after_judgment(self.litigation, e.amount, e.deadline, e.business_date)
+        self._wake_by(e.deadline + ONE_DAY)  # delayed-performance interest runs from then
+
+    def _on_DelayedPerformanceInterestAccrued(self, e: DelayedPerformanceInterestAccrued) -> None:
+        posted = sum((p.enforceable for p in e.postings), ZERO)
+        self.litigation = litigation.after_delayed_interest(self.litigation, e.base, e.days, posted)
+
+    def _on_ExecutionRecorded(self, e: ExecutionRecorded) -> None:
+        self.litigation = litigation.after_execution(self.litigation, litigation.ExecutionOutcome(e.outcome))
         self.costs_due += sum((c.enforceable for c in e.costs), ZERO)
 
     def _on_CaseWrittenOff(self, e: CaseWrittenOff) -> None:

@@ -33,6 +33,7 @@ from states.parse import (
     parse_operator,
     parse_text,
 )
+from states.litigation import ExecutionOutcome
 from states.vocabulary import ContactChannel, ContactOutcome, ContactParty, PauseReason, PaymentChannel, VisitOutcome
 
 
@@ -174,7 +175,45 @@ class ReportVisit(CaseCommand):
     note: str = arg("What was seen or said", kind="text", default="", required=False)
 
 
-COMMANDS: tuple[type[CaseCommand], ...] = (RecordPayment, MakePromise, RecordContact, PauseCase, ResumeCase, WriteOff, ReportVisit)
+@dataclass(frozen=True, kw_only=True)
+class FileLawsuit(CaseCommand):
+    """File a lawsuit outside the automatic rule; refused when suing is not worth it, unless overridden."""
+
+    action: ClassVar[str] = "file-lawsuit"
+    filed_on: date = arg("Date the lawsuit is filed (YYYY-MM-DD)", happened=True)
+    override: str | None = arg(
+        "Why file although the decision rule says suing is not worth it (recorded with the lawsuit); "
+        "leave out to follow the rule",
+        kind="text",
+        default=None,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnterJudgment(CaseCommand):
+    """Record the court's judgment: the judgment debt and the performance deadline."""
+
+    action: ClassVar[str] = "enter-judgment"
+    amount: Decimal = arg("The judgment debt awarded, yuan, ordinary interest excluded (the base of delayed-performance interest)")
+    deadline: date = arg("The performance deadline the judgment sets (YYYY-MM-DD); delayed-performance interest runs from the day after")
+    entered_on: date = arg("Date the judgment was entered (YYYY-MM-DD)", happened=True)
+    court: str = arg("The court that entered it (optional)", kind="text", default="", required=False)
+    case_number: str = arg("The court's case number (optional)", kind="text", default="", required=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordExecution(CaseCommand):
+    """Record how execution of the judgment ended; the execution fee is posted as a cost."""
+
+    action: ClassVar[str] = "record-execution"
+    outcome: ExecutionOutcome = arg("How execution ended (no_assets: without recovery, which allows the write-off)")
+    recorded_on: date = arg("Date execution ended (YYYY-MM-DD)", happened=True)
+
+
+COMMANDS: tuple[type[CaseCommand], ...] = (
+    RecordPayment, MakePromise, RecordContact, PauseCase, ResumeCase, WriteOff, ReportVisit,
+    FileLawsuit, EnterJudgment, RecordExecution,
+)
 
 
 @functools.cache

@@ -290,7 +290,53 @@ class RecalledFromAgency(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class LawsuitFiled(Event):
+    """A lawsuit for ``claim``, its filing costs posted (schema 2 added the operator's override).
+
+    ``overridden`` is the decision rule's refusal an operator filed against (``""``: the rule
+    agreed, or the close filed), ``override_reason`` the operator's recorded reason.
+    """
+
+    schema_version: ClassVar[int] = 2
     claim: Decimal
+    costs: tuple[ChargePosting, ...]
+    overridden: str
+    override_reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class JudgmentEntered(Event):
+    """The court's judgment: the judgment debt (ordinary interest excluded) and the performance deadline."""
+
+    amount: Decimal
+    deadline: date
+    court: str
+    case_number: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DelayedPerformanceInterestAccrued(Event):
+    """Delayed-performance interest over (accrued_from, through]: base x daily rate x days, outside the cap.
+
+    ``start`` is the first day accrued (the day after the performance deadline at the
+    earliest); ``exact`` is unrounded; the one posting is in fen, the residue carried.
+    """
+
+    accrued_from: date
+    through: date
+    base: Decimal  # the unpaid judgment debt
+    daily_rate: Decimal
+    start: date
+    days: int
+    exact: Decimal
+    postings: tuple[ChargePosting, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutionRecorded(Event):
+    """How execution of the judgment ended, and the execution fee posted as a cost."""
+
+    outcome: str  # states.litigation.ExecutionOutcome
+    judgment_debt: Decimal  # unpaid when execution was recorded: the fee's base
     costs: tuple[ChargePosting, ...]
 
 
@@ -381,8 +427,14 @@ def upcast_payment_received_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "channel": "bank_transfer"}
 
 
+def upcast_lawsuit_filed_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 lawsuits were all filed by the close under the decision rule: nothing overridden."""
+    return {**payload, "overridden": "", "override_reason": ""}
+
+
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("PaymentReceived", 1): upcast_payment_received_v1_v2,
+    ("LawsuitFiled", 1): upcast_lawsuit_filed_v1_v2,
 }
 
 

@@ -31,7 +31,10 @@ from states.events import (
     ContactRecorded,
     ContactRefused,
     CreditReportNoticeSent,
+    DelayedPerformanceInterestAccrued,
     Event,
+    ExecutionRecorded,
+    JudgmentEntered,
     LawsuitFiled,
     MonthEndReported,
     PaymentReceived,
@@ -71,8 +74,14 @@ class ChargeLine:
     unenforceable: Decimal | None = None
     cap_limit: Decimal | None = None
     installment: int | None = None
+    daily_rate: Decimal | None = None  # a rate a day (delayed-performance interest), not a year
 
     def text(self) -> str:
+        if self.kind == "accrual" and self.daily_rate is not None:
+            return (
+                f"{self.component}: {self.base} x {_percent(self.daily_rate)} a day x {_days(self.days)} "
+                f"({_span(self.start, self.end)}) = {self.amount}  [{self.rule}]"
+            )
         if self.kind == "accrual":
             return (
                 f"{self.component}: {self.base} x {_percent(self.annual_rate)} x {_days(self.days)} "
@@ -165,8 +174,14 @@ def explain(event: Event) -> tuple[ChargeLine, ...]:
         return tuple(_accrual_line(s) for s in event.segments) + tuple(
             _posting_line(p, event.cap_limit) for p in event.postings
         )
-    if isinstance(event, LawsuitFiled):
+    if isinstance(event, (LawsuitFiled, ExecutionRecorded)):
         return tuple(_posting_line(p, None) for p in event.costs)
+    if isinstance(event, DelayedPerformanceInterestAccrued):
+        accrued = ChargeLine(
+            "accrual", event.postings[0].component, event.exact, event.postings[0].rule, base=event.base,
+            start=event.start, end=event.through, days=event.days, daily_rate=event.daily_rate,
+        )
+        return (accrued, *(_posting_line(p, None) for p in event.postings))
     return ()
 
 
@@ -244,7 +259,30 @@ def payment_notes(payment: PaymentReceived, opened: CaseOpened) -> list[str]:
 
 def _lawsuit(e: LawsuitFiled) -> str:
     costs = sum((c.enforceable for c in e.costs), ZERO)
-    return f"lawsuit filed: claim {e.claim}, court and legal costs {costs}"
+    override = f"; filed against the rule ({e.overridden}): {e.override_reason}" if e.overridden else ""
+    return f"lawsuit filed: claim {e.claim}, court and legal costs {costs}{override}"
+
+
+def _judgment(e: JudgmentEntered) -> str:
+    court = ", ".join(part for part in (e.court, e.case_number) if part)
+    return (
+        f"judgment entered{' (' + court + ')' if court else ''}: judgment debt {e.amount}, performance deadline "
+        f"{e.deadline}; delayed-performance interest from {e.deadline + timedelta(days=1)} if unpaid"
+    )
+
+
+def _delayed_interest(e: DelayedPerformanceInterestAccrued) -> str:
+    posted = sum((p.enforceable for p in e.postings), ZERO)
+    return (
+        f"delayed-performance interest {_span(e.start, e.through)}: {posted} on the unpaid judgment debt {e.base} "
+        f"({_percent(e.daily_rate)} a day, outside the contract cap)"
+    )
+
+
+def _execution(e: ExecutionRecorded) -> str:
+    fee = sum((c.enforceable for c in e.costs), ZERO)
+    ended = " (ended without recovery: the case may be written off)" if e.outcome == "no_assets" else ""
+    return f"execution ended {e.outcome}{ended}; execution fee {fee} on the unpaid judgment debt {e.judgment_debt}"
 
 
 def _notice(e: CreditReportNoticeSent) -> str:
@@ -283,6 +321,9 @@ _DESCRIBE: dict[type, Callable[[Any], str]] = {
     PlacedWithAgency: lambda e: f"placed with agency {e.agency_id} until {e.until} at {_percent(e.commission_rate)} commission",
     RecalledFromAgency: lambda e: f"recalled from agency {e.agency_id}: {e.reason}",
     LawsuitFiled: _lawsuit,
+    JudgmentEntered: _judgment,
+    DelayedPerformanceInterestAccrued: _delayed_interest,
+    ExecutionRecorded: _execution,
     CaseWrittenOff: lambda e: f"written off with {e.amount} unrecovered: {e.reason}",
     BorrowerDetailsAmended: lambda e: "borrower details amended: "
     + ", ".join(f"{c.field} {c.before or '-'} -> {c.after or '-'}" for c in e.changes)

@@ -19,6 +19,7 @@ from enum import Enum
 
 from transitions import Machine, MachineError
 
+from states.litigation import not_worth_suing
 from states.policy import CollectionPolicy
 
 
@@ -56,6 +57,7 @@ class StageFacts:
     total_owing: Decimal  # overdue_total + principal not yet due
     by_operator: bool = False
     failed_visits: int = 0  # reported failed field visits, and one more while a scheduled visit is overdue
+    execution_failed: bool = False  # execution of the judgment ended without recovery (states.litigation)
 
 
 # Guards: named, so the table reads like the policy.
@@ -88,9 +90,18 @@ def litigation_worth_it(f: StageFacts, p: CollectionPolicy) -> bool:
     return (
         f.placement_ended
         and f.dpd >= p.litigation_at_dpd
-        and f.claim >= p.litigation_min_claim
-        and f.claim * p.litigation_expected_recovery_rate > f.expected_legal_cost
+        and not_worth_suing(f.claim, f.expected_legal_cost, p) is None
     )
+
+
+def filed_by_operator(f: StageFacts, p: CollectionPolicy) -> bool:
+    """An operator files outside the automatic rule (the case has checked the rule, or its override)."""
+    return f.by_operator
+
+
+def execution_ended_without_recovery(f: StageFacts, p: CollectionPolicy) -> bool:
+    """A case in litigation is written off by an operator, once execution ended without recovery."""
+    return f.by_operator and f.execution_failed
 
 
 def recovery_ended(f: StageFacts, p: CollectionPolicy) -> bool:
@@ -117,9 +128,11 @@ TRANSITIONS: tuple[tuple[str, Stage | tuple[Stage, ...], Stage, tuple], ...] = (
     ("escalate", S.PHONE, S.VISIT, (visit_threshold_reached, not_paused, no_promise_pending)),
     ("escalate", S.VISIT, S.OUTSOURCED, (outsourcing_threshold_reached, not_paused, no_promise_pending)),
     ("escalate", S.OUTSOURCED, S.LITIGATION, (litigation_worth_it, not_paused, no_promise_pending)),
+    ("file_lawsuit", COLLECTION_STAGES, S.LITIGATION, (filed_by_operator, not_paused)),
     ("cure", COLLECTION_STAGES, S.CURRENT, (arrears_paid,)),
     ("settle", OPEN_STAGES, S.SETTLED, (nothing_owing,)),
-    ("write_off", (S.OUTSOURCED, S.LITIGATION), S.WRITTEN_OFF, (recovery_ended,)),
+    ("write_off", S.OUTSOURCED, S.WRITTEN_OFF, (recovery_ended,)),
+    ("write_off", S.LITIGATION, S.WRITTEN_OFF, (execution_ended_without_recovery,)),
 )
 
 TRIGGERS = tuple(dict.fromkeys(t[0] for t in TRANSITIONS))

@@ -26,6 +26,9 @@ MAY: dict[str, frozenset[OperatorRole]] = {
     "report-visit": frozenset({COLLECTOR, SUPERVISOR}),
     "resume-case": frozenset({COLLECTOR, SUPERVISOR}),
     "write-off-case": frozenset({SUPERVISOR}),
+    "file-lawsuit": frozenset({SUPERVISOR}),
+    "enter-judgment": frozenset({COLLECTOR, SUPERVISOR}),
+    "record-execution": frozenset({COLLECTOR, SUPERVISOR}),
     "import-loans": frozenset({SUPERVISOR}),
     "reveal-personal-data": frozenset({SUPERVISOR, AUDITOR}),
 }

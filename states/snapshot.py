@@ -13,6 +13,8 @@ snapshots are read back for ever, so the format only grows by versions:
   dated on (a v3 snapshot's single day is read as such);
 - v6: adds ``visits`` (the field visit due, the failed visits); a v5
   snapshot predates visit scheduling: none due, none failed;
+- v7: adds ``litigation`` (``states.litigation.LitigationState``: the judgment,
+  delayed-performance interest, execution); a v6 snapshot predates judgments: none;
 - v5: adds ``credit`` (``states.credit.CreditState``). A v4 snapshot was
   written before credit reporting, when no case had been sent a notice, so
   its credit state is the empty one (and a replay of its events agrees).
@@ -35,6 +37,7 @@ from states import contact as contact_rules
 from states.contact import ContactDay, ContactState, LastContact
 from states.credit import CreditState
 from states.errors import DomainError
+from states.litigation import ExecutionOutcome, Judgment, LitigationState
 from states.events import CaseOpened, event_from_record
 from states.lifecycle import Stage
 from states.vocabulary import ContactChannel, ContactOutcome, ContactParty
@@ -42,8 +45,8 @@ from states.vocabulary import ContactChannel, ContactOutcome, ContactParty
 if TYPE_CHECKING:
     from states.case import CollectionCase
 
-SNAPSHOT_VERSION = 6
-ADDED_IN = {3: ("pause_reason", "last_contact"), 5: ("credit",), 6: ("visits",)}  # keys each version added to the one before
+SNAPSHOT_VERSION = 7
+ADDED_IN = {3: ("pause_reason", "last_contact"), 5: ("credit",), 6: ("visits",), 7: ("litigation",)}  # keys each version added to the one before
 
 
 def decode_opening_event(text: str) -> CaseOpened:
@@ -97,6 +100,7 @@ def snapshot(case: CollectionCase) -> dict[str, Any]:
         else [last.at.isoformat(timespec="minutes"), last.channel.value, last.party.value, last.outcome.value],
         "credit": [_iso(case.credit.first_report_on), _iso(case.credit.default_ended_on), _iso(case.credit.reported_through)],
         "visits": [_iso(case.visit_due_on), case.failed_visits],
+        "litigation": _litigation(case.litigation),
     }
 
 
@@ -150,7 +154,32 @@ def from_snapshot(
     case.credit = CreditState(*map(_date, data["credit"]))
     due, case.failed_visits = data["visits"]
     case.visit_due_on = _date(due)
+    case.litigation = _read_litigation(data["litigation"])
     return case
+
+
+def _litigation(state: LitigationState) -> list[Any] | None:
+    if state == LitigationState():
+        return None
+    j = state.judgment
+    return [
+        None if j is None else [str(j.amount), j.deadline.isoformat(), j.entered_on.isoformat()],
+        str(state.paid_since_judgment), str(state.debt_days), str(state.interest_posted), str(state.interest_due),
+        None if state.execution is None else state.execution.value,
+    ]
+
+
+def _read_litigation(data: list[Any] | None) -> LitigationState:
+    if data is None:
+        return LitigationState()
+    judgment, paid, debt_days, posted, due, execution = data
+    if judgment is not None:
+        amount, deadline, entered_on = judgment
+        judgment = Judgment(Decimal(amount), date.fromisoformat(deadline), date.fromisoformat(entered_on))
+    return LitigationState(
+        judgment, Decimal(paid), Decimal(debt_days), Decimal(posted), Decimal(due),
+        None if execution is None else ExecutionOutcome(execution),
+    )
 
 
 def _upgraded(data: dict[str, Any]) -> dict[str, Any]:
@@ -158,8 +187,10 @@ def _upgraded(data: dict[str, Any]) -> dict[str, Any]:
     version = data.get("v")
     if version == SNAPSHOT_VERSION:
         return data
+    if version == 6:  # written before judgments were recorded: none is
+        return {**data, "v": SNAPSHOT_VERSION, "litigation": None}
     if version == 5:  # written before field visits were scheduled: none is
-        return {**data, "v": SNAPSHOT_VERSION, "visits": [None, 0]}
+        return _upgraded({**data, "v": 6, "visits": [None, 0]})
     if version == 4:  # written before credit reporting: nothing reported, no notice sent
         return _upgraded({**data, "v": 5, "credit": [None, None, None]})
     if version == 3:  # one day's contact counters -> the counters of every day still open

@@ -22,6 +22,7 @@ AMOUNT_FIELDS = (
     "compound_interest",
     "late_fees",
     "costs",
+    "delayed_interest",
     "total_due",
     "unenforceable",
     "total_paid",
@@ -47,6 +48,7 @@ class CaseProjection:
     compound_interest: Decimal
     late_fees: Decimal
     costs: Decimal
+    delayed_interest: Decimal  # delayed-performance interest due after a judgment (outside the cap)
     total_due: Decimal
     unenforceable: Decimal
     total_paid: Decimal
@@ -96,6 +98,7 @@ class CaseView:
         p = self.projection
         parts = {
             "costs": p.costs,
+            "delayed_performance_interest": p.delayed_interest,
             "penalty_interest": p.penalty_interest,
             "compound_interest": p.compound_interest,
             "late_fees": p.late_fees,

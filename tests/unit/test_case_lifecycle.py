@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from states.case import CollectionCase, DomainError
+from states.commands import EnterJudgment, RecordExecution
 from states.parse import InputError
 from states.court_fees import litigation_costs
 from states.events import (
@@ -78,6 +79,7 @@ def test_transition_table_is_the_escalation_policy_of_domain_section_2():
         ("escalate", S.PHONE, S.VISIT),
         ("escalate", S.VISIT, S.OUTSOURCED),
         ("escalate", S.OUTSOURCED, S.LITIGATION),
+        *{("file_lawsuit", s, S.LITIGATION) for s in (S.OVERDUE, S.PHONE, S.VISIT, S.OUTSOURCED)},  # an operator
         *{("cure", s, S.CURRENT) for s in (S.OVERDUE, S.PHONE, S.VISIT, S.OUTSOURCED)},
         *{("settle", s, S.SETTLED) for s in (S.CURRENT, S.OVERDUE, S.PHONE, S.VISIT, S.OUTSOURCED, S.LITIGATION)},
         ("write_off", S.OUTSOURCED, S.WRITTEN_OFF),
@@ -237,13 +239,18 @@ def test_write_off_guard_at_dpd_361_only_when_litigation_is_not_worth_it():
     assert decide("c", S.OUTSOURCED, "write_off", _facts(dpd=360, **small), POLICY) is None
     assert decide("c", S.OUTSOURCED, "write_off", _facts(dpd=361, **small), POLICY) is S.WRITTEN_OFF
     assert decide("c", S.OUTSOURCED, "write_off", _facts(dpd=361), POLICY) is None  # worth suing instead
-    assert decide("c", S.LITIGATION, "write_off", _facts(dpd=10, by_operator=True), POLICY) is S.WRITTEN_OFF
+    # from litigation: by an operator, once execution ended without recovery
+    assert decide("c", S.LITIGATION, "write_off", _facts(dpd=10, by_operator=True, execution_failed=True), POLICY) is S.WRITTEN_OFF
+    assert decide("c", S.LITIGATION, "write_off", _facts(dpd=10, by_operator=True), POLICY) is None
+    assert decide("c", S.LITIGATION, "write_off", _facts(dpd=400, execution_failed=True, **small), POLICY) is None
 
 
 def test_operator_writes_off_a_case_in_litigation():
     case = open_case()
     case.advance(dpd_day(200), POLICY)
     assert case.stage is S.LITIGATION
+    case.enter_judgment(EnterJudgment(case=case.case_id, operator="op-7", amount="10000", deadline=dpd_day(201), entered_on=dpd_day(200)), POLICY)
+    case.record_execution(RecordExecution(case=case.case_id, operator="op-7", outcome="no_assets", recorded_on=dpd_day(210)), POLICY)
     events = case.write_off(write_off_cmd(case, "execution ended without recovery", dpd_day(210), operator="op-7"), POLICY)
 
     (written_off,) = of_type(events, CaseWrittenOff)

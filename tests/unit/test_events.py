@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from states.commands import ReportVisit
+from states.commands import EnterJudgment, RecordExecution, ReportVisit
 import json
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -63,7 +63,10 @@ def every_kind_of_event():
         ReportVisit(case=case.case_id, operator="op-2", collectors="op-2,op-3", outcome="met", visited_at=datetime(2024, 4, 11, 10, 0)),
         POLICY,
     )
-    case.advance(d(200), POLICY)  # outsourced, placed, recalled, sued
+    case.advance(d(190), POLICY)  # outsourced, placed, recalled, sued
+    case.enter_judgment(EnterJudgment(case=case.case_id, operator="op-3", amount="10000", deadline=d(195), entered_on=d(190)), POLICY)
+    case.advance(d(200), POLICY)  # delayed-performance interest from d(196)
+    case.record_execution(RecordExecution(case=case.case_id, operator="op-3", outcome="no_assets", recorded_on=d(205)), POLICY)
     case.write_off(write_off_cmd(case, "execution ended without recovery", d(210), operator="op-3"), POLICY)
     case.record_rebuild(d(211), actor="op-audit", reason="case row restored from its events")
     return case
