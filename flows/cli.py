@@ -25,6 +25,8 @@ from rich.markup import escape  # noqa: E402
 
 from flows import report  # noqa: E402
 from states.commands import MakePromise, PauseCase, RecordContact, RecordPayment, ReportVisit, ResumeCase, WriteOff  # noqa: E402
+from states.commands import EnterJudgment, FileLawsuit, RecordExecution  # noqa: E402
+from states.litigation import ExecutionOutcome  # noqa: E402
 from states.vocabulary import (  # noqa: E402
     ContactChannel,
     ContactOutcome,
@@ -80,6 +82,8 @@ visits_app = typer.Typer(help="Field visits: the visits due, and a visit's repor
 app.add_typer(visits_app, name="visits")
 calls_app = typer.Typer(help="Today's call list: who to call, in which order, and who may not be called today.", no_args_is_help=True)
 app.add_typer(calls_app, name="calls")
+lawsuit_app = typer.Typer(help="Litigation: file a lawsuit, record the judgment, record the execution.", no_args_is_help=True)
+app.add_typer(lawsuit_app, name="lawsuit")
 operators_app = typer.Typer(help="The operator roster: who may act, as collector, supervisor or auditor.", no_args_is_help=True)
 app.add_typer(operators_app, name="operators")
 from flows.loans import borrower_app, loans_app  # noqa: E402  (the loan book and borrowers)
@@ -515,8 +519,44 @@ def write_off(
     on: str = typer.Option(..., "--on", help=WriteOff.help("made_on")),
     operator: str = typer.Option(..., "--operator", help=WriteOff.help("operator")),
 ) -> None:
-    """Write a case off (from outsourced or litigation)."""
+    """Write a case off (from outsourced; from litigation once execution ended without recovery)."""
     _run(WriteOff(case=case, reason=reason, made_on=on, operator=operator))
+
+
+@lawsuit_app.command("file")
+def lawsuit_file(
+    case: str = typer.Argument(..., help=FileLawsuit.help("case")),
+    on: str = typer.Option(..., "--on", help=FileLawsuit.help("filed_on")),
+    operator: str = typer.Option(..., "--operator", help=FileLawsuit.help("operator")),
+    override: Optional[str] = typer.Option(None, "--override", help=FileLawsuit.help("override")),
+) -> None:
+    """File a lawsuit outside the automatic rule; refused with the reason when suing is not worth it, unless --override."""
+    _run(FileLawsuit(case=case, filed_on=on, operator=operator, override=override))
+
+
+@lawsuit_app.command("judgment", context_settings=NEGATIVE_OK)
+def lawsuit_judgment(
+    case: str = typer.Argument(..., help=EnterJudgment.help("case")),
+    amount: str = typer.Option(..., "--amount", help=EnterJudgment.help("amount")),
+    deadline: str = typer.Option(..., "--deadline", help=EnterJudgment.help("deadline")),
+    on: str = typer.Option(..., "--on", help=EnterJudgment.help("entered_on")),
+    operator: str = typer.Option(..., "--operator", help=EnterJudgment.help("operator")),
+    court: str = typer.Option("", "--court", help=EnterJudgment.help("court")),
+    case_number: str = typer.Option("", "--case-number", help=EnterJudgment.help("case_number")),
+) -> None:
+    """Record the judgment; from the day after the deadline the unpaid judgment debt bears delayed-performance interest."""
+    _run(EnterJudgment(case=case, amount=amount, deadline=deadline, entered_on=on, operator=operator, court=court, case_number=case_number))
+
+
+@lawsuit_app.command("execution")
+def lawsuit_execution(
+    case: str = typer.Argument(..., help=RecordExecution.help("case")),
+    outcome: str = typer.Option(..., "--outcome", help=f"{RecordExecution.help('outcome')}: {accepted(ExecutionOutcome)}"),
+    on: str = typer.Option(..., "--on", help=RecordExecution.help("recorded_on")),
+    operator: str = typer.Option(..., "--operator", help=RecordExecution.help("operator")),
+) -> None:
+    """Record how execution ended and post the execution fee as a cost; no_assets allows the write-off."""
+    _run(RecordExecution(case=case, outcome=outcome, recorded_on=on, operator=operator))
 
 
 @app.command("retry-case")

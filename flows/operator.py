@@ -76,6 +76,9 @@ Pause = form_for(commands.PauseCase, "Pause")
 Resume = form_for(commands.ResumeCase, "Resume")
 WriteOff = form_for(commands.WriteOff, "WriteOff")
 VisitReport = form_for(commands.ReportVisit, "VisitReport")
+LawsuitFiling = form_for(commands.FileLawsuit, "LawsuitFiling")
+Judgment = form_for(commands.EnterJudgment, "Judgment")
+Execution = form_for(commands.RecordExecution, "Execution")
 
 
 def event_line(e: Event) -> str:
@@ -150,7 +153,7 @@ def resume_case(resume: Resume) -> list[str]:
 
 @flow(name="write-off-case", flow_run_name=_run_name("write-off", "case"))
 def write_off_case(write_off: WriteOff) -> list[str]:
-    """End recovery: write the case off (from outsourced or litigation)."""
+    """End recovery: write the case off (from outsourced; from litigation once execution ended without recovery)."""
     return _run(write_off)
 
 
@@ -158,3 +161,21 @@ def write_off_case(write_off: WriteOff) -> list[str]:
 def report_visit(visit: VisitReport) -> list[str]:
     """Report a field visit (two collectors at least); a failed one schedules the next."""
     return _run(visit)
+
+
+@flow(name="file-lawsuit", flow_run_name=_run_name("lawsuit", "case"))
+def file_lawsuit(lawsuit: LawsuitFiling) -> list[str]:
+    """File a lawsuit outside the automatic rule; refused when suing is not worth it, unless overridden (recorded)."""
+    return _run(lawsuit)
+
+
+@flow(name="enter-judgment", flow_run_name=_run_name("judgment", "case", "deadline"))
+def enter_judgment(judgment: Judgment) -> list[str]:
+    """Record the judgment; the unpaid judgment debt bears delayed-performance interest from the day after the deadline."""
+    return _run(judgment)
+
+
+@flow(name="record-execution", flow_run_name=_run_name("execution", "case", "outcome"))
+def record_execution(execution: Execution) -> list[str]:
+    """Record how execution ended (the execution fee is a cost); no_assets allows the write-off."""
+    return _run(execution)

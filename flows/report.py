@@ -258,7 +258,8 @@ def print_timeline(console: Console, rows) -> None:
         console.print(
             f"\nafter #{rows[-1].seq}: principal {yuan(last['principal_outstanding'])}, contract interest due "
             f"{yuan(last['contract_interest_due'])}, penalty {yuan(last['penalty_interest'])}, compound "
-            f"{yuan(last['compound_interest'])}, late fees {yuan(last['late_fees'])}, costs {yuan(last['costs'])}; "
+            f"{yuan(last['compound_interest'])}, late fees {yuan(last['late_fees'])}, costs {yuan(last['costs'])}, "
+            f"delayed-performance interest {yuan(last['delayed_interest'])}; "
             f"total due {yuan(last['total_due'])}; above the cap (never charged) {yuan(last['unenforceable'])}; "
             f"paid {yuan(last['total_paid'])}",
             highlight=False,

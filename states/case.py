@@ -339,7 +339,7 @@ class CollectionCase(CaseState):
         refusal = litigation.not_worth_suing(claim, litigation.expected_legal_cost(claim), policy)
         if refusal and cmd.override is None:
             raise DomainError(
-                f"case {self.case_id}: lawsuit not filed: {refusal}; give an override reason to file anyway (it is recorded)"
+                f"case {self.case_id}: lawsuit not filed: {refusal}; give an override reason (--override REASON) to file anyway; it is recorded"
             )
         self._recall(on, cmd.operator, "lawsuit filed")
         override = (refusal, cmd.override) if refusal else ("", "")

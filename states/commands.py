@@ -157,7 +157,7 @@ class ResumeCase(CaseCommand):
 
 @dataclass(frozen=True, kw_only=True)
 class WriteOff(CaseCommand):
-    """End recovery: write the case off (from outsourced or litigation)."""
+    """End recovery: write the case off (from outsourced; from litigation once execution ended without recovery)."""
 
     action: ClassVar[str] = "write-off-case"
     reason: str = arg("Why recovery ended", kind="text")

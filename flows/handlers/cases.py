@@ -31,10 +31,13 @@ from states.caps import LprTable
 from states.case import CollectionCase
 from states.commands import (
     CaseCommand,
+    EnterJudgment,
+    FileLawsuit,
     MakePromise,
     PauseCase,
     RecordContact,
     RecordedPayment,
+    RecordExecution,
     RecordPayment,
     ReportVisit,
     ResumeCase,
@@ -129,6 +132,18 @@ def report_visit(cmd: ReportVisit, app: App) -> list[Event]:
     return _on_case(app, cmd, lambda case: case.report_visit(cmd, app.policy))
 
 
+def file_lawsuit(cmd: FileLawsuit, app: App) -> list[Event]:
+    return _on_case(app, cmd, lambda case: case.file_lawsuit(cmd, app.policy))
+
+
+def enter_judgment(cmd: EnterJudgment, app: App) -> list[Event]:
+    return _on_case(app, cmd, lambda case: case.enter_judgment(cmd, app.policy))
+
+
+def record_execution(cmd: RecordExecution, app: App) -> list[Event]:
+    return _on_case(app, cmd, lambda case: case.record_execution(cmd, app.policy))
+
+
 HANDLERS: dict[type[CaseCommand], Callable[[CaseCommand, App], list[Event]]] = {
     RecordPayment: record_payment,
     MakePromise: make_promise,
@@ -137,6 +152,9 @@ HANDLERS: dict[type[CaseCommand], Callable[[CaseCommand, App], list[Event]]] = {
     ResumeCase: resume_case,
     WriteOff: write_off,
     ReportVisit: report_visit,
+    FileLawsuit: file_lawsuit,
+    EnterJudgment: enter_judgment,
+    RecordExecution: record_execution,
 }
 
 

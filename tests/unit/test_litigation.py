@@ -15,7 +15,6 @@ from states.events import (
     CaseWrittenOff,
     DelayedPerformanceInterestAccrued,
     ExecutionRecorded,
-    JudgmentEntered,
     LawsuitFiled,
     PaymentReceived,
     StageChanged,
