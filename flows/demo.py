@@ -20,7 +20,7 @@ from typing import Callable
 
 from prefect import flow, get_run_logger, task
 
-from flows import runtime, simulation
+from flows import demo_court, runtime, simulation
 from flows.daily import close_business_day
 from flows.daily_report import daily_report
 from flows.handlers import loans
@@ -35,6 +35,8 @@ DEMO_ACTOR = "collector-demo"
 
 def _command(action: object, day: date, policy, n: int):
     """Turn a borrower's planned action into a domain command for ``day``."""
+    if action == demo_court.COURT:
+        return lambda case: demo_court.court_step(case, day, policy, DEMO_ACTOR)
     if action == "pay":
 
         def pay(case: CollectionCase):
@@ -139,6 +141,8 @@ def run_demo(
     logger = get_run_logger()
     borrowers = simulation.make_portfolio(size, start, seed)
     by_day = simulation.index_by_day(borrowers)
+    for day, steps in demo_court.court_days(borrowers, start, days).items():  # the operator's court work
+        by_day.setdefault(day, []).extend(steps)
     to_book: dict[date, list] = {}
     for record in demo_records(borrowers):
         to_book.setdefault(max(record.terms.disbursed_on, start), []).append(record)

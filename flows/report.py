@@ -7,6 +7,7 @@ the store.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -218,6 +219,19 @@ def demo_report(result: dict, store, elapsed: float, db_path: Path) -> tuple[Gro
     money.add_row("penalty and compound interest posted", yuan(Decimal(close["penalties_posted"]) + Decimal(commands["penalties_posted"])))
     money.add_row("above the legal cap (unenforceable, never charged)", yuan(Decimal(close["unenforceable"]) + Decimal(commands["unenforceable"])))
 
+    court = Table(title="Litigation (lawsuits filed by the close's rule and by the operator, judgments, executions)")
+    court.add_column("figure")
+    court.add_column("value", justify="right")
+    counts = Counter(close.get("litigation", {})) + Counter(commands.get("litigation", {}))
+    refused = sum(1 for message in commands["stuck"].values() if "lawsuit not filed" in message)
+    court.add_row("lawsuits filed", f"{counts['LawsuitFiled']:,}")
+    court.add_row("filings refused (not worth suing)", f"{refused:,}")
+    court.add_row("judgments entered", f"{counts['JudgmentEntered']:,}")
+    for outcome in ("recovered", "partial", "no_assets"):
+        court.add_row(f"executions ended {outcome}", f"{counts['execution ' + outcome]:,}")
+    delayed = Decimal(close.get("delayed_interest_posted", "0")) + Decimal(commands.get("delayed_interest_posted", "0"))
+    court.add_row("delayed-performance interest posted (yuan)", yuan(delayed))
+
     stuck = close["stuck"]
     example = store.example_case_ids()
     lines = [
@@ -236,7 +250,7 @@ def demo_report(result: dict, store, elapsed: float, db_path: Path) -> tuple[Gro
     tries.append(f"  .venv/bin/collectflow calls list --as-of {result['end']} --limit 20")
     tries.append(f"  .venv/bin/collectflow case show CASE --as-of {result['end']}")
     tries.append("  .venv/bin/collectflow verify")
-    return Group(stages, flow, money, *lines), tries
+    return Group(stages, flow, money, court, *lines), tries
 
 
 def print_timeline(console: Console, rows) -> None:

@@ -2,7 +2,7 @@
 
 The *inputs* of a history are what came from outside the rules: the loan
 (``CaseOpened``), payments, promises to pay, contacts, pauses, an operator's
-resume or write-off, amended borrower details. Everything else (accruals,
+resume or write-off, amended borrower details, an operator's lawsuit, a judgment, an execution. Everything else (accruals,
 reviews, escalations, placements, lawsuits, system write-offs) is what the
 rules made of them. ``rerun`` feeds the same inputs, on the same dates and
 in the same order, to a new case under the proposed policy and lets the
@@ -24,7 +24,17 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from states.case import CollectionCase
-from states.commands import MakePromise, PauseCase, RecordContact, RecordPayment, ResumeCase, WriteOff
+from states.commands import (
+    EnterJudgment,
+    FileLawsuit,
+    MakePromise,
+    PauseCase,
+    RecordContact,
+    RecordExecution,
+    RecordPayment,
+    ResumeCase,
+    WriteOff,
+)
 from states.errors import UserError
 from states.events import (
     SYSTEM,
@@ -36,6 +46,8 @@ from states.events import (
     ChargesAccrued,
     ContactRecorded,
     Event,
+    ExecutionRecorded,
+    JudgmentEntered,
     LawsuitFiled,
     PaymentReceived,
     PlacedWithAgency,
@@ -146,6 +158,16 @@ def _input(event: Event, case: CollectionCase, policy: CollectionPolicy):
     if isinstance(event, CaseWrittenOff) and actor != SYSTEM:
         cmd = WriteOff(case=case.case_id, operator=actor, reason=event.reason, made_on=event.business_date)
         return lambda: case.write_off(cmd, policy)
+    if isinstance(event, LawsuitFiled) and actor != SYSTEM:
+        cmd = FileLawsuit(case=case.case_id, operator=actor, filed_on=event.business_date, override=event.override_reason or None)
+        return lambda: case.file_lawsuit(cmd, policy)
+    if isinstance(event, JudgmentEntered):
+        cmd = EnterJudgment(case=case.case_id, operator=_operator(actor), amount=event.amount, deadline=event.deadline,
+                            entered_on=event.business_date, court=event.court, case_number=event.case_number)
+        return lambda: case.enter_judgment(cmd, policy)
+    if isinstance(event, ExecutionRecorded):
+        cmd = RecordExecution(case=case.case_id, operator=_operator(actor), outcome=event.outcome, recorded_on=event.business_date)
+        return lambda: case.record_execution(cmd, policy)
     if isinstance(event, BorrowerDetailsAmended):
         return lambda: case.amend_borrower_details(event.changes, event.business_date, actor=actor, source=event.source)
     return None

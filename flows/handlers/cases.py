@@ -44,7 +44,16 @@ from states.commands import (
     WriteOff,
 )
 from states.errors import DomainError
-from states.events import ChargesAccrued, Event, PaymentReceived, StageChanged
+from states.events import (
+    ChargesAccrued,
+    DelayedPerformanceInterestAccrued,
+    Event,
+    ExecutionRecorded,
+    JudgmentEntered,
+    LawsuitFiled,
+    PaymentReceived,
+    StageChanged,
+)
 from states.loan import LoanTerms
 from states.money import ZERO
 from states.operators import authorise
@@ -189,6 +198,8 @@ class BatchResult:
     charges_posted: Decimal = ZERO
     unenforceable: Decimal = ZERO
     recovered: Decimal = ZERO
+    litigation: Counter = field(default_factory=Counter)  # "LawsuitFiled", "JudgmentEntered", "execution no_assets" -> n
+    delayed_interest_posted: Decimal = ZERO
 
     def add_events(self, events: Iterable[Event]) -> None:
         for e in events:
@@ -203,6 +214,12 @@ class BatchResult:
                         self.penalties_posted += p.enforceable
             elif isinstance(e, PaymentReceived):
                 self.recovered += e.amount - e.overpayment
+            elif isinstance(e, (LawsuitFiled, JudgmentEntered)):
+                self.litigation[e.type] += 1
+            elif isinstance(e, ExecutionRecorded):
+                self.litigation[f"execution {e.outcome}"] += 1
+            elif isinstance(e, DelayedPerformanceInterestAccrued):
+                self.delayed_interest_posted += sum((p.enforceable for p in e.postings), ZERO)
 
     def merge(self, other: BatchResult) -> None:
         self.advanced += other.advanced
@@ -214,6 +231,8 @@ class BatchResult:
         self.charges_posted += other.charges_posted
         self.unenforceable += other.unenforceable
         self.recovered += other.recovered
+        self.litigation.update(other.litigation)
+        self.delayed_interest_posted += other.delayed_interest_posted
 
     def as_dict(self) -> dict:
         return {
@@ -227,6 +246,8 @@ class BatchResult:
             "charges_posted": str(self.charges_posted),
             "unenforceable": str(self.unenforceable),
             "recovered": str(self.recovered),
+            "litigation": dict(self.litigation),
+            "delayed_interest_posted": str(self.delayed_interest_posted),
         }
 
     @classmethod
@@ -242,6 +263,8 @@ class BatchResult:
             charges_posted=Decimal(data["charges_posted"]),
             unenforceable=Decimal(data["unenforceable"]),
             recovered=Decimal(data["recovered"]),
+            litigation=Counter(data.get("litigation", {})),
+            delayed_interest_posted=Decimal(data.get("delayed_interest_posted", "0")),
         )
 
 

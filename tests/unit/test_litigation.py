@@ -247,3 +247,17 @@ def test_a_version_6_snapshot_reads_with_no_judgment():
     snapshot = {k: v for k, v in case.snapshot().items() if k != "litigation"} | {"v": 6}
     restored = CollectionCase.from_snapshot(snapshot)
     assert restored.litigation == LitigationState() and restored.projection() == case.projection()
+
+
+def test_what_if_reruns_an_operators_lawsuit_judgment_and_execution_as_recorded():
+    from states.whatif import rerun
+
+    case = open_case()
+    case.advance(dpd_day(100), POLICY)
+    case.file_lawsuit(file_cmd(case, dpd_day(100)), POLICY)
+    case.enter_judgment(judgment_cmd(case, "10000.00", dpd_day(120), dpd_day(110)), POLICY)
+    case.record_execution(execution_cmd(case, "no_assets", dpd_day(150)), POLICY)
+    case.write_off(write_off_cmd(case, "execution ended without recovery", dpd_day(150), operator=OP), POLICY)
+    history = stored(case.log)
+    made, refused = rerun(history, POLICY, dpd_day(200))
+    assert refused == [] and [e.canonical_json() for e in made] == [e.canonical_json() for e in history]
