@@ -188,6 +188,7 @@ PINNED: dict = {
         "compound_interest": ("0.00", "0.00"),
         "late_fee": ("0.00", "0.00"),
         "contract_interest": ("3762.77", "0.00"),
+        "delayed_performance_interest": ("0.00", "0.00"),  # no judgment in this book
     },
 }
 
