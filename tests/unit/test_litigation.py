@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from states.case import CollectionCase, DomainError
 from states.commands import EnterJudgment, FileLawsuit, RecordExecution
@@ -261,3 +263,20 @@ def test_what_if_reruns_an_operators_lawsuit_judgment_and_execution_as_recorded(
     history = stored(case.log)
     made, refused = rerun(history, POLICY, dpd_day(200))
     assert refused == [] and [e.canonical_json() for e in made] == [e.canonical_json() for e in history]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=1, max_value=60), st.integers(min_value=0, max_value=60), st.booleans())
+def test_delayed_interest_as_of_any_date_is_the_closed_form_whatever_was_posted_before(days_after, cut, reviewed):
+    """Posted at the reviews (deadline + 1, month ends), at an execution's date or not at all before
+    the date asked, the delayed-performance interest as of it is debt x 0.0175 % x days, rounded once."""
+    case = in_litigation()
+    deadline = dpd_day(200)
+    case.enter_judgment(judgment_cmd(case, "12345.67", deadline, dpd_day(190)), POLICY)
+    as_of = deadline + timedelta(days=days_after)
+    if reviewed:
+        case.advance(as_of - timedelta(days=1), POLICY)
+    if 0 < cut <= days_after and deadline + timedelta(days=cut) >= case.accrued_through:
+        case.record_execution(execution_cmd(case, "partial", deadline + timedelta(days=cut)), POLICY)  # accrues to its date
+    expected = delayed_performance_interest(D("12345.67"), days_after)
+    assert case.view(as_of, POLICY).projection.delayed_interest == expected
