@@ -37,7 +37,12 @@ def terms_hash(terms: LoanTerms) -> str:
 
 
 def _terms_record(terms: LoanTerms) -> dict[str, Any]:
-    return terms.record()
+    record = terms.record()
+    # Loans booked before schedule_interest existed were all actual_days and hashed without it:
+    # leaving that value out keeps their hashes (and verify) as they were.
+    if record.get("schedule_interest") == "actual_days":
+        del record["schedule_interest"]
+    return record
 
 
 
