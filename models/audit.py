@@ -51,6 +51,7 @@ from states.explain import ChargeLine, TimelineRow, describe, explain, timeline_
 from states.money import from_fen, to_fen
 from states.errors import UserError
 from states.loan import LoanTerms
+from states.schedule import Installment
 from states.policy import CollectionPolicy
 from states.snapshot import SNAPSHOT_VERSION, decode_opening_event
 from states.views import BALANCE_FIELDS
@@ -199,7 +200,13 @@ def check_terms(case_id: str, history: Sequence[Mapping[str, Any]], loan_row: Ma
         if name in opened and _plain_term(opened[name]) != _plain_term(value):
             findings.append(Finding(case_id, 1, f"loans row {name}: {_plain_term(value)}, but the case was opened with {opened[name]}"))
     try:
-        rehashed = terms_hash(LoanTerms.from_record(booked))
+        terms = LoanTerms.from_record(booked)
+        if opened.get("plan_imported"):  # the plan is the one the case was opened with
+            terms = terms.with_plan(tuple(
+                Installment(i["number"], date.fromisoformat(i["due_on"]), Decimal(i["principal"]), Decimal(i["interest"]))
+                for i in opened["schedule"]
+            ))
+        rehashed = terms_hash(terms)
     except UserError as exc:
         return [*findings, Finding(case_id, 1, f"loans row does not hold valid terms: {exc}")]
     if rehashed != loan_row["terms_hash"]:

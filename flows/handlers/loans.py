@@ -65,6 +65,7 @@ from flows.handlers import beside
 from flows.handlers.beside import Beside, payments_of, plan_for
 from flows.handlers.imports import FileReport, RowImport
 from models import borrowers
+from models.booking import terms_hash
 from models.crypto import Keyring
 from models.store import CaseStore
 from states import borrower as personal
@@ -256,6 +257,12 @@ class LoanBook:
         ]
         if errors:
             return errors
+        if record.terms.plan_imported and terms_hash(record.terms) != loan_row["terms_hash"]:
+            return [RowError(
+                record.row, "contract_no", record.contract_no, "is booked with another repayment plan than the schedule file's",
+                "the booked plan: a booked contract's plan is never changed by an import (book a restructured loan "
+                "under a new contract_no)",
+            )]
         if borrower_row is not None and borrower_row["details_hash"] == borrowers.details_hash(self.keyring, record.borrower):
             return None
         changes = self._changes(record, borrower_row)

@@ -204,3 +204,17 @@ def test_a_history_dated_before_disbursement_refuses_its_loan_naming_the_dates(s
 def test_a_history_needs_an_operator(store, tmp_path):
     with pytest.raises(LoanBookError, match="--payments needs --operator"):
         run(store, write_csv(tmp_path / "loans.csv", loans(1)), payments=write_csv(tmp_path / "history.csv", HISTORY))
+
+
+def test_a_booked_plan_is_never_changed_by_an_import(store, tmp_path):
+    loan_file = write_csv(tmp_path / "loans.csv", loans(1))
+    first = run(store, loan_file, business_date=DISBURSED, schedules=write_csv(tmp_path / "plans.csv", plan_rows("HT-000001"), PLAN_COLUMNS))
+    assert first.booked == 1
+    same = run(store, loan_file, business_date=DISBURSED, schedules=tmp_path / "plans.csv")
+    assert (same.booked, same.unchanged, same.rejected_anywhere, same.schedules["unchanged"]) == (0, 1, 0, 12)
+    other = run(store, loan_file, business_date=DISBURSED,
+                schedules=write_csv(tmp_path / "plans2.csv", plan_rows("HT-000001", interest_extra="0.01"), PLAN_COLUMNS))
+    assert other.booked == 0 and other.rejected == 1
+    assert "row 2, column contract_no: 'HT-000001' is booked with another repayment plan than the schedule file's" in other.rejections[0]
+    assert store.load_one("HT-000001").installments[0].scheduled_interest == D("140.00")
+    assert verify(store.engine).ok
