@@ -131,7 +131,7 @@ def print_import_report(out: Console, report) -> None:
     for option, side in (("--schedules", report.schedules), ("--payments", report.payments)):
         if side:
             out.print(
-                f"{option} {side['source']}: {side['rows']} rows, {side['used']} booked with {side['contracts']} loans, "
+                f"{option} {side['source']}: {side['rows']} rows, {side['used']} booked (contracts: {side['contracts']}), "
                 f"{side['unchanged']} unchanged, {side['rejected']} rejected"
                 + (f" (to {side['rejects_file']})" if side["rejects_file"] else ""),
                 highlight=False,

@@ -20,7 +20,8 @@
 
 Idempotent on ``contract_no``: importing the same file twice books nothing
 the second time, and a crash half-way is repaired by importing it again.
-Memory is bounded by the chunk, whatever the file's size.
+Memory is bounded by the chunk, whatever the loan file's size (a schedule or
+history file beside it is held whole: its rows are checked with their loan).
 
 **What an amendment may change.** Contact details
 (``states.borrower.AMENDABLE``): ``borrower_name`` (a corrected spelling),
@@ -38,8 +39,11 @@ to the business date, exactly as the daily close would have done day by day
 (accrual through a date includes that date; see ``states.case``). So it
 starts with the stage, DPD and balances it would have had, and its history
 reads as if collectflow had followed it from the start. Payments made
-before the import are not in the file: import a book with payment history
-only with those payments recorded (``collectflow pay``) on their dates.
+before the import come beside the loan file (``payments``, the payment
+file's format): each is recorded on its date inside that catch-up, so a
+seasoned loan starts with the stage, DPD and balances it really has. The
+core system's plans may come beside it too (``schedules``), replacing the
+computed ones; see ``flows.handlers.beside``.
 
 **Personal data** (names, national id, phones, address) is encrypted at rest
 (``models.crypto``) and otherwise only ever shown masked: error messages,

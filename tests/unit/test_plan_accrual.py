@@ -11,6 +11,7 @@ from fractions import Fraction
 
 from states.case import CollectionCase
 from states.events import CaseOpened, ChargesAccrued, event_from_record
+from states.explain import describe
 from states.schedule import Installment, RepaymentMethod, ScheduleInterest
 from tests.unit.conftest import POLICY, loan, payment_cmd, plain_case
 
@@ -84,6 +85,8 @@ def test_an_imported_plan_is_what_accrual_posts():
     plan = tuple(Installment(i.number, i.due_on, i.principal, i.interest + D("1.00")) for i in terms.schedule)
     case = plain_case(terms=terms.with_plan(plan))
     assert case.plan_basis() == "plan as imported from the core lending system"
+    assert "installments from 2026-02-15 (plan as imported)" in describe(case.terms)  # what case replay shows
+    assert "(plan computed, monthly interest)" in describe(plain_case(terms=contract_loan()).terms)
     case.advance(date(2026, 3, 16), POLICY)
     assert contract_interest_posted(case) == {1: D("1801.00"), 2: D("1662.98")}
 
