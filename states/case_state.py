@@ -401,7 +401,8 @@ class CaseState:
             self.charged += p.enforceable
             if p.unenforceable:
                 self.unenforceable[p.component] = self.unenforceable.get(p.component, ZERO) + p.unenforceable
-            if p.component == CONTRACT and by_number[p.installment].due_on == e.through and accrual.follows_plan(self._opened):
+            if p.component == CONTRACT and p.installment in by_number and by_number[p.installment].due_on == e.through \
+                    and accrual.follows_plan(self._opened):
                 self.principal_days[PERIOD_START] = self.principal_days[CONTRACT]  # the next period starts
         self.accrued_through = max(self.accrued_through, e.through)
         self.contact = contact.forget_days_before(self.contact, self.accrued_through)
