@@ -601,10 +601,10 @@ def case_show(
 
 @case_app.command("schedule")
 def case_schedule(case: str = typer.Argument(..., help="Case id or contract number"), as_json: bool = typer.Option(False, "--json")) -> None:
-    """The repayment plan: one row per installment with what it has had paid (interest and principal)."""
+    """The repayment plan: one row per installment with what it has had paid (interest and principal),
+    and whether collectflow computed it (by which convention) or it is the plan as imported."""
     loaded = _app().store.load_one(case)
-    terms = loaded.terms
-    basis = f"computed by collectflow from the contract terms ({terms.repayment_method}, {terms.day_count})"
+    basis = loaded.plan_basis()
     rows = loaded.plan()
     if as_json:
         print_json({"case_id": loaded.case_id, "contract_no": loaded.contract_no, "plan": basis, "installments": rows})

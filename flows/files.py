@@ -7,7 +7,7 @@
 
 The format follows the extension: ``.csv``, ``.jsonl`` or ``.ndjson``, each
 optionally ``.gz``. A subclass names its columns (``LoanFile``: the loan
-book's, ``PaymentFile``: the payment file's). Memory is bounded by one row,
+book's, ``PaymentFile``: the payment file's, ``PlanFile``: the schedule file's). Memory is bounded by one row,
 whatever the file's size. A file that cannot be read at all is a
 ``FileError`` naming what to do about it.
 
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from states.errors import UserError
-from states import loanfile, paymentfile
+from states import loanfile, paymentfile, planfile
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 FIELD_LIMIT = 16 << 20  # characters in one CSV field: a long field is a row to reject, not an unreadable file
@@ -214,6 +214,14 @@ class PaymentFile(RowFile):
     what = "payment file"
     columns = tuple(c.name for c in paymentfile.COLUMNS)
     required = paymentfile.REQUIRED
+
+
+class PlanFile(RowFile):
+    """A schedule file: the repayment plans of ``states.planfile``, one row per installment."""
+
+    what = "schedule file"
+    columns = tuple(c.name for c in planfile.COLUMNS)
+    required = planfile.REQUIRED
 
 
 class RejectsFile:

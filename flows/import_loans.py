@@ -33,6 +33,14 @@ class LoanImport(BaseModel):
     rejects: str | None = Field(None, description="Where rejected rows go (default: beside the file, NAME.rejects.csv)")
     business_date: date | None = Field(None, description="The import's business date (default: today, Asia/Shanghai)")
     encoding: str = Field("utf-8", description="The file's text encoding (gbk for a file saved by a Chinese Excel)")
+    schedules: str | None = Field(
+        None, description="The core system's repayment plans as the worker sees the file (contract_no, installment, due_on, "
+        "principal, interest): used instead of computing them"
+    )
+    payments: str | None = Field(
+        None, description="The loans' payment history as the worker sees the file (the payment file's format): booked on "
+        "its dates as each new loan catches up to the business date"
+    )
 
 
 @task(
@@ -60,6 +68,8 @@ def import_loan_file(request: LoanImport, business_date: date) -> dict:
         encoding=request.encoding,
         on_progress=on_progress,
         today=runtime.today(),
+        schedules=request.schedules,
+        payments=request.payments,
     )
     return report.as_dict()
 

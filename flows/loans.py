@@ -1,6 +1,7 @@
 """``collectflow loans`` and ``collectflow borrower``: load the loan book, look at a borrower.
 
-    collectflow loans import FILE [--amend] [--rejects PATH] [--date D] [--operator OP] [--json]
+    collectflow loans import FILE [--schedules PLANS] [--payments HISTORY] [--amend] [--rejects PATH]
+                                  [--date D] [--operator OP] [--json]
     collectflow borrower show CASE [--json]                       masked, as any screen shows it
     collectflow borrower reveal CASE --operator OP [--field phone] [--purpose TEXT]
 
@@ -61,6 +62,12 @@ def _store():
 @loans_app.command("import")
 def import_command(
     file: Path = typer.Argument(..., help="The loan file: .csv or .jsonl (JSON Lines), optionally .gz"),
+    schedules: Optional[Path] = typer.Option(
+        None, "--schedules", help="The core system's repayment plans (contract_no, installment, due_on, principal, interest), used instead of computing them"
+    ),
+    payments: Optional[Path] = typer.Option(
+        None, "--payments", help="The loans' payment history, in the payment file's format: booked on its dates as the loans catch up (needs --operator)"
+    ),
     amend: bool = typer.Option(False, "--amend", help="Record changed contact details of booked contracts (never financial terms)"),
     rejects: Optional[Path] = typer.Option(None, "--rejects", help="Where rejected rows go (default: beside FILE, NAME.rejects.csv)"),
     on: Optional[str] = typer.Option(None, "--date", help="The import's business date (default: today, Asia/Shanghai)"),
@@ -95,12 +102,14 @@ def import_command(
             chunk_rows=chunk_rows,
             today=_today(),
             on_progress=lambda rows, done, total: bar.update(task, completed=done, total=max(total, 1), rows=rows),
+            schedules=schedules,
+            payments=payments,
         )
     if as_json:
         sys.stdout.write(_json(report.as_dict()) + "\n")
     else:
         print_import_report(console, report)
-    if report.rejected:
+    if report.rejected_anywhere:
         raise typer.Exit(1)
 
 
@@ -119,6 +128,16 @@ def print_import_report(out: Console, report) -> None:
         ("rejected", report.rejected),
         ("events written", report.events),
     ))
+    for option, side in (("--schedules", report.schedules), ("--payments", report.payments)):
+        if side:
+            out.print(
+                f"{option} {side['source']}: {side['rows']} rows, {side['used']} booked (contracts: {side['contracts']}), "
+                f"{side['unchanged']} unchanged, {side['rejected']} rejected"
+                + (f" (to {side['rejects_file']})" if side["rejects_file"] else ""),
+                highlight=False,
+            )
+            for message in side["rejections"][:10]:
+                out.print(f"  {message}", highlight=False, markup=False)
 
 
 # --------------------------------------------------------------------------

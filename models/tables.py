@@ -65,6 +65,7 @@ class Loan(SQLModel, table=True):
     disbursed_on: date
     first_due_on: date
     day_count: str
+    schedule_interest: str = Field(sa_column_kwargs={"server_default": "actual_days"})  # loans booked before 0012: actual_days
     penalty_uplift: str
     compound_interest: bool
     late_fee_fen: int = _fen()

@@ -35,6 +35,8 @@ PENALTY = Component.PENALTY_INTEREST.value
 COMPOUND = Component.COMPOUND_INTEREST.value
 LATE_FEE = Component.LATE_FEE.value
 CAP = "cap"  # not a charge: the principal-days the legal cap is measured on
+# not a charge: the contract principal-days accrued up to the last due date (kept for a case that follows its plan)
+PERIOD_START = "contract_at_period_start"
 
 
 class ChargeKey(NamedTuple):
@@ -138,8 +140,7 @@ def stretch_charges(
     for inst in installments:
         if inst.due_on == through:
             key = ChargeKey(Component.CONTRACT_INTEREST, inst.number)
-            total = round_fen(terms.annual_rate * principal_days[CONTRACT] / basis)
-            new[key] = total - totals.computed[CONTRACT]
+            new[key] = contract_interest_due(terms, day_count, principal_days, totals.computed, inst.number)
             rules[key] = f"contract interest of installment {inst.number} falls due"
         elif start <= inst.due_on < through and inst.unpaid > 0:
             fee = terms.late_fee + round_fen(terms.late_fee_rate * (inst.principal + inst.scheduled_interest))
@@ -149,6 +150,38 @@ def stretch_charges(
 
     limit = cap_limit(terms.cap_rate, principal_days[CAP], day_count)
     return Charges(tuple(segments), _capped(new, rules, totals.charged, limit), limit)
+
+
+def follows_plan(terms: CaseOpened) -> bool:
+    """Whether the case's contract interest is its plan's (``monthly``, or a plan as imported), not the day count's."""
+    return terms.plan_imported or terms.schedule_interest != "actual_days"
+
+
+def contract_interest_due(
+    terms: CaseOpened, day_count: DayCount, principal_days: Mapping[str, Decimal], computed: Mapping[str, Decimal], number: int
+) -> Decimal:
+    """The contract interest of installment ``number``'s period, falling due on its due date (before the cap).
+
+    ``actual_days``: the day count on the principal-days accrued since opening, the residue carried
+    (round(rate x principal-days / basis) - what was computed before). A case that follows its plan
+    (``follows_plan``): the plan's interest for the period, in proportion to the principal-days the
+    period really had against those the plan counts on (the same unless principal was prepaid), so a
+    loan paid as planned is charged exactly its plan.
+    """
+    if not follows_plan(terms):
+        return round_fen(terms.annual_rate * principal_days[CONTRACT] / day_count.basis) - computed[CONTRACT]
+    return plan_interest(terms, number, principal_days[CONTRACT] - principal_days.get(PERIOD_START, ZERO))
+
+
+def plan_interest(terms: CaseOpened, number: int, period_principal_days: Decimal) -> Decimal:
+    """Installment ``number``'s planned interest for ``period_principal_days`` of its period, in fen."""
+    planned = terms.schedule[number - 1]
+    start = terms.disbursed_on if number == 1 else terms.schedule[number - 2].due_on
+    balance = terms.principal - sum((i.principal for i in terms.schedule[: number - 1]), ZERO)
+    planned_days = balance * (planned.due_on - start).days
+    if planned_days <= 0 or period_principal_days == planned_days:
+        return planned.interest
+    return round_fen(planned.interest * period_principal_days / planned_days)
 
 
 def payoff_interest(

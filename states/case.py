@@ -126,6 +126,8 @@ class CollectionCase(CaseState):
             schedule=tuple(
                 ScheduledInstallment(i.number, i.due_on, i.principal, i.interest) for i in terms.schedule
             ),
+            schedule_interest=terms.schedule_interest.value,
+            plan_imported=terms.plan_imported,
         )
         return case, case._take()
 

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from states import accrual, contact, credit, litigation
-from states.accrual import CAP, COMPOUND, CONTRACT, LATE_FEE, ONE_DAY, PENALTY
+from states.accrual import CAP, COMPOUND, CONTRACT, LATE_FEE, ONE_DAY, PENALTY, PERIOD_START
 from states.allocation import Allocation, AllocationLine, AllocationOrder, Component, Due, allocate
 from states.court_fees import litigation_costs
 from states.delinquency import days_past_due
@@ -229,8 +229,24 @@ class CaseState:
             })
         return rows
 
+    def plan_basis(self) -> str:
+        """Where the plan comes from: as imported, or computed (by which convention)."""
+        terms = self._opened
+        if terms.plan_imported:
+            return "plan as imported from the core lending system"
+        return (
+            f"computed by collectflow from the contract terms ({terms.repayment_method}, "
+            f"{terms.schedule_interest} interest, {terms.day_count})"
+        )
+
     def accrued_contract_interest(self) -> Decimal:
         """Contract interest accrued through ``accrued_through`` but not yet posted as due."""
+        if accrual.follows_plan(self._opened):  # the plan's interest for the days of the period so far
+            upcoming = next((i for i in self.installments if i.due_on > self.accrued_through), None)
+            if upcoming is None:
+                return ZERO
+            so_far = self.principal_days[CONTRACT] - self.principal_days.get(PERIOD_START, ZERO)
+            return accrual.plan_interest(self._opened, upcoming.number, so_far)
         exact = self._opened.annual_rate * self.principal_days[CONTRACT] / self.day_count.basis
         return round_fen(exact) - self.computed[CONTRACT]
 
@@ -400,6 +416,9 @@ class CaseState:
             self.charged += p.enforceable
             if p.unenforceable:
                 self.unenforceable[p.component] = self.unenforceable.get(p.component, ZERO) + p.unenforceable
+            if p.component == CONTRACT and p.installment in by_number and by_number[p.installment].due_on == e.through \
+                    and accrual.follows_plan(self._opened):
+                self.principal_days[PERIOD_START] = self.principal_days[CONTRACT]  # the next period starts
         self.accrued_through = max(self.accrued_through, e.through)
         self.contact = contact.forget_days_before(self.contact, self.accrued_through)
 

@@ -162,8 +162,14 @@ _ENVELOPE = frozenset({"case_id", "seq", "business_date", "actor"})
 
 @dataclass(frozen=True, kw_only=True)
 class CaseOpened(Event):
-    """A booked loan enters the system with its contract terms and schedule."""
+    """A booked loan enters the system with its contract terms and schedule.
 
+    Schema 2 added ``schedule_interest`` (the convention the plan was computed
+    by, ``states.schedule.ScheduleInterest``) and ``plan_imported`` (the plan is
+    the core lending system's, as imported).
+    """
+
+    schema_version: ClassVar[int] = 2
     contract_no: str
     borrower_id: str
     principal: Decimal
@@ -179,6 +185,8 @@ class CaseOpened(Event):
     contract_date: date
     disbursed_on: date
     schedule: tuple[ScheduledInstallment, ...]
+    schedule_interest: str
+    plan_imported: bool
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -432,9 +440,15 @@ def upcast_lawsuit_filed_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "overridden": "", "override_reason": ""}
 
 
+def upcast_case_opened_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 cases were opened with a schedule computed on actual days; no plan was imported then."""
+    return {**payload, "schedule_interest": "actual_days", "plan_imported": False}
+
+
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("PaymentReceived", 1): upcast_payment_received_v1_v2,
     ("LawsuitFiled", 1): upcast_lawsuit_filed_v1_v2,
+    ("CaseOpened", 1): upcast_case_opened_v1_v2,
 }
 
 

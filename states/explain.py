@@ -219,7 +219,8 @@ def describe(event: Event) -> str:
 def _opened(e: CaseOpened) -> str:
     return (
         f"case opened for contract {e.contract_no}: {e.principal} at {_percent(e.annual_rate)} a year "
-        f"({e.day_count}), {len(e.schedule)} {e.repayment_method} installments from {e.schedule[0].due_on}; "
+        f"({e.day_count}), {len(e.schedule)} {e.repayment_method} installments from {e.schedule[0].due_on} "
+        f"({'plan as imported' if e.plan_imported else f'plan computed, {e.schedule_interest} interest'}); "
         f"charges capped at {_percent(e.cap_rate)} ({e.cap_regime})"
     )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import typing
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from datetime import date
 from decimal import Decimal
 from enum import Enum
@@ -29,6 +29,7 @@ from states.schedule import (
     Installment,
     RepaymentMethod,
     ScheduleError,
+    ScheduleInterest,
     build_schedule,
 )
 
@@ -74,6 +75,11 @@ class LoanTerms:
         "monthly on the same day, or the month's last day)"
     )
     day_count: DayCount = term("ACT/360 or ACT/365", DayCount.ACT_360)
+    schedule_interest: ScheduleInterest = term(
+        "monthly (each full month's interest is the balance x rate / 12, an odd first period by the day count) "
+        "or actual_days (each period's interest by the day count on its actual days)",
+        ScheduleInterest.MONTHLY,
+    )
     penalty_uplift: Decimal = term(
         "the penalty rate's uplift on the contract rate as a fraction, 0 to 10 (0.5 for +50 %)",
         DEFAULT_PENALTY_UPLIFT, at_most=MAX_PENALTY_UPLIFT,
@@ -88,8 +94,9 @@ class LoanTerms:
         CapRegime.LICENSED,
     )
     contract_date: date | None = term("a date YYYY-MM-DD, not after disbursed_on", None, documented_default="disbursed_on")
-    # derived from the terms above: not a term itself
+    # derived from the terms above (or imported with them, see ``with_plan``): not a term itself
     schedule: tuple[Installment, ...] = field(default=(), compare=False, repr=False, metadata={"derived": True})
+    plan_imported: bool = field(default=False, compare=False, repr=False, metadata={"derived": True})
 
     def __post_init__(self) -> None:
         if not str(self.contract_no).strip():
@@ -107,7 +114,10 @@ class LoanTerms:
             raise LoanTermsError(f"late_fee: must be a non-negative amount in fen, got {self.late_fee}")
         if not Decimal(0) <= self.late_fee_rate < RATE_BELOW:
             raise LoanTermsError(f"late_fee_rate: must be a fraction between 0 and 1, got {self.late_fee_rate}")
-        for name, enum in (("repayment_method", RepaymentMethod), ("day_count", DayCount), ("cap_regime", CapRegime)):
+        for name, enum in (
+            ("repayment_method", RepaymentMethod), ("day_count", DayCount), ("schedule_interest", ScheduleInterest),
+            ("cap_regime", CapRegime),
+        ):
             value = getattr(self, name)
             try:
                 object.__setattr__(self, name, enum(value))
@@ -125,13 +135,23 @@ class LoanTerms:
                 self.disbursed_on,
                 self.first_due_on,
                 self.day_count,
+                self.schedule_interest,
             )
         except ScheduleError as exc:
             raise LoanTermsError(str(exc)) from None
         object.__setattr__(self, "schedule", schedule)
+        object.__setattr__(self, "plan_imported", False)
         # one spelling per amount in the events: 100 and 100.00 are the same loan
         for name in ("principal", "late_fee"):
             object.__setattr__(self, name, getattr(self, name).quantize(FEN))
+
+    def with_plan(self, plan: tuple[Installment, ...]) -> LoanTerms:
+        """These terms with the plan the core lending system states (``states.planfile`` checks it first):
+        it replaces the computed schedule, and the case says "plan as imported"."""
+        copy = replace(self)
+        object.__setattr__(copy, "schedule", tuple(plan))
+        object.__setattr__(copy, "plan_imported", True)
+        return copy
 
     def cap_rate(self, lpr: LprTable) -> Decimal:
         try:

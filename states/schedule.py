@@ -1,11 +1,22 @@
 """Repayment schedules: due dates and each installment's principal and interest.
 
-Interest follows the contract's day count on actual days, exactly as daily
-accrual would: period k accrues outstanding principal x annual_rate x days_k /
-basis, from the previous due date (the disbursement date for period 1) to
-due date k. Installment interest is posted in fen with the residue carried, so
-the postings add up to the rounded exact total; principal always adds up to
-the loan amount exactly, the last installment absorbing any rounding.
+Two conventions say how a period's interest is computed (``ScheduleInterest``,
+a term of the loan):
+
+- ``monthly`` (the default, the plan Chinese lenders print on the contract):
+  a full monthly period's interest is the outstanding principal x annual_rate /
+  12, rounded to the fen; a first period that is not one calendar month (from
+  disbursement to the first due date) accrues by the day count on its days.
+- ``actual_days``: every period accrues outstanding principal x annual_rate x
+  days_k / basis by the contract's day count, from the previous due date (the
+  disbursement date for period 1) to due date k, exactly as daily accrual
+  would; interest is posted in fen with the residue carried, so the postings
+  add up to the rounded exact total.
+
+Under both, 等额本息 pays the level installment at the monthly rate (its
+principal is the installment less the period's interest), 等额本金 repays
+principal / n, 先息后本 the whole principal with the last; principal always
+adds up to the loan amount exactly, the last installment absorbing any rounding.
 """
 
 from __future__ import annotations
@@ -32,6 +43,13 @@ class RepaymentMethod(StrEnum):
     EQUAL_INSTALLMENT = "equal_installment"  # 等额本息
     EQUAL_PRINCIPAL = "equal_principal"  # 等额本金
     INTEREST_FIRST = "interest_first"  # 先息后本
+
+
+class ScheduleInterest(StrEnum):
+    """How a plan computes each period's interest (see the module docstring)."""
+
+    MONTHLY = "monthly"  # balance x rate / 12 a full month; the day count for an odd first period
+    ACTUAL_DAYS = "actual_days"  # the day count on each period's actual days
 
 
 class ScheduleError(UserError):
@@ -64,14 +82,17 @@ def build_schedule(
     disbursed_on: date,
     first_due_on: date,
     day_count: DayCount = DayCount.ACT_360,
+    schedule_interest: ScheduleInterest = ScheduleInterest.MONTHLY,
 ) -> tuple[Installment, ...]:
     principal = _checked_principal(principal)
     annual_rate = _checked_rate(annual_rate)
     method = _checked_choice(RepaymentMethod, method, "method")
     day_count = _checked_choice(DayCount, day_count, "day_count")
+    schedule_interest = _checked_choice(ScheduleInterest, schedule_interest, "schedule_interest")
     _check_first_period(disbursed_on, first_due_on)
     dates = due_dates(first_due_on, term_months)
     target_principal = _target_principal(method, principal, annual_rate, term_months)
+    first_is_a_month = first_due_on == _add_months(disbursed_on, 1)
 
     installments: list[Installment] = []
     outstanding = principal
@@ -79,16 +100,21 @@ def build_schedule(
     interest_posted = ZERO
     period_start = disbursed_on
     for number, due_on in enumerate(dates, start=1):
-        principal_days += outstanding * days_between(period_start, due_on)
-        cumulative = round_fen(contract_interest_exact(principal_days, annual_rate, day_count))
-        interest = cumulative - interest_posted
+        days = days_between(period_start, due_on)
+        if schedule_interest is ScheduleInterest.ACTUAL_DAYS:
+            principal_days += outstanding * days
+            cumulative = round_fen(contract_interest_exact(principal_days, annual_rate, day_count))
+            interest, interest_posted = cumulative - interest_posted, cumulative
+        elif number > 1 or first_is_a_month:
+            interest = round_fen(outstanding * annual_rate / 12)
+        else:  # an odd first period: by the day count on its days
+            interest = round_fen(contract_interest_exact(outstanding * days, annual_rate, day_count))
         if number == term_months:
             repaid = outstanding
         else:
             repaid = min(outstanding, max(ZERO, target_principal(interest)))
         installments.append(Installment(number, due_on, repaid, interest))
         outstanding -= repaid
-        interest_posted = cumulative
         period_start = due_on
     return tuple(installments)
 

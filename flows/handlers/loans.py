@@ -20,7 +20,8 @@
 
 Idempotent on ``contract_no``: importing the same file twice books nothing
 the second time, and a crash half-way is repaired by importing it again.
-Memory is bounded by the chunk, whatever the file's size.
+Memory is bounded by the chunk, whatever the loan file's size (a schedule or
+history file beside it is held whole: its rows are checked with their loan).
 
 **What an amendment may change.** Contact details
 (``states.borrower.AMENDABLE``): ``borrower_name`` (a corrected spelling),
@@ -38,8 +39,11 @@ to the business date, exactly as the daily close would have done day by day
 (accrual through a date includes that date; see ``states.case``). So it
 starts with the stage, DPD and balances it would have had, and its history
 reads as if collectflow had followed it from the start. Payments made
-before the import are not in the file: import a book with payment history
-only with those payments recorded (``collectflow pay``) on their dates.
+before the import come beside the loan file (``payments``, the payment
+file's format): each is recorded on its date inside that catch-up, so a
+seasoned loan starts with the stage, DPD and balances it really has. The
+core system's plans may come beside it too (``schedules``), replacing the
+computed ones; see ``flows.handlers.beside``.
 
 **Personal data** (names, national id, phones, address) is encrypted at rest
 (``models.crypto``) and otherwise only ever shown masked: error messages,
@@ -51,6 +55,7 @@ imported again, and is written with owner-only permissions.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from flows.handlers.cases import check_not_in_future, check_operator
 from states.parse import parse_operator, parse_text
 from collections.abc import Callable, Iterable, Mapping
@@ -60,8 +65,11 @@ from pathlib import Path
 from typing import Any
 
 from flows.files import LoanFile, SourceRow
+from flows.handlers import beside
+from flows.handlers.beside import Beside, payments_of, plan_for
 from flows.handlers.imports import FileReport, RowImport
 from models import borrowers
+from models.booking import terms_hash
 from models.crypto import Keyring
 from models.store import CaseStore
 from states import borrower as personal
@@ -101,9 +109,19 @@ class ImportReport(FileReport):
     booked: int = 0
     amended: int = 0
     events: int = 0
+    schedules: dict[str, Any] | None = None  # the schedule file's figures (``--schedules``)
+    payments: dict[str, Any] | None = None  # the payment history's figures (``--payments``)
+
+    @property
+    def rejected_anywhere(self) -> int:
+        """Rows rejected in the loan file and the files beside it."""
+        return self.rejected + sum(side["rejected"] for side in (self.schedules, self.payments) if side)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**super().as_dict(), "booked": self.booked, "amended": self.amended, "events": self.events}
+        return {
+            **super().as_dict(), "booked": self.booked, "amended": self.amended, "events": self.events,
+            "schedules": self.schedules, "payments": self.payments,
+        }
 
 
 # --------------------------------------------------------------------------
@@ -140,15 +158,44 @@ class LoanBook:
         self.report = report or ImportReport(source, business_date)
         self._chunk: list[_Pending] = []
         self._in_chunk: set[str] = set()
+        self.plans: Beside | None = None  # the schedule file beside the loan file
+        self.history: Beside | None = None  # the payment history beside it
+
+    @property
+    def sides(self) -> list[Beside]:
+        return [side for side in (self.plans, self.history) if side is not None]
+
+    def refused(self, contract_no: str, reason: str) -> None:
+        """The contract's loan row is not booked: its rows beside go to their rejects files too."""
+        for side in self.sides:
+            side.dropped(contract_no, reason)
 
     # ------------------------------------------------------------------
 
-    def reject(self, source: SourceRow | None, errors: Iterable[RowError] | str, row: int) -> None:
+    def reject(self, source: SourceRow | None, errors: Iterable[RowError] | str, row: int, contract_no: str | None = None) -> None:
         reason = errors if isinstance(errors, str) else "; ".join(map(str, errors))
         message = reason if reason.startswith("row ") else f"row {row}: {reason}"
         self.report.reject(message)
         if self.on_reject is not None:
             self.on_reject(source, message)
+        if contract_no:
+            self.refused(contract_no, f"loan file row {row} is rejected")
+
+    def with_plan(self, record: LoanRecord, source: SourceRow | None = None) -> LoanRecord | None:
+        """The record with its plan as imported (or as it is, without one); None when the
+        contract's rows beside the loan file are refused (the loan row is then rejected)."""
+        contract_no = record.contract_no
+        refusals = [why for side in self.sides if (why := side.refusal(contract_no))]
+        plan = None
+        if self.plans is not None and not refusals:
+            try:
+                plan = plan_for(self.plans, record.terms)
+            except RowRejected:
+                refusals.append(self.plans.refusal(contract_no) or "its plan is refused")
+        if refusals:
+            self.reject(source, f"contract {contract_no}: " + "; ".join(refusals), record.row, contract_no)
+            return None
+        return record if plan is None else replace(record, terms=record.terms.with_plan(plan))
 
     def feed(self, record: LoanRecord, source: SourceRow | None = None) -> None:
         if record.contract_no in self._in_chunk:
@@ -178,7 +225,7 @@ class LoanBook:
             record = pending.record
             identity = people.conflict(record, hashes[record.contract_no])
             if identity is not None:
-                self.reject(pending.source, [identity], record.row)
+                self.reject(pending.source, [identity], record.row, record.contract_no)
                 continue
             stored = booked.get(record.contract_no)
             if stored is None:
@@ -187,12 +234,14 @@ class LoanBook:
                 continue
             loan_row, borrower_row = stored
             errors = self._compare(record, loan_row, borrower_row)
+            if errors:
+                self.reject(pending.source, errors, record.row, record.contract_no)
+                continue
             if errors is None:
                 self.report.unchanged += 1
-            elif errors:
-                self.reject(pending.source, errors, record.row)
             else:
                 amendments.append((pending, loan_row, borrower_row))
+            self._booked_before(record.contract_no)
         if fresh:
             self._book(fresh, hashes)
         if amendments:
@@ -212,6 +261,12 @@ class LoanBook:
         ]
         if errors:
             return errors
+        if record.terms.plan_imported and terms_hash(record.terms) != loan_row["terms_hash"]:
+            return [RowError(
+                record.row, "contract_no", record.contract_no, "is booked with another repayment plan than the schedule file's",
+                "the booked plan: a booked contract's plan is never changed by an import (book a restructured loan "
+                "under a new contract_no)",
+            )]
         if borrower_row is not None and borrower_row["details_hash"] == borrowers.details_hash(self.keyring, record.borrower):
             return None
         changes = self._changes(record, borrower_row)
@@ -236,19 +291,45 @@ class LoanBook:
             for change in changes
         ]
 
+    def _booked_before(self, contract_no: str) -> None:
+        """A contract booked before: its plan is not read again, and it takes no history."""
+        if self.plans is not None:
+            self.plans.unchanged(contract_no)
+        if self.history is not None:
+            self.history.unchanged(
+                contract_no, f"contract {contract_no} is booked already: a payment after booking is recorded "
+                "with collectflow payments import (or pay), not with the loan's history",
+            )
+
     def _book(self, fresh: list[_Pending], hashes: Mapping[str, str]) -> None:
         items, rows = [], []
         for pending in fresh:
             record = pending.record
             case, events = CollectionCase.open(record.case_id or case_id_for(record.contract_no), record.terms, self.lpr, actor=self.actor)
+            try:
+                # the history is booked inside the catch-up: each payment reviews the case up to its day first
+                for payment in payments_of(self.history, record.contract_no) if self.history is not None else ():
+                    events += case.record_payment(payment.command, self.policy)
+            except UserError as exc:
+                self.reject(pending.source, f"contract {record.contract_no}: its payment history is refused: {exc}",
+                            record.row, record.contract_no)
+                continue
             events += case.advance(self.business_date, self.policy)
             items.append((record.terms, case, events))
             rows.append(borrowers.borrower_row(self.keyring, record, hashes[record.contract_no]))
+        if not items:
+            return
         booking = self.store.add_cases(items, borrower_rows=rows)
         self.report.booked += len(booking.booked)
         self.report.unchanged += len(booking.already_booked)  # booked meanwhile by another import
         booked = set(booking.booked)
         self.report.events += sum(len(events) for _, case, events in items if case.case_id in booked)
+        for terms, case, _ in items:
+            if case.case_id in booked:
+                for side in self.sides:
+                    side.used(terms.contract_no)
+            else:
+                self._booked_before(terms.contract_no)
 
     def _amend(self, amendments: list[tuple[_Pending, Mapping[str, Any], Mapping[str, Any] | None]], hashes: Mapping[str, str]) -> None:
         cases = self.store.load([loan_row["case_id"] for _, loan_row, _ in amendments])
@@ -293,34 +374,53 @@ def import_file(
     chunk_rows: int = CHUNK_ROWS,
     on_progress: Callable[[int, int, int], None] | None = None,
     today: date | None = None,
+    schedules: str | Path | None = None,
+    payments: str | Path | None = None,
 ) -> ImportReport:
     """Import a CSV or JSON Lines loan file; ``on_progress(rows, bytes read, file bytes)`` after each chunk.
 
     ``actor`` is ``system`` or an operator id (checked, and against the roster);
     ``today`` (the lender's) bounds the business date: an import is never dated in the future.
+    ``schedules``: the core system's plans (``states.planfile``), used instead of computing one;
+    ``payments``: the loans' payment history (the payment file's format), booked on its dates
+    in the catch-up (see ``flows.handlers.beside``); it needs an operator as ``actor``.
     """
     if actor != SYSTEM:
         actor = parse_operator(actor)
         check_operator(store, actor, "import-loans")
+    elif payments is not None:
+        raise LoanBookError("--payments needs --operator: the history's payments are recorded with your operator id")
     if today is not None:
         check_not_in_future({"business_date": business_date}, today)
     began = time.perf_counter()
     loan_file = LoanFile(Path(path), encoding)
+    plans = beside.plans(schedules, business_date, encoding) if schedules is not None else None
+    history = beside.history(payments, store, business_date, actor, encoding) if payments is not None else None
+    seen: set[str] = set()
     with RowImport(loan_file, rejects, ImportReport(loan_file.path.name, business_date), LoanBookError) as reading:
         book = LoanBook(
             store, keyring, policy, business_date, amend=amend, actor=actor, source=loan_file.path.name,
             chunk_rows=chunk_rows, report=reading.report,
             on_reject=lambda source, message: reading.rejects_file.write(source, message) if source else None,
         )
+        book.plans, book.history = plans, history
         for source in reading.rows(on_progress, chunk_rows):
+            contract_no = str(source.values.get("contract_no") or "").strip()
+            seen.add(contract_no)
             try:
                 record = parse_row(source.values, source.row, business_date, book.lpr)
             except RowRejected as rejected:
-                book.reject(source, rejected.errors, source.row)
+                book.reject(source, rejected.errors, source.row, contract_no)
             else:
-                book.feed(record, source)
+                record = book.with_plan(record, source)
+                if record is not None:
+                    book.feed(record, source)
         book.finish()
     report = book.report
+    for side in book.sides:
+        side.finish(seen)
+    report.schedules = plans.report.as_dict() if plans is not None else None
+    report.payments = history.report.as_dict() if history is not None else None
     report.seconds = time.perf_counter() - began
     return report
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 import threading
 from contextlib import contextmanager
@@ -38,8 +40,18 @@ def count_statements(store: CaseStore):
 def test_the_terms_hash_of_a_booked_contract_never_changes():
     """A re-import compares this hash with the stored one: its input (``LoanTerms.record()``) keeps its spelling."""
     terms = LoanTerms("HT-000001", "B000001", Decimal("12000.00"), Decimal("0.18"), 12, "equal_installment",
-                      date(2026, 9, 15), date(2026, 10, 15))
+                      date(2026, 9, 15), date(2026, 10, 15), schedule_interest="actual_days")
+    # the hash it was booked with before schedule_interest existed (an actual_days plan, the value left out)
     assert terms_hash(terms) == "5cf54374c619bde4118c887c865f8e4ee469d30974d6193da10491584a7958c7"
+    monthly = LoanTerms("HT-000001", "B000001", Decimal("12000.00"), Decimal("0.18"), 12, "equal_installment",
+                        date(2026, 9, 15), date(2026, 10, 15))
+    text = (
+        '{"annual_rate":"0.18","borrower_id":"B000001","cap_regime":"licensed","compound_interest":false,'
+        '"contract_date":"2026-09-15","contract_no":"HT-000001","day_count":"ACT/360","disbursed_on":"2026-09-15",'
+        '"first_due_on":"2026-10-15","late_fee":"0.00","late_fee_rate":"0.00","penalty_uplift":"0.5",'
+        '"principal":"12000.00","repayment_method":"equal_installment","schedule_interest":"monthly","term_months":12}'
+    )
+    assert terms_hash(monthly) == hashlib.sha256(text.encode()).hexdigest()
 
 
 def test_the_loans_table_holds_each_term_in_its_column():

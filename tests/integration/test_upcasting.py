@@ -83,3 +83,34 @@ def test_a_v1_history_replays_and_verifies(store):
     report = verify(store.engine)
     assert report.ok, report.findings
     assert report.events_checked == expected["version"]
+
+
+def test_a_case_opened_under_schema_1_reads_as_actual_days_and_verifies(store):
+    """A case booked before plan conventions existed: its CaseOpened v1 (no schedule_interest) and the
+    snapshot holding that text as written are read as actual_days, verify clean, and advance as before."""
+    from sqlalchemy import update
+
+    from models.tables import GENESIS_HASH, cases
+    from tests.integration.builders import POLICY, disable_event_triggers, opened
+
+    terms, case, opening = opened(7)  # an actual_days loan (the store tests' builder)
+    store.add_cases([(terms, case, opening)])
+    record = json.loads(opening[0].canonical_json())
+    payload = {k: v for k, v in record["payload"].items() if k not in ("schedule_interest", "plan_imported")}
+    old = {**record, "schema_version": 1, "payload": json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+           "business_date": date.fromisoformat(record["business_date"])}
+    text = stored_canonical_json(**old)
+    with store.engine.begin() as conn:
+        disable_event_triggers(conn)
+        conn.execute(update(events).where(events.c.case_id == case.case_id, events.c.seq == 1).values(
+            schema_version=1, payload=old["payload"], hash=chain_hash(GENESIS_HASH, text), mac=None))
+        snapshot = json.loads(conn.execute(select(cases.c.snapshot).where(cases.c.case_id == case.case_id)).scalar_one())
+        conn.execute(update(cases).where(cases.c.case_id == case.case_id).values(
+            last_hash=chain_hash(GENESIS_HASH, text), snapshot=json.dumps({**snapshot, "opened": text})))
+    loaded = store.load_one(case.case_id)
+    assert (loaded.terms.schema_version, loaded.terms.schedule_interest, loaded.terms.plan_imported) == (2, "actual_days", False)
+    assert verify(store.engine).ok, [str(f) for f in verify(store.engine).findings]
+    version = loaded.version
+    store.save([(loaded, loaded.advance(date(2024, 2, 16), POLICY))], expected_versions={case.case_id: version})
+    assert store.load_one(case.case_id).installments[0].interest_due == Decimal("155.11")  # 10,007 x 18 % x 31 / 360 = 155.1085 (monthly would be 150.11)
+    assert verify(store.engine).ok

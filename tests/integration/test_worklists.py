@@ -84,6 +84,7 @@ def test_case_schedule_and_quote_from_the_cli(desk, db_url, monkeypatch):
     rows = json.loads(plan.stdout)["installments"]
     assert len(rows) == 12 and sum(Decimal(r["principal"]) for r in rows) == Decimal("10001.00")
     assert rows[0]["unpaid"] == rows[0]["total"] and json.loads(plan.stdout)["plan"].startswith("computed by collectflow")
+    assert "actual_days interest" in json.loads(plan.stdout)["plan"]  # the convention that computed it
     assert quote.exit_code == 0, quote.output
     assert Decimal(json.loads(quote.stdout)["principal"]) == Decimal("10001.00")
 

@@ -15,13 +15,15 @@ from states.events import ChargesAccrued, Event, StageChanged, event_from_record
 from states.loan import LoanTerms
 from states.money import DayCount
 from states.policy import CollectionPolicy
-from states.schedule import RepaymentMethod
+from states.schedule import RepaymentMethod, ScheduleInterest
 
 D = Decimal
 POLICY = CollectionPolicy()
 DAY = timedelta(days=1)
 
 # The default loan: one installment, interest first, so the whole 10,000.00 falls due at once.
+# Its plan is on actual days: the accrual, cap and payment tests pin day-count figures (what
+# they are about is the same under the monthly plan, which tests/unit/test_plan_accrual.py holds).
 DISBURSED = date(2024, 2, 1)
 DUE = date(2024, 3, 1)  # DUE + 30 = 2024-03-31, a month-end, so a review posts on it
 
@@ -41,6 +43,7 @@ def loan(
     cap_regime: CapRegime = CapRegime.LICENSED,
     contract_date: date | None = None,
     contract_no: str = "HT-0001",
+    schedule_interest: ScheduleInterest = ScheduleInterest.ACTUAL_DAYS,
 ) -> LoanTerms:
     return LoanTerms(
         contract_no=contract_no,
@@ -57,6 +60,7 @@ def loan(
         late_fee_rate=D(late_fee_rate),
         cap_regime=cap_regime,
         contract_date=contract_date,
+        schedule_interest=schedule_interest,
     )
 
 

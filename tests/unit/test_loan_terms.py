@@ -25,7 +25,7 @@ def a_loan(**overrides) -> LoanTerms:
 
 
 def test_the_terms_are_the_fields_of_loan_terms_less_the_derived_schedule():
-    assert TERM_FIELDS == tuple(f.name for f in fields(LoanTerms) if f.name != "schedule")
+    assert TERM_FIELDS == tuple(f.name for f in fields(LoanTerms) if f.name not in ("schedule", "plan_imported"))
     assert TERM_FIELDS[:2] == ("contract_no", "borrower_id") and "schedule" not in TERM_FIELDS
 
 
@@ -36,7 +36,7 @@ def test_the_record_holds_plain_json_values_and_reads_back_to_the_same_terms():
     assert record == {
         "contract_no": "HT-000001", "borrower_id": "B000001", "principal": "12000.00", "annual_rate": "0.18",
         "term_months": 12, "repayment_method": "equal_installment", "disbursed_on": "2026-09-15",
-        "first_due_on": "2026-10-15", "day_count": "ACT/365", "penalty_uplift": "0.5", "compound_interest": True,
+        "first_due_on": "2026-10-15", "day_count": "ACT/365", "schedule_interest": "monthly", "penalty_uplift": "0.5", "compound_interest": True,
         "late_fee": "30.00", "late_fee_rate": "0.00", "cap_regime": "private", "contract_date": "2026-09-15",
     }
     assert json.loads(json.dumps(record)) == record
@@ -53,7 +53,7 @@ def test_a_term_value_is_read_from_its_plain_or_stored_form():
 
 def test_the_opening_event_carries_the_terms_under_the_same_names():
     """CaseOpened's payload is part of the hash chain and keeps its shape; its terms keep the names."""
-    own = {f.name for f in fields(Event)} | {"cap_rate", "schedule"}  # the envelope, and what the case derives
+    own = {f.name for f in fields(Event)} | {"cap_rate", "schedule", "plan_imported"}  # the envelope, and what the case derives
     carried = {f.name for f in fields(CaseOpened)} - own
     assert carried <= set(TERM_FIELDS), carried - set(TERM_FIELDS)
     assert set(TERM_FIELDS) - carried == {"term_months", "first_due_on"}  # both are in the schedule

@@ -111,10 +111,24 @@ def test_optional_columns_take_their_documented_defaults():
     )
     assert (record.borrower.guarantor_name, record.borrower.timezone) == (None, "Asia/Shanghai")
     assert {c.name: c.default for c in COLUMNS if not c.required} == {
-        "day_count": "ACT/360", "penalty_uplift": "0.5", "compound_interest": "false", "late_fee": "0",
-        "late_fee_rate": "0", "cap_regime": "licensed", "contract_date": "disbursed_on", "guarantor_name": "none",
+        "day_count": "ACT/360", "schedule_interest": "monthly", "penalty_uplift": "0.5", "compound_interest": "false",
+        "late_fee": "0", "late_fee_rate": "0", "cap_regime": "licensed", "contract_date": "disbursed_on", "guarantor_name": "none",
         "guarantor_phone": "none", "address": "none", "timezone": "Asia/Shanghai",
     }
+
+
+def test_schedule_interest_is_monthly_by_default_or_actual_days_and_nothing_else():
+    monthly = parse_row(row(), 2, TODAY, DEFAULT_LPR_TABLE).terms
+    assert monthly.schedule_interest.value == "monthly"
+    assert monthly.schedule[1].interest == Decimal("166.20")  # 11,079.84 x 18 % / 12 = 166.1976
+    terms = parse_row(row(schedule_interest="actual_days"), 2, TODAY, DEFAULT_LPR_TABLE).terms
+    assert terms.schedule_interest.value == "actual_days"
+    assert terms.schedule[1].interest == Decimal("171.74")  # Oct 15 -> Nov 15: 11,079.84 x 18 % x 31 / 360 = 171.7375
+    with pytest.raises(RowRejected) as rejected:
+        parse_row(row(schedule_interest="daily"), 7, TODAY, DEFAULT_LPR_TABLE)
+    (error,) = rejected.value.errors
+    assert str(error).startswith("row 7, column schedule_interest: 'daily' ")
+    assert "monthly" in str(error) and "actual_days" in str(error)
 
 
 def test_chinese_method_names_other_cases_and_yes_no_are_understood():

@@ -21,7 +21,7 @@ from states.case import CollectionCase, DomainError
 from states.events import ChargesAccrued, PaymentReceived, StageChanged
 from states.lifecycle import Stage, edge_exists
 from states.money import DayCount
-from states.schedule import RepaymentMethod
+from states.schedule import RepaymentMethod, ScheduleInterest
 from tests.unit.conftest import POLICY, D, LoggedCase, TracedCase, loan, pause_cmd, payment_cmd, promise_cmd, stored
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -42,6 +42,7 @@ def loans(draw):
         late_fee=draw(st.sampled_from(["0", "0", "30.00"])),
         late_fee_rate=draw(st.sampled_from(["0", "0", "0.02"])),
         cap_regime=draw(st.sampled_from([CapRegime.LICENSED, CapRegime.PRIVATE])),
+        schedule_interest=draw(st.sampled_from(list(ScheduleInterest))),  # the monthly plan and the day count
     )
 
 

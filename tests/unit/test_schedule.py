@@ -1,4 +1,4 @@
-"""Repayment schedules: due dates, the three methods, interest on actual days, and validation."""
+"""Repayment schedules: due dates, the three methods, the monthly plan and interest on actual days, and validation."""
 
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -12,6 +12,7 @@ from states.money import FEN, DayCount
 from states.schedule import (
     RepaymentMethod,
     ScheduleError,
+    ScheduleInterest,
     build_schedule,
     contract_interest_exact,
     due_dates,
@@ -22,7 +23,10 @@ DISBURSED = date(2024, 1, 15)
 FIRST_DUE = date(2024, 2, 15)  # a 31-day first period
 
 
-def schedule(method, principal="12000.00", rate="0.18", term=12, day_count=DayCount.ACT_360, **dates):
+MONTHLY, ACTUAL_DAYS = ScheduleInterest.MONTHLY, ScheduleInterest.ACTUAL_DAYS
+
+
+def schedule(method, principal="12000.00", rate="0.18", term=12, day_count=DayCount.ACT_360, interest=MONTHLY, **dates):
     return build_schedule(
         D(principal),
         D(rate),
@@ -31,6 +35,7 @@ def schedule(method, principal="12000.00", rate="0.18", term=12, day_count=DayCo
         dates.get("disbursed_on", DISBURSED),
         dates.get("first_due_on", FIRST_DUE),
         day_count,
+        interest,
     )
 
 
@@ -91,8 +96,40 @@ def test_equal_installment_last_payment_absorbs_rounding():
 
 def test_equal_installment_principal_is_payment_minus_interest():
     first = schedule(RepaymentMethod.EQUAL_INSTALLMENT)[0]
-    assert first.interest == D("186.00")
-    assert first.principal == D("914.16")
+    assert first.interest == D("180.00")  # Jan 15 -> Feb 15 is one month: 12,000.00 x 18 % / 12
+    assert first.principal == D("920.16")  # 1,100.16 - 180.00
+
+
+def test_the_contract_plan_of_120000_at_18_percent_over_12_months():
+    """DOMAIN.md §3: 120,000.00 at 18 % over 12 months -> 11,001.60 a month; interest 1,800.00 then 1,661.98."""
+    installments = schedule(
+        RepaymentMethod.EQUAL_INSTALLMENT, principal="120000.00",
+        disbursed_on=date(2026, 1, 15), first_due_on=date(2026, 2, 15),
+    )
+    # r = 0.015; 120,000 x r x 1.015^12 / (1.015^12 - 1) = 11,001.60 (1.015^12 = 1.195618...)
+    assert {i.amount for i in installments} == {D("11001.60")}  # the last one too, as it happens
+    # 1: 120,000.00 x 0.015 = 1,800.00, principal 9,201.60; 2: 110,798.40 x 0.015 = 1,661.976 -> 1,661.98
+    assert [(i.interest, i.principal) for i in installments[:2]] == [(D("1800.00"), D("9201.60")), (D("1661.98"), D("9339.62"))]
+    assert sum(i.principal for i in installments) == D("120000.00")
+
+
+def test_a_first_period_that_is_not_one_month_accrues_by_the_day_count():
+    # Jan 15 -> Feb 20 is 36 days: 12,000.00 x 18 % x 36 / 360 = 216.00; then a month on 11,115.84 at 1.5 %
+    installments = schedule(RepaymentMethod.EQUAL_INSTALLMENT, first_due_on=date(2024, 2, 20))
+    assert installments[0].interest == D("216.00")
+    assert installments[0].principal == D("884.16")  # 1,100.16 - 216.00
+    assert installments[1].interest == D("166.74")  # 11,115.84 x 0.015 = 166.7376
+
+
+def test_a_month_end_first_due_date_is_one_month_after_a_month_end_disbursement():
+    # Jan 31 -> Feb 29 (2024) is one calendar month: 180.00, not 29 days of interest
+    installments = schedule(RepaymentMethod.INTEREST_FIRST, disbursed_on=date(2024, 1, 31), first_due_on=date(2024, 2, 29))
+    assert installments[0].interest == D("180.00")
+
+
+def test_actual_days_is_the_day_count_on_each_period():
+    installments = schedule(RepaymentMethod.EQUAL_INSTALLMENT, interest=ACTUAL_DAYS)
+    assert (installments[0].interest, installments[0].principal) == (D("186.00"), D("914.16"))  # 12,000 x 18 % x 31 / 360
 
 
 def test_equal_installment_at_zero_rate_splits_principal_evenly():
@@ -125,9 +162,11 @@ def test_equal_principal_repays_the_same_principal_each_month():
 
 def test_equal_principal_interest_falls_with_the_balance():
     installments = schedule(RepaymentMethod.EQUAL_PRINCIPAL)
-    # Period 2 runs Feb 15 -> Mar 15 (29 days in 2024) on 11,000.00.
-    assert installments[1].interest == D("159.50")
-    assert installments[-1].interest == D("15.50")  # 1,000.00 x 18 % x 31 / 360
+    assert installments[1].interest == D("165.00")  # 11,000.00 x 18 % / 12
+    assert installments[-1].interest == D("15.00")  # 1,000.00 x 18 % / 12
+    # on actual days, period 2 runs Feb 15 -> Mar 15 (29 days in 2024) on 11,000.00
+    by_days = schedule(RepaymentMethod.EQUAL_PRINCIPAL, interest=ACTUAL_DAYS)
+    assert (by_days[1].interest, by_days[-1].interest) == (D("159.50"), D("15.50"))  # 1,000.00 x 18 % x 31 / 360
 
 
 def test_equal_principal_last_installment_absorbs_rounding():
@@ -139,8 +178,11 @@ def test_interest_first_repays_all_principal_at_the_end():
     installments = schedule(RepaymentMethod.INTEREST_FIRST)
     assert [i.principal for i in installments[:-1]] == [D("0.00")] * 11
     assert installments[-1].principal == D("12000.00")
-    # Interest each month is the full balance over that month's actual days.
-    assert [i.interest for i in installments[:3]] == [D("186.00"), D("174.00"), D("186.00")]
+    # Interest each month is the full balance x 18 % / 12, whatever the month's length.
+    assert [i.interest for i in installments[:3]] == [D("180.00")] * 3
+    # On actual days: the full balance over that month's days (31, 29, 31 in 2024).
+    by_days = schedule(RepaymentMethod.INTEREST_FIRST, interest=ACTUAL_DAYS)
+    assert [i.interest for i in by_days[:3]] == [D("186.00"), D("174.00"), D("186.00")]
 
 
 def test_method_may_be_given_by_its_value():
@@ -173,7 +215,7 @@ def test_first_period_interest_rounds_half_up():
 
 
 def test_act_365_uses_a_365_day_year():
-    first = schedule(RepaymentMethod.INTEREST_FIRST, day_count=DayCount.ACT_365)[0]
+    first = schedule(RepaymentMethod.INTEREST_FIRST, day_count=DayCount.ACT_365, interest=ACTUAL_DAYS)[0]
     assert first.interest == D("183.45")  # 12,000.00 x 18 % x 31 / 365 = 183.452...
     assert contract_interest_exact(D("12000.00") * 31, D("0.18"), DayCount.ACT_365) == D(66960) / D(365)
 
@@ -184,6 +226,7 @@ def test_interest_residue_is_carried_between_installments():
         RepaymentMethod.INTEREST_FIRST,
         principal="10.00",
         term=2,
+        interest=ACTUAL_DAYS,
         disbursed_on=date(2024, 1, 1),
         first_due_on=date(2024, 2, 1),
     )
@@ -244,10 +287,13 @@ first_periods = st.integers(min_value=1, max_value=62)
 disbursements = st.dates(min_value=date(2000, 1, 1), max_value=date(2060, 12, 31))
 
 
-@given(principals, rates, terms, methods, day_counts, disbursements, first_periods)
-def test_schedule_properties_hold_for_any_loan(principal, rate, term, method, day_count, disbursed_on, first_period):
+conventions = st.sampled_from(ScheduleInterest)
+
+
+@given(principals, rates, terms, methods, day_counts, disbursements, first_periods, conventions)
+def test_schedule_properties_hold_for_any_loan(principal, rate, term, method, day_count, disbursed_on, first_period, convention):
     first_due_on = disbursed_on + timedelta(days=first_period)
-    installments = build_schedule(principal, rate, term, method, disbursed_on, first_due_on, day_count)
+    installments = build_schedule(principal, rate, term, method, disbursed_on, first_due_on, day_count, convention)
 
     assert [i.number for i in installments] == list(range(1, term + 1))
     assert sum(i.principal for i in installments) == principal
@@ -258,5 +304,15 @@ def test_schedule_properties_hold_for_any_loan(principal, rate, term, method, da
     dates = [disbursed_on] + [i.due_on for i in installments]
     assert all(earlier < later for earlier, later in zip(dates, dates[1:]))
 
-    exact = exact_total_interest(installments, principal, rate, disbursed_on, day_count.basis)
-    assert sum(i.interest for i in installments) == round_half_up(exact)
+    if convention is ACTUAL_DAYS:
+        exact = exact_total_interest(installments, principal, rate, disbursed_on, day_count.basis)
+        assert sum(i.interest for i in installments) == round_half_up(exact)
+        return
+    # monthly: each period's interest on its own, rounded; a month is balance x rate / 12, an odd first period by days
+    outstanding, start = Fraction(principal), disbursed_on
+    for i in installments:
+        month = i.number > 1 or due_dates(start, 2)[1] == i.due_on  # the first period: one calendar month?
+        expected = outstanding * Fraction(rate) / 12 if month else outstanding * Fraction(rate) * (i.due_on - start).days / day_count.basis
+        assert i.interest == round_half_up(expected)
+        outstanding -= Fraction(i.principal)
+        start = i.due_on
