@@ -472,6 +472,9 @@ def contact(
     at: str = typer.Option(..., "--at", help=RecordContact.help("contacted_at")),
     operator: str = typer.Option(..., "--operator", help=RecordContact.help("operator")),
     party: str = typer.Option("borrower", help=f"{RecordContact.help('party')}: {accepted(ContactParty)}"),
+    by: str = typer.Option("lender", "--by", help=RecordContact.help("by")),
+    disclosed_debt: bool = typer.Option(False, "--disclosed-debt", help=RecordContact.help("disclosed_debt")),
+    asked_to_pay: bool = typer.Option(False, "--asked-to-pay", help=RecordContact.help("asked_to_pay")),
     collectors: str = typer.Option("1", help=RecordContact.help("collectors")),
     note: str = typer.Option("", help=RecordContact.help("note")),
 ) -> None:
@@ -479,7 +482,7 @@ def contact(
     events = _run(
         RecordContact(
             case=case, channel=channel, outcome=outcome, contacted_at=at, operator=operator,
-            party=party, collectors=collectors, note=note,
+            party=party, by=by, disclosed_debt=disclosed_debt, asked_to_pay=asked_to_pay, collectors=collectors, note=note,
         )
     )
     if any(e.type == "ContactRefused" for e in events):
