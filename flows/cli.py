@@ -398,15 +398,20 @@ def report_command(
 
 
 @app.command()
-def serve() -> None:
+def serve(
+    replace: bool = typer.Option(
+        False, "--replace", help="Take over deployments of the same names that `prefect deploy` registered for workers"
+    ),
+) -> None:
     """Serve the deployments (daily close at 02:00 Asia/Shanghai, retry-case, operator actions).
 
     Uses the Prefect server at PREFECT_API_URL; without one, starts a local
     server on 127.0.0.1:4200 (UI included) while it runs. Runs until interrupted.
+    Refuses a server that has the same deployments from `prefect deploy`.
     """
     from flows.deployments import serve_all
 
-    serve_all(log=console.print)
+    serve_all(log=console.print, replace=replace)
 
 
 # ---------------------------------------------------------------------------
