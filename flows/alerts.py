@@ -58,7 +58,11 @@ def close_failed(flow_run: str) -> str:
     run_id = UUID(flow_run.removeprefix("prefect.flow-run."))
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(run_id)
-    reason = (run.state.message if run.state else "") or (run.state.name if run.state else "no state")
+        states = client.read_flow_run_states(run_id)
+    # the run may have moved on (an operator already pressed Retry): say why it failed, not what it does now
+    ended = [s for s in states if s.type.value in ("FAILED", "CRASHED")]
+    last = max(ended, key=lambda s: s.timestamp) if ended else run.state
+    reason = (last.message if last else "") or (last.name if last else "no state")
     url = f"{(PREFECT_UI_URL.value() or '').rstrip('/')}/runs/flow-run/{run_id}"
     message = failed_close_message(run.name, reason, url)
     get_run_logger().error(message)
