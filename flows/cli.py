@@ -402,15 +402,20 @@ def report_command(
 
 
 @app.command()
-def serve() -> None:
+def serve(
+    replace: bool = typer.Option(
+        False, "--replace", help="Take over deployments of the same names that `prefect deploy` registered for workers"
+    ),
+) -> None:
     """Serve the deployments (daily close at 02:00 Asia/Shanghai, retry-case, operator actions).
 
     Uses the Prefect server at PREFECT_API_URL; without one, starts a local
     server on 127.0.0.1:4200 (UI included) while it runs. Runs until interrupted.
+    Refuses a server that has the same deployments from `prefect deploy`.
     """
     from flows.deployments import serve_all
 
-    serve_all(log=console.print)
+    serve_all(log=console.print, replace=replace)
 
 
 # ---------------------------------------------------------------------------
@@ -476,6 +481,9 @@ def contact(
     at: str = typer.Option(..., "--at", help=RecordContact.help("contacted_at")),
     operator: str = typer.Option(..., "--operator", help=RecordContact.help("operator")),
     party: str = typer.Option("borrower", help=f"{RecordContact.help('party')}: {accepted(ContactParty)}"),
+    by: str = typer.Option("lender", "--by", help=RecordContact.help("by")),
+    disclosed_debt: bool = typer.Option(False, "--disclosed-debt", help=RecordContact.help("disclosed_debt")),
+    asked_to_pay: bool = typer.Option(False, "--asked-to-pay", help=RecordContact.help("asked_to_pay")),
     collectors: str = typer.Option("1", help=RecordContact.help("collectors")),
     note: str = typer.Option("", help=RecordContact.help("note")),
 ) -> None:
@@ -483,7 +491,7 @@ def contact(
     events = _run(
         RecordContact(
             case=case, channel=channel, outcome=outcome, contacted_at=at, operator=operator,
-            party=party, collectors=collectors, note=note,
+            party=party, by=by, disclosed_debt=disclosed_debt, asked_to_pay=asked_to_pay, collectors=collectors, note=note,
         )
     )
     if any(e.type == "ContactRefused" for e in events):

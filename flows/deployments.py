@@ -19,6 +19,7 @@ import urllib.request
 from typing import Iterator
 
 from states.defaults import DEFAULT_TIMEZONE
+from states.errors import UserError
 
 DAILY_CLOSE_CRON = "0 2 * * *"
 TIMEZONE = DEFAULT_TIMEZONE  # the lender's: when "02:00" is
@@ -26,10 +27,16 @@ LOCAL_SERVER = "http://127.0.0.1:4200/api"
 SERVER_START_TIMEOUT_S = 180  # 10-25 s on a 2-core machine; generous for a cold start
 
 
+class ServeRefused(UserError):
+    """`collectflow serve` would replace deployments that `prefect deploy` registered for workers."""
+
+
 def deployments() -> list:
+    from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
     from prefect.schedules import Cron
 
     from flows import operator
+    from flows.alerts import FAILED_CLOSE_TRIGGER, close_failed
     from flows.credit_report import credit_report
     from flows.daily import advance_portfolio, retry_case
     from flows.import_loans import import_loans
@@ -66,7 +73,31 @@ def deployments() -> list:
                 credit_report,
             )
         ),
+        close_failed.to_deployment(
+            name="close-failed", triggers=[DeploymentEventTrigger(**FAILED_CLOSE_TRIGGER)], tags=["collectflow", "alert"]
+        ),
     ]
+
+
+def registered_for_workers(client, served: list) -> list[str]:
+    """The deployments of ``served`` that the server already has on a work pool (``prefect deploy``'s).
+
+    A deployment is named by its flow and its own name; serving one of the same
+    name replaces it (its work pool, pull steps and schedule), and the workers
+    stop getting its runs. ``collectflow serve`` refuses that unless told to.
+    """
+    from prefect.exceptions import ObjectNotFound
+
+    found = []
+    for deployment in served:
+        name = f"{deployment.flow_name}/{deployment.name}"
+        try:
+            existing = client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            continue
+        if existing.work_pool_name:
+            found.append(f"{name} (work pool {existing.work_pool_name})")
+    return found
 
 
 def _healthy(api_url: str) -> bool:
@@ -109,9 +140,21 @@ def prefect_server(log) -> Iterator[str]:
             server.wait(timeout=20)
 
 
-def serve_all(log=print) -> None:
+def serve_all(log=print, replace: bool = False) -> None:
     with prefect_server(log) as api_url:
         from prefect import serve
+        from prefect.client.orchestration import get_client
 
+        served = deployments()
+        with get_client(sync_client=True) as client:
+            taken = registered_for_workers(client, served)
+        if taken and not replace:
+            raise ServeRefused(
+                f"{api_url} already has these deployments from `prefect deploy` (run by workers): {', '.join(taken)}; "
+                "serving would silently replace them. Use another Prefect server, delete them "
+                "(`prefect deployment delete NAME`), or pass --replace to take them over"
+            )
+        if taken:
+            log(f"replacing deployments registered by `prefect deploy`: {', '.join(taken)} (their workers get no more runs)")
         log(f"serving collectflow deployments against {api_url}; daily-close runs at 02:00 {TIMEZONE}")
-        serve(*deployments())
+        serve(*served)

@@ -60,7 +60,7 @@ def form_for(command: type[CaseCommand], name: str) -> type[CommandForm]:
         kind: Any = DecimalText if hint is Decimal else hint
         if isinstance(hint, type) and issubclass(hint, Enum):
             kind = hint
-        elif hint not in (Decimal, date, datetime, int):
+        elif hint not in (Decimal, date, datetime, int, bool):
             kind = str
         default = ... if f.default is dataclasses.MISSING else f.default
         fields[f.name] = (kind | None if optional else kind, Field(default, description=f.metadata["help"]))

@@ -391,8 +391,14 @@ class CollectionCase(CaseState):
         self._require_open("record a contact")
         at = contact.local_time(cmd.contacted_at, timezone)
         self._check_date(at.date(), "contact")
-        rule = contact.rule_broken(self.contact, cmd.channel, cmd.party, cmd.outcome, at, cmd.collectors)
-        common = dict(channel=cmd.channel.value, party=cmd.party.value, contacted_at=at.isoformat(timespec="minutes"))
+        rule = contact.rule_broken(
+            self.contact, cmd.channel, cmd.party, cmd.outcome, at, cmd.collectors,
+            disclosed_debt=cmd.disclosed_debt, asked_to_pay=cmd.asked_to_pay,
+        )
+        common = dict(
+            channel=cmd.channel.value, party=cmd.party.value, by=cmd.by, contacted_at=at.isoformat(timespec="minutes"),
+            disclosed_debt=cmd.disclosed_debt, asked_to_pay=cmd.asked_to_pay,
+        )
         if rule:
             self._emit(ContactRefused, at.date(), cmd.operator, rule=rule, **common)
         else:

@@ -24,17 +24,29 @@ from enum import Enum
 from typing import Any, ClassVar
 
 from states.parse import (
+    InputError,
     parse_code,
+    parse_contact_by,
     parse_date,
     parse_datetime,
     parse_enum,
+    parse_flag,
     parse_int,
     parse_money,
     parse_operator,
     parse_text,
 )
 from states.litigation import ExecutionOutcome
-from states.vocabulary import ContactChannel, ContactOutcome, ContactParty, PauseReason, PaymentChannel, VisitOutcome
+from states.vocabulary import (
+    AGENCY_PREFIX,
+    LENDER,
+    ContactChannel,
+    ContactOutcome,
+    ContactParty,
+    PauseReason,
+    PaymentChannel,
+    VisitOutcome,
+)
 
 
 def arg(help: str, *, kind: str = "", default: Any = dataclasses.MISSING, **rules: Any) -> Any:
@@ -133,8 +145,26 @@ class RecordContact(CaseCommand):
     outcome: ContactOutcome = arg("What came of it")
     contacted_at: datetime = arg("When, in the borrower's local time, with the time of day (YYYY-MM-DDTHH:MM)", happened=True)
     party: ContactParty = arg("Who was contacted", default=ContactParty.BORROWER)
+    by: str = arg(
+        f"Who made the contact: {LENDER}, or {AGENCY_PREFIX}NAME for an agency's collector "
+        "(every one counts against the same daily limits)",
+        kind="contact_by", default=LENDER,
+    )
+    disclosed_debt: bool = arg(
+        "The debt was mentioned (never to anyone but the borrower, a guarantor or a co-borrower)", default=False
+    )
+    asked_to_pay: bool = arg("The person was asked to pay (only the borrower, a guarantor or a co-borrower may be)", default=False)
     collectors: int = arg("Collectors present (a field visit needs two)", default=1, minimum=1, maximum=20)
     note: str = arg("What was said or seen", kind="text", default="", required=False)
+
+    def __post_init__(self) -> None:
+        party = self.party
+        if isinstance(party, str) and party.strip().lower().startswith(AGENCY_PREFIX):
+            raise InputError(
+                f"party: {party.strip()!r} is who made the contact, give it as by ({AGENCY_PREFIX}NAME); "
+                f"party is who was contacted: {', '.join(p.value for p in ContactParty)}"
+            )
+        super().__post_init__()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -253,6 +283,8 @@ def _read(hint: Any, value: Any, f: dataclasses.Field) -> Any:
         return parse_date(value, name)
     if isinstance(hint, type) and issubclass(hint, Enum):
         return parse_enum(hint, value, name)
+    if hint is bool:
+        return parse_flag(value, name)
     if hint is int:
         return parse_int(value, name, minimum=rules.get("minimum"), maximum=rules.get("maximum"))
     kind = rules.get("kind")
@@ -262,6 +294,8 @@ def _read(hint: Any, value: Any, f: dataclasses.Field) -> Any:
         return ",".join(dict.fromkeys(parse_operator(part, name) for part in value.split(",")))
     if kind == "operator":
         return parse_operator(value, name)
+    if kind == "contact_by":
+        return parse_contact_by(value, name)
     if kind == "code":
         return parse_code(value, name)
     return parse_text(value, name, required=rules.get("required", True))

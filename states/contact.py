@@ -9,8 +9,12 @@ its ``apply`` handlers, with what these functions return.
 Counters are per borrower-local calendar day, kept for every day a contact
 may still be dated on (the case's last closed date and after), whatever
 order the contacts are recorded in, and count the lender and all its
-agencies together, since every contact is recorded on the case. A contact
+agencies together, since every contact is recorded on the case, whoever
+made it (``by``: the lender or ``agency:NAME``). A contact
 time given with a UTC offset is read in the borrower's time zone first.
+Only the borrower and the debt-related parties (guarantor, co-borrower)
+may be asked to pay or told of the debt; a contact with anyone else that
+says it did either is refused.
 """
 
 from __future__ import annotations
@@ -83,6 +87,11 @@ def in_quiet_hours(at: datetime) -> bool:
     return at.time() >= start or at.time() < end
 
 
+def may_hear_of_the_debt(party: ContactParty) -> bool:
+    """The borrower and the debt-related parties (guarantor, co-borrower): the debt is disclosed to nobody else."""
+    return party is ContactParty.BORROWER or party.liable
+
+
 def rule_broken(
     state: ContactState,
     channel: ContactChannel,
@@ -90,14 +99,25 @@ def rule_broken(
     outcome: ContactOutcome,
     at: datetime,
     collectors: int,
+    *,
+    disclosed_debt: bool = False,
+    asked_to_pay: bool = False,
 ) -> str | None:
-    """The conduct rule this contact would break, in words, or ``None`` when it may take place."""
+    """The conduct rule this contact would break, in words, or ``None`` when it may take place.
+
+    Whoever makes the contact (the lender or an agency) does not enter: every
+    contact on the case counts against the same limits.
+    """
     if channel in QUIET_HOURS_CHANNELS and in_quiet_hours(at):
         return "no contact between 22:00 and 08:00 borrower local time"
     if channel is ContactChannel.VISIT and collectors < COLLECTORS_ON_A_VISIT:
         return "a field visit needs at least two collectors"
     if party is not ContactParty.BORROWER and not state.borrower_unreachable:
         return "third parties only when the borrower cannot be reached (invalid number or 3 failed attempts)"
+    if asked_to_pay and not may_hear_of_the_debt(party):
+        return "only the borrower and debt-related parties (guarantor, co-borrower) may be asked to pay"
+    if disclosed_debt and not may_hear_of_the_debt(party):
+        return "the debt is never disclosed to anyone but the borrower, a guarantor or a co-borrower"
     if channel is ContactChannel.CALL:
         counts = state.on(at.date())
         if outcome is ContactOutcome.CONNECTED:

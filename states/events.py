@@ -28,6 +28,7 @@ from enum import Enum
 from typing import Any, Callable, ClassVar
 
 from states.credit import CreditRecord
+from states.vocabulary import LENDER
 
 SYSTEM = "system"
 
@@ -254,21 +255,31 @@ class PromiseBroken(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class ContactRecorded(Event):
+    """A contact that took place (schema 2 added ``by``, ``disclosed_debt`` and ``asked_to_pay``)."""
+
+    schema_version: ClassVar[int] = 2
     channel: str  # call, sms, visit, letter
-    party: str  # borrower, guarantor, co_borrower, other
-    outcome: str  # connected, no_answer, invalid_number, promise, refused
+    party: str  # who was contacted: borrower, guarantor, co_borrower, other
+    by: str  # who made it: lender or agency:NAME
+    outcome: str  # connected, no_answer, invalid_number, refused_to_talk
     contacted_at: str  # local wall time, ISO
     collectors: int
+    disclosed_debt: bool
+    asked_to_pay: bool
     note: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class ContactRefused(Event):
-    """A contact the conduct rules forbid; recorded with the rule named."""
+    """A contact the conduct rules forbid; recorded with the rule named (schema 2 as ``ContactRecorded``'s)."""
 
+    schema_version: ClassVar[int] = 2
     channel: str
     party: str
+    by: str
     contacted_at: str
+    disclosed_debt: bool
+    asked_to_pay: bool
     rule: str
 
 
@@ -445,10 +456,17 @@ def upcast_case_opened_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "schedule_interest": "actual_days", "plan_imported": False}
 
 
+def upcast_contact_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 contacts named no maker (they were all the lender's) and asked nothing about the debt."""
+    return {**payload, "by": LENDER, "disclosed_debt": False, "asked_to_pay": False}
+
+
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("PaymentReceived", 1): upcast_payment_received_v1_v2,
     ("LawsuitFiled", 1): upcast_lawsuit_filed_v1_v2,
     ("CaseOpened", 1): upcast_case_opened_v1_v2,
+    ("ContactRecorded", 1): upcast_contact_v1_v2,
+    ("ContactRefused", 1): upcast_contact_v1_v2,
 }
 
 

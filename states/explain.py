@@ -53,6 +53,7 @@ from states.events import (
 from states.money import ZERO
 from states.policy import CollectionPolicy
 from states.views import BALANCE_FIELDS, CaseProjection
+from states.vocabulary import LENDER
 
 NOT_YET_POSTED = "NotYetPosted"  # the type of a timeline's closing valuation row (it is no event)
 
@@ -303,6 +304,12 @@ def _month_end_reported(e: MonthEndReported) -> str:
     )
 
 
+def _by(e: Any) -> str:
+    """Who made a contact when it was not the lender, and what was said of the debt."""
+    said = [what for what, flag in (("debt disclosed", e.disclosed_debt), ("asked to pay", e.asked_to_pay)) if flag]
+    return (f" by {e.by}" if e.by != LENDER else "") + (f" ({', '.join(said)})" if said else "")
+
+
 _DESCRIBE: dict[type, Callable[[Any], str]] = {
     CaseOpened: _opened,
     ChargesAccrued: _charges,
@@ -313,10 +320,10 @@ _DESCRIBE: dict[type, Callable[[Any], str]] = {
     + ("" if e.holds_escalation else " (does not hold escalation: broken promises before)"),
     PromiseKept: lambda e: f"promise of {e.promised_on} kept: {e.paid} paid",
     PromiseBroken: lambda e: f"promise of {e.promised_on} broken: {e.paid} paid ({e.broken_in_a_row} broken in a row)",
-    ContactRecorded: lambda e: f"{e.channel} to {e.party} at {e.contacted_at}: {e.outcome}"
+    ContactRecorded: lambda e: f"{e.channel} to {e.party}{_by(e)} at {e.contacted_at}: {e.outcome}"
     + (f" ({e.collectors} collectors)" if e.collectors > 1 else "")
     + (f" - {e.note}" if e.note else ""),
-    ContactRefused: lambda e: f"{e.channel} to {e.party} at {e.contacted_at} refused: {e.rule}",
+    ContactRefused: lambda e: f"{e.channel} to {e.party}{_by(e)} at {e.contacted_at} refused: {e.rule}",
     CasePaused: lambda e: f"paused until {e.until}: {e.reason}",
     CaseResumed: lambda e: f"resumed: {e.reason}",
     PlacedWithAgency: lambda e: f"placed with agency {e.agency_id} until {e.until} at {_percent(e.commission_rate)} commission",

@@ -23,6 +23,7 @@ from typing import TypeVar
 
 from states.errors import UserError
 from states.money import FEN, MAX_AMOUNT
+from states.vocabulary import AGENCY_PREFIX, LENDER
 
 E = TypeVar("E", bound=Enum)
 
@@ -175,6 +176,30 @@ def parse_code(value: object, field: str, *, max_chars: int = 128) -> str:
     if any(ch.isspace() for ch in text):
         raise InputError(f"{field}: {shown(value)} contains spaces; an id is one word")
     return text
+
+
+_FLAGS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def parse_flag(value: object, field: str) -> bool:
+    """Yes or no: a bool, or true/false, yes/no, 1/0 as text."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _FLAGS:
+        return _FLAGS[value.strip().lower()]
+    raise InputError(f"{field}: {shown(value)} is not yes or no; use true or false")
+
+
+def parse_contact_by(value: object, field: str = "by") -> str:
+    """Who made a contact: ``lender`` or ``agency:NAME`` (NAME an id, as an agency registry would give it)."""
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, str) and text.lower() == LENDER:
+        return LENDER
+    if isinstance(text, str) and text.lower().startswith(AGENCY_PREFIX):
+        name = text[len(AGENCY_PREFIX):]
+        if name.strip():
+            return AGENCY_PREFIX + parse_code(name, f"{field} (agency name)", max_chars=64)
+    raise InputError(f"{field}: {shown(value)} is not who made a contact; use {LENDER} or {AGENCY_PREFIX}NAME (e.g. {AGENCY_PREFIX}acme)")
 
 
 def parse_operator(value: object, field: str = "operator") -> str:

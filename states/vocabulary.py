@@ -37,6 +37,12 @@ class ContactParty(StrEnum):
         return self in (ContactParty.GUARANTOR, ContactParty.CO_BORROWER)
 
 
+# Who made a contact: the lender's own collectors, or an agency's (``agency:NAME``). Every one of
+# them counts against the same daily limits of the case (DOMAIN.md §6).
+LENDER = "lender"
+AGENCY_PREFIX = "agency:"
+
+
 class ContactOutcome(StrEnum):
     CONNECTED = "connected"
     NO_ANSWER = "no_answer"

@@ -147,7 +147,8 @@ def _input(event: Event, case: CollectionCase, policy: CollectionPolicy):
         return lambda: case.make_promise(cmd, policy)
     if isinstance(event, ContactRecorded):
         cmd = RecordContact(case=case.case_id, operator=_operator(actor), channel=event.channel, outcome=event.outcome,
-                            contacted_at=event.contacted_at, party=event.party, collectors=event.collectors, note=event.note)
+                            contacted_at=event.contacted_at, party=event.party, by=event.by, collectors=event.collectors,
+                            disclosed_debt=event.disclosed_debt, asked_to_pay=event.asked_to_pay, note=event.note)
         return lambda: case.record_contact(cmd)
     if isinstance(event, CasePaused):
         cmd = PauseCase(case=case.case_id, operator=_operator(actor), reason=event.reason, until=event.until, made_on=event.business_date)

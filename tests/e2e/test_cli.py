@@ -131,6 +131,20 @@ def test_bad_input_is_one_line_naming_the_value_and_nothing_is_stored(booked_db:
     assert collectflow("case", "replay", "CASE-CLI-1", "--json", db=booked_db).stdout == before
 
 
+def test_an_agencys_calls_count_against_the_lenders_daily_limit_from_the_cli(booked_db: Path):
+    base = ("contact", "CASE-CLI-1", "--channel", "call", "--outcome", "connected", "--operator", "op-7")
+    for hour, by in ((9, "lender"), (10, "agency:acme"), (11, "agency:beta")):
+        done = collectflow(*base, "--at", f"2026-03-11T{hour:02d}:00", "--by", by, db=booked_db)
+        assert done.returncode == 0, done.stderr
+    fourth = collectflow(*base, "--at", "2026-03-11T12:00", "--by", "agency:acme", db=booked_db)
+    assert fourth.returncode == 1 and "3 connected calls a day" in fourth.stdout + fourth.stderr
+    wrong = collectflow(*base, "--at", "2026-03-11T12:00", "--party", "agency:acme", db=booked_db)
+    assert wrong.returncode == 2 and "give it as by" in wrong.stderr and "Traceback" not in wrong.stderr
+    rows = json.loads(collectflow("case", "replay", "CASE-CLI-1", "--json", db=booked_db).stdout)
+    refused = [r for r in rows if r["type"] == "ContactRefused"]
+    assert len(refused) == 1 and "agency:acme" in json.dumps(refused[0])
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():

@@ -50,6 +50,7 @@ DEPLOYMENTS = {
     "call-list/call-list",
     "case-list/case-list",
     "ingest-payments/ingest-payments",
+    "close-failed/close-failed",
 }
 
 
@@ -141,3 +142,19 @@ def test_daily_close_and_retry_case_deployments_run_to_completed(prefect_server,
     report = verify(store.engine)
     assert report.ok, report.findings[:5]
     store.engine.dispose()
+
+
+# Not beside the browser tests: with Playwright's event loop in the thread, to_deployment returns a coroutine.
+def test_serve_and_prefect_yaml_give_close_failed_the_same_trigger():
+    import yaml
+
+    from flows.alerts import AUTOMATION_NAME, FAILED_CLOSE_TRIGGER
+    from flows.deployments import deployments
+
+    declared = yaml.safe_load((PROJECT / "prefect.yaml").read_text())["deployments"]
+    (in_yaml,) = [d for d in declared if d["name"] == "close-failed"]
+    assert in_yaml["triggers"] == [FAILED_CLOSE_TRIGGER]
+    (served,) = [d for d in deployments() if d.name == "close-failed"]
+    (trigger,) = served.triggers
+    assert trigger.name == AUTOMATION_NAME and trigger.expect == set(FAILED_CLOSE_TRIGGER["expect"])
+    assert {d["name"] for d in declared} == {d.name for d in deployments()}  # serve serves what prefect.yaml declares

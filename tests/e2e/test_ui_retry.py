@@ -9,12 +9,14 @@ the flow run page, and the run completes with the stuck case advanced once.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
 from flows.bootstrap import bootstrap
 from flows.handlers.cases import advance_batch
 from tests.e2e.prefect_server import (
+    api_request,
     deployment_run,
     flow_run_page_url,
     flow_run_states,
@@ -58,6 +60,9 @@ def test_a_failed_close_retried_from_the_ui_completes_with_the_stuck_case_advanc
         retry_flow_run_in_ui(page, prefect_server.ui_url, run_id, screenshot=tmp_path / "retry-clicked.png")
         wait_for_flow_run(api, run_id, states={"AwaitingRetry", "Pending", "Running", "Completed"}, timeout=30, poll=0.2)
         assert wait_for_flow_run(api, run_id, timeout=180) == "Completed"
+        # the failed-close automation ran close-failed, which named the run and its stuck case
+        alert = wait_for_alert(api, run_id)
+        assert stuck in alert["message"] and "Retry" in alert["message"]
 
     page.goto(flow_run_page_url(prefect_server.ui_url, run_id))
     page.get_by_text("Completed").first.wait_for()
@@ -69,3 +74,17 @@ def test_a_failed_close_retried_from_the_ui_completes_with_the_stuck_case_advanc
     assert len(reviews_on(store, stuck, day)) == 1
     assert store.business_day(day).status == "closed"
     store.engine.dispose()
+
+
+def wait_for_alert(api: str, failed_run_id: str, timeout: float = 180.0) -> dict:
+    """The close-failed run the automation started for ``failed_run_id``, once Completed, and its message."""
+    notifier = api_request(api, "GET", "/deployments/name/close-failed/close-failed")
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = api_request(api, "POST", "/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": [notifier["id"]]}}})
+        mine = [r for r in runs if failed_run_id in str(r["parameters"].get("flow_run", ""))]
+        if mine and mine[0]["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED"):
+            (artifact,) = api_request(api, "POST", "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [mine[0]["id"]]}}})
+            return {"run": mine[0], "message": artifact["data"]}
+        assert time.monotonic() < deadline, f"no close-failed run completed for {failed_run_id}: {runs}"
+        time.sleep(1)

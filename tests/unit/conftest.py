@@ -111,10 +111,14 @@ def promise_cmd(case, amount, promised_on, made_on, *, operator="op-1") -> MakeP
     return MakePromise(case=case.case_id, operator=operator, amount=amount, promised_on=promised_on, made_on=made_on)
 
 
-def contact_cmd(case, channel, party, outcome, contacted_at, *, operator="op-1", collectors=1, note="") -> RecordContact:
+def contact_cmd(
+    case, channel, party, outcome, contacted_at, *, operator="op-1", collectors=1, note="", by="lender",
+    disclosed_debt=False, asked_to_pay=False,
+) -> RecordContact:
     return RecordContact(
         case=case.case_id, operator=operator, channel=channel, party=party, outcome=outcome,
-        contacted_at=contacted_at, collectors=collectors, note=note,
+        contacted_at=contacted_at, collectors=collectors, note=note, by=by,
+        disclosed_debt=disclosed_debt, asked_to_pay=asked_to_pay,
     )
 
 
