@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -46,7 +45,7 @@ from models.tables import (
     projection_from_row,
 )
 from states.case import CaseProjection, CaseView, CollectionCase
-from states.events import MonthEndReported, canonical_json
+from states.events import MonthEndReported, canonical_json, parse_json
 from states.explain import ChargeLine, TimelineRow, describe, explain, timeline_of
 from states.money import from_fen, to_fen
 from states.errors import UserError
@@ -192,7 +191,7 @@ def check_terms(case_id: str, history: Sequence[Mapping[str, Any]], loan_row: Ma
     """The ``loans`` row still holds the terms the case was opened with (its ``CaseOpened``) and its own hash."""
     if not history or history[0]["type"] != "CaseOpened":
         return []
-    opened = json.loads(history[0]["payload"])
+    opened = parse_json(history[0]["payload"])
     booked = booked_terms(loan_row)
     findings = []
     for name, value in booked.items():
@@ -236,7 +235,7 @@ def check_payments(
     recorded = {}
     for event in history:
         if event["type"] == "PaymentReceived":
-            payload = json.loads(event["payload"])
+            payload = parse_json(event["payload"])
             recorded[payload["payment_id"]] = (event["seq"], to_fen(Decimal(payload["amount"])))
     for payment_id, (seq, amount) in sorted(recorded.items()):
         if payment_id not in rows:
@@ -295,14 +294,14 @@ def check_case(
         for seq, problem in _credit_report_differences(history, credit_rows):
             found(seq, problem)
     try:
-        stored_snapshot = json.loads(row["snapshot"])
+        stored_snapshot = parse_json(row["snapshot"])
     except ValueError as exc:
         found(None, f"snapshot is not JSON: {exc}")
         return findings
-    replayed_snapshot = json.loads(canonical_json(replayed.snapshot()))
+    replayed_snapshot = parse_json(canonical_json(replayed.snapshot()))
     if stored_snapshot.get("v") != SNAPSHOT_VERSION:  # an older version: what it holds, read back, must be the replay
         try:
-            stored_snapshot = json.loads(canonical_json(CollectionCase.from_snapshot(stored_snapshot).snapshot()))
+            stored_snapshot = parse_json(canonical_json(CollectionCase.from_snapshot(stored_snapshot).snapshot()))
         except Exception as exc:  # noqa: BLE001 - an unreadable snapshot is a finding
             found(None, f"snapshot version {stored_snapshot.get('v')!r} cannot be read back: {exc}")
             return findings

@@ -30,6 +30,7 @@ from states.events import (
     canonical_json,
     compose_canonical_json,
     event_from_record,
+    parse_json,
 )
 from states.money import to_fen
 
@@ -55,8 +56,21 @@ def stored_canonical_json(
         business_date=business_date.isoformat(),
         actor=actor,
         schema_version=schema_version,
-        payload_json=canonical_json(json.loads(payload)),  # re-canonicalised: what is hashed is the canonical form
+        payload_json=_canonical_payload(payload),
     )
+
+
+def _canonical_payload(payload: str) -> str:
+    """The canonical form of a stored payload text (what is hashed is the canonical form).
+
+    Text this code wrote is canonical already: read and re-encoded by orjson it
+    comes back unchanged. Any other text (spaces, an integer orjson would read as
+    a float) is re-canonicalised through json, as it always was.
+    """
+    text = canonical_json(parse_json(payload))
+    if text != payload:
+        text = canonical_json(json.loads(payload))
+    return text
 
 
 def event_from_row(row: Mapping[str, Any]) -> Event:

@@ -12,7 +12,6 @@ The store persists what the domain decided; it makes no business decisions.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -38,7 +37,7 @@ from models.tables import (
     projection_values,
 )
 from states.case import CaseProjection, CollectionCase
-from states.events import Event, MonthEndReported, PaymentReceived, canonical_json
+from states.events import Event, MonthEndReported, PaymentReceived, canonical_json, parse_json
 from states.snapshot import decode_opening_event
 
 
@@ -121,7 +120,7 @@ class CaseRows:
                 rows = conn.execute(select(cases.c.case_id, cases.c.snapshot).where(cases.c.case_id.in_(chunk)))
                 for case_id, snapshot in rows:
                     try:
-                        loaded[case_id] = CollectionCase.from_snapshot(json.loads(snapshot), _decode_opened)
+                        loaded[case_id] = CollectionCase.from_snapshot(parse_json(snapshot), _decode_opened)
                     except Exception:  # noqa: BLE001 - a snapshot is a cache; the events decide
                         try:
                             loaded[case_id] = CollectionCase.replay(select_events(conn, case_id), case_id)
