@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from models.errors import StoreError
+from models.sql import executemany_rows
 from models.tables import credit_report_values, credit_reports, events, payments
 from states.case import CollectionCase
 from states.events import (
@@ -86,6 +87,12 @@ def event_from_row(row: Mapping[str, Any]) -> Event:
     )
 
 
+_EVENT_COLUMNS = tuple(events.c)
+_INSERT_EVENTS_SQLITE = "INSERT INTO events ({}) VALUES ({})".format(
+    ", ".join(f'"{c.name}"' for c in _EVENT_COLUMNS), ", ".join("?" * len(_EVENT_COLUMNS))
+)
+
+
 @dataclass
 class EventRows:
     """The rows a batch of new events makes: the events, the projections of single events, the new last hashes."""
@@ -97,7 +104,10 @@ class EventRows:
 
     def insert(self, conn: Connection) -> None:
         """Insert them all (inside the caller's transaction, with the case rows)."""
-        conn.execute(insert(events), self.events)
+        if conn.dialect.name == "sqlite" and self.events:
+            executemany_rows(conn, _INSERT_EVENTS_SQLITE, [(c.name, c) for c in _EVENT_COLUMNS], self.events)
+        elif self.events:
+            conn.execute(insert(events), self.events)
         if self.payments:
             conn.execute(insert(payments), self.payments)
         if self.credit_reports:

@@ -24,7 +24,7 @@ from models.db import write_transaction
 from models.errors import CaseNotFound, ConcurrencyError, DuplicatePayment, StoreError
 from models.recorder import check_sequence, select_events
 from models.recorder import event_rows as build_event_rows
-from models.sql import chunks
+from models.sql import chunks, executemany_rows
 from models.sql import now as utc_now
 from models.tables import (
     PROJECTION_COLUMNS,
@@ -72,6 +72,8 @@ _UPDATE_CASE = (
     .where(cases.c.case_id == bindparam("b_case_id"), cases.c.version == bindparam("b_expected"))
     .values({name: bindparam(name) for name in _UPDATED})
 )
+_UPDATE_CASE_BINDS = (*((name, cases.c[name]) for name in _UPDATED), ("b_case_id", cases.c.case_id), ("b_expected", cases.c.version))
+_UPDATE_CASE_SQLITE = "UPDATE cases SET {} WHERE case_id = ? AND version = ?".format(", ".join(f'"{name}" = ?' for name in _UPDATED))
 _UPDATE_STUCK = (
     update(cases)
     .where(cases.c.case_id == bindparam("b_case_id"))
@@ -214,8 +216,11 @@ class CaseRows:
             for name in _IMMUTABLE:
                 del row[name]  # a key left in would be SET as well
             case_rows.append({**row, "b_case_id": case.case_id, "b_expected": expected_versions[case.case_id]})
-        result = conn.execute(_UPDATE_CASE, case_rows)
-        if result.rowcount != len(case_rows):
+        if conn.dialect.name == "sqlite":
+            updated = executemany_rows(conn, _UPDATE_CASE_SQLITE, _UPDATE_CASE_BINDS, case_rows)
+        else:
+            updated = conn.execute(_UPDATE_CASE, case_rows).rowcount
+        if updated != len(case_rows):
             # Unreachable while the rows are locked above (FOR UPDATE on PostgreSQL,
             # BEGIN IMMEDIATE on SQLite); the version guard stays as the last line.
             new_versions = {case.case_id: case.version for case, _ in work}
