@@ -348,6 +348,7 @@ def check_case(
         findings.append(Finding(case_id, seq, problem))
 
     expected_seq, prev_hash = 1, GENESIS_HASH
+    payloads = []  # each payload read once, for the hash and the replay
     for event in history:
         seq = event["seq"]
         if seq != expected_seq:
@@ -356,7 +357,8 @@ def check_case(
             found(seq, f"expected seq {expected_seq}, found {seq} ({gap})")
         if event["prev_hash"] != prev_hash:
             found(seq, f"prev_hash {event['prev_hash'][:12]}… does not link to the event before it ({prev_hash[:12]}…)")
-        recomputed = chain_hash(event["prev_hash"], stored_canonical_json(**_envelope_columns(event)))
+        payloads.append(parse_json(event["payload"]))
+        recomputed = chain_hash(event["prev_hash"], stored_canonical_json(**_envelope_columns(event), parsed=payloads[-1]))
         if recomputed != event["hash"]:
             found(seq, f"hash does not match the stored event (stored {event['hash'][:12]}…, recomputed {recomputed[:12]}…): edited")
         expected_seq, prev_hash = seq + 1, event["hash"]
@@ -371,7 +373,7 @@ def check_case(
         found(None, f"case row version {row['version']} but the newest event is seq {newest['seq']}")
 
     try:
-        replayed = CollectionCase.replay((event_from_row(e) for e in history), case_id)
+        replayed = CollectionCase.replay((event_from_row(e, p) for e, p in zip(history, payloads)), case_id)
     except Exception as exc:  # noqa: BLE001 - any failure to replay is a finding
         found(getattr(exc, "seq", None), f"replay fails: {type(exc).__name__}: {exc}")
         return findings

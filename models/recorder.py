@@ -42,13 +42,14 @@ def chain_hash(prev_hash: str, canonical: str) -> str:
 
 
 def stored_canonical_json(
-    *, case_id: str, seq: int, type: str, business_date: date, actor: str, schema_version: int, payload: str
+    *, case_id: str, seq: int, type: str, business_date: date, actor: str, schema_version: int, payload: str,
+    parsed: Any = None,
 ) -> str:
     """The canonical JSON of an event as stored, built from its columns (what the chain hashes).
 
     For an event written by this code it equals ``event.canonical_json()``;
     for one stored under an older schema it is the old form, so an upcast on
-    read never breaks the chain.
+    read never breaks the chain. ``parsed``: the payload already read by ``parse_json``.
     """
     return compose_canonical_json(
         case_id=case_id,
@@ -57,25 +58,25 @@ def stored_canonical_json(
         business_date=business_date.isoformat(),
         actor=actor,
         schema_version=schema_version,
-        payload_json=_canonical_payload(payload),
+        payload_json=_canonical_payload(payload, parsed),
     )
 
 
-def _canonical_payload(payload: str) -> str:
+def _canonical_payload(payload: str, parsed: Any = None) -> str:
     """The canonical form of a stored payload text (what is hashed is the canonical form).
 
     Text this code wrote is canonical already: read and re-encoded by orjson it
     comes back unchanged. Any other text (spaces, an integer orjson would read as
     a float) is re-canonicalised through json, as it always was.
     """
-    text = canonical_json(parse_json(payload))
+    text = canonical_json(parse_json(payload) if parsed is None else parsed)
     if text != payload:
         text = canonical_json(json.loads(payload))
     return text
 
 
-def event_from_row(row: Mapping[str, Any]) -> Event:
-    """The domain event of a stored row, upcast to the current schema."""
+def event_from_row(row: Mapping[str, Any], parsed: Any = None) -> Event:
+    """The domain event of a stored row, upcast to the current schema (``parsed``: its payload already read)."""
     return event_from_record(
         case_id=row["case_id"],
         seq=row["seq"],
@@ -83,7 +84,7 @@ def event_from_row(row: Mapping[str, Any]) -> Event:
         business_date=row["business_date"],
         actor=row["actor"],
         schema_version=row["schema_version"],
-        payload=row["payload"],
+        payload=parsed if isinstance(parsed, dict) else row["payload"],
     )
 
 
