@@ -62,7 +62,10 @@ _NO_SUCH_CASE = "no such case"
 # A case's opening event never changes and decoding its schedule is the dearest part of a load:
 # decode each opening text once, keeping the most recently used ones, so a daily close that
 # loads the same cases day after day does not decode them again, and memory stays bounded.
-OPENED_CACHE_SIZE = 250_000
+# A decoded opening event holds ~7.7 KB: 10,000 of them ~75 MB. A close of more cases than
+# that reads them in one sweep and an LRU cache would miss every time anyway (as 250,000 did
+# beyond 250,000 cases, at ~1.9 GB), so the bound costs nothing there (issue 13).
+OPENED_CACHE_SIZE = 10_000
 _decode_opened = functools.lru_cache(maxsize=OPENED_CACHE_SIZE)(decode_opening_event)
 
 _IMMUTABLE = ("case_id", "contract_no")
