@@ -57,4 +57,4 @@ def executemany_rows(
 
 @functools.lru_cache(maxsize=64)
 def _bind_processors(dialect: Dialect, columns: tuple[Column, ...]) -> tuple[Callable[[Any], Any] | None, ...]:
-    return tuple(column.type.bind_processor(dialect) for column in columns)
+    return tuple(column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns)
