@@ -1,6 +1,7 @@
 """The close against its raw floor, side by side in one run (issue: a million cases per close).
 
-    python -m benchmarks.sweep --cases N [--database URL] [--batch B]
+    python -m benchmarks.sweep --cases N [--database URL] [--batch B] [--naive-cases M]
+                               [--import-rows R] [--flow-cases F | --no-flow]
 
 Builds N open cases all due on one business date (their first installment
 missed the day before), then measures, in this one process:
@@ -11,13 +12,23 @@ missed the day before), then measures, in this one process:
   transaction (read the N snapshot rows, re-read their versions, append as
   many events of the same payload size, update the N case rows), and the
   close's ratio to it;
+- a naive baseline on M cases in the same state on the same date: each case
+  replayed from all its events, advanced and saved on its own (one
+  transaction per case), and how many times the close's per-case cost it is;
+- flow vs direct on a busy day: F more cases due the next day, closed by the
+  ``advance-portfolio`` Prefect flow (ephemeral local Prefect, its own
+  PREFECT_HOME; the seal, call lists and report included), per case against
+  the direct close above;
 - a steady day on which 5 % of the cases are due, against the full close;
-- ``verify`` throughput (events per second) and bytes per event on disk.
+- ``verify`` throughput (events per second; every core, and one process on
+  a sample) and bytes per event on disk;
+- ``loans import`` of R new loans from a CSV (``flows.handlers.loans.import_file``,
+  as the CLI runs it) into a fresh SQLite file, against plain ``sqlite3``
+  inserting the same rows into the same tables of another fresh file.
 
-The last line is one JSON object with every figure (null where not measured:
-``naive_speedup``, the flow figures and ``parallel_speedup`` need a Prefect
-server and are measured by ``benchmarks/bench_close.py``). No threshold is
-asserted: these machines are noisy, so compare ratios from one run.
+The last line is one JSON object with every figure (null where not measured;
+``parallel_speedup`` is for the multi-worker close, measured elsewhere). No
+threshold is asserted: these machines are noisy, so compare ratios from one run.
 """
 
 from __future__ import annotations
@@ -35,6 +46,8 @@ from decimal import Decimal
 from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")  # a loaded machine starts it slowly
 
 DISBURSED = date(2026, 1, 5)
 FIRST_DUE = date(2026, 2, 5)
@@ -90,11 +103,18 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--database", default=None, help="SQLAlchemy URL (default: a new SQLite file)")
     parser.add_argument("--batch", type=int, default=5_000)
+    parser.add_argument("--naive-cases", type=int, default=None, help="cases of the naive baseline (default: min(N, 2,000))")
+    parser.add_argument("--import-rows", type=int, default=None, help="rows of the import figure (default: min(N, 10,000); 0: skip)")
+    parser.add_argument("--flow-cases", type=int, default=None, help="cases due on the flow's busy day (default: N)")
+    parser.add_argument("--no-flow", action="store_true", help="skip the Prefect flow figure")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="sweep-"))
     url = args.database or f"sqlite:///{workdir / 'sweep.db'}"
     os.environ["COLLECTFLOW_DATABASE_URL"] = url
+    os.environ.setdefault("COLLECTFLOW_DATA_DIR", str(workdir / "data"))
+    os.environ.setdefault("COLLECTFLOW_KEY_DIR", str(workdir / "keys"))
+    os.environ.setdefault("PREFECT_HOME", str(workdir / "prefect"))  # not the shared ~/.prefect database
 
     from flows.bootstrap import bootstrap
     from flows.handlers.cases import advance_batch, book_loans
@@ -112,9 +132,11 @@ def main() -> None:
     for start in range(0, n, 10_000):
         book_loans(store, [(f"SW{k:08d}", terms(k)) for k in range(start, min(n, start + 10_000))])
     book_s = time.perf_counter() - began
+    naive_n = min(n, 2_000) if args.naive_cases is None else args.naive_cases
+    book_loans(store, [(f"NV{k:08d}", terms(k + 20_000_000)) for k in range(naive_n)])  # same state, closed naively
     print(f"booked {n:,} cases in {book_s:.1f} s", flush=True)
 
-    ids = store.due_case_ids(DUE_DAY)
+    ids = [case_id for case_id in store.due_case_ids(DUE_DAY) if case_id.startswith("SW")]
     events_before = _count(engine, "events")
     began = time.perf_counter()
     for start in range(0, len(ids), args.batch):
@@ -130,6 +152,27 @@ def main() -> None:
         floor_s = raw_floor(Path(url.removeprefix("sqlite:///")), ids, events_written, payload_bytes)
         floor_ratio = close_s / floor_s
         print(f"raw floor (plain sqlite3, same I/O): {floor_s:.2f} s; the close is {floor_ratio:.1f}x the floor", flush=True)
+
+    naive_speedup = None
+    if naive_n:
+        naive_s = naive_close(store, app, [f"NV{k:08d}" for k in range(naive_n)], DUE_DAY)
+        naive_speedup = (naive_s / naive_n) / (close_s / len(ids))
+        print(f"naive baseline (replay all events, advance, save, per case): {naive_n:,} cases in {naive_s:.1f} s = "
+              f"{naive_n / naive_s:,.0f} cases/s; {naive_speedup:.1f}x the close's cost per case", flush=True)
+
+    flow_ratio = None
+    flow_n = n if args.flow_cases is None else args.flow_cases
+    if not args.no_flow and flow_n:
+        flow_day = DUE_DAY + timedelta(days=1)
+        book_loans(store, [(f"FL{k:08d}", terms(k + 30_000_000, FIRST_DUE + timedelta(days=1))) for k in range(flow_n)])
+        try:
+            flow_s, flow_advanced = flow_close(flow_day, args.batch)
+        except Exception as exc:  # noqa: BLE001 - a benchmark reports what it could not measure
+            print(f"flow: not measured ({type(exc).__name__}: {exc})", flush=True)
+        else:
+            flow_ratio = (flow_s / flow_advanced) / (close_s / len(ids))
+            print(f"flow (advance-portfolio, ephemeral Prefect, incl. start-up, seal and report): {flow_advanced:,} cases in "
+                  f"{flow_s:.1f} s = {flow_advanced / flow_s:,.0f} cases/s; {flow_ratio:.2f}x the direct close per case", flush=True)
 
     # a steady day: the book closed up to the day before (not timed), then a day on which a new
     # slice of 5 % of the book is due (its first installment missed the day before)
@@ -147,10 +190,24 @@ def main() -> None:
     steady_s = time.perf_counter() - began
     print(f"steady day: {len(due):,} cases due ({len(due) / (n + steady_n):.1%} of the book) in {steady_s:.1f} s = {steady_s / close_s:.3f}x the full close", flush=True)
 
+    sample = ids[: min(len(ids), 2_000)]
+    began = time.perf_counter()
+    one = verify(engine, case_ids=sample, workers=1)
+    one_s = time.perf_counter() - began
     began = time.perf_counter()
     checked = verify(engine)
     verify_s = time.perf_counter() - began
-    print(f"verify: {checked.events_checked:,} events in {verify_s:.1f} s = {checked.events_checked / verify_s:,.0f} events/s ({'ok' if checked.ok else 'FINDINGS'})", flush=True)
+    print(f"verify: {checked.events_checked:,} events in {verify_s:.1f} s = {checked.events_checked / verify_s:,.0f} events/s "
+          f"({os.cpu_count()} cores; {'ok' if checked.ok else 'FINDINGS'}); one process on {len(sample):,} cases: "
+          f"{one.events_checked / one_s:,.0f} events/s", flush=True)
+
+    import_rate = import_ratio = None
+    import_rows = min(n, 10_000) if args.import_rows is None else args.import_rows
+    if import_rows:
+        import_s, raw_s = import_against_raw(workdir, import_rows)
+        import_rate, import_ratio = import_rows / import_s, import_s / raw_s
+        print(f"loans import: {import_rows:,} new loans in {import_s:.1f} s = {import_rate:,.0f} rows/s; the same rows "
+              f"inserted by plain sqlite3: {raw_s:.2f} s; the import is {import_ratio:.1f}x the raw insert", flush=True)
 
     bytes_per_event = None
     if url.startswith("sqlite"):
@@ -170,14 +227,85 @@ def main() -> None:
         "steady_ratio": round(steady_s / close_s, 4),
         "peak_rss_mb": round(rss, 1),
         "verify_events_per_s": round(checked.events_checked / verify_s, 1),
-        "import_rows_per_s": None,
-        "import_floor_ratio": None,
+        "verify_one_process_events_per_s": round(one.events_checked / one_s, 1),
+        "import_rows_per_s": None if import_rate is None else round(import_rate, 1),
+        "import_floor_ratio": None if import_ratio is None else round(import_ratio, 2),
         "bytes_per_event": None if bytes_per_event is None else round(bytes_per_event),
-        "naive_speedup": None,
+        "naive_speedup": None if naive_speedup is None else round(naive_speedup, 1),
+        "flow_direct_ratio": None if flow_ratio is None else round(flow_ratio, 2),
         "workers": 1,
         "parallel_speedup": None,
         "database": "sqlite" if url.startswith("sqlite") else "postgresql",
     }))
+
+
+def naive_close(store, app, case_ids: list[str], day: date) -> float:
+    """Seconds to close ``case_ids`` one by one without snapshots: replay every event, advance, save alone."""
+    from states.case import CollectionCase
+
+    began = time.perf_counter()
+    for case_id in case_ids:
+        case = CollectionCase.replay(store.events(case_id), case_id)
+        version = case.version
+        case.advance(day, app.policy)
+        store.save([(case, case.collect_events())], expected_versions={case_id: version})
+    return time.perf_counter() - began
+
+
+def flow_close(day: date, batch: int) -> tuple[float, int]:
+    """Seconds the ``advance-portfolio`` flow takes to close ``day`` (Prefect start-up included), cases advanced."""
+    from flows.daily import advance_portfolio
+
+    began = time.perf_counter()
+    state = advance_portfolio(business_date=day, batch_size=batch, return_state=True)
+    seconds = time.perf_counter() - began
+    return seconds, state.result()["advanced"]
+
+
+def import_against_raw(workdir: Path, rows: int) -> tuple[float, float]:
+    """Seconds ``loans import`` takes for ``rows`` new loans into a fresh SQLite file, and seconds plain
+    ``sqlite3`` takes to insert the rows it wrote into the same tables of another fresh file."""
+    from benchmarks.bench_import import BUSINESS_DATE, SECRET, write_file
+    from flows.handlers.loans import import_file
+    from models.crypto import Keyring
+    from models.db import make_engine, upgrade
+    from models.store import CaseStore
+    from states.policy import CollectionPolicy
+
+    csv_path = workdir / f"loans-{rows}.csv"
+    write_file(csv_path, rows, past_days=28)
+    imported, fresh = workdir / "import.db", workdir / "raw-insert.db"
+    for path in (imported, fresh):
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        engine.dispose()
+    engine = make_engine(f"sqlite:///{imported}")
+    report = import_file(CaseStore(engine), csv_path, business_date=BUSINESS_DATE, policy=CollectionPolicy(),
+                         keyring=Keyring.from_secret(SECRET))
+    engine.dispose()
+    import_s = report.seconds
+    source, target = sqlite3.connect(imported), sqlite3.connect(fresh)
+    from models.tables import SQLModel
+
+    tables = []
+    for table in SQLModel.metadata.sorted_tables:  # parents before children
+        empty_before = target.execute(f'SELECT count(*) FROM "{table.name}"').fetchone()[0] == 0
+        data = source.execute(f'SELECT * FROM "{table.name}"').fetchall()
+        if empty_before and data:  # the rows the import wrote
+            columns = [d[1] for d in source.execute(f'PRAGMA table_info("{table.name}")')]
+            tables.append((table.name, columns, data))
+    target.execute("PRAGMA journal_mode=WAL")
+    target.execute("PRAGMA synchronous=NORMAL")
+    began = time.perf_counter()
+    target.execute("BEGIN IMMEDIATE")
+    for name, columns, data in tables:
+        names = ", ".join(f'"{c}"' for c in columns)
+        target.executemany(f'INSERT INTO "{name}" ({names}) VALUES ({", ".join("?" * len(columns))})', data)
+    target.commit()
+    raw_s = time.perf_counter() - began
+    source.close()
+    target.close()
+    return import_s, raw_s
 
 
 def _count(engine, table: str) -> int:

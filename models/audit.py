@@ -18,10 +18,13 @@ balances after the event, found by applying the events one by one.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import itertools
-import json
+import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -46,7 +49,7 @@ from models.tables import (
     projection_from_row,
 )
 from states.case import CaseProjection, CaseView, CollectionCase
-from states.events import MonthEndReported, canonical_json
+from states.events import MonthEndReported, canonical_json, parse_json
 from states.explain import ChargeLine, TimelineRow, describe, explain, timeline_of
 from states.money import from_fen, to_fen
 from states.errors import UserError
@@ -117,11 +120,17 @@ def verify(
     case_ids: Iterable[str] | None = None,
     on_progress: Callable[[int], None] | None = None,
     chain_key: bytes | None = None,
+    workers: int | None = None,
 ) -> VerifyReport:
     """Check the hash chains and projections of every case (or of ``case_ids``).
 
     ``on_progress(cases_done)`` is called after each chunk of cases (the
     total is ``len(case_ids)``, or ``store.portfolio_summary().total.cases``).
+
+    Chunks are checked by ``workers`` processes side by side (default: one
+    per core, once the store holds ``PARALLEL_MIN_CASES`` cases or more; 1:
+    in this process), each on its own connection; the report is the same,
+    finding for finding and in the same order, as one process gives.
     """
     report = VerifyReport()
     with engine.connect() as conn:
@@ -133,14 +142,91 @@ def verify(
                     select(cases.c.case_id).order_by(cases.c.case_id)
                 ).scalars()
             else:
-                ids = iter(sorted(set(case_ids)))
-            while chunk := list(itertools.islice(ids, VERIFY_CHUNK)):
-                _verify_chunk(conn, chunk, report, chain_key)
-                if on_progress is not None:
-                    on_progress(report.cases_checked)
+                case_ids = sorted(set(case_ids))
+                ids = iter(case_ids)
+            chunks = iter(lambda: list(itertools.islice(ids, VERIFY_CHUNK)), [])
+            processes = _verify_processes(conn, workers, None if case_ids is None else len(case_ids))
+            if processes > 1:
+                _verify_in_processes(engine, conn, chunks, report, chain_key, processes, on_progress)
+            else:
+                for chunk in chunks:
+                    _verify_chunk(conn, chunk, report, chain_key)
+                    if on_progress is not None:
+                        on_progress(report.cases_checked)
             if case_ids is None:
                 _find_orphan_events(conn, report)
     return report
+
+
+PARALLEL_MIN_CASES = 4 * VERIFY_CHUNK  # below this, starting processes costs more than they save
+
+
+def _verify_processes(conn: Connection, workers: int | None, cases_given: int | None) -> int:
+    """How many processes check the chunks: ``workers`` if given, else one per core for a store big enough."""
+    database = conn.engine.url.database or ""
+    if conn.dialect.name == "sqlite" and (database in ("", ":memory:") or "mode=memory" in str(conn.engine.url)):
+        return 1  # an in-memory database is not shared with other processes
+    if workers is not None:
+        return max(1, workers)
+    count = cases_given if cases_given is not None else conn.execute(select(func.count()).select_from(cases)).scalar_one()
+    return (os.cpu_count() or 1) if count >= PARALLEL_MIN_CASES else 1
+
+
+def _verify_in_processes(
+    engine: Engine,
+    conn: Connection,
+    chunks: Iterator[list[str]],
+    report: VerifyReport,
+    chain_key: bytes | None,
+    processes: int,
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    """Check the chunks in a pool of processes, merging their reports in chunk order.
+
+    On PostgreSQL every worker reads the snapshot of this transaction
+    (``pg_export_snapshot``), so all of them see one consistent store. At
+    most two chunks per process are in flight: memory stays bounded.
+    """
+    snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one() if conn.dialect.name == "postgresql" else None
+    url = engine.url.render_as_string(hide_password=False)
+    pending: collections.deque[Future[VerifyReport]] = collections.deque()
+
+    def merge_oldest() -> None:
+        part = pending.popleft().result()
+        report.cases_checked += part.cases_checked
+        report.events_checked += part.events_checked
+        report.findings.extend(part.findings)
+        if on_progress is not None:
+            on_progress(report.cases_checked)
+
+    # spawned, not forked: a fork would copy this process's open connections and threads
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for chunk in chunks:
+            pending.append(pool.submit(_verify_chunk_in_worker, url, chunk, chain_key, snapshot))
+            if len(pending) >= 2 * processes:
+                merge_oldest()
+        while pending:
+            merge_oldest()
+
+
+_WORKER_ENGINES: dict[str, Engine] = {}  # one engine per database in each worker process
+
+
+def _verify_chunk_in_worker(url: str, chunk: list[str], chain_key: bytes | None, snapshot: str | None) -> VerifyReport:
+    from models.db import make_engine
+
+    engine = _WORKER_ENGINES.get(url)
+    if engine is None:
+        engine = _WORKER_ENGINES[url] = make_engine(url)
+    part = VerifyReport()
+    with engine.connect() as conn:
+        if snapshot is not None:
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            if snapshot is not None:
+                conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            _verify_chunk(conn, chunk, part, chain_key)
+    return part
 
 
 def _verify_chunk(conn: Connection, chunk: Sequence[str], report: VerifyReport, chain_key: bytes | None = None) -> None:
@@ -193,7 +279,7 @@ def check_terms(case_id: str, history: Sequence[Mapping[str, Any]], loan_row: Ma
     """The ``loans`` row still holds the terms the case was opened with (its ``CaseOpened``) and its own hash."""
     if not history or history[0]["type"] != "CaseOpened":
         return []
-    opened = json.loads(history[0]["payload"])
+    opened = parse_json(history[0]["payload"])
     booked = booked_terms(loan_row)
     findings = []
     for name, value in booked.items():
@@ -243,7 +329,7 @@ def check_payments(
     recorded = {}
     for event in history:
         if event["type"] == "PaymentReceived":
-            payload = json.loads(event["payload"])
+            payload = parse_json(event["payload"])
             recorded[payload["payment_id"]] = (event["seq"], to_fen(Decimal(payload["amount"])))
     for payment_id, (seq, amount) in sorted(recorded.items()):
         if payment_id not in rows:
@@ -269,6 +355,7 @@ def check_case(
         findings.append(Finding(case_id, seq, problem))
 
     expected_seq, prev_hash = 1, GENESIS_HASH
+    payloads = []  # each payload read once, for the hash and the replay
     for event in history:
         seq = event["seq"]
         if seq != expected_seq:
@@ -277,7 +364,8 @@ def check_case(
             found(seq, f"expected seq {expected_seq}, found {seq} ({gap})")
         if event["prev_hash"] != prev_hash:
             found(seq, f"prev_hash {event['prev_hash'][:12]}… does not link to the event before it ({prev_hash[:12]}…)")
-        recomputed = chain_hash(event["prev_hash"], stored_canonical_json(**_envelope_columns(event)))
+        payloads.append(parse_json(event["payload"]))
+        recomputed = chain_hash(event["prev_hash"], stored_canonical_json(**_envelope_columns(event), parsed=payloads[-1]))
         if recomputed != event["hash"]:
             found(seq, f"hash does not match the stored event (stored {event['hash'][:12]}…, recomputed {recomputed[:12]}…): edited")
         expected_seq, prev_hash = seq + 1, event["hash"]
@@ -292,7 +380,7 @@ def check_case(
         found(None, f"case row version {row['version']} but the newest event is seq {newest['seq']}")
 
     try:
-        replayed = CollectionCase.replay((event_from_row(e) for e in history), case_id)
+        replayed = CollectionCase.replay((event_from_row(e, p) for e, p in zip(history, payloads)), case_id)
     except Exception as exc:  # noqa: BLE001 - any failure to replay is a finding
         found(getattr(exc, "seq", None), f"replay fails: {type(exc).__name__}: {exc}")
         return findings
@@ -302,14 +390,14 @@ def check_case(
         for seq, problem in _credit_report_differences(history, credit_rows):
             found(seq, problem)
     try:
-        stored_snapshot = json.loads(row["snapshot"])
+        stored_snapshot = parse_json(row["snapshot"])
     except ValueError as exc:
         found(None, f"snapshot is not JSON: {exc}")
         return findings
-    replayed_snapshot = json.loads(canonical_json(replayed.snapshot()))
+    replayed_snapshot = parse_json(canonical_json(replayed.snapshot()))
     if stored_snapshot.get("v") != SNAPSHOT_VERSION:  # an older version: what it holds, read back, must be the replay
         try:
-            stored_snapshot = json.loads(canonical_json(CollectionCase.from_snapshot(stored_snapshot).snapshot()))
+            stored_snapshot = parse_json(canonical_json(CollectionCase.from_snapshot(stored_snapshot).snapshot()))
         except Exception as exc:  # noqa: BLE001 - an unreadable snapshot is a finding
             found(None, f"snapshot version {stored_snapshot.get('v')!r} cannot be read back: {exc}")
             return findings

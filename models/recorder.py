@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from models.errors import StoreError
+from models.sql import executemany_rows
 from models.tables import credit_report_values, credit_reports, events, payments
 from states.case import CollectionCase
 from states.events import (
@@ -30,6 +31,7 @@ from states.events import (
     canonical_json,
     compose_canonical_json,
     event_from_record,
+    parse_json,
 )
 from states.money import to_fen
 
@@ -40,13 +42,14 @@ def chain_hash(prev_hash: str, canonical: str) -> str:
 
 
 def stored_canonical_json(
-    *, case_id: str, seq: int, type: str, business_date: date, actor: str, schema_version: int, payload: str
+    *, case_id: str, seq: int, type: str, business_date: date, actor: str, schema_version: int, payload: str,
+    parsed: Any = None,
 ) -> str:
     """The canonical JSON of an event as stored, built from its columns (what the chain hashes).
 
     For an event written by this code it equals ``event.canonical_json()``;
     for one stored under an older schema it is the old form, so an upcast on
-    read never breaks the chain.
+    read never breaks the chain. ``parsed``: the payload already read by ``parse_json``.
     """
     return compose_canonical_json(
         case_id=case_id,
@@ -55,12 +58,25 @@ def stored_canonical_json(
         business_date=business_date.isoformat(),
         actor=actor,
         schema_version=schema_version,
-        payload_json=canonical_json(json.loads(payload)),  # re-canonicalised: what is hashed is the canonical form
+        payload_json=_canonical_payload(payload, parsed),
     )
 
 
-def event_from_row(row: Mapping[str, Any]) -> Event:
-    """The domain event of a stored row, upcast to the current schema."""
+def _canonical_payload(payload: str, parsed: Any = None) -> str:
+    """The canonical form of a stored payload text (what is hashed is the canonical form).
+
+    Text this code wrote is canonical already: read and re-encoded by orjson it
+    comes back unchanged. Any other text (spaces, an integer orjson would read as
+    a float) is re-canonicalised through json, as it always was.
+    """
+    text = canonical_json(parse_json(payload) if parsed is None else parsed)
+    if text != payload:
+        text = canonical_json(json.loads(payload))
+    return text
+
+
+def event_from_row(row: Mapping[str, Any], parsed: Any = None) -> Event:
+    """The domain event of a stored row, upcast to the current schema (``parsed``: its payload already read)."""
     return event_from_record(
         case_id=row["case_id"],
         seq=row["seq"],
@@ -68,8 +84,14 @@ def event_from_row(row: Mapping[str, Any]) -> Event:
         business_date=row["business_date"],
         actor=row["actor"],
         schema_version=row["schema_version"],
-        payload=row["payload"],
+        payload=parsed if isinstance(parsed, dict) else row["payload"],
     )
+
+
+_EVENT_COLUMNS = tuple(events.c)
+_INSERT_EVENTS_SQLITE = "INSERT INTO events ({}) VALUES ({})".format(
+    ", ".join(f'"{c.name}"' for c in _EVENT_COLUMNS), ", ".join("?" * len(_EVENT_COLUMNS))
+)
 
 
 @dataclass
@@ -83,7 +105,10 @@ class EventRows:
 
     def insert(self, conn: Connection) -> None:
         """Insert them all (inside the caller's transaction, with the case rows)."""
-        conn.execute(insert(events), self.events)
+        if conn.dialect.name == "sqlite" and self.events:
+            executemany_rows(conn, _INSERT_EVENTS_SQLITE, [(c.name, c) for c in _EVENT_COLUMNS], self.events)
+        elif self.events:
+            conn.execute(insert(events), self.events)
         if self.payments:
             conn.execute(insert(payments), self.payments)
         if self.credit_reports:

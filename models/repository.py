@@ -12,7 +12,6 @@ The store persists what the domain decided; it makes no business decisions.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -25,7 +24,7 @@ from models.db import write_transaction
 from models.errors import CaseNotFound, ConcurrencyError, DuplicatePayment, StoreError
 from models.recorder import check_sequence, select_events
 from models.recorder import event_rows as build_event_rows
-from models.sql import chunks
+from models.sql import chunks, executemany_rows
 from models.sql import now as utc_now
 from models.tables import (
     PROJECTION_COLUMNS,
@@ -38,7 +37,7 @@ from models.tables import (
     projection_values,
 )
 from states.case import CaseProjection, CollectionCase
-from states.events import Event, MonthEndReported, PaymentReceived, canonical_json
+from states.events import Event, MonthEndReported, PaymentReceived, canonical_json, parse_json
 from states.snapshot import decode_opening_event
 
 
@@ -63,7 +62,10 @@ _NO_SUCH_CASE = "no such case"
 # A case's opening event never changes and decoding its schedule is the dearest part of a load:
 # decode each opening text once, keeping the most recently used ones, so a daily close that
 # loads the same cases day after day does not decode them again, and memory stays bounded.
-OPENED_CACHE_SIZE = 250_000
+# A decoded opening event holds ~7.7 KB: 10,000 of them ~75 MB. A close of more cases than
+# that reads them in one sweep and an LRU cache would miss every time anyway (as 250,000 did
+# beyond 250,000 cases, at ~1.9 GB), so the bound costs nothing there (issue 13).
+OPENED_CACHE_SIZE = 10_000
 _decode_opened = functools.lru_cache(maxsize=OPENED_CACHE_SIZE)(decode_opening_event)
 
 _IMMUTABLE = ("case_id", "contract_no")
@@ -73,6 +75,8 @@ _UPDATE_CASE = (
     .where(cases.c.case_id == bindparam("b_case_id"), cases.c.version == bindparam("b_expected"))
     .values({name: bindparam(name) for name in _UPDATED})
 )
+_UPDATE_CASE_BINDS = (*((name, cases.c[name]) for name in _UPDATED), ("b_case_id", cases.c.case_id), ("b_expected", cases.c.version))
+_UPDATE_CASE_SQLITE = "UPDATE cases SET {} WHERE case_id = ? AND version = ?".format(", ".join(f'"{name}" = ?' for name in _UPDATED))
 _UPDATE_STUCK = (
     update(cases)
     .where(cases.c.case_id == bindparam("b_case_id"))
@@ -121,7 +125,7 @@ class CaseRows:
                 rows = conn.execute(select(cases.c.case_id, cases.c.snapshot).where(cases.c.case_id.in_(chunk)))
                 for case_id, snapshot in rows:
                     try:
-                        loaded[case_id] = CollectionCase.from_snapshot(json.loads(snapshot), _decode_opened)
+                        loaded[case_id] = CollectionCase.from_snapshot(parse_json(snapshot), _decode_opened)
                     except Exception:  # noqa: BLE001 - a snapshot is a cache; the events decide
                         try:
                             loaded[case_id] = CollectionCase.replay(select_events(conn, case_id), case_id)
@@ -215,8 +219,11 @@ class CaseRows:
             for name in _IMMUTABLE:
                 del row[name]  # a key left in would be SET as well
             case_rows.append({**row, "b_case_id": case.case_id, "b_expected": expected_versions[case.case_id]})
-        result = conn.execute(_UPDATE_CASE, case_rows)
-        if result.rowcount != len(case_rows):
+        if conn.dialect.name == "sqlite":
+            updated = executemany_rows(conn, _UPDATE_CASE_SQLITE, _UPDATE_CASE_BINDS, case_rows)
+        else:
+            updated = conn.execute(_UPDATE_CASE, case_rows).rowcount
+        if updated != len(case_rows):
             # Unreachable while the rows are locked above (FOR UPDATE on PostgreSQL,
             # BEGIN IMMEDIATE on SQLite); the version guard stays as the last line.
             new_versions = {case.case_id: case.version for case, _ in work}

@@ -26,7 +26,6 @@ bounded cache). The domain keeps no cache of its own.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
@@ -38,7 +37,7 @@ from states.contact import ContactDay, ContactState, LastContact
 from states.credit import CreditState
 from states.errors import DomainError
 from states.litigation import ExecutionOutcome, Judgment, LitigationState
-from states.events import CaseOpened, event_from_record
+from states.events import CaseOpened, event_from_record, parse_json
 from states.lifecycle import Stage
 from states.vocabulary import ContactChannel, ContactOutcome, ContactParty
 
@@ -51,7 +50,7 @@ ADDED_IN = {3: ("pause_reason", "last_contact"), 5: ("credit",), 6: ("visits",),
 
 def decode_opening_event(text: str) -> CaseOpened:
     """The opening event from its canonical JSON text, decoded afresh."""
-    opened = event_from_record(**json.loads(text))
+    opened = event_from_record(**parse_json(text))
     if not isinstance(opened, CaseOpened):
         raise DomainError(f"snapshot: the opening event is a {opened.type}, not CaseOpened")
     return opened

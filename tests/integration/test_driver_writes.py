@@ -1,0 +1,37 @@
+"""Rows the close writes through the driver (SQLite executemany with tuples) hold what SQLAlchemy
+would have written: the column text its type gives, read back to the same values."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+
+from models.store import CaseStore
+from models.tables import cases, events
+from tests.integration.builders import advance, book, pay
+
+
+def test_the_close_writes_the_column_text_sqlalchemy_would_write(store: CaseStore):
+    dialect = store.engine.dialect
+    if dialect.name != "sqlite":
+        pytest.skip("PostgreSQL writes through SQLAlchemy")
+    ids = book(store, 2)
+    advance(store, ids, date(2024, 4, 1))
+    pay(store, ids[0], "500.00", date(2024, 4, 2), "BANK-1")
+    advance(store, ids, date(2024, 5, 1))
+    with store.engine.connect() as conn:
+        written = conn.execute(select(events).where(events.c.case_id == ids[0]).order_by(events.c.seq)).mappings().all()
+        raw = conn.exec_driver_sql("SELECT business_date, recorded_at, mac FROM events WHERE case_id = ? ORDER BY seq", (ids[0],)).all()
+        row = conn.execute(select(cases).where(cases.c.case_id == ids[0])).mappings().one()
+        raw_case = conn.exec_driver_sql("SELECT accrued_through, next_review_on, stuck, version FROM cases WHERE case_id = ?", (ids[0],)).one()
+
+    # SQLAlchemy's SQLite storage formats: dates ISO, datetimes without offset and always with microseconds
+    assert len(written) > 5 and written[-1]["business_date"] > date(2024, 4, 2)
+    assert [r[0] for r in raw] == [e["business_date"].isoformat() for e in written]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", r[1]) for r in raw), raw[0]
+    assert [r[1] for r in raw] == [e["recorded_at"].strftime("%Y-%m-%d %H:%M:%S.%f") for e in written]
+    assert raw_case[:3] == (row["accrued_through"].isoformat(), row["next_review_on"].isoformat(), int(row["stuck"]))
+    assert raw_case[3] == row["version"] == written[-1]["seq"]

@@ -1,0 +1,35 @@
+"""verify across processes reports what one process reports, finding for finding, in the same order."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from sqlalchemy import update
+
+import models.audit
+from models.audit import verify
+from models.store import CaseStore
+from models.tables import cases, events
+from tests.integration.builders import advance, book, disable_event_triggers, pay
+
+
+def test_verify_in_two_processes_finds_exactly_what_one_process_finds(store: CaseStore, monkeypatch):
+    ids = book(store, 5)
+    advance(store, ids, date(2024, 4, 1))
+    pay(store, ids[1], "500.00", date(2024, 4, 2), "BANK-0402-7")
+    advance(store, ids, date(2024, 5, 1))
+    assert verify(store.engine, workers=2).ok
+    with store.engine.begin() as conn:
+        disable_event_triggers(conn)
+        conn.execute(update(events).where(events.c.case_id == ids[1], events.c.seq == 3).values(business_date=date(2024, 1, 1)))
+        conn.execute(update(cases).where(cases.c.case_id == ids[3]).values(total_paid_fen=1))
+        snapshot = json.loads(conn.execute(cases.select().where(cases.c.case_id == ids[4])).mappings().one()["snapshot"])
+        conn.execute(update(cases).where(cases.c.case_id == ids[4]).values(snapshot=json.dumps({**snapshot, "charged": "9.99"})))
+    monkeypatch.setattr(models.audit, "VERIFY_CHUNK", 2)  # 5 cases: three chunks over two processes
+    one, progress = verify(store.engine, workers=1), []
+    two = verify(store.engine, workers=2, on_progress=progress.append)
+    assert one.failing_cases == [ids[1], ids[3], ids[4]]
+    assert two.findings == one.findings
+    assert (two.cases_checked, two.events_checked) == (one.cases_checked, one.events_checked) == (5, one.events_checked)
+    assert progress == [2, 4, 5]
