@@ -174,7 +174,18 @@ class ReportVisit(CaseCommand):
     note: str = arg("What was seen or said", kind="text", default="", required=False)
 
 
-COMMANDS: tuple[type[CaseCommand], ...] = (RecordPayment, MakePromise, RecordContact, PauseCase, ResumeCase, WriteOff, ReportVisit)
+@dataclass(frozen=True, kw_only=True)
+class RecallFromAgency(CaseCommand):
+    """Recall a case from its agency; it goes to another agency (DOMAIN.md §7)."""
+
+    action: ClassVar[str] = "recall-agency"
+    reason: str = arg("Why the case is recalled", kind="text")
+    made_on: date = arg("Date of the recall", happened=True)
+
+
+COMMANDS: tuple[type[CaseCommand], ...] = (
+    RecordPayment, MakePromise, RecordContact, PauseCase, ResumeCase, WriteOff, ReportVisit, RecallFromAgency,
+)
 
 
 @functools.cache

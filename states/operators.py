@@ -26,6 +26,8 @@ MAY: dict[str, frozenset[OperatorRole]] = {
     "report-visit": frozenset({COLLECTOR, SUPERVISOR}),
     "resume-case": frozenset({COLLECTOR, SUPERVISOR}),
     "write-off-case": frozenset({SUPERVISOR}),
+    "recall-agency": frozenset({SUPERVISOR}),
+    "manage-agencies": frozenset({SUPERVISOR}),
     "import-loans": frozenset({SUPERVISOR}),
     "reveal-personal-data": frozenset({SUPERVISOR, AUDITOR}),
 }
