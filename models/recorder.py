@@ -18,10 +18,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from models.errors import StoreError
-from models.tables import credit_report_values, credit_reports, events, payments
+from models.tables import (
+    PlacementRows,
+    agency_commissions,
+    credit_report_values,
+    credit_reports,
+    events,
+    payments,
+    placements,
+)
 from states.case import CollectionCase
 from states.events import (
     Event,
@@ -79,6 +87,7 @@ class EventRows:
     events: list[dict[str, Any]] = field(default_factory=list)
     payments: list[dict[str, Any]] = field(default_factory=list)
     credit_reports: list[dict[str, Any]] = field(default_factory=list)
+    agencies: PlacementRows = field(default_factory=PlacementRows)
     last_hashes: dict[str, str] = field(default_factory=dict)
 
     def insert(self, conn: Connection) -> None:
@@ -88,6 +97,24 @@ class EventRows:
             conn.execute(insert(payments), self.payments)
         if self.credit_reports:
             conn.execute(insert(credit_reports), self.credit_reports)
+        insert_placement_rows(conn, self.agencies)
+
+
+_RECALL = (
+    update(placements)
+    .where(placements.c.case_id == bindparam("b_case_id"), placements.c.recalled_on.is_(None))
+    .values(recalled_on=bindparam("recalled_on"), recall_reason=bindparam("recall_reason"))
+)
+
+
+def insert_placement_rows(conn: Connection, rows: PlacementRows) -> None:
+    """Recalls of earlier placements first, then the new placements and commissions."""
+    if rows.recalls:
+        conn.execute(_RECALL, rows.recalls)
+    if rows.placements:
+        conn.execute(insert(placements), rows.placements)
+    if rows.commissions:
+        conn.execute(insert(agency_commissions), rows.commissions)
 
 
 def event_mac(chain_key: bytes, event_hash: str) -> str:
@@ -142,6 +169,7 @@ def event_rows(
             elif isinstance(event, MonthEndReported):
                 rows.credit_reports.append(credit_report_values(event))
             prev = current
+        rows.agencies.add(new_events)
         rows.last_hashes[case.case_id] = prev
     return rows
 

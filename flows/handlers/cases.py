@@ -33,6 +33,7 @@ from states.commands import (
     CaseCommand,
     MakePromise,
     PauseCase,
+    RecallFromAgency,
     RecordContact,
     RecordedPayment,
     RecordPayment,
@@ -40,6 +41,8 @@ from states.commands import (
     ResumeCase,
     WriteOff,
 )
+from states.accrual import ONE_DAY
+from states.agency import AgencyBoard
 from states.errors import DomainError
 from states.events import ChargesAccrued, Event, PaymentReceived, StageChanged
 from states.loan import LoanTerms
@@ -71,6 +74,13 @@ def check_command(cmd: CaseCommand, app: App) -> None:
     check_not_in_future(cmd.happened_on(), app.today())
 
 
+def agency_board(app: App, cmd: CaseCommand) -> AgencyBoard | None:
+    """The agencies a placement the command may cause chooses from, as of the command's date
+    (None: no agency registered, the policy's rotation list is used)."""
+    days = cmd.happened_on().values()
+    return app.store.agency_board(max(days) if days else app.today(), app.policy)
+
+
 def _on_case(app: App, cmd: CaseCommand, act: Callable[[CollectionCase], list[Event]]) -> list[Event]:
     check_command(cmd, app)
     with app.uow() as uow:
@@ -95,13 +105,13 @@ def record_payment(cmd: RecordPayment, app: App) -> list[Event]:
             if known.repeated_by(this):
                 return []
             raise DuplicatePayment(f"payment_id: {cmd.payment_id!r} {known.conflict(this)}; a payment id is recorded once")
-        events = case.record_payment(cmd, app.policy)
+        events = case.record_payment(cmd, app.policy, agency_board(app, cmd))
         uow.commit()
     return events
 
 
 def make_promise(cmd: MakePromise, app: App) -> list[Event]:
-    return _on_case(app, cmd, lambda case: case.make_promise(cmd, app.policy))
+    return _on_case(app, cmd, lambda case: case.make_promise(cmd, app.policy, agency_board(app, cmd)))
 
 
 def record_contact(cmd: RecordContact, app: App) -> list[Event]:
@@ -114,7 +124,7 @@ def record_contact(cmd: RecordContact, app: App) -> list[Event]:
 
 
 def pause_case(cmd: PauseCase, app: App) -> list[Event]:
-    return _on_case(app, cmd, lambda case: case.pause(cmd, app.policy))
+    return _on_case(app, cmd, lambda case: case.pause(cmd, app.policy, agency_board(app, cmd)))
 
 
 def resume_case(cmd: ResumeCase, app: App) -> list[Event]:
@@ -122,11 +132,16 @@ def resume_case(cmd: ResumeCase, app: App) -> list[Event]:
 
 
 def write_off(cmd: WriteOff, app: App) -> list[Event]:
-    return _on_case(app, cmd, lambda case: case.write_off(cmd, app.policy))
+    return _on_case(app, cmd, lambda case: case.write_off(cmd, app.policy, agency_board(app, cmd)))
 
 
 def report_visit(cmd: ReportVisit, app: App) -> list[Event]:
-    return _on_case(app, cmd, lambda case: case.report_visit(cmd, app.policy))
+    return _on_case(app, cmd, lambda case: case.report_visit(cmd, app.policy, agency_board(app, cmd)))
+
+
+def recall_from_agency(cmd: RecallFromAgency, app: App) -> list[Event]:
+    """Recall a case from its agency; it goes to another agency at once (or is tried again later)."""
+    return _on_case(app, cmd, lambda case: case.recall(cmd, app.policy, agency_board(app, cmd)))
 
 
 HANDLERS: dict[type[CaseCommand], Callable[[CaseCommand, App], list[Event]]] = {
@@ -137,6 +152,7 @@ HANDLERS: dict[type[CaseCommand], Callable[[CaseCommand, App], list[Event]]] = {
     ResumeCase: resume_case,
     WriteOff: write_off,
     ReportVisit: report_visit,
+    RecallFromAgency: recall_from_agency,
 }
 
 
@@ -238,6 +254,7 @@ def advance_batch(app: App, case_ids: Sequence[str], business_date: date) -> Bat
     test seam) is called before each case is advanced.
     """
     result = BatchResult(business_date)
+    board = app.store.agency_board(business_date, app.policy)  # the batch's placements take from it in turn
     with app.uow() as uow, _no_cyclic_gc():
         cases, unreadable = uow.cases.get_many(case_ids)
         for case_id, error in unreadable.items():
@@ -253,7 +270,7 @@ def advance_batch(app: App, case_ids: Sequence[str], business_date: date) -> Bat
             try:
                 if app.fault is not None:
                     app.fault(case)
-                events = case.advance(business_date, app.policy)
+                events = case.advance(business_date, app.policy, board)
             except Exception as exc:  # noqa: BLE001 - any failure of one case quarantines that case only
                 case.collect_events()  # what it did before failing is not written
                 result.stuck[case_id] = f"{type(exc).__name__}: {exc}"
@@ -262,6 +279,8 @@ def advance_batch(app: App, case_ids: Sequence[str], business_date: date) -> Bat
             uow.release(case_id)
             result.advanced += 1
             result.add_events(events)
+            if board is not None:
+                board = board.after(events)
         uow.commit()
     return result
 
@@ -301,18 +320,27 @@ def run_commands(
     """Run many commands of one day in one transaction (the demo's day of operator work).
 
     A command the rules refuse is skipped and its message returned in
-    ``stuck`` (case id -> message), without marking the case stuck.
+    ``stuck`` (case id -> message), without marking the case stuck. Each
+    case first closes the reviews due before ``day`` with the day's agency
+    board (what the command would catch up on), so placements take capacity in turn.
     """
     result = BatchResult(day)
+    board = app.store.agency_board(day, app.policy)
     with app.uow() as uow:
         cases, _ = uow.cases.get_many(dict.fromkeys(case_id for case_id, _ in commands))
         touched: set[str] = set()
         for case_id, command in commands:
+            case = cases[case_id]
+            caught_up = case.advance(day - ONE_DAY, app.policy, board) if board is not None else []
             try:
-                events = command(cases[case_id])
+                events = caught_up + command(case)
             except DomainError as exc:
                 result.stuck[case_id] = str(exc)
+                if board is not None:
+                    board = board.after(caught_up)
                 continue
+            if board is not None:
+                board = board.after(events)
             if events:
                 touched.add(case_id)
                 result.add_events(events)
