@@ -30,6 +30,7 @@ def deployments() -> list:
     from prefect.schedules import Cron
 
     from flows import operator
+    from flows.agencies import agency_report_flow
     from flows.credit_report import credit_report
     from flows.daily import advance_portfolio, retry_case
     from flows.import_loans import import_loans
@@ -55,6 +56,8 @@ def deployments() -> list:
                 operator.resume_case,
                 operator.write_off_case,
                 operator.report_visit,
+                operator.recall_agency,
+                agency_report_flow,
                 import_loans,
                 call_list_flow,
                 case_list_flow,

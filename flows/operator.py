@@ -76,6 +76,7 @@ Pause = form_for(commands.PauseCase, "Pause")
 Resume = form_for(commands.ResumeCase, "Resume")
 WriteOff = form_for(commands.WriteOff, "WriteOff")
 VisitReport = form_for(commands.ReportVisit, "VisitReport")
+AgencyRecall = form_for(commands.RecallFromAgency, "AgencyRecall")
 
 
 def event_line(e: Event) -> str:
@@ -158,3 +159,9 @@ def write_off_case(write_off: WriteOff) -> list[str]:
 def report_visit(visit: VisitReport) -> list[str]:
     """Report a field visit (two collectors at least); a failed one schedules the next."""
     return _run(visit)
+
+
+@flow(name="recall-agency", flow_run_name=_run_name("recall", "case"))
+def recall_agency(recall: AgencyRecall) -> list[str]:
+    """Recall a case from its agency; it goes to another agency (or is tried again when none has room)."""
+    return _run(recall)

@@ -190,3 +190,9 @@ class Agencies:
                 PlacementFigures(agency, strategy, from_fen(balance), from_fen(int(recovered)), from_fen(int(fee)))
                 for agency, strategy, balance, recovered, fee in conn.execute(query)
             ]
+
+    def commission_total(self, as_of: date) -> Decimal:
+        """Every agency commission accrued up to ``as_of`` (the lender's cost)."""
+        query = select(func.coalesce(func.sum(agency_commissions.c.commission_fen), 0)).where(agency_commissions.c.business_date <= as_of)
+        with self.engine.connect() as conn:
+            return from_fen(int(conn.execute(query).scalar_one()))

@@ -44,6 +44,8 @@ DEPLOYMENTS = {
     "resume-case/resume-case",
     "write-off-case/write-off-case",
     "report-visit/report-visit",
+    "recall-agency/recall-agency",
+    "agency-report/agency-report",
     "call-list/call-list",
     "case-list/case-list",
     "ingest-payments/ingest-payments",
