@@ -218,6 +218,18 @@ def demo_report(result: dict, store, elapsed: float, db_path: Path) -> tuple[Gro
     money.add_row("penalty and compound interest posted", yuan(Decimal(close["penalties_posted"]) + Decimal(commands["penalties_posted"])))
     money.add_row("above the legal cap (unenforceable, never charged)", yuan(Decimal(close["unenforceable"]) + Decimal(commands["unenforceable"])))
 
+    placed = Table(title="Placements by agency and strategy (commission: the lender's cost)")
+    for col in ("agency", "strategy", "cases", "placed", "recovered", "rate", "commission", "net"):
+        placed.add_column(col, justify="left" if col in ("agency", "strategy") else "right", overflow="fold")
+    for row in result.get("agencies", {}).get("rows", []):
+        bold = row["agency"] == "all" or row["strategy"] == "all"
+        cells = (
+            row["agency"], row["strategy"], f"{row['cases_placed']:,}", yuan(Decimal(row["balance_placed"])),
+            yuan(Decimal(row["recovered"])), _rate_text(row["recovery_rate"]), yuan(Decimal(row["commission"])),
+            yuan(Decimal(row["net_recovered"])),
+        )
+        placed.add_row(*(f"[bold]{escape(c)}[/]" if bold else escape(c) for c in cells))
+
     stuck = close["stuck"]
     example = store.example_case_ids()
     lines = [
@@ -235,8 +247,13 @@ def demo_report(result: dict, store, elapsed: float, db_path: Path) -> tuple[Gro
         tries.append(f"  .venv/bin/collectflow case replay {case_id}    # a case now in {label}")
     tries.append(f"  .venv/bin/collectflow calls list --as-of {result['end']} --limit 20")
     tries.append(f"  .venv/bin/collectflow case show CASE --as-of {result['end']}")
+    tries.append(f"  .venv/bin/collectflow agency report --to {result['end']}")
     tries.append("  .venv/bin/collectflow verify")
-    return Group(stages, flow, money, *lines), tries
+    return Group(stages, flow, money, *((placed,) if result.get("agencies") else ()), *lines), tries
+
+
+def _rate_text(rate: str | None) -> str:
+    return "-" if rate is None else f"{Decimal(rate) * 100:.1f} %"
 
 
 def print_timeline(console: Console, rows) -> None:

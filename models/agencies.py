@@ -196,3 +196,9 @@ class Agencies:
         query = select(func.coalesce(func.sum(agency_commissions.c.commission_fen), 0)).where(agency_commissions.c.business_date <= as_of)
         with self.engine.connect() as conn:
             return from_fen(int(conn.execute(query).scalar_one()))
+
+    def placed_case_ids(self) -> dict[str, str]:
+        """Case id -> the agency holding it now (placements not recalled)."""
+        query = select(placements.c.case_id, placements.c.agency_id).where(placements.c.recalled_on.is_(None))
+        with self.engine.connect() as conn:
+            return dict(conn.execute(query).tuples())
