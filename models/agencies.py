@@ -201,4 +201,4 @@ class Agencies:
         """Case id -> the agency holding it now (placements not recalled)."""
         query = select(placements.c.case_id, placements.c.agency_id).where(placements.c.recalled_on.is_(None))
         with self.engine.connect() as conn:
-            return dict(conn.execute(query).tuples())
+            return {case_id: agency for case_id, agency in conn.execute(query)}

@@ -57,8 +57,9 @@ def _row(agency: Agency, placed: dict[str, int], window: dict, portfolio: Any) -
 
 
 def agency_rows(app: App, as_of: date | None = None) -> list[dict[str, Any]]:
-    """Every registered agency with what it holds now and the recovery rate it measured up to ``as_of``."""
-    day = as_of or app.today()
+    """Every registered agency with what it holds now and the recovery rate it measured up to ``as_of``
+    (default: the last closed business date, else today)."""
+    day = as_of or app.store.last_closed_business_date() or app.today()
     store = app.store
     placed = store.placed_counts()
     window = store.measured(day - timedelta(days=app.policy.agency_measure_days), day + timedelta(days=1))
