@@ -239,3 +239,20 @@ def test_with_no_agency_registered_placements_rotate_over_the_policy_list_as_bef
     assert [r["agency_id"] for r in placed_rows(store)] == ["AGENCY-POOL"]
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM agencies")).scalar() == 0
+
+
+def test_verify_finds_a_placement_or_commission_row_that_its_events_did_not_make(app, store):
+    from models.audit import verify
+
+    (case_id,) = book(store, 1)
+    register(app, "NORTH", 5)
+    register(app, "SOUTH", 5)
+    advance_batch(app, [case_id], DPD_95)
+    handle(RecordPayment(case=case_id, operator="op-1", amount="1000.00", received_on=DPD_95, payment_id="BANK-1"), app)
+    assert verify(store.engine).ok
+    with write_transaction(store.engine) as conn:
+        conn.execute(update(placements).values(agency_id="SOUTH" if placed_rows(store)[0]["agency_id"] == "NORTH" else "NORTH"))
+        conn.execute(update(agency_commissions).values(commission_fen=1))
+    problems = [f.problem for f in verify(store.engine).findings]
+    assert any(p.startswith("placement row agency_id: stored") for p in problems)
+    assert "commission row commission_fen: stored 1, events give 15000" in problems
