@@ -423,7 +423,7 @@ class CollectionCase(CaseState):
     def _review(self, on: date, policy: CollectionPolicy, agencies: Agencies) -> None:
         if self.stage.is_closed:  # a written-off case placed for recovery: only its placement can end
             self._end_placement(on)
-            self._emit(CaseReviewed, on, SYSTEM, dpd=self.dpd(on), next_review_on=self.placement_until)
+            self._emit(CaseReviewed, on, SYSTEM, dpd=self.dpd(on), next_review_on=self._compute_next_review(on, policy))
             return
         self._accrue(on)
         if self.promise is not None and on > self.promise.promised_on:

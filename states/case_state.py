@@ -285,7 +285,7 @@ class CaseState:
         so nothing else wakes it.
         """
         if self.stage.is_closed:
-            return None
+            return self.placement_until  # a written-off case placed for recovery wakes only to end it
         candidates: list[date] = []
         for inst in self.installments:
             if inst.due_on + ONE_DAY > after:

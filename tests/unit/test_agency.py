@@ -357,3 +357,27 @@ def test_a_close_never_places_more_cases_with_an_agency_than_its_capacity(portfo
             assert b.standing(s.name).placed == held[s.name]
         if case.stage.value == "outsourced" and case.agency_id is None:
             assert all(b.standing(s.name).capacity_left == 0 for s in standings)  # unplaced only when all are full
+
+
+def test_a_system_write_off_places_the_case_and_it_wakes_when_that_placement_ends():
+    case = open_case(principal="3000.00")  # too small to sue: written off by the close at DPD 361
+    b = board(standing("A", measured="0.3"), standing("B", measured="0.1"), share=0)
+    case.advance(dpd_day(361), POLICY, b)
+    assert case.stage.value == "written_off"
+    last = of_type(case.log, PlacedWithAgency)[-1]
+    assert (last.business_date, last.rate_group, last.commission_rate) == (dpd_day(361), "written_off", D("0.35"))
+    assert case.next_review_on == last.until
+    case.advance(last.until, POLICY, b)
+    assert case.agency_id is None and case.next_review_on is None
+
+
+def test_a_v6_snapshot_is_read_when_never_placed_and_refused_when_placed_before():
+    never = open_case()
+    never.advance(dpd_day(40), POLICY)
+    old = {k: v for k, v in never.snapshot().items() if k != "placement"} | {"v": 6}
+    assert CollectionCase.from_snapshot(old).snapshot() == never.snapshot()
+    placed = open_case("case-2")
+    placed.advance(dpd_day(95), POLICY)
+    old = {k: v for k, v in placed.snapshot().items() if k != "placement"} | {"v": 6}
+    with pytest.raises(DomainError, match="snapshot version 6 of a case placed before lacks placement; rebuild it by replay"):
+        CollectionCase.from_snapshot(old)
