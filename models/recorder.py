@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from models.errors import StoreError
+from models.errors import ConcurrencyError, StoreError
 from models.tables import (
     PlacementRows,
+    agencies,
     agency_commissions,
     credit_report_values,
     credit_reports,
@@ -107,14 +108,37 @@ _RECALL = (
 )
 
 
-def insert_placement_rows(conn: Connection, rows: PlacementRows) -> None:
-    """Recalls of earlier placements first, then the new placements and commissions."""
+def insert_placement_rows(conn: Connection, rows: PlacementRows, *, check_capacity: bool = True) -> None:
+    """Recalls of earlier placements first, then the new placements and commissions.
+
+    The last line of defence of an agency's capacity (the domain's board is the first):
+    the registered agencies that got a placement are locked, then counted; two writers
+    placing with one agency at once are serialized, and the one that would go beyond
+    the capacity fails with a ``ConcurrencyError`` (its retry reads a fresh board).
+    """
     if rows.recalls:
         conn.execute(_RECALL, rows.recalls)
     if rows.placements:
         conn.execute(insert(placements), rows.placements)
+        if check_capacity:
+            _check_capacity(conn, sorted({r["agency_id"] for r in rows.placements}), rows.placements[0]["case_id"])
     if rows.commissions:
         conn.execute(insert(agency_commissions), rows.commissions)
+
+
+def _check_capacity(conn: Connection, names: list[str], case_id: str) -> None:
+    locked = select(agencies.c.agency_id, agencies.c.capacity).where(agencies.c.agency_id.in_(names)).order_by(agencies.c.agency_id)
+    if conn.dialect.name == "postgresql":
+        locked = locked.with_for_update()
+    capacity = {name: cap for name, cap in conn.execute(locked)}
+    if not capacity:
+        return
+    held = select(placements.c.agency_id, func.count()).where(
+        placements.c.recalled_on.is_(None), placements.c.agency_id.in_(list(capacity))
+    ).group_by(placements.c.agency_id)
+    for agency, count in conn.execute(held):
+        if count > capacity[agency]:
+            raise ConcurrencyError(case_id, None, None, f"agency {agency} would hold {count} cases, above its capacity {capacity[agency]}; retry with a fresh view of the agencies")
 
 
 def event_mac(chain_key: bytes, event_hash: str) -> str:

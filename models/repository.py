@@ -333,7 +333,7 @@ class CaseRows:
                 conn.execute(delete(placements).where(placements.c.case_id == case_id))
                 agency_rows = PlacementRows()
                 agency_rows.add(case_events)
-                insert_placement_rows(conn, agency_rows)
+                insert_placement_rows(conn, agency_rows, check_capacity=False)  # the rows it had
                 count += 1
         return count
 

@@ -256,3 +256,21 @@ def test_verify_finds_a_placement_or_commission_row_that_its_events_did_not_make
     problems = [f.problem for f in verify(store.engine).findings]
     assert any(p.startswith("placement row agency_id: stored") for p in problems)
     assert "commission row commission_fen: stored 1, events give 15000" in problems
+
+
+def test_the_store_refuses_a_placement_beyond_capacity_made_from_a_stale_view(app, store):
+    """Two writers that read the same board: the second one's placement fails at commit, retryably."""
+    from models.db import is_transient
+    from models.errors import ConcurrencyError
+    from states.agency import AgencyBoard, AgencyStanding, parse_rates
+
+    ids = book(store, 2)
+    register(app, "NORTH", 1)
+    stale = AgencyBoard(DPD_95, (AgencyStanding("NORTH", 1, 0, parse_rates(RATES)),))
+    first, second = store.load(ids[:1])[ids[0]], store.load(ids[1:])[ids[1]]
+    store.save([(first, first.advance(DPD_95, POLICY, stale))], expected_versions={ids[0]: 1})
+    version = second.version
+    with pytest.raises(ConcurrencyError, match="agency NORTH would hold 2 cases, above its capacity 1") as refused:
+        store.save([(second, second.advance(DPD_95, POLICY, stale))], expected_versions={ids[1]: version})
+    assert is_transient(refused.value)
+    assert len(placed_rows(store)) == 1 and store.case_row(ids[1]).projection.version == version
