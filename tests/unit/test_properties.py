@@ -74,7 +74,7 @@ def run(case: CollectionCase, terms, plan: list[Step], *, daily: bool = False) -
                 day += timedelta(days=1)
                 case.advance(day, POLICY)
         day = target
-        if case.stage.is_closed:
+        if case.stage is Stage.SETTLED:  # a written-off case still takes payments (recoveries)
             continue
         try:
             command(case, step, n, day)
