@@ -200,7 +200,8 @@ class CollectionCase(CaseState):
             probe._catch_up(as_of - ONE_DAY, policy)
         if not probe.stage.is_closed:
             probe._accrue(as_of)  # cut at due dates on the way, as the daily close would
-        accrued = probe.accrued_contract_interest()
+        # a written-off case accrues nothing more: what it owes is what was due at the write-off
+        accrued = ZERO if probe.stage.is_closed else probe.accrued_contract_interest()
         if accrued > 0:  # what a payoff would bring forward: the part under the cap
             upcoming = next((i.number for i in probe.installments if i.due_on > as_of), None)
             (posting,) = accrual.payoff_interest(probe._opened, probe.day_count, probe._totals(), accrued, upcoming).postings
@@ -258,7 +259,7 @@ class CollectionCase(CaseState):
             )
         if self.promise is not None and on > self.promise.promised_on:
             self._close_promise(on)  # its date has passed: judged on what was paid by then
-        payoff_interest = self.accrued_contract_interest()
+        payoff_interest = ZERO if self.stage.is_closed else self.accrued_contract_interest()
         # A payment that would clear all principal is a payoff: the contract interest accrued
         # so far falls due with it, or settling would forgive that interest.
         if payoff_interest > 0 and amount >= self.total_due(on) + self.principal_not_yet_due(on + ONE_DAY):
