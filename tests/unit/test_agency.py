@@ -381,3 +381,14 @@ def test_a_v6_snapshot_is_read_when_never_placed_and_refused_when_placed_before(
     old = {k: v for k, v in placed.snapshot().items() if k != "placement"} | {"v": 6}
     with pytest.raises(DomainError, match="snapshot version 6 of a case placed before lacks placement; rebuild it by replay"):
         CollectionCase.from_snapshot(old)
+
+
+def test_a_written_off_case_is_quoted_what_it_owes_and_paying_it_leaves_nothing_owing():
+    case = open_case()
+    case.advance(dpd_day(120), POLICY)
+    case.write_off(write_off_cmd(case, "emigrated", dpd_day(120)), POLICY)
+    later = dpd_day(500)  # past the last installment: nothing accrues after write-off
+    quote = case.view(later, POLICY).payoff
+    assert quote == case.total_owing()
+    (paid,) = case.record_payment(payment_cmd(case, quote, later, "recover-all"), POLICY)
+    assert paid.overpayment == 0 and case.total_owing() == 0 and case.stage.value == "written_off"
