@@ -396,6 +396,9 @@ def agency_report(
         print_json(result.as_dict())
         return
     period = f"{result.start or 'first placement'} .. {result.end}"
+    if not result.rows:
+        console.print(f"no placement made in {period}", highlight=False)
+        return
     _print_rows(result.table(), REPORT_COLUMNS, as_json=False, as_csv=False, title=f"agencies, placements {period}")
 
 
