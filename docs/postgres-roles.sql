@@ -11,4 +11,6 @@ GRANT INSERT ON :schema.events, :schema.payments, :schema.loans, :schema.borrowe
     :schema.business_days, :schema.policies TO :role;
 GRANT UPDATE ON :schema.cases, :schema.business_days, :schema.borrowers TO :role;
 GRANT INSERT, UPDATE ON :schema.operators TO :role;
+GRANT INSERT ON :schema.agency_changes, :schema.agency_commissions TO :role;
+GRANT INSERT, UPDATE ON :schema.agencies, :schema.placements TO :role;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA :schema TO :role;

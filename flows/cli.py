@@ -24,7 +24,7 @@ from rich.console import Console  # noqa: E402
 from rich.markup import escape  # noqa: E402
 
 from flows import report  # noqa: E402
-from states.commands import MakePromise, PauseCase, RecordContact, RecordPayment, ReportVisit, ResumeCase, WriteOff  # noqa: E402
+from states.commands import MakePromise, PauseCase, RecallFromAgency, RecordContact, RecordPayment, ReportVisit, ResumeCase, WriteOff  # noqa: E402
 from states.commands import EnterJudgment, FileLawsuit, RecordExecution  # noqa: E402
 from states.litigation import ExecutionOutcome  # noqa: E402
 from states.vocabulary import (  # noqa: E402
@@ -86,6 +86,8 @@ lawsuit_app = typer.Typer(help="Litigation: file a lawsuit, record the judgment,
 app.add_typer(lawsuit_app, name="lawsuit")
 operators_app = typer.Typer(help="The operator roster: who may act, as collector, supervisor or auditor.", no_args_is_help=True)
 app.add_typer(operators_app, name="operators")
+agency_app = typer.Typer(help="Collection agencies: the registry, recalls, and what each agency recovers at what cost.", no_args_is_help=True)
+app.add_typer(agency_app, name="agency")
 from flows.loans import borrower_app, loans_app  # noqa: E402  (the loan book and borrowers)
 app.add_typer(loans_app, name="loans")
 app.add_typer(borrower_app, name="borrower")
@@ -298,6 +300,110 @@ def operators_list(as_json: bool = typer.Option(False, "--json")) -> None:
     else:
         for row in rows:
             console.print(f"{row['operator']}  {row['role']}{'' if row['active'] else '  (deactivated)'}", highlight=False)
+
+
+# ---------------------------------------------------------------------------
+# agencies (DOMAIN.md §7)
+
+
+@agency_app.command("add")
+def agency_add(
+    name: str = typer.Argument(..., help="The agency's name (letters, digits and . _ -): how placements name it"),
+    licence: str = typer.Option(..., "--licence", help="The agency's licence number"),
+    capacity: str = typer.Option(..., "--capacity", help="Cases it may hold at once (a positive whole number)"),
+    rates: str = typer.Option(..., "--rates", help="Commission by bucket group at placement, e.g. M4-M6=0.15,M7+=0.25,written_off=0.35"),
+    operator: str = typer.Option(..., "--operator", help="Your operator id: recorded with the change"),
+    inactive: bool = typer.Option(False, "--inactive", help="Register it without taking placements yet"),
+) -> None:
+    """Register an agency. An agency is never edited afterwards; it may be deactivated."""
+    from flows.handlers.agencies import register_agency
+    from states.agency import RegisterAgency, rates_text
+
+    agency = register_agency(
+        RegisterAgency(name=name, licence_no=licence, capacity=capacity, rates=rates, operator=operator, active=not inactive), _app()
+    )
+    state = "active" if agency.active else "inactive"
+    console.print(f"agency {agency.name}: registered ({state}), licence {agency.licence_no}, capacity {agency.capacity}, {rates_text(agency.rates)}", highlight=False)
+
+
+@agency_app.command("deactivate")
+def agency_deactivate(
+    name: str = typer.Argument(..., help="The agency's name"),
+    operator: str = typer.Option(..., "--operator", help="Your operator id: recorded with the change"),
+) -> None:
+    """Take an agency off new placements; what it holds stays with it until recalled."""
+    from flows.handlers.agencies import deactivate_agency
+    from states.agency import DeactivateAgency
+
+    agency = deactivate_agency(DeactivateAgency(name=name, operator=operator), _app())
+    console.print(f"agency {agency.name}: deactivated", highlight=False)
+
+
+@agency_app.command("list")
+def agency_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """The registry: each agency's capacity, what it holds now, its measured recovery rate and rates."""
+    from flows.handlers.agencies import LIST_COLUMNS, agency_rows
+
+    rows = agency_rows(_app())
+    if as_json:
+        print_json(rows)
+    elif not rows:
+        console.print("no agency registered: placements rotate over the policy's agency list (register one with: collectflow agency add NAME ...)")
+    else:
+        _print_rows(rows, LIST_COLUMNS, as_json=False, as_csv=False, title=f"{len(rows)} agencies")
+
+
+@agency_app.command("show")
+def agency_show(
+    name: str = typer.Argument(..., help="The agency's name"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """One agency: registry entry, what it holds, every change (who, when), its performance."""
+    from flows.handlers.agencies import REPORT_COLUMNS, agency_detail
+
+    detail = agency_detail(_app(), name)
+    if as_json:
+        print_json(detail)
+        return
+    for key in ("agency", "licence_no", "active", "capacity", "placed", "capacity_left", "measured_rate", "rate_used"):
+        console.print(f"{key.replace('_', ' ')}: {detail[key]}", highlight=False)
+    console.print("rates: " + ", ".join(f"{g} {r}" for g, r in detail["rates"].items()), highlight=False)
+    for change in detail["changes"]:
+        console.print(f"{change['recorded_at']}  {change['action']} by {change['actor']}", highlight=False)
+    if detail["performance"]:
+        _print_rows(detail["performance"], REPORT_COLUMNS, as_json=False, as_csv=False, title=f"performance of {detail['agency']}")
+
+
+@agency_app.command("recall")
+def agency_recall(
+    case: str = typer.Argument(..., help=RecallFromAgency.help("case")),
+    reason: str = typer.Option(..., "--reason", help=RecallFromAgency.help("reason")),
+    operator: str = typer.Option(..., "--operator", help=RecallFromAgency.help("operator")),
+    on: Optional[str] = typer.Option(None, "--on", help=RecallFromAgency.help("made_on") + "; default: today"),
+) -> None:
+    """Recall a case from its agency; it goes to another agency (or is tried again when none has room)."""
+    made_on = on or _app().today().isoformat()
+    _run(RecallFromAgency(case=case, operator=operator, reason=reason, made_on=made_on))
+
+
+@agency_app.command("report")
+def agency_report(
+    start: Optional[str] = typer.Option(None, "--from", help="First placement date counted (default: the first)"),
+    end: Optional[str] = typer.Option(None, "--to", help="Last placement date counted, and recoveries up to it (default: today)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Per agency and strategy: cases placed, balance placed, recovered, recovery rate, commission, net recovered."""
+    from flows.handlers.agencies import REPORT_COLUMNS, agency_report as report_of
+
+    result = report_of(_app(), parse_date(start, "--from"), parse_date(end, "--to"))
+    if as_json:
+        print_json(result.as_dict())
+        return
+    period = f"{result.start or 'first placement'} .. {result.end}"
+    if not result.rows:
+        console.print(f"no placement made in {period}", highlight=False)
+        return
+    _print_rows(result.table(), REPORT_COLUMNS, as_json=False, as_csv=False, title=f"agencies, placements {period}")
 
 
 # ---------------------------------------------------------------------------

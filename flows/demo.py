@@ -14,8 +14,10 @@ with the data directory's key and shown only masked.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Callable
 
 from prefect import flow, get_run_logger, task
@@ -25,23 +27,45 @@ from flows.daily import close_business_day
 from flows.daily_report import daily_report
 from flows.handlers import loans
 from models.crypto import load_keyring
+from flows.handlers.agencies import agency_report, register_agency
 from flows.handlers.cases import BatchResult, run_commands
 from flows.handlers.cases import book_loans as book_bare_loans
 from states.case import CollectionCase
+from states.agency import RegisterAgency
 from states.commands import MakePromise, RecordPayment
+from states.lifecycle import Stage
 from states.loanfile import LoanRecord
 
 DEMO_ACTOR = "collector-demo"
+DEMO_SUPERVISOR = "supervisor-demo"
+#: The demo's agencies: name, licence, capacity per 10,000 loans, commission rates by bucket group,
+#: and (the simulation's, not the system's) the chance per 1,000 that it collects on a placed case on a day.
+DEMO_AGENCIES = (
+    ("HUABEI-RECOVERY", "JR-110-2024-017", 250, "M4-M6=0.15,M7+=0.25,written_off=0.35", 12),
+    ("JIANGNAN-CREDIT", "JR-320-2023-042", 160, "M4-M6=0.12,M7+=0.22,written_off=0.30", 8),
+    ("LINGNAN-ASSET", "JR-440-2025-003", 100, "M4-M6=0.18,M7+=0.28,written_off=0.40", 18),
+)
+AGENCY_SKILL = {name: per_mille for name, _licence, _capacity, _rates, per_mille in DEMO_AGENCIES}
+
+
+def register_demo_agencies(app, size: int) -> None:
+    """Three agencies of uneven size and price, so placements show the strategies and capacity at work."""
+    for name, licence, per_10k, rates, _skill in DEMO_AGENCIES:
+        capacity = max(3, size * per_10k // 10_000)
+        register_agency(RegisterAgency(name=name, licence_no=licence, capacity=capacity, rates=rates, operator=DEMO_SUPERVISOR), app)
+
 
 def _command(action: object, day: date, policy, n: int):
     """Turn a borrower's planned action into a domain command for ``day``."""
     if action == demo_court.COURT:
         return lambda case: demo_court.court_step(case, day, policy, DEMO_ACTOR)
+    if action == "agency_collects":
+        return _agency_collects(day, policy, n)
     if action == "pay":
 
         def pay(case: CollectionCase):
             amount = case.view(max(day, case.accrued_through)).projection.total_due
-            if amount <= 0 or case.stage.is_closed:
+            if amount <= 0 or case.stage is Stage.SETTLED:  # a written-off case still takes recoveries
                 return []
             payment_id = f"SIM-{case.case_id}-{day:%Y%m%d}-{n}"
             cmd = RecordPayment(case=case.case_id, operator=DEMO_ACTOR, amount=amount, received_on=day, payment_id=payment_id)
@@ -73,6 +97,34 @@ def _command(action: object, day: date, policy, n: int):
     return promise
 
 
+def agency_collections(placed: dict[str, str], day: date, seed: int) -> list[tuple[str, object]]:
+    """The simulated agencies' work of a day: each collects on a placed case with its own chance
+    (a seeded hash of the case and the day), a third of what is due, paid through the agency channel."""
+    actions = []
+    for case_id, agency in sorted(placed.items()):
+        digest = hashlib.sha256(f"{seed}:{case_id}:{day}".encode()).digest()
+        if int.from_bytes(digest[:4], "big") % 1000 < AGENCY_SKILL.get(agency, 0):
+            actions.append((case_id, "agency_collects"))
+    return actions
+
+
+def _agency_collects(day: date, policy, n: int):
+    def collect(case: CollectionCase):
+        if case.agency_id is None or case.stage is Stage.SETTLED:
+            return []
+        due = case.view(max(day, case.accrued_through)).projection.total_due
+        amount = (due / 3).quantize(Decimal("0.01"))
+        if amount <= 0:
+            return []
+        cmd = RecordPayment(
+            case=case.case_id, operator=DEMO_ACTOR, amount=amount, received_on=day,
+            payment_id=f"AGY-{case.case_id}-{day:%Y%m%d}-{n}", channel="agency",
+        )
+        return case.record_payment(cmd, policy)
+
+    return collect
+
+
 def book_loans(store, day: date, book: list, policy) -> None:
     """Book loans on ``day``: ``LoanRecord``s with their borrowers through the loan book (encrypted),
     bare ``(case_id, terms)`` pairs as they are (the flow tests book those)."""
@@ -93,11 +145,12 @@ def demo_records(borrowers: list[simulation.Borrower]) -> list[LoanRecord]:
 
 
 @task(name="simulate-day", task_run_name="borrowers act on {day}")
-def simulate_day(day: date, book: list, actions: list[tuple[str, object]]) -> dict:
-    """Book the day's new loans, then let the borrowers act (before the day is closed)."""
+def simulate_day(day: date, book: list, actions: list[tuple[str, object]], seed: int = 7) -> dict:
+    """Book the day's new loans, then let the borrowers and the agencies act (before the day is closed)."""
     app = runtime.app()
     if book:
         book_loans(app.store, day, book, app.policy)
+    actions = [*actions, *agency_collections(app.store.placed_case_ids(), day, seed)]
     commands = [(case_id, _command(action, day, app.policy, n)) for n, (case_id, action) in enumerate(actions)]
     result = run_commands(app, day, commands) if commands else BatchResult(day)
     data = result.as_dict()
@@ -139,6 +192,7 @@ def run_demo(
     ``on_day_closed(n, days)`` is called after each close (the CLI drives its progress bar with it).
     """
     logger = get_run_logger()
+    register_demo_agencies(runtime.app(), size)
     borrowers = simulation.make_portfolio(size, start, seed)
     by_day = simulation.index_by_day(borrowers)
     for day, steps in demo_court.court_days(borrowers, start, days).items():  # the operator's court work
@@ -154,7 +208,7 @@ def run_demo(
     promises = sum(1 for _day, actions in history for _cid, a in actions if isinstance(a, tuple))
     for n in range(days):
         day = start + timedelta(days=n)
-        acted = simulate_day(day, to_book.get(day, []), by_day.get(day, []))
+        acted = simulate_day(day, to_book.get(day, []), by_day.get(day, []), seed)
         booked += acted.pop("booked")
         promises += acted.pop("promises")
         command_total.merge(BatchResult.from_dict(acted))
@@ -177,4 +231,5 @@ def run_demo(
         "close": close_total.as_dict(),
         "commands": command_total.as_dict(),
         "report_dir": str(report_dir.resolve()),
+        "agencies": agency_report(runtime.app(), None, end).as_dict(),
     }

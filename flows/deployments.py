@@ -37,6 +37,7 @@ def deployments() -> list:
 
     from flows import operator
     from flows.alerts import FAILED_CLOSE_TRIGGER, close_failed
+    from flows.agencies import agency_report_flow
     from flows.credit_report import credit_report
     from flows.daily import advance_portfolio, retry_case
     from flows.import_loans import import_loans
@@ -65,6 +66,8 @@ def deployments() -> list:
                 operator.file_lawsuit,
                 operator.enter_judgment,
                 operator.record_execution,
+                operator.recall_agency,
+                agency_report_flow,
                 import_loans,
                 call_list_flow,
                 case_list_flow,

@@ -79,6 +79,7 @@ VisitReport = form_for(commands.ReportVisit, "VisitReport")
 LawsuitFiling = form_for(commands.FileLawsuit, "LawsuitFiling")
 Judgment = form_for(commands.EnterJudgment, "Judgment")
 Execution = form_for(commands.RecordExecution, "Execution")
+AgencyRecall = form_for(commands.RecallFromAgency, "AgencyRecall")
 
 
 def event_line(e: Event) -> str:
@@ -179,3 +180,9 @@ def enter_judgment(judgment: Judgment) -> list[str]:
 def record_execution(execution: Execution) -> list[str]:
     """Record how execution ended (the execution fee is a cost); no_assets allows the write-off."""
     return _run(execution)
+
+
+@flow(name="recall-agency", flow_run_name=_run_name("recall", "case"))
+def recall_agency(recall: AgencyRecall) -> list[str]:
+    """Recall a case from its agency; it goes to another agency (or is tried again when none has room)."""
+    return _run(recall)

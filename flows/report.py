@@ -231,6 +231,17 @@ def demo_report(result: dict, store, elapsed: float, db_path: Path) -> tuple[Gro
         court.add_row(f"executions ended {outcome}", f"{counts['execution ' + outcome]:,}")
     delayed = Decimal(close.get("delayed_interest_posted", "0")) + Decimal(commands.get("delayed_interest_posted", "0"))
     court.add_row("delayed-performance interest posted (yuan)", yuan(delayed))
+    placed = Table(title="Placements by agency and strategy (commission: the lender's cost)")
+    for col in ("agency", "strategy", "cases", "placed", "recovered", "rate", "commission", "net"):
+        placed.add_column(col, justify="left" if col in ("agency", "strategy") else "right", overflow="fold")
+    for row in result.get("agencies", {}).get("rows", []):
+        bold = row["agency"] == "all" or row["strategy"] == "all"
+        cells = (
+            row["agency"], row["strategy"], f"{row['cases_placed']:,}", yuan(Decimal(row["balance_placed"])),
+            yuan(Decimal(row["recovered"])), _rate_text(row["recovery_rate"]), yuan(Decimal(row["commission"])),
+            yuan(Decimal(row["net_recovered"])),
+        )
+        placed.add_row(*(f"[bold]{escape(c)}[/]" if bold else escape(c) for c in cells))
 
     stuck = close["stuck"]
     example = store.example_case_ids()
@@ -249,8 +260,13 @@ def demo_report(result: dict, store, elapsed: float, db_path: Path) -> tuple[Gro
         tries.append(f"  .venv/bin/collectflow case replay {case_id}    # a case now in {label}")
     tries.append(f"  .venv/bin/collectflow calls list --as-of {result['end']} --limit 20")
     tries.append(f"  .venv/bin/collectflow case show CASE --as-of {result['end']}")
+    tries.append(f"  .venv/bin/collectflow agency report --to {result['end']}")
     tries.append("  .venv/bin/collectflow verify")
-    return Group(stages, flow, money, court, *lines), tries
+    return Group(stages, flow, money, court, *((placed,) if result.get("agencies") else ()), *lines), tries
+
+
+def _rate_text(rate: str | None) -> str:
+    return "-" if rate is None else f"{Decimal(rate) * 100:.1f} %"
 
 
 def print_timeline(console: Console, rows) -> None:

@@ -41,8 +41,11 @@ from models.store import CaseStore, chain_hash, event_from_row, stored_canonical
 from models.tables import (
     GENESIS_HASH,
     cases,
+    PlacementRows,
+    agency_commissions,
     credit_report_values,
     credit_reports,
+    placements,
     events,
     loans,
     payments,
@@ -240,6 +243,10 @@ def _verify_chunk(conn: Connection, chunk: Sequence[str], report: VerifyReport, 
         .execute(select(events).where(events.c.case_id.in_(chunk)).order_by(events.c.case_id, events.c.seq))
         .mappings()
     )
+    agency_rows: dict[str, tuple[list, list]] = {}
+    for table, n in ((placements, 0), (agency_commissions, 1)):
+        for agency_row in conn.execute(select(table).where(table.c.case_id.in_(chunk))).mappings():
+            agency_rows.setdefault(agency_row["case_id"], ([], []))[n].append(dict(agency_row))
     paid: dict[str, dict[str, tuple[int, int]]] = {}
     for payment in conn.execute(select(payments).where(payments.c.case_id.in_(chunk))).mappings():
         paid.setdefault(payment["case_id"], {})[payment["payment_id"]] = (payment["seq"], payment["amount_fen"])
@@ -254,6 +261,7 @@ def _verify_chunk(conn: Connection, chunk: Sequence[str], report: VerifyReport, 
         if case_id in loan_rows:
             report.findings.extend(check_terms(case_id, history, loan_rows[case_id]))
         report.findings.extend(check_payments(case_id, history, paid.pop(case_id, {})))
+        report.findings.extend(check_placements(case_id, history, *agency_rows.get(case_id, ([], []))))
     for case_id, rows_left in paid.items():  # payment rows of a case with no events at all
         report.findings.extend(check_payments(case_id, [], rows_left))
     for case_id in chunk:
@@ -417,6 +425,29 @@ def _opened_as_read(text: Any) -> Any:
         return decode_opening_event(text).canonical_json()
     except Exception:  # noqa: BLE001 - an unreadable one is then simply a difference
         return text
+
+
+def check_placements(
+    case_id: str, history: Sequence[Mapping[str, Any]], placement_rows: Sequence[Mapping[str, Any]],
+    commission_rows: Sequence[Mapping[str, Any]],
+) -> list[Finding]:
+    """The case's ``placements`` and ``agency_commissions`` rows are exactly those its events make."""
+    made = PlacementRows()
+    made.add(event_from_row(e) for e in history if e["type"] in ("PlacedWithAgency", "RecalledFromAgency", "CommissionAccrued"))
+    findings = []
+    for what, want_rows, have_rows in (("placement", made.placements, placement_rows), ("commission", made.commissions, commission_rows)):
+        want = {r["seq"]: r for r in want_rows}
+        have = {r["seq"]: dict(r) for r in have_rows}
+        for seq in sorted(want.keys() | have.keys()):
+            if seq not in have:
+                findings.append(Finding(case_id, seq, f"{what} row missing for its event (deleted?)"))
+            elif seq not in want:
+                findings.append(Finding(case_id, seq, f"a {what} row that no event made"))
+            else:
+                for column, value in want[seq].items():
+                    if have[seq][column] != value:
+                        findings.append(Finding(case_id, seq, f"{what} row {column}: stored {have[seq][column]}, events give {value}"))
+    return findings
 
 
 def _credit_report_differences(

@@ -86,7 +86,7 @@ class Queries:
         return self.engine.dialect.name
 
     def due_case_ids(self, business_date: date, limit: int | None = None) -> list[str]:
-        """Cases with something due by ``business_date``, not closed, ordered by case id.
+        """Cases with something due by ``business_date``, not settled, ordered by case id.
 
         Stuck cases are included: every close (and every retry of a failed
         one) tries them again, so a stuck case keeps its run Failed, visibly,
@@ -96,7 +96,8 @@ class Queries:
             select(cases.c.case_id)
             .where(
                 cases.c.next_review_on <= business_date,
-                cases.c.stage.not_in(CLOSED_STAGES),
+                # a closed case has no next review, except a written-off one placed for recovery
+                cases.c.stage != "settled",
             )
             .order_by(cases.c.case_id)
         )

@@ -18,11 +18,20 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from models.errors import StoreError
+from models.errors import ConcurrencyError, StoreError
 from models.sql import executemany_rows
-from models.tables import credit_report_values, credit_reports, events, payments
+from models.tables import (
+    PlacementRows,
+    agencies,
+    agency_commissions,
+    credit_report_values,
+    credit_reports,
+    events,
+    payments,
+    placements,
+)
 from states.case import CollectionCase
 from states.events import (
     Event,
@@ -101,6 +110,7 @@ class EventRows:
     events: list[dict[str, Any]] = field(default_factory=list)
     payments: list[dict[str, Any]] = field(default_factory=list)
     credit_reports: list[dict[str, Any]] = field(default_factory=list)
+    agencies: PlacementRows = field(default_factory=PlacementRows)
     last_hashes: dict[str, str] = field(default_factory=dict)
 
     def insert(self, conn: Connection) -> None:
@@ -113,6 +123,47 @@ class EventRows:
             conn.execute(insert(payments), self.payments)
         if self.credit_reports:
             conn.execute(insert(credit_reports), self.credit_reports)
+        insert_placement_rows(conn, self.agencies)
+
+
+_RECALL = (
+    update(placements)
+    .where(placements.c.case_id == bindparam("b_case_id"), placements.c.recalled_on.is_(None))
+    .values(recalled_on=bindparam("recalled_on"), recall_reason=bindparam("recall_reason"))
+)
+
+
+def insert_placement_rows(conn: Connection, rows: PlacementRows, *, check_capacity: bool = True) -> None:
+    """Recalls of earlier placements first, then the new placements and commissions.
+
+    The last line of defence of an agency's capacity (the domain's board is the first):
+    the registered agencies that got a placement are locked, then counted; two writers
+    placing with one agency at once are serialized, and the one that would go beyond
+    the capacity fails with a ``ConcurrencyError`` (its retry reads a fresh board).
+    """
+    if rows.recalls:
+        conn.execute(_RECALL, rows.recalls)
+    if rows.placements:
+        conn.execute(insert(placements), rows.placements)
+        if check_capacity:
+            _check_capacity(conn, sorted({r["agency_id"] for r in rows.placements}), rows.placements[0]["case_id"])
+    if rows.commissions:
+        conn.execute(insert(agency_commissions), rows.commissions)
+
+
+def _check_capacity(conn: Connection, names: list[str], case_id: str) -> None:
+    locked = select(agencies.c.agency_id, agencies.c.capacity).where(agencies.c.agency_id.in_(names)).order_by(agencies.c.agency_id)
+    if conn.dialect.name == "postgresql":
+        locked = locked.with_for_update()
+    capacity = {name: cap for name, cap in conn.execute(locked)}
+    if not capacity:
+        return
+    held = select(placements.c.agency_id, func.count()).where(
+        placements.c.recalled_on.is_(None), placements.c.agency_id.in_(list(capacity))
+    ).group_by(placements.c.agency_id)
+    for agency, count in conn.execute(held):
+        if count > capacity[agency]:
+            raise ConcurrencyError(case_id, None, None, f"agency {agency} would hold {count} cases, above its capacity {capacity[agency]}; retry with a fresh view of the agencies")
 
 
 def event_mac(chain_key: bytes, event_hash: str) -> str:
@@ -167,6 +218,7 @@ def event_rows(
             elif isinstance(event, MonthEndReported):
                 rows.credit_reports.append(credit_report_values(event))
             prev = current
+        rows.agencies.add(new_events)
         rows.last_hashes[case.case_id] = prev
     return rows
 

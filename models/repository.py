@@ -22,17 +22,20 @@ from sqlalchemy.exc import IntegrityError
 
 from models.db import write_transaction
 from models.errors import CaseNotFound, ConcurrencyError, DuplicatePayment, StoreError
-from models.recorder import check_sequence, select_events
+from models.recorder import check_sequence, insert_placement_rows, select_events
 from models.recorder import event_rows as build_event_rows
 from models.sql import chunks, executemany_rows
 from models.sql import now as utc_now
 from models.tables import (
     PROJECTION_COLUMNS,
+    PlacementRows,
+    agency_commissions,
     cases,
     credit_report_values,
     credit_reports,
     events,
     payments,
+    placements,
     projection_from_row,
     projection_values,
 )
@@ -312,7 +315,7 @@ class CaseRows:
             return conn.execute(select(payments.c.payment_id).where(payments.c.payment_id == payment_id)).first() is not None
 
     def rebuild_projections(self, case_ids: Iterable[str]) -> int:
-        """Rewrite the projection, snapshot and credit-report rows of each case from its events.
+        """Rewrite the projection, snapshot, credit-report, placement and commission rows of each case from its events.
 
         For a snapshot format this code no longer reads, or history imported
         from elsewhere. The events are untouched; returns the cases rewritten.
@@ -333,6 +336,11 @@ class CaseRows:
                 rows = [credit_report_values(e) for e in case_events if isinstance(e, MonthEndReported)]
                 if rows:
                     conn.execute(insert(credit_reports), rows)
+                conn.execute(delete(agency_commissions).where(agency_commissions.c.case_id == case_id))
+                conn.execute(delete(placements).where(placements.c.case_id == case_id))
+                agency_rows = PlacementRows()
+                agency_rows.add(case_events)
+                insert_placement_rows(conn, agency_rows, check_capacity=False)  # the rows it had
                 count += 1
         return count
 

@@ -7,6 +7,7 @@
     reference.py   LPR fixings and policy versions
     queries.py     portfolio reads: due and stuck cases, summaries, the digest
     reporting.py   the reports' reads: balances by stage and due date, DPD readings, recoveries, charges
+    agencies.py    the agency registry, and the placements' reads (capacity used, recovery measured)
 
 Commands reach it through a unit of work (``models.uow``), which tracks the
 version each case was loaded at; the daily close saves whole batches.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from models.agencies import Agencies
 from models.booking import Booking, Bookings, terms_hash
 from models.calendar import BusinessDayRecord, BusinessDays
 from models.queries import PortfolioSummary, Queries, StageTotals, StuckCase
@@ -39,7 +41,7 @@ __all__ = [
 ]
 
 
-class CaseStore(CaseRows, Bookings, BusinessDays, ReferenceData, Queries, Reporting):
+class CaseStore(CaseRows, Bookings, BusinessDays, ReferenceData, Queries, Reporting, Agencies):
     """Loads and saves cases; every write is one transaction."""
 
     def __init__(self, engine: Engine, chain_key: bytes | None = None):

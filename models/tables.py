@@ -26,7 +26,7 @@ from sqlmodel import Field, SQLModel
 
 from states.case import CaseProjection
 from states.credit import CreditRecord, ReportStatus
-from states.events import MonthEndReported
+from states.events import CommissionAccrued, MonthEndReported, PlacedWithAgency
 from states.money import from_fen, to_fen
 
 SQLModel.metadata.naming_convention = {
@@ -222,24 +222,70 @@ class PolicyVersion(SQLModel, table=True):
 
 
 class Agency(SQLModel, table=True):
+    """An agency on the registry (``states.agency.Agency``): never edited; ``active`` changes only
+    with a row in ``agency_changes`` (the migration's triggers refuse any other UPDATE, and DELETE)."""
+
     __tablename__ = "agencies"
 
-    agency_id: str = Field(primary_key=True)
+    agency_id: str = Field(primary_key=True)  # the agency's name
     name: str
     licence_no: str
     capacity: int
-    commission_rates: dict = Field(sa_type=JSON)
+    commission_rates: dict = Field(sa_type=JSON)  # group -> rate as decimal text
+    active: bool = True
+    registered_by: str
+    registered_at: datetime = _timestamp()
+
+
+class AgencyChange(SQLModel, table=True):
+    """Every change to the registry, who made it and when: append-only (no UPDATE or DELETE)."""
+
+    __tablename__ = "agency_changes"
+
+    change_id: int | None = Field(default=None, primary_key=True)
+    agency_id: str = Field(foreign_key="agencies.agency_id", index=True)
+    action: str  # registered, deactivated
+    detail: dict = Field(sa_type=JSON)
+    actor: str
+    recorded_at: datetime = _timestamp()
 
 
 class Placement(SQLModel, table=True):
-    __tablename__ = "placements"
+    """The projection of one ``PlacedWithAgency`` event, with its recall when it comes (the reports and
+    the capacity count read it). Agencies of the policy's rotation list are not on the registry."""
 
-    placement_id: int | None = Field(default=None, primary_key=True)
-    case_id: str = Field(foreign_key="cases.case_id", index=True)
-    agency_id: str = Field(foreign_key="agencies.agency_id", index=True)
-    placed_on: date
+    __tablename__ = "placements"
+    __table_args__ = (ForeignKeyConstraint(["case_id", "seq"], ["events.case_id", "events.seq"]),)
+
+    case_id: str = Field(primary_key=True)
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})  # the PlacedWithAgency event
+    agency_id: str = Field(index=True)
+    strategy: str
+    bucket: str
+    rate_group: str
+    commission_rate: str
+    balance_placed_fen: int = _fen()
+    placed_on: date = Field(index=True)
     until: date
     recalled_on: date | None = None
+    recall_reason: str | None = None
+
+
+class AgencyCommission(SQLModel, table=True):
+    """The projection of one ``CommissionAccrued`` event: the lender's cost of a recovery while placed."""
+
+    __tablename__ = "agency_commissions"
+    __table_args__ = (ForeignKeyConstraint(["case_id", "seq"], ["events.case_id", "events.seq"]),)
+
+    case_id: str = Field(primary_key=True)
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})  # the CommissionAccrued event
+    placed_seq: int
+    agency_id: str = Field(index=True)
+    payment_id: str
+    recovered_fen: int = _fen()
+    commission_rate: str
+    commission_fen: int = _fen()
+    business_date: date
 
 
 class OperatorRow(SQLModel, table=True):
@@ -337,7 +383,72 @@ lpr_fixings = LprFixingRow.__table__
 policies = PolicyVersion.__table__
 agencies = Agency.__table__
 placements = Placement.__table__
+agency_changes = AgencyChange.__table__
+agency_commissions = AgencyCommission.__table__
 borrowers = Borrower.__table__
 business_days = BusinessDay.__table__
 operators = OperatorRow.__table__
 credit_reports = CreditReportRow.__table__
+
+
+def placement_values(event: PlacedWithAgency) -> dict[str, Any]:
+    """The ``placements`` row of a ``PlacedWithAgency`` event (not recalled yet)."""
+    return {
+        "case_id": event.case_id,
+        "seq": event.seq,
+        "agency_id": event.agency_id,
+        "strategy": event.strategy,
+        "bucket": event.bucket,
+        "rate_group": event.rate_group,
+        "commission_rate": str(event.commission_rate),
+        "balance_placed_fen": to_fen(event.balance_placed),
+        "placed_on": event.business_date,
+        "until": event.until,
+        "recalled_on": None,
+        "recall_reason": None,
+    }
+
+
+def commission_values(event: CommissionAccrued) -> dict[str, Any]:
+    """The ``agency_commissions`` row of a ``CommissionAccrued`` event."""
+    return {
+        "case_id": event.case_id,
+        "seq": event.seq,
+        "placed_seq": event.placed_seq,
+        "agency_id": event.agency_id,
+        "payment_id": event.payment_id,
+        "recovered_fen": to_fen(event.recovered),
+        "commission_rate": str(event.commission_rate),
+        "commission_fen": to_fen(event.commission),
+        "business_date": event.business_date,
+    }
+
+
+@dataclasses.dataclass
+class PlacementRows:
+    """The placement and commission rows a run of one case's events makes, in order.
+
+    ``placements`` are new rows (a recall among the same events already filled in);
+    ``recalls`` end the placement a case held before these events (case id, date, reason).
+    """
+
+    placements: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    recalls: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    commissions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def add(self, case_events: Any) -> None:
+        from states.events import RecalledFromAgency
+
+        open_row: dict[str, Any] | None = None
+        for event in case_events:
+            if isinstance(event, PlacedWithAgency):
+                open_row = placement_values(event)
+                self.placements.append(open_row)
+            elif isinstance(event, RecalledFromAgency):
+                if open_row is None:
+                    self.recalls.append({"b_case_id": event.case_id, "recalled_on": event.business_date, "recall_reason": event.reason})
+                else:
+                    open_row["recalled_on"], open_row["recall_reason"] = event.business_date, event.reason
+                open_row = None
+            elif isinstance(event, CommissionAccrued):
+                self.commissions.append(commission_values(event))

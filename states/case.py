@@ -22,8 +22,10 @@ from decimal import Decimal
 from typing import Any, Callable, Iterable, Sequence
 
 from states import accrual, contact, credit, litigation
+from states import agency as agency_rules
 from states import snapshot as snapshot_format
 from states.accrual import ONE_DAY, Balances, Totals
+from states.agency import AgencyBoard
 from states.caps import LprTable
 from states.case_state import COSTS, CaseState, InstallmentState, Promise
 from states.commands import (
@@ -32,6 +34,7 @@ from states.commands import (
     FileLawsuit,
     MakePromise,
     PauseCase,
+    RecallFromAgency,
     RecordContact,
     RecordExecution,
     RecordPayment,
@@ -40,7 +43,7 @@ from states.commands import (
     WriteOff,
 )
 from states.court_fees import DELAYED_PERFORMANCE_DAILY_RATE, litigation_costs
-from states.delinquency import Bucket, bucket_for
+from states.delinquency import bucket_for
 from states.defaults import DEFAULT_TIMEZONE
 from states.errors import DomainError
 from states.events import (
@@ -57,6 +60,7 @@ from states.events import (
     CaseWrittenOff,
     ChargePosting,
     ChargesAccrued,
+    CommissionAccrued,
     ContactRecorded,
     ContactRefused,
     CreditReportNoticeSent,
@@ -70,6 +74,7 @@ from states.events import (
     PaymentReceived,
     PersonalDataRead,
     PlacedWithAgency,
+    PlacementDeferred,
     PromiseBroken,
     PromiseKept,
     PromiseMade,
@@ -86,9 +91,16 @@ from states.views import CaseProjection, CaseView
 # Callers import these from here; they are defined beside the code they belong to.
 __all__ = ["CaseProjection", "CaseView", "CollectionCase", "DomainError", "InstallmentState", "Promise"]
 
+#: What a placement chooses from: the registry's board for the business date, or (no registry in
+#: use) the policy's list of agency ids in rotation.
+Agencies = AgencyBoard | Sequence[str]
+
 
 class CollectionCase(CaseState):
     """One case. Build it with ``open`` or ``replay``; change it only through its commands."""
+
+    # The agencies in view while a command runs (given to it; see ``_catch_up``): not state.
+    _agencies: Agencies | None = None
 
     # ------------------------------------------------------------------
     # construction and snapshots
@@ -196,7 +208,8 @@ class CollectionCase(CaseState):
             probe._catch_up(as_of - ONE_DAY, policy)
         if not probe.stage.is_closed:
             probe._accrue(as_of)  # cut at due dates on the way, as the daily close would
-        accrued = probe.accrued_contract_interest()
+        # a written-off case accrues nothing more: what it owes is what was due at the write-off
+        accrued = ZERO if probe.stage.is_closed else probe.accrued_contract_interest()
         if accrued > 0:  # what a payoff would bring forward: the part under the cap
             upcoming = next((i.number for i in probe.installments if i.due_on > as_of), None)
             (posting,) = accrual.payoff_interest(probe._opened, probe.day_count, probe._totals(), accrued, upcoming).postings
@@ -219,23 +232,32 @@ class CollectionCase(CaseState):
         self,
         business_date: date,
         policy: CollectionPolicy,
-        agencies: Sequence[str] | None = None,
+        agencies: Agencies | None = None,
     ) -> list[Event]:
-        """Close every review due up to ``business_date``, in date order. Idempotent."""
+        """Close every review due up to ``business_date``, in date order. Idempotent.
+
+        ``agencies`` is what a placement chooses from (an ``AgencyBoard`` for the
+        date, or agency ids in rotation; by default the policy's list).
+        """
         self._catch_up(business_date, policy, agencies)
         return self._take()
 
-    def _catch_up(self, through: date, policy: CollectionPolicy, agencies: Sequence[str] | None = None) -> None:
+    def _catch_up(self, through: date, policy: CollectionPolicy, agencies: Agencies | None = None) -> None:
+        self._agencies = policy.agencies if agencies is None else agencies
         while (review_on := self.next_review_on) is not None and review_on <= through:
-            self._review(review_on, policy, agencies or policy.agencies)
+            self._review(review_on, policy, self._agencies)
 
-    def record_payment(self, cmd: RecordPayment, policy: CollectionPolicy) -> list[Event]:
-        """Accrue to the payment date, allocate the payment line by line, then cure or settle."""
+    def record_payment(self, cmd: RecordPayment, policy: CollectionPolicy, agencies: Agencies | None = None) -> list[Event]:
+        """Accrue to the payment date, allocate the payment line by line, then cure or settle.
+
+        A written-off case stays collectable: what it receives is a recovery, allocated as
+        usual. While placed, the agency's commission accrues on what was received.
+        """
         self._addressed(cmd)
         on, amount, actor = cmd.received_on, cmd.amount, cmd.operator
         self._check_date(on, "payment")
-        self._catch_up(on - ONE_DAY, policy)
-        if self.stage.is_closed:  # checked after the catch-up, which may have closed the case
+        self._catch_up(on - ONE_DAY, policy, agencies)
+        if self.stage is Stage.SETTLED:  # checked after the catch-up, which may have settled the case
             raise DomainError(f"case {self.case_id}: is {self.stage.value}; it takes no more payments")
         self._accrue(on)
         if cmd.expect_total is not None and cmd.expect_total != self.total_due(on):
@@ -245,7 +267,7 @@ class CollectionCase(CaseState):
             )
         if self.promise is not None and on > self.promise.promised_on:
             self._close_promise(on)  # its date has passed: judged on what was paid by then
-        payoff_interest = self.accrued_contract_interest()
+        payoff_interest = ZERO if self.stage.is_closed else self.accrued_contract_interest()
         # A payment that would clear all principal is a payoff: the contract interest accrued
         # so far falls due with it, or settling would forgive that interest.
         if payoff_interest > 0 and amount >= self.total_due(on) + self.principal_not_yet_due(on + ONE_DAY):
@@ -262,6 +284,7 @@ class CollectionCase(CaseState):
             lines=tuple(AllocatedLine(l.component.value, l.amount, l.installment) for l in allocation.lines),
             overpayment=allocation.overpayment,
         )
+        self._accrue_commission(on, actor, cmd.payment_id, amount - allocation.overpayment)
         if self.promise is not None:
             paid = self.total_paid - self.promise.paid_before
             if paid >= self.promise.amount:
@@ -269,11 +292,11 @@ class CollectionCase(CaseState):
         self._settle_or_cure(on, policy, actor)
         return self._take()
 
-    def make_promise(self, cmd: MakePromise, policy: CollectionPolicy) -> list[Event]:
+    def make_promise(self, cmd: MakePromise, policy: CollectionPolicy, agencies: Agencies | None = None) -> list[Event]:
         self._addressed(cmd)
         made_on, promised_on = cmd.made_on, cmd.promised_on
         self._check_date(made_on, "promise")
-        self._catch_up(made_on - ONE_DAY, policy)
+        self._catch_up(made_on - ONE_DAY, policy, agencies)
         self._require_open("take a promise to pay")
         if not 0 <= (promised_on - made_on).days <= policy.promise_max_days:
             raise DomainError(
@@ -284,11 +307,11 @@ class CollectionCase(CaseState):
         self._emit(PromiseMade, made_on, cmd.operator, amount=cmd.amount, promised_on=promised_on, holds_escalation=holds)
         return self._take()
 
-    def pause(self, cmd: PauseCase, policy: CollectionPolicy) -> list[Event]:
+    def pause(self, cmd: PauseCase, policy: CollectionPolicy, agencies: Agencies | None = None) -> list[Event]:
         self._addressed(cmd)
         made_on, until = cmd.made_on, cmd.until
         self._check_date(made_on, "pause")
-        self._catch_up(made_on - ONE_DAY, policy)
+        self._catch_up(made_on - ONE_DAY, policy, agencies)
         self._require_open("pause")
         if not made_on < until <= made_on + timedelta(days=policy.max_pause_days):
             raise DomainError(
@@ -306,12 +329,12 @@ class CollectionCase(CaseState):
         self._emit(CaseResumed, cmd.made_on, cmd.operator, reason="lifted by operator")
         return self._take()
 
-    def write_off(self, cmd: WriteOff, policy: CollectionPolicy) -> list[Event]:
+    def write_off(self, cmd: WriteOff, policy: CollectionPolicy, agencies: Agencies | None = None) -> list[Event]:
         """An operator ends recovery (execution ended without recovery, or not worth pursuing)."""
         self._addressed(cmd)
         made_on = cmd.made_on
         self._check_date(made_on, "write-off")
-        self._catch_up(made_on - ONE_DAY, policy)
+        self._catch_up(made_on - ONE_DAY, policy, agencies)
         self._require_open("write off")
         if self.stage is Stage.LITIGATION and (refusal := litigation.write_off_refusal(self.litigation)):
             raise DomainError(f"case {self.case_id}: not written off: {refusal}")
@@ -380,6 +403,20 @@ class CollectionCase(CaseState):
         )
         return self._take()
 
+    def recall(self, cmd: RecallFromAgency, policy: CollectionPolicy, agencies: Agencies | None = None) -> list[Event]:
+        """An operator recalls the case from its agency; an outsourced or written-off case goes to
+        another agency at once (or is tried again later when none has room)."""
+        self._addressed(cmd)
+        made_on = cmd.made_on
+        self._check_date(made_on, "recall")
+        self._catch_up(made_on - ONE_DAY, policy, agencies)
+        if self.agency_id is None:
+            raise DomainError(f"case {self.case_id}: is not placed with an agency; nothing to recall")
+        self._recall(made_on, cmd.operator, f"by operator: {cmd.reason}")
+        if self.stage is Stage.OUTSOURCED or (self.stage is Stage.WRITTEN_OFF and isinstance(self._agencies, AgencyBoard)):
+            self._place(made_on, policy)
+        return self._take()
+
     def record_contact(self, cmd: RecordContact, timezone: str = DEFAULT_TIMEZONE) -> list[Event]:
         """Record a contact attempt, or its refusal under the conduct rules (DOMAIN.md §6).
 
@@ -428,12 +465,12 @@ class CollectionCase(CaseState):
         self._emit(PersonalDataRead, on, actor, fields=tuple(fields), purpose=purpose)
         return self._take()
 
-    def report_visit(self, cmd: ReportVisit, policy: CollectionPolicy) -> list[Event]:
+    def report_visit(self, cmd: ReportVisit, policy: CollectionPolicy, agencies: Agencies | None = None) -> list[Event]:
         """Record a field visit by two collectors or more (DOMAIN.md §6); a failed one schedules the next."""
         self._addressed(cmd)
         at = cmd.visited_at.replace(tzinfo=None)
         self._check_date(at.date(), "visit")
-        self._catch_up(at.date() - ONE_DAY, policy)
+        self._catch_up(at.date() - ONE_DAY, policy, agencies)
         self._require_open("report a visit")
         collectors = tuple(cmd.collectors.split(","))
         if len(collectors) < contact.COLLECTORS_ON_A_VISIT:
@@ -461,14 +498,17 @@ class CollectionCase(CaseState):
     # ------------------------------------------------------------------
     # the daily review
 
-    def _review(self, on: date, policy: CollectionPolicy, agencies: Sequence[str]) -> None:
+    def _review(self, on: date, policy: CollectionPolicy, agencies: Agencies) -> None:
+        if self.stage.is_closed:  # a written-off case placed for recovery: only its placement can end
+            self._end_placement(on)
+            self._emit(CaseReviewed, on, SYSTEM, dpd=self.dpd(on), next_review_on=self._compute_next_review(on, policy))
+            return
         self._accrue(on)
         if self.promise is not None and on > self.promise.promised_on:
             self._close_promise(on)
         if self.paused_until is not None and on >= self.paused_until:
             self._emit(CaseResumed, on, SYSTEM, reason="pause expired")
-        if self.placement_until is not None and on >= self.placement_until:
-            self._emit(RecalledFromAgency, on, SYSTEM, agency_id=self.agency_id, reason="placement ended")
+        self._end_placement(on)
         if not self._settle_or_cure(on, policy, SYSTEM):
             if self.stage is Stage.CURRENT:
                 self._transition("fall_overdue", on, policy, SYSTEM, "payment missed")
@@ -478,8 +518,8 @@ class CollectionCase(CaseState):
                 pass
             if self.stage in (Stage.OUTSOURCED, Stage.LITIGATION):
                 self._transition("write_off", on, policy, SYSTEM, "recovery not worth pursuing", quiet=True)
-            if self.stage is Stage.OUTSOURCED and self.agency_id is None:
-                self._place(on, policy, agencies)  # renewed with the next agency in rotation
+            if self.stage is Stage.OUTSOURCED and self.agency_id is None and self._placement_due(on):
+                self._place(on, policy)  # renewed with another agency
         self._report_credit(on, policy)
         self._emit(CaseReviewed, on, SYSTEM, dpd=self.dpd(on), next_review_on=self._compute_next_review(on, policy))
 
@@ -508,7 +548,28 @@ class CollectionCase(CaseState):
 
     def _recall(self, on: date, actor: str, reason: str) -> None:
         if self.agency_id is not None:
-            self._emit(RecalledFromAgency, on, actor, agency_id=self.agency_id, reason=reason)
+            recalled = self._emit(RecalledFromAgency, on, actor, agency_id=self.agency_id, reason=reason)
+            if isinstance(self._agencies, AgencyBoard):
+                self._agencies = self._agencies.after([recalled])
+
+    def _end_placement(self, on: date) -> None:
+        """A placement ends on its date unless renewed (it is renewed by placing the case again)."""
+        if self.placement_until is not None and on >= self.placement_until:
+            self._recall(on, SYSTEM, "placement ended")
+
+    def _placement_due(self, on: date) -> bool:
+        """An unplaced outsourced case is placed at a review, unless a deferred placement's retry date is ahead."""
+        return self.placement_retry_on is None or on >= self.placement_retry_on
+
+    def _accrue_commission(self, on: date, actor: str, payment_id: str, recovered: Decimal) -> None:
+        """While placed, the agency earns its commission on what was received (the lender's cost)."""
+        if self.agency_id is None or self.commission_rate is None or recovered <= 0:
+            return
+        self._emit(
+            CommissionAccrued, on, actor, agency_id=self.agency_id, payment_id=payment_id, placed_seq=self.placement_seq,
+            recovered=recovered, commission_rate=self.commission_rate,
+            commission=agency_rules.commission(recovered, self.commission_rate),
+        )
 
     def _transition(
         self,
@@ -520,7 +581,7 @@ class CollectionCase(CaseState):
         *,
         quiet: bool = False,
         by_operator: bool = False,
-        agencies: Sequence[str] | None = None,
+        agencies: Agencies | None = None,
         override: tuple[str, str] = ("", ""),
     ) -> bool:
         facts = self._facts(on, by_operator)
@@ -542,11 +603,13 @@ class CollectionCase(CaseState):
             reason=reason, dpd=facts.dpd,
         )
         if target is Stage.OUTSOURCED:
-            self._place(on, policy, agencies or policy.agencies)
+            self._place(on, policy)
         if target is Stage.VISIT:
             self._emit(VisitScheduled, on, SYSTEM, due_on=on + timedelta(days=policy.visit_due_days))
         if target.is_closed:
             self._report_month(on)  # a closed case never changes again: its month-end record is known now
+        if target is Stage.WRITTEN_OFF and isinstance(self._agencies, AgencyBoard):
+            self._place(on, policy)  # a written-off case stays collectable, at the written-off rate
         return True
 
     def _file_lawsuit(self, on: date, policy: CollectionPolicy, claim: Decimal, actor: str, override: tuple[str, str]) -> None:
@@ -559,14 +622,36 @@ class CollectionCase(CaseState):
         overridden, reason = override
         self._emit(LawsuitFiled, on, actor, claim=claim, costs=postings, overridden=overridden, override_reason=reason)
 
-    def _place(self, on: date, policy: CollectionPolicy, agencies: Sequence[str]) -> None:
-        digest = hashlib.sha256(f"{self.case_id}:{self.placements}".encode()).digest()
-        agency = agencies[int.from_bytes(digest[:4], "big") % len(agencies)]
-        group = "M7+" if bucket_for(self.dpd(on)) is Bucket.M7_PLUS else "M4-M6"
-        self._emit(
+    def _place(self, on: date, policy: CollectionPolicy) -> None:
+        """Place the case with an agency (DOMAIN.md §7): the board's choice, or the policy's rotation.
+
+        With a registry (an ``AgencyBoard``) the case's strategy chooses among the active
+        agencies with room, another than the last where it can; none with room defers the
+        placement by ``placement_retry_days``. Without one, a hash of the case id and its
+        placements picks from the agency ids at the policy's rates (the rule before the registry).
+        """
+        agencies = policy.agencies if self._agencies is None else self._agencies
+        dpd = self.dpd(on)
+        bucket = bucket_for(dpd)
+        group = agency_rules.rate_group(bucket, self.stage is Stage.WRITTEN_OFF)
+        if isinstance(agencies, AgencyBoard):
+            choice = agencies.choose(self.case_id, group, avoid=self.last_agency_id)
+            if choice is None:
+                retry_on = on + timedelta(days=policy.placement_retry_days)
+                self._emit(PlacementDeferred, on, SYSTEM, reason="no active agency has room", retry_on=retry_on)
+                return
+            agency, strategy, rate = choice.agency, choice.strategy, choice.commission_rate
+        else:
+            digest = hashlib.sha256(f"{self.case_id}:{self.placements}".encode()).digest()
+            agency = agencies[int.from_bytes(digest[:4], "big") % len(agencies)]
+            strategy, rate = agency_rules.ROTATION, policy.commission_rates[group]
+        placed = self._emit(
             PlacedWithAgency, on, SYSTEM, agency_id=agency, until=on + timedelta(days=policy.placement_days),
-            commission_rate=policy.commission_rates[group],
+            commission_rate=rate, strategy=strategy, bucket=bucket.value, rate_group=group,
+            balance_placed=self.total_owing(),
         )
+        if isinstance(agencies, AgencyBoard):
+            self._agencies = agencies.after([placed])
 
     # ------------------------------------------------------------------
     # credit reporting (the rules are in states.credit)

@@ -46,7 +46,9 @@ from states.events import (
     PaymentReceived,
     PersonalDataRead,
     CaseRebuilt,
+    CommissionAccrued,
     PlacedWithAgency,
+    PlacementDeferred,
     PromiseBroken,
     PromiseKept,
     PromiseMade,
@@ -139,6 +141,10 @@ class CaseState:
         self.agency_id: str | None = None
         self.placement_until: date | None = None
         self.placements = 0
+        self.placement_seq: int | None = None  # the PlacedWithAgency event of the placement in force
+        self.commission_rate: Decimal | None = None  # its rate (the bucket group's at placement)
+        self.last_agency_id: str | None = None  # the agency of the last placement recalled
+        self.placement_retry_on: date | None = None  # no agency had room: tried again then
         self.next_review_on: date | None = None
         self.lawsuit_filed = False
         self.litigation = litigation.EMPTY  # the judgment, delayed-performance interest, execution
@@ -301,7 +307,7 @@ class CaseState:
         so nothing else wakes it.
         """
         if self.stage.is_closed:
-            return None
+            return self.placement_until  # a written-off case placed for recovery wakes only to end it
         candidates: list[date] = []
         for inst in self.installments:
             if inst.due_on + ONE_DAY > after:
@@ -321,6 +327,8 @@ class CaseState:
             candidates.append(self.visit_due_on + ONE_DAY)  # overdue from then: it counts toward outsourcing
         if self.placement_until is not None:
             candidates.append(self.placement_until)
+        if self.placement_retry_on is not None and self.stage is Stage.OUTSOURCED and self.agency_id is None:
+            candidates.append(self.placement_retry_on)
         running = self.litigation.unpaid_debt > 0  # delayed-performance interest is posted like every other charge
         if policy.month_end_posting and (oldest is not None or self.penalty_due or self.compound_due or self.costs_due or running):
             candidates.append(month_end(after + ONE_DAY))
@@ -512,10 +520,22 @@ class CaseState:
         self.agency_id = e.agency_id
         self.placement_until = e.until
         self.placements += 1
+        self.placement_seq, self.commission_rate, self.placement_retry_on = e.seq, e.commission_rate, None
+        if self.stage.is_closed:  # a written-off case placed for recovery is reviewed only to end it
+            self.next_review_on = e.until
 
     def _on_RecalledFromAgency(self, e: RecalledFromAgency) -> None:
+        self.last_agency_id = self.agency_id
         self.agency_id = None
         self.placement_until = None
+        self.placement_seq = self.commission_rate = None
+
+    def _on_PlacementDeferred(self, e: PlacementDeferred) -> None:
+        self.placement_retry_on = e.retry_on
+        self._wake_by(e.retry_on)
+
+    def _on_CommissionAccrued(self, e: CommissionAccrued) -> None:
+        pass  # the lender's cost: never in the borrower's balance (the store projects it for the reports)
 
     def _on_LawsuitFiled(self, e: LawsuitFiled) -> None:
         self.lawsuit_filed = True

@@ -206,6 +206,15 @@ class ReportVisit(CaseCommand):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RecallFromAgency(CaseCommand):
+    """Recall a case from its agency; it goes to another agency (DOMAIN.md §7)."""
+
+    action: ClassVar[str] = "recall-agency"
+    reason: str = arg("Why the case is recalled", kind="text")
+    made_on: date = arg("Date of the recall", happened=True)
+
+
+@dataclass(frozen=True, kw_only=True)
 class FileLawsuit(CaseCommand):
     """File a lawsuit outside the automatic rule; refused when suing is not worth it, unless overridden."""
 
@@ -241,7 +250,7 @@ class RecordExecution(CaseCommand):
 
 
 COMMANDS: tuple[type[CaseCommand], ...] = (
-    RecordPayment, MakePromise, RecordContact, PauseCase, ResumeCase, WriteOff, ReportVisit,
+    RecordPayment, MakePromise, RecordContact, PauseCase, ResumeCase, WriteOff, ReportVisit, RecallFromAgency,
     FileLawsuit, EnterJudgment, RecordExecution,
 )
 

@@ -298,9 +298,41 @@ class CaseResumed(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class PlacedWithAgency(Event):
+    """Placed with an agency until a date (DOMAIN.md §7): how it was chosen and on what terms.
+
+    v2 adds the strategy that chose it, the DPD bucket and commission group at
+    placement and the balance placed (everything owing that day).
+    """
+
+    schema_version: ClassVar[int] = 2
+
     agency_id: str
     until: date
     commission_rate: Decimal
+    strategy: str  # states.agency: the champion's or the challenger's, or "rotation" (no registry)
+    bucket: str  # the DPD bucket at placement (M4 ...), "" before v2
+    rate_group: str  # the commission group the rate is of: M4-M6, M7+, written_off
+    balance_placed: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlacementDeferred(Event):
+    """No active agency had room: the case stays unplaced and is tried again on ``retry_on``."""
+
+    reason: str
+    retry_on: date
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommissionAccrued(Event):
+    """The agency's commission on a payment received while placed: the lender's cost, never the borrower's."""
+
+    agency_id: str
+    payment_id: str
+    placed_seq: int  # the PlacedWithAgency event of the placement
+    recovered: Decimal
+    commission_rate: Decimal
+    commission: Decimal
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -463,12 +495,20 @@ def upcast_contact_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "by": LENDER, "disclosed_debt": False, "asked_to_pay": False}
 
 
+def upcast_placed_with_agency_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 placements were a rotation over the policy's agency list; bucket and balance were not recorded."""
+    rate = Decimal(payload["commission_rate"])
+    group = "M7+" if rate == Decimal("0.25") else "M4-M6"
+    return {**payload, "strategy": "rotation", "bucket": "", "rate_group": group, "balance_placed": "0.00"}
+
+
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("PaymentReceived", 1): upcast_payment_received_v1_v2,
     ("LawsuitFiled", 1): upcast_lawsuit_filed_v1_v2,
     ("CaseOpened", 1): upcast_case_opened_v1_v2,
     ("ContactRecorded", 1): upcast_contact_v1_v2,
     ("ContactRefused", 1): upcast_contact_v1_v2,
+    ("PlacedWithAgency", 1): upcast_placed_with_agency_v1_v2,
 }
 
 

@@ -43,6 +43,8 @@ from states.events import (
     VisitReported,
     VisitScheduled,
     PlacedWithAgency,
+    PlacementDeferred,
+    CommissionAccrued,
     PromiseBroken,
     PromiseKept,
     PromiseMade,
@@ -326,7 +328,11 @@ _DESCRIBE: dict[type, Callable[[Any], str]] = {
     ContactRefused: lambda e: f"{e.channel} to {e.party}{_by(e)} at {e.contacted_at} refused: {e.rule}",
     CasePaused: lambda e: f"paused until {e.until}: {e.reason}",
     CaseResumed: lambda e: f"resumed: {e.reason}",
-    PlacedWithAgency: lambda e: f"placed with agency {e.agency_id} until {e.until} at {_percent(e.commission_rate)} commission",
+    PlacedWithAgency: lambda e: f"placed with agency {e.agency_id} until {e.until} at {_percent(e.commission_rate)} commission"
+    + f" ({e.rate_group}{' at ' + e.bucket if e.bucket else ''}; {e.balance_placed} placed; strategy {e.strategy})",
+    PlacementDeferred: lambda e: f"not placed: {e.reason}; tried again on {e.retry_on}",
+    CommissionAccrued: lambda e: f"agency {e.agency_id} commission {e.commission} ({_percent(e.commission_rate)} of {e.recovered} recovered; "
+    "the lender's cost, not the borrower's)",
     RecalledFromAgency: lambda e: f"recalled from agency {e.agency_id}: {e.reason}",
     LawsuitFiled: _lawsuit,
     JudgmentEntered: _judgment,

@@ -29,6 +29,8 @@ MAY: dict[str, frozenset[OperatorRole]] = {
     "file-lawsuit": frozenset({SUPERVISOR}),
     "enter-judgment": frozenset({COLLECTOR, SUPERVISOR}),
     "record-execution": frozenset({COLLECTOR, SUPERVISOR}),
+    "recall-agency": frozenset({SUPERVISOR}),
+    "manage-agencies": frozenset({SUPERVISOR}),
     "import-loans": frozenset({SUPERVISOR}),
     "reveal-personal-data": frozenset({SUPERVISOR, AUDITOR}),
 }

@@ -23,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
 
+from states.agency import COMMISSION_GROUPS, STRATEGIES
 from states.allocation import AllocationOrder
 from states.defaults import DEFAULT_PENALTY_UPLIFT
 from states.loan import MAX_PENALTY_UPLIFT
@@ -50,6 +51,8 @@ _POSITIVE_INTS = (
     "placement_days",
     "max_pause_days",
     "credit_report_notice_days",
+    "agency_measure_days",
+    "placement_retry_days",
 )
 _NON_NEGATIVE_INTS = tuple(name for name in _THRESHOLDS if name not in _POSITIVE_INTS)
 _BOOLS = ("attorney_fee_recoverable", "month_end_posting")
@@ -59,7 +62,6 @@ _DECIMAL_RANGES: dict[str, tuple[Decimal, Decimal | None]] = {
     "litigation_expected_recovery_rate": (Decimal("0"), Decimal("1")),
     "penalty_uplift": (Decimal("0"), MAX_PENALTY_UPLIFT),
 }
-COMMISSION_GROUPS = ("M4-M6", "M7+", "written_off")
 _DEFAULT_COMMISSION_RATES = {
     "M4-M6": Decimal("0.15"),
     "M7+": Decimal("0.25"),
@@ -109,6 +111,17 @@ class CollectionPolicy:
     credit_report_notice_days: int = 7
     # §7 agencies that take placements, in rotation (their ids).
     agencies: tuple[str, ...] = ("AGENCY-POOL",)
+    # §7 with agencies on the registry (``collectflow agency add``) the list above is not used: a
+    # placement goes to an active agency with room, chosen by the case's strategy (``states.agency``).
+    # A seeded hash of the case id puts ``agency_challenger_share`` percent of the cases under the
+    # challenger, the rest under the champion; recovery rates are measured over ``agency_measure_days``.
+    # A case no agency has room for is tried again ``placement_retry_days`` later.
+    agency_champion: str = "best_recovery"
+    agency_challenger: str = "most_free_capacity"
+    agency_challenger_share: int = 20
+    agency_split_seed: str = "collectflow"
+    agency_measure_days: int = 90
+    placement_retry_days: int = 7
     # The collection teams and their share (percent) of the daily call list (``states.worklist``).
     teams: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({"collectors": 100}), hash=False)
 
@@ -135,6 +148,14 @@ class CollectionPolicy:
         self._set("allocation_order", _allocation_order(self.allocation_order))
         self._set("commission_rates", _commission_rates(self.commission_rates))
         self._set("agencies", _agencies(self.agencies))
+        for name in ("agency_champion", "agency_challenger"):
+            if getattr(self, name) not in STRATEGIES:
+                raise PolicyError(f"{name}: {getattr(self, name)!r} is not one of: {', '.join(STRATEGIES)}")
+        share = self.agency_challenger_share
+        if isinstance(share, bool) or not isinstance(share, int) or not 0 <= share <= 100:
+            raise PolicyError(f"agency_challenger_share: must be a whole percent between 0 and 100, got {share!r}")
+        if not isinstance(self.agency_split_seed, str) or not self.agency_split_seed.strip():
+            raise PolicyError(f"agency_split_seed: must be non-empty text, got {self.agency_split_seed!r}")
         self._set("teams", _teams(self.teams))
 
     def stage_thresholds(self) -> tuple[int, ...]:

@@ -15,6 +15,10 @@ snapshots are read back for ever, so the format only grows by versions:
   snapshot predates visit scheduling: none due, none failed;
 - v7: adds ``litigation`` (``states.litigation.LitigationState``: the judgment,
   delayed-performance interest, execution); a v6 snapshot predates judgments: none;
+- v8: adds ``placement`` (the placement in force's event and commission rate, the
+  agency last recalled from, the date a deferred placement is tried again); a v7
+  snapshot of a case never placed has none of these; one placed before is refused
+  (rebuilt by replay, which knows them);
 - v5: adds ``credit`` (``states.credit.CreditState``). A v4 snapshot was
   written before credit reporting, when no case had been sent a notice, so
   its credit state is the empty one (and a replay of its events agrees).
@@ -44,8 +48,8 @@ from states.vocabulary import ContactChannel, ContactOutcome, ContactParty
 if TYPE_CHECKING:
     from states.case import CollectionCase
 
-SNAPSHOT_VERSION = 7
-ADDED_IN = {3: ("pause_reason", "last_contact"), 5: ("credit",), 6: ("visits",), 7: ("litigation",)}  # keys each version added to the one before
+SNAPSHOT_VERSION = 8
+ADDED_IN = {3: ("pause_reason", "last_contact"), 5: ("credit",), 6: ("visits",), 7: ("litigation",), 8: ("placement",)}  # keys each version added to the one before
 
 
 def decode_opening_event(text: str) -> CaseOpened:
@@ -100,6 +104,12 @@ def snapshot(case: CollectionCase) -> dict[str, Any]:
         "credit": [_iso(case.credit.first_report_on), _iso(case.credit.default_ended_on), _iso(case.credit.reported_through)],
         "visits": [_iso(case.visit_due_on), case.failed_visits],
         "litigation": _litigation(case.litigation),
+        "placement": [
+            case.placement_seq,
+            None if case.commission_rate is None else str(case.commission_rate),
+            case.last_agency_id,
+            _iso(case.placement_retry_on),
+        ],
     }
 
 
@@ -154,6 +164,9 @@ def from_snapshot(
     due, case.failed_visits = data["visits"]
     case.visit_due_on = _date(due)
     case.litigation = _read_litigation(data["litigation"])
+    seq, rate, case.last_agency_id, retry_on = data["placement"]
+    case.placement_seq, case.placement_retry_on = seq, _date(retry_on)
+    case.commission_rate = None if rate is None else Decimal(rate)
     return case
 
 
@@ -186,8 +199,15 @@ def _upgraded(data: dict[str, Any]) -> dict[str, Any]:
     version = data.get("v")
     if version == SNAPSHOT_VERSION:
         return data
+    if version == 7:  # written before placements were measured: known only for a case never placed
+        if data["agency"][2]:
+            raise DomainError(
+                f"case {data.get('case_id')}: snapshot version 7 of a case placed before lacks "
+                f"{' and '.join(ADDED_IN[8])}; rebuild it by replay"
+            )
+        return {**data, "v": SNAPSHOT_VERSION, "placement": [None, None, None, None]}
     if version == 6:  # written before judgments were recorded: none is
-        return {**data, "v": SNAPSHOT_VERSION, "litigation": None}
+        return _upgraded({**data, "v": 7, "litigation": None})
     if version == 5:  # written before field visits were scheduled: none is
         return _upgraded({**data, "v": 6, "visits": [None, 0]})
     if version == 4:  # written before credit reporting: nothing reported, no notice sent

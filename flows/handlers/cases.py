@@ -35,6 +35,7 @@ from states.commands import (
     FileLawsuit,
     MakePromise,
     PauseCase,
+    RecallFromAgency,
     RecordContact,
     RecordedPayment,
     RecordExecution,
@@ -43,6 +44,8 @@ from states.commands import (
     ResumeCase,
     WriteOff,
 )
+from states.accrual import ONE_DAY
+from states.agency import AgencyBoard
 from states.errors import DomainError
 from states.events import (
     ChargesAccrued,
@@ -83,6 +86,13 @@ def check_command(cmd: CaseCommand, app: App) -> None:
     check_not_in_future(cmd.happened_on(), app.today())
 
 
+def agency_board(app: App, cmd: CaseCommand) -> AgencyBoard | None:
+    """The agencies a placement the command may cause chooses from, as of the command's date
+    (None: no agency registered, the policy's rotation list is used)."""
+    days = cmd.happened_on().values()
+    return app.store.agency_board(max(days) if days else app.today(), app.policy)
+
+
 def _on_case(app: App, cmd: CaseCommand, act: Callable[[CollectionCase], list[Event]]) -> list[Event]:
     check_command(cmd, app)
     with app.uow() as uow:
@@ -107,13 +117,13 @@ def record_payment(cmd: RecordPayment, app: App) -> list[Event]:
             if known.repeated_by(this):
                 return []
             raise DuplicatePayment(f"payment_id: {cmd.payment_id!r} {known.conflict(this)}; a payment id is recorded once")
-        events = case.record_payment(cmd, app.policy)
+        events = case.record_payment(cmd, app.policy, agency_board(app, cmd))
         uow.commit()
     return events
 
 
 def make_promise(cmd: MakePromise, app: App) -> list[Event]:
-    return _on_case(app, cmd, lambda case: case.make_promise(cmd, app.policy))
+    return _on_case(app, cmd, lambda case: case.make_promise(cmd, app.policy, agency_board(app, cmd)))
 
 
 def record_contact(cmd: RecordContact, app: App) -> list[Event]:
@@ -126,7 +136,7 @@ def record_contact(cmd: RecordContact, app: App) -> list[Event]:
 
 
 def pause_case(cmd: PauseCase, app: App) -> list[Event]:
-    return _on_case(app, cmd, lambda case: case.pause(cmd, app.policy))
+    return _on_case(app, cmd, lambda case: case.pause(cmd, app.policy, agency_board(app, cmd)))
 
 
 def resume_case(cmd: ResumeCase, app: App) -> list[Event]:
@@ -134,11 +144,16 @@ def resume_case(cmd: ResumeCase, app: App) -> list[Event]:
 
 
 def write_off(cmd: WriteOff, app: App) -> list[Event]:
-    return _on_case(app, cmd, lambda case: case.write_off(cmd, app.policy))
+    return _on_case(app, cmd, lambda case: case.write_off(cmd, app.policy, agency_board(app, cmd)))
 
 
 def report_visit(cmd: ReportVisit, app: App) -> list[Event]:
-    return _on_case(app, cmd, lambda case: case.report_visit(cmd, app.policy))
+    return _on_case(app, cmd, lambda case: case.report_visit(cmd, app.policy, agency_board(app, cmd)))
+
+
+def recall_from_agency(cmd: RecallFromAgency, app: App) -> list[Event]:
+    """Recall a case from its agency; it goes to another agency at once (or is tried again later)."""
+    return _on_case(app, cmd, lambda case: case.recall(cmd, app.policy, agency_board(app, cmd)))
 
 
 def file_lawsuit(cmd: FileLawsuit, app: App) -> list[Event]:
@@ -164,6 +179,7 @@ HANDLERS: dict[type[CaseCommand], Callable[[CaseCommand, App], list[Event]]] = {
     FileLawsuit: file_lawsuit,
     EnterJudgment: enter_judgment,
     RecordExecution: record_execution,
+    RecallFromAgency: recall_from_agency,
 }
 
 
@@ -279,6 +295,7 @@ def advance_batch(app: App, case_ids: Sequence[str], business_date: date) -> Bat
     test seam) is called before each case is advanced.
     """
     result = BatchResult(business_date)
+    board = app.store.agency_board(business_date, app.policy)  # the batch's placements take from it in turn
     with app.uow() as uow, _no_cyclic_gc():
         cases, unreadable = uow.cases.get_many(case_ids)
         for case_id, error in unreadable.items():
@@ -294,7 +311,7 @@ def advance_batch(app: App, case_ids: Sequence[str], business_date: date) -> Bat
             try:
                 if app.fault is not None:
                     app.fault(case)
-                events = case.advance(business_date, app.policy)
+                events = case.advance(business_date, app.policy, board)
             except Exception as exc:  # noqa: BLE001 - any failure of one case quarantines that case only
                 case.collect_events()  # what it did before failing is not written
                 result.stuck[case_id] = f"{type(exc).__name__}: {exc}"
@@ -303,6 +320,8 @@ def advance_batch(app: App, case_ids: Sequence[str], business_date: date) -> Bat
             uow.release(case_id)
             result.advanced += 1
             result.add_events(events)
+            if board is not None:
+                board = board.after(events)
         uow.commit()
     return result
 
@@ -342,18 +361,27 @@ def run_commands(
     """Run many commands of one day in one transaction (the demo's day of operator work).
 
     A command the rules refuse is skipped and its message returned in
-    ``stuck`` (case id -> message), without marking the case stuck.
+    ``stuck`` (case id -> message), without marking the case stuck. Each
+    case first closes the reviews due before ``day`` with the day's agency
+    board (what the command would catch up on), so placements take capacity in turn.
     """
     result = BatchResult(day)
+    board = app.store.agency_board(day, app.policy)
     with app.uow() as uow:
         cases, _ = uow.cases.get_many(dict.fromkeys(case_id for case_id, _ in commands))
         touched: set[str] = set()
         for case_id, command in commands:
+            case = cases[case_id]
+            caught_up = case.advance(day - ONE_DAY, app.policy, board) if board is not None else []
             try:
-                events = command(cases[case_id])
+                events = caught_up + command(case)
             except DomainError as exc:
                 result.stuck[case_id] = str(exc)
+                if board is not None:
+                    board = board.after(caught_up)
                 continue
+            if board is not None:
+                board = board.after(events)
             if events:
                 touched.add(case_id)
                 result.add_events(events)

@@ -242,6 +242,7 @@ def _apply_chunk(app: App, chunk: list[_Pending], report: PaymentImportReport) -
     """One chunk in one unit of work; if its commit fails, row by row through the handler."""
     report.chunks += 1
     outcomes: list[tuple[_Pending, Outcome]] = []
+    board = app.store.agency_board(max(p.command.received_on for p in chunk), app.policy) if chunk else None
     try:
         with app.uow() as uow:
             cases, unreadable = uow.cases.get_many(dict.fromkeys(p.case_id for p in chunk))
@@ -251,7 +252,10 @@ def _apply_chunk(app: App, chunk: list[_Pending], report: PaymentImportReport) -
                     outcomes.append((p, f"case {p.case_id}: cannot be loaded: {unreadable[p.case_id]}"))
                     continue
                 try:
-                    outcomes.append((p, case.record_payment(p.command, app.policy)))
+                    events = case.record_payment(p.command, app.policy, board)
+                    outcomes.append((p, events))
+                    if board is not None:
+                        board = board.after(events)
                 except UserError as exc:
                     outcomes.append((p, str(exc)))
             uow.commit()

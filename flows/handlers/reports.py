@@ -41,7 +41,10 @@ from states.reporting import (
 IN_HOUSE = "in house"  # recovery on a case placed with no agency at the time
 FUNNEL_STAGES = (*COLLECTION_STAGES, Stage.LITIGATION)
 CHARGE_COMPONENTS = tuple(c.value for c in Component if c is not Component.PRINCIPAL)
-COMMISSION_NOTE = "no event records an agency commission yet: shown as 0"
+COMMISSION_NOTE = (
+    "accrued on each payment received while placed, at the rate of the bucket group at placement "
+    "(CommissionAccrued): the lender's cost, never the borrower's; per agency: collectflow agency report"
+)
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,7 @@ def build_report(store: CaseStore, as_of: date) -> PortfolioReport:
         recovery_by_month=recovery_by_month,
         overpayment=overpayment,
         charges=_charges(store, as_of),
-        agency_commission=ZERO,
+        agency_commission=store.commission_total(as_of),
         stuck=tuple(store.stuck_cases()),
     )
 

@@ -47,6 +47,8 @@ DEPLOYMENTS = {
     "file-lawsuit/file-lawsuit",
     "enter-judgment/enter-judgment",
     "record-execution/record-execution",
+    "recall-agency/recall-agency",
+    "agency-report/agency-report",
     "call-list/call-list",
     "case-list/case-list",
     "ingest-payments/ingest-payments",

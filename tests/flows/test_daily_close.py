@@ -16,7 +16,6 @@ import sys
 import time
 from collections import Counter
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client

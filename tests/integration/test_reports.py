@@ -121,8 +121,9 @@ def test_the_report_of_a_small_book_pins_every_figure(store, book):
     assert [m["month"] for m in recovery["by_month"]] == ["2024-03", "2024-04", "2024-05", "2024-06"]
     assert recovery["total"] == str(sum(Decimal(a["amount"]) for a in recovery["by_agency"]))
     assert {c["component"]: (c["charged"], c["unenforceable"]) for c in data["charges"]} == pinned["charges"]
-    assert data["costs"]["litigation"] == "0.00" and data["costs"]["agency_commission"] == "0.00"
-    assert "no event records an agency commission" in data["costs"]["agency_commission_note"]
+    # AGENCY-POOL recovered 4,000.00 while placed in M4-M6 (the policy's 15 %): 600.00, the lender's cost
+    assert data["costs"]["litigation"] == "0.00" and data["costs"]["agency_commission"] == "600.00"
+    assert "CommissionAccrued" in data["costs"]["agency_commission_note"]
     assert data["stuck"] == []
 
 

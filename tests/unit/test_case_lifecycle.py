@@ -259,8 +259,10 @@ def test_operator_writes_off_a_case_in_litigation():
     assert written_off.amount == case.total_owing() and written_off.actor == "op-7"
     assert case.stage is S.WRITTEN_OFF and case.next_review_on is None
     assert case.advance(dpd_day(400), POLICY) == []  # nothing accrues after write-off
-    with pytest.raises(DomainError, match="written_off"):
-        case.record_payment(payment_cmd(case, "100", dpd_day(220), "late"), POLICY)
+    owing = case.total_owing()
+    recovered = case.record_payment(payment_cmd(case, "100", dpd_day(220), "late"), POLICY)  # a recovery
+    assert [type(e).__name__ for e in recovered] == ["PaymentReceived"] and case.total_owing() == owing - 100
+    assert case.stage is S.WRITTEN_OFF
     with pytest.raises(DomainError, match="written_off"):
         case.write_off(write_off_cmd(case, "again", dpd_day(220), operator="op-7"), POLICY)
 
@@ -403,7 +405,8 @@ def test_paying_the_arrears_cures_back_to_current_and_recalls_the_agency():
     arrears = case.view(day).projection.total_due
     events = case.record_payment(payment_cmd(case, arrears, day, "cure"), POLICY)
     names = [type(e).__name__ for e in events]
-    assert names[-3:] == ["PaymentReceived", "RecalledFromAgency", "StageChanged"]
+    assert names[-4:] == ["PaymentReceived", "CommissionAccrued", "RecalledFromAgency", "StageChanged"]
+    assert events[-3].commission == (events[-4].amount * events[-3].commission_rate).quantize(D("0.01"))
     assert events[-2].reason == "case cured"
     assert (events[-1].from_stage, events[-1].to_stage, events[-1].trigger) == ("outsourced", "current", "cure")
     assert case.stage is S.CURRENT and case.agency_id is None and case.dpd(day) == 0

@@ -158,12 +158,13 @@ def test_payments_replay_from_their_stored_form():
     assert replayed.snapshot() == case.snapshot()
 
 
-def test_a_payment_is_refused_when_the_catch_up_writes_the_case_off_first():
+def test_a_payment_after_the_catch_up_writes_the_case_off_is_a_recovery():
     case = open_case(principal="3000.00")  # too small to sue: written off at DPD 361
     case.advance(DUE + timedelta(days=300), POLICY)
-    with pytest.raises(DomainError, match="written_off; it takes no more payments"):
-        case.record_payment(payment_cmd(case, "100.00", DUE + timedelta(days=365), "after-write-off"), POLICY)
-    assert of_type(case.log, PaymentReceived) == []
+    case.record_payment(payment_cmd(case, "100.00", DUE + timedelta(days=365), "after-write-off"), POLICY)
+    assert case.stage.value == "written_off"
+    (payment,) = of_type(case.log, PaymentReceived)
+    assert payment.amount == sum(line.amount for line in payment.lines) == D("100.00")
 
 
 def test_the_payoff_quoted_by_the_view_settles_exactly():

@@ -6,7 +6,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from states.commands import EnterJudgment, RecordExecution, ReportVisit
+from states.agency import AgencyBoard
+from states.commands import EnterJudgment, RecallFromAgency, RecordExecution, ReportVisit
 import json
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -63,9 +64,13 @@ def every_kind_of_event():
         ReportVisit(case=case.case_id, operator="op-2", collectors="op-2,op-3", outcome="met", visited_at=datetime(2024, 4, 11, 10, 0)),
         POLICY,
     )
-    case.advance(d(190), POLICY)  # outsourced, placed, recalled, sued
-    case.enter_judgment(EnterJudgment(case=case.case_id, operator="op-3", amount="10000", deadline=d(195), entered_on=d(190)), POLICY)
-    case.advance(d(200), POLICY)  # delayed-performance interest from d(196)
+    case.advance(d(95), POLICY)  # outsourced and placed
+    case.record_payment(payment_cmd(case, "50.00", d(95), "pay-2", operator="op-1"), POLICY)  # commission accrues
+    no_room = AgencyBoard(d(96), ())
+    case.recall(RecallFromAgency(case=case.case_id, operator="op-3", reason="complaint", made_on=d(96)), POLICY, no_room)  # deferred
+    case.advance(d(200), POLICY)  # placed again, recalled, sued
+    case.enter_judgment(EnterJudgment(case=case.case_id, operator="op-3", amount="10000", deadline=d(200), entered_on=d(200)), POLICY)
+    case.advance(d(204), POLICY)  # delayed-performance interest from d(201)
     case.record_execution(RecordExecution(case=case.case_id, operator="op-3", outcome="no_assets", recorded_on=d(205)), POLICY)
     case.write_off(write_off_cmd(case, "execution ended without recovery", d(210), operator="op-3"), POLICY)
     case.record_rebuild(d(211), actor="op-audit", reason="case row restored from its events")

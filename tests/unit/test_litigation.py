@@ -245,8 +245,11 @@ def test_replay_and_snapshots_reproduce_litigation_at_every_version():
 
 
 def test_a_version_6_snapshot_reads_with_no_judgment():
-    case = in_litigation()
-    snapshot = {k: v for k, v in case.snapshot().items() if k != "litigation"} | {"v": 6}
+    case = open_case()  # sued by an operator from the phone stage: never placed, so v6 knew all of it
+    case.advance(dpd_day(40), POLICY)
+    case.file_lawsuit(file_cmd(case, dpd_day(40), override="the borrower is leaving the country"), POLICY)
+    assert case.stage is S.LITIGATION and case.placements == 0
+    snapshot = {k: v for k, v in case.snapshot().items() if k not in ("litigation", "placement")} | {"v": 6}
     restored = CollectionCase.from_snapshot(snapshot)
     assert restored.litigation == LitigationState() and restored.projection() == case.projection()
 

@@ -6,7 +6,7 @@ Every loan booked before this was computed on actual days, so the existing
 rows take ``actual_days``.
 
 Revision ID: 0012
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-01
 
 """
