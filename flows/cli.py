@@ -87,6 +87,8 @@ app.add_typer(loans_app, name="loans")
 app.add_typer(borrower_app, name="borrower")
 from flows.payments import payments_app  # noqa: E402  (payment files)
 app.add_typer(payments_app, name="payments")
+from flows.keys import keys_app  # noqa: E402  (personal-data key rotation)
+app.add_typer(keys_app, name="keys")
 
 console = Console()
 err = Console(stderr=True)

@@ -28,6 +28,7 @@ MAY: dict[str, frozenset[OperatorRole]] = {
     "write-off-case": frozenset({SUPERVISOR}),
     "import-loans": frozenset({SUPERVISOR}),
     "reveal-personal-data": frozenset({SUPERVISOR, AUDITOR}),
+    "rotate-keys": frozenset({SUPERVISOR}),
 }
 
 
