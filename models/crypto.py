@@ -174,6 +174,16 @@ def load_keyring(settings: CryptoSettings | None = None) -> Keyring:
     return Keyring.from_secret(key_file_secret(kept)).with_retired(readable_keys(kept.parent))
 
 
+def configured_keyring(settings: CryptoSettings | None = None) -> Keyring | None:
+    """The keyring when a key is configured (the variable, or a key file already made), else None;
+    never generates a key (what ``verify`` uses to check the borrowers rows' ciphertext)."""
+    settings = settings or CryptoSettings()
+    given = settings.secret_key is not None and settings.secret_key.get_secret_value().strip()
+    if not given and not (settings.key_dir / KEY_FILE).exists():
+        return None
+    return load_keyring(settings)
+
+
 RETIRED_DIR = "retired"
 NEXT_KEY_FILE = KEY_FILE + ".next"
 
