@@ -179,6 +179,9 @@ def test_a_crash_after_the_commit_reads_both_keys_refuses_the_old_one_and_is_fin
     assert reveal(app.store, reading, "HT-000004", "phone", operator="sup-1", purpose="x", on=TODAY) == row(4)["phone"]
     shown = status(app)
     assert shown.pending is not None and shown.pending.key_id == new_id and shown.pending_committed
+    from flows.handlers.doctor import checks
+
+    assert ("warn", f"{pending}: a key rotation was interrupted; run collectflow keys rotate to finish it") in checks(app)
     # a worker still on the old key cannot book a borrower under it
     extra = tmp_path / "extra.csv"
     with open(extra, "w", newline="", encoding="utf-8") as handle:
