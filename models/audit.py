@@ -469,16 +469,20 @@ def verify_business_days(conn: Connection, report: VerifyReport) -> None:
     days = conn.execute(select(business_days).order_by(business_days.c.business_date)).mappings().all()
     if not days:
         return
+    by_date = conn.execute(  # one pass over the events: the cases the system reviewed, per date
+        select(events.c.business_date, func.count(func.distinct(events.c.case_id)))
+        .where(events.c.type == CaseReviewed.type, events.c.actor == SYSTEM, events.c.business_date <= days[-1]["business_date"])
+        .group_by(events.c.business_date)
+    ).all()
+    counts = iter(sorted(by_date))
+    pending = next(counts, None)
     reviewed: dict[date, int] = {}
-    before: date | None = None
-    for row in days:  # the cases the system reviewed since the date before: what this close could have advanced
-        window = select(func.count(func.distinct(events.c.case_id))).where(
-            events.c.type == CaseReviewed.type, events.c.actor == SYSTEM, events.c.business_date <= row["business_date"]
-        )
-        if before is not None:
-            window = window.where(events.c.business_date > before)
-        reviewed[row["business_date"]] = conn.execute(window).scalar_one()
-        before = row["business_date"]
+    for row in days:  # reviewed since the date before, up to this one: what this close could have advanced
+        day, total = row["business_date"], 0
+        while pending is not None and pending[0] <= day:
+            total += pending[1]
+            pending = next(counts, None)
+        reviewed[day] = total
     report.findings.extend(check_business_days(days, reviewed))
 
 
