@@ -302,3 +302,51 @@ def test_every_bad_key_directory_is_one_line_on_the_command_line(db_url, tmp_pat
     assert ok.exit_code == 0 and "re-keyed from" in ok.output, ok.output
     shown = run("keys", "status", "--json")
     assert shown.exit_code == 0 and '"retired"' in shown.stdout
+
+
+KILLED_MID_ROTATION = """
+import os, signal, sys
+from datetime import date
+from pathlib import Path
+from models.crypto import CryptoSettings
+from models.db import make_engine
+from models.keys import rotate_keys
+
+def die(stage, rows):
+    if stage == "rekeyed" and rows >= 2:
+        os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no rollback by us: the database's own recovery
+
+root = Path(sys.argv[2])
+settings = CryptoSettings(data_dir=root / "data", key_dir=root / "keys", seals_dir=root / "seals")
+rotate_keys(make_engine(sys.argv[1]), settings, operator="sup-1", on=date(2026, 11, 28), chunk_rows=2, fault=die)
+"""
+
+
+def test_a_rotation_killed_mid_transaction_leaves_the_old_key_valid_and_is_redone_by_rotating_again(app, settings, booked, db_url, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    old = load_keyring(settings)
+    before = borrower_table(app.store)
+    app.engine.dispose()  # SQLite: nothing of ours holds the file while the child writes
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env.pop("COLLECTFLOW_SECRET_KEY", None)
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_ROTATION, db_url, str(tmp_path)], env=env, cwd=Path(__file__).resolve().parents[2],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert borrower_table(app.store) == before and rotations(app.store) == []
+    assert (settings.key_dir / "secret.key.next").exists()  # the new key was made, never used for committed data
+    reading = load_keyring(settings)
+    assert reading.key_id == old.key_id
+    assert reveal(app.store, reading, "HT-000005", "phone", operator="sup-1", purpose="x", on=TODAY) == row(5)["phone"]
+    shown = status(app)
+    assert shown.pending is not None and not shown.pending_committed
+    assert verify(app.engine, keyring=reading).ok
+
+    done = rotate(app, operator="sup-1")
+    assert not done.finished_only and done.rows == LOANS and done.to_key_id == shown.pending.key_id
+    assert verify(app.engine, keyring=load_keyring(settings)).ok and status(app).pending is None
