@@ -73,7 +73,7 @@ def keys_status(as_json: bool = typer.Option(False, "--json", help="Print one JS
     else:
         table = Table(title="personal data keys", show_header=True)
         for column in ("key id", "state", "since", "borrower rows", "file"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         rows = found.rows_by_key
         table.add_row(found.active.key_id, "active", _when(found.active.since), str(rows.get(found.active.key_id, 0)), str(found.active.path))
         for key in found.retired:

@@ -162,3 +162,20 @@ def test_verify_names_a_business_day_closed_before_it_started(closed):
 def test_a_failed_date_whose_stuck_cases_a_later_close_advanced_is_no_finding(closed):
     tamper(closed, f"UPDATE business_days SET status = 'failed', stuck = 1 WHERE business_date = '{DAYS[1].isoformat()}'")
     assert findings(closed) == []
+
+
+def test_the_verify_command_names_the_row_and_exits_1(closed, db_url, monkeypatch):
+    from typer.testing import CliRunner
+
+    from flows import runtime
+    from flows.cli import app
+
+    tamper(closed, f"DELETE FROM business_days WHERE business_date = '{DAYS[2].isoformat()}'")
+    monkeypatch.setenv("COLLECTFLOW_DATABASE_URL", db_url)
+    runtime.forget()
+    try:
+        outcome = CliRunner().invoke(app, ["verify"])
+    finally:
+        runtime.forget()
+    assert outcome.exit_code == 1
+    assert f"business_days {DAYS[3]}: no row for {DAYS[2]} before it" in " ".join(outcome.output.split())
