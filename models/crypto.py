@@ -72,7 +72,7 @@ class Keyring:
     key_id: str
     _aead: AESGCM
     _mac_key: bytes
-    retired: Mapping[str, Keyring] = field(default_factory=dict)  # key id -> a retired key's keyring
+    retired: Mapping[str, Keyring] = field(default_factory=dict, compare=False)  # key id -> a retired key's keyring
 
     def __repr__(self) -> str:
         return f"Keyring(key_id={self.key_id!r}, retired={sorted(self.retired)!r})"
