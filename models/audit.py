@@ -490,8 +490,10 @@ def check_business_days(days: Sequence[Mapping[str, Any]], reviewed: Mapping[dat
     """What is wrong with the business-day rows (in date order), given how many cases the events
     show reviewed by the system after the row before and up to each date:
 
-    - no date missing between the first and the last row (a close is never skipped: catch-up
-      closes each date in order, so a gap is a deleted row);
+    - each row follows the date that was closed before it when it was first recorded
+      (``previous_business_date``): a row missing in between was deleted, one found in between
+      was closed out of order. A date skipped by an explicit ``advance --date`` is no gap: the
+      close of the later date reviews each skipped date in order;
     - no date closed after an earlier one still running (dates close in order; a failed date
       stays failed when a later close advanced its stuck cases);
     - a closed date has no stuck case, and finished after it started;
@@ -507,10 +509,11 @@ def check_business_days(days: Sequence[Mapping[str, Any]], reviewed: Mapping[dat
     open_before: date | None = None
     for before, row in zip([None, *days[:-1]], days):
         day = row["business_date"]
-        if before is not None and (day - before["business_date"]).days > 1:
-            first, last = before["business_date"].toordinal() + 1, day.toordinal() - 1
-            missing = date.fromordinal(first).isoformat() + ("" if first == last else f"..{date.fromordinal(last).isoformat()}")
-            found(day, f"no row for {missing} before it: the close of a date in between is missing (deleted?)")
+        followed = row.get("previous_business_date")
+        if followed is not None and (before is None or before["business_date"] < followed):
+            found(day, f"was closed after {followed.isoformat()}, whose row is missing (deleted?)")
+        elif followed is not None and before["business_date"] > followed:
+            found(day, f"was closed after {followed.isoformat()}, but {before['business_date'].isoformat()} lies between: a date closed out of order")
         if row["status"] == "closed":
             if open_before is not None:
                 found(day, f"closed, but the earlier date {open_before.isoformat()} is still running: dates close in order")

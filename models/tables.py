@@ -285,6 +285,7 @@ class BusinessDay(SQLModel, table=True):
     finished_at: datetime | None = _timestamp(default=None)
     cases_advanced: int = 0
     stuck: int = 0
+    previous_business_date: date | None = None  # the date closed before, when this one was first recorded
 
 
 # --------------------------------------------------------------------------

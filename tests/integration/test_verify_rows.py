@@ -104,7 +104,8 @@ def test_with_another_key_verify_says_the_rows_are_under_a_key_it_does_not_hold(
 # --------------------------------------------------------------------------- business days
 
 
-DAYS = [FIRST_DUE + timedelta(days=n) for n in range(1, 5)]  # four closes, the day after the first due date on
+DAYS = [FIRST_DUE + timedelta(days=n) for n in range(1, 5)]
+CASES = ["CASE-000001", "CASE-000002", "CASE-000003"]  # builders.case_id(1..3)  # four closes, the day after the first due date on
 
 
 @pytest.fixture
@@ -124,9 +125,22 @@ def closed(store):
 
 def test_verify_names_the_day_after_a_deleted_business_day(closed):
     tamper(closed, f"DELETE FROM business_days WHERE business_date = '{DAYS[1].isoformat()}'")
-    assert findings(closed) == [
-        f"business_days {DAYS[2]}: no row for {DAYS[1]} before it: the close of a date in between is missing (deleted?)"
-    ]
+    assert findings(closed) == [f"business_days {DAYS[2]}: was closed after {DAYS[1]}, whose row is missing (deleted?)"]
+
+
+def test_a_date_skipped_by_an_explicit_close_is_no_gap_but_one_closed_in_between_afterwards_is_out_of_order(closed):
+    app = bootstrap(engine=closed.engine, policy=POLICY, clock=lambda: TODAY)
+
+    def close(day: date) -> None:  # advance --date DAY: that date only
+        closed.begin_business_day(day)
+        result = advance_batch(app, CASES, day)
+        closed.finish_business_day(day, advanced=result.advanced, stuck=len(result.stuck))
+
+    later, between = DAYS[-1] + timedelta(days=40), DAYS[-1] + timedelta(days=20)
+    close(later)
+    assert findings(closed) == []  # the skipped dates were reviewed by the later close, in order
+    close(between)
+    assert findings(closed) == [f"business_days {later}: was closed after {DAYS[-1]}, but {between} lies between: a date closed out of order"]
 
 
 def test_verify_names_a_business_day_whose_advanced_count_was_inflated(closed):
@@ -178,4 +192,4 @@ def test_the_verify_command_names_the_row_and_exits_1(closed, db_url, monkeypatc
     finally:
         runtime.forget()
     assert outcome.exit_code == 1
-    assert f"business_days {DAYS[3]}: no row for {DAYS[2]} before it" in " ".join(outcome.output.split())
+    assert f"business_days {DAYS[3]}: was closed after {DAYS[2]}, whose row is missing (deleted?)" in " ".join(outcome.output.split())

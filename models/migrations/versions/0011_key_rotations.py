@@ -18,6 +18,11 @@ value re-encrypted, ``details_hash`` and the national id's match hash
   that a done rotation retired: a worker still holding the old key is
   refused rather than writing match hashes nobody can look up.
 
+Also: ``business_days.previous_business_date``, the date closed before this
+one when this one was first recorded (NULL for the first, and for rows older
+than this migration), so that ``verify`` tells a date skipped by an explicit
+close (``advance --date``) from a row deleted since.
+
 Revision ID: 0011
 Revises: 0007
 Create Date: 2026-12-01
@@ -59,6 +64,7 @@ def upgrade() -> None:
         sa.CheckConstraint("status IN ('running', 'done')", name="ck_key_rotations_status"),
         sa.PrimaryKeyConstraint("rotation_id", name="pk_key_rotations"),
     )
+    op.add_column("business_days", sa.Column("previous_business_date", sa.Date(), nullable=True))
     sqlite = op.get_bind().dialect.name == "sqlite"
     if sqlite:
         op.execute("DROP TRIGGER borrowers_refuse_update")
@@ -148,3 +154,6 @@ def downgrade() -> None:
     op.drop_table("key_rotations")
     if not sqlite:
         op.execute("DROP FUNCTION IF EXISTS key_rotations_guarded()")
+        op.drop_column("business_days", "previous_business_date")
+    else:
+        op.execute("ALTER TABLE business_days DROP COLUMN previous_business_date")
