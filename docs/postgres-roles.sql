@@ -8,9 +8,10 @@
 GRANT USAGE ON SCHEMA :schema TO :role;
 GRANT SELECT ON ALL TABLES IN SCHEMA :schema TO :role;
 GRANT INSERT ON :schema.events, :schema.payments, :schema.loans, :schema.borrowers, :schema.cases,
-    :schema.business_days, :schema.policies TO :role;
+    :schema.business_days, :schema.policies, :schema.credit_reports TO :role;
 GRANT UPDATE ON :schema.cases, :schema.business_days, :schema.borrowers TO :role;
 GRANT INSERT, UPDATE ON :schema.operators TO :role;
 GRANT INSERT ON :schema.agency_changes, :schema.agency_commissions TO :role;
 GRANT INSERT, UPDATE ON :schema.agencies, :schema.placements TO :role;
+GRANT INSERT, UPDATE ON :schema.key_rotations TO :role;  -- keys rotate (a row only goes running -> done)
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA :schema TO :role;

@@ -93,6 +93,8 @@ app.add_typer(loans_app, name="loans")
 app.add_typer(borrower_app, name="borrower")
 from flows.payments import payments_app  # noqa: E402  (payment files)
 app.add_typer(payments_app, name="payments")
+from flows.keys import keys_app  # noqa: E402  (personal-data key rotation)
+app.add_typer(keys_app, name="keys")
 
 console = Console()
 err = Console(stderr=True)
@@ -838,9 +840,11 @@ def verify(
     """Check every hash chain and that replay reproduces every stored projection; with --seals,
     that nothing a seal covered was deleted, shortened or rewritten since."""
     from models.audit import verify as run_verify
+    from models.crypto import configured_keyring
     from models.errors import CaseNotFound
 
     store = _app().store
+    keyring = configured_keyring()  # with it, each borrowers row is also checked against its own ciphertext
 
     def case_id(ref: str) -> str:
         try:
@@ -851,8 +855,10 @@ def verify(
     ids = [case_id(ref) for ref in cases or ()]
     with report.progress(console) as bar:
         task_id = bar.add_task("verifying", total=None)
-        outcome = run_verify(store.engine, ids or None, on_progress=lambda n: bar.update(task_id, completed=n), chain_key=store.chain_key)
+        outcome = run_verify(store.engine, ids or None, on_progress=lambda n: bar.update(task_id, completed=n), chain_key=store.chain_key, keyring=keyring)
     report.print_verify(console, outcome)
+    if keyring is None:
+        console.print("[dim]no personal data key configured: borrowers rows checked against the events only, not against their ciphertext[/]")
     ok = outcome.ok
     if seals is None:
         console.print("[dim]history checked against itself only; give --seals DIR to check it against the signed seals[/]")

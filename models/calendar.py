@@ -25,6 +25,7 @@ class BusinessDayRecord:
     finished_at: datetime | None
     cases_advanced: int
     stuck: int
+    previous_business_date: date | None = None
 
 
 
@@ -59,9 +60,13 @@ class BusinessDays:
                 update(business_days).where(business_days.c.business_date == business_date).values(**values)
             ).rowcount
             if not changed:
+                before = conn.execute(
+                    select(func.max(business_days.c.business_date)).where(business_days.c.business_date < business_date)
+                ).scalar()
                 conn.execute(
                     insert(business_days).values(
                         business_date=business_date,
+                        previous_business_date=before,  # so verify tells a skipped date from a deleted row
                         started_at=now,
                         cases_advanced=cases_advanced or 0,
                         stuck=stuck or 0,

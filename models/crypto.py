@@ -17,6 +17,10 @@ through HKDF-SHA256, two independent keys:
 A token reads ``v1.<key id>.<base64 nonce+ciphertext>``; the key id (8 hex
 characters derived from the secret, not a secret itself) lets a wrong key be
 reported as such rather than as corrupt data.
+
+After a rotation (``models.keys``) the keyring also holds the retired keys
+(``<key_dir>/retired/<key id>.key``): a token is decrypted by the key its id
+names, while everything new is encrypted and hashed under the active key.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ import hmac
 import os
 import secrets
 import stat
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -67,9 +72,18 @@ class Keyring:
     key_id: str
     _aead: AESGCM
     _mac_key: bytes
+    retired: Mapping[str, Keyring] = field(default_factory=dict, compare=False)  # key id -> a retired key's keyring
 
     def __repr__(self) -> str:
-        return f"Keyring(key_id={self.key_id!r})"
+        return f"Keyring(key_id={self.key_id!r}, retired={sorted(self.retired)!r})"
+
+    def with_retired(self, keyrings: Iterable[Keyring]) -> Keyring:
+        """This keyring, also able to read what the given (retired) keys wrote."""
+        return replace(self, retired={**self.retired, **{k.key_id: k for k in keyrings if k.key_id != self.key_id}})
+
+    def for_key(self, key_id: str) -> Keyring | None:
+        """The keyring of ``key_id``: this one, a retired one, or None when unknown."""
+        return self if key_id == self.key_id else self.retired.get(key_id)
 
     @classmethod
     def from_secret(cls, secret: str | bytes) -> Keyring:
@@ -98,6 +112,8 @@ class Keyring:
             raise CryptoKeyError(f"{context}: not an encrypted value") from None
         if version != TOKEN_VERSION:
             raise CryptoKeyError(f"{context}: encryption format {version!r} is not {TOKEN_VERSION!r}")
+        if key_id != self.key_id and key_id in self.retired:
+            return self.retired[key_id].decrypt(token, context)
         if key_id != self.key_id:
             raise CryptoKeyError(
                 f"{context}: encrypted under key id {key_id}, but the secret key in use has id {self.key_id}; "
@@ -127,30 +143,72 @@ def _derive(secret: bytes, info: bytes) -> bytes:
 
 
 def load_keyring(settings: CryptoSettings | None = None) -> Keyring:
-    """The keyring of the configured secret.
+    """The keyring of the configured secret, with the retired keys of the key directory.
 
-    ``COLLECTFLOW_SECRET_KEY`` when set. Otherwise, for the embedded SQLite
-    default only, the key file in the data directory, generated on first use
-    with mode 0600; a key file readable by group or others is refused. A
-    PostgreSQL store needs the variable: every worker must share one key.
+    ``COLLECTFLOW_SECRET_KEY`` when set. Otherwise the key file in the key
+    directory: for the embedded SQLite default generated on first use with
+    mode 0600; a PostgreSQL store uses it only when it is there (mounted from a
+    secret store: every worker must share one key), never generates one. A key
+    file readable by group or others is refused. Retired keys
+    (``retired/<key id>.key``) and a rotation's new key not yet promoted
+    (``secret.key.next``) are added for reading.
     """
     settings = settings or CryptoSettings()
     if settings.secret_key is not None and settings.secret_key.get_secret_value().strip():
-        return Keyring.from_secret(settings.secret_key.get_secret_value().strip())
-    if not settings.database_url.startswith("sqlite"):
-        raise CryptoKeyError(
-            "COLLECTFLOW_SECRET_KEY is not set: a PostgreSQL case store needs it (every worker must use the same "
-            f"key); give a random string of at least {MIN_SECRET_CHARS} characters and keep it in your secret store"
-        )
+        active = Keyring.from_secret(settings.secret_key.get_secret_value().strip())
+        return active.with_retired(readable_keys(settings.key_dir)) if settings.key_dir.is_dir() else active
     beside_data = settings.data_dir / KEY_FILE
     kept = key_location(settings)
+    if not settings.database_url.startswith("sqlite") and not kept.exists():
+        raise CryptoKeyError(
+            "COLLECTFLOW_SECRET_KEY is not set: a PostgreSQL case store needs it (every worker must use the same "
+            f"key); give a random string of at least {MIN_SECRET_CHARS} characters and keep it in your secret store, "
+            f"or mount the key file as {kept}"
+        )
     if beside_data.exists() and not kept.exists():
         raise CryptoKeyError(
             f"the personal data key {beside_data} sits in the data directory, beside the database; "
             f"move it to the key directory: mkdir -p {kept.parent} && mv {beside_data} {kept}"
         )
     kept.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return Keyring.from_secret(key_file_secret(kept))
+    return Keyring.from_secret(key_file_secret(kept)).with_retired(readable_keys(kept.parent))
+
+
+def configured_keyring(settings: CryptoSettings | None = None) -> Keyring | None:
+    """The keyring when a key is configured (the variable, or a key file already made), else None;
+    never generates a key (what ``verify`` uses to check the borrowers rows' ciphertext)."""
+    settings = settings or CryptoSettings()
+    given = settings.secret_key is not None and settings.secret_key.get_secret_value().strip()
+    if not given and not (settings.key_dir / KEY_FILE).exists():
+        return None
+    return load_keyring(settings)
+
+
+RETIRED_DIR = "retired"
+NEXT_KEY_FILE = KEY_FILE + ".next"
+
+
+def readable_keys(folder: Path) -> list[Keyring]:
+    """The retired keys kept in ``folder/retired`` (each file named by its key id), and a rotation's
+    new key not yet promoted (``folder/secret.key.next``)."""
+    found = []
+    retired = folder / RETIRED_DIR
+    for path in sorted(retired.glob("*.key")) if retired.is_dir() else ():
+        keyring = Keyring.from_secret(existing_key_secret(path))
+        if keyring.key_id != path.stem:
+            raise CryptoKeyError(f"retired key file {path} holds key id {keyring.key_id}, not {path.stem}; rename it {keyring.key_id}.key")
+        found.append(keyring)
+    pending = folder / NEXT_KEY_FILE
+    if pending.exists():
+        found.append(Keyring.from_secret(existing_key_secret(pending)))
+    return found
+
+
+def existing_key_secret(path: Path) -> str:
+    """The secret of a key file that must already exist (never generated), owner-only."""
+    if not path.is_file():
+        raise CryptoKeyError(f"no key file {path}")
+    return key_file_secret(path)
 
 
 def key_location(settings: Settings) -> Path:

@@ -288,6 +288,25 @@ class AgencyCommission(SQLModel, table=True):
     business_date: date
 
 
+class KeyRotation(SQLModel, table=True):
+    """One rotation of the personal-data key (``models.keys``): every borrower row re-keyed from
+    ``from_key_id`` to ``to_key_id`` in one transaction, by whom and when. Inserted running, set
+    done at the end of the same transaction; never deleted (migration 0011)."""
+
+    __tablename__ = "key_rotations"
+    __table_args__ = (CheckConstraint("status IN ('running', 'done')", name="status"),)
+
+    rotation_id: int | None = Field(default=None, primary_key=True)
+    from_key_id: str = Field(sa_type=String(16))
+    to_key_id: str = Field(sa_type=String(16))
+    operator: str
+    business_date: date
+    started_at: datetime = _timestamp()
+    finished_at: datetime | None = _timestamp(default=None)
+    status: str
+    borrowers_rekeyed: int = 0
+
+
 class OperatorRow(SQLModel, table=True):
     """The operator roster: who may act, in which role (``states.operators``). Empty: no roster in use."""
 
@@ -314,6 +333,7 @@ class BusinessDay(SQLModel, table=True):
     finished_at: datetime | None = _timestamp(default=None)
     cases_advanced: int = 0
     stuck: int = 0
+    previous_business_date: date | None = None  # the date closed before, when this one was first recorded
 
 
 # --------------------------------------------------------------------------
@@ -389,6 +409,9 @@ borrowers = Borrower.__table__
 business_days = BusinessDay.__table__
 operators = OperatorRow.__table__
 credit_reports = CreditReportRow.__table__
+
+
+key_rotations = KeyRotation.__table__
 
 
 def placement_values(event: PlacedWithAgency) -> dict[str, Any]:

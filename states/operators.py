@@ -33,6 +33,7 @@ MAY: dict[str, frozenset[OperatorRole]] = {
     "manage-agencies": frozenset({SUPERVISOR}),
     "import-loans": frozenset({SUPERVISOR}),
     "reveal-personal-data": frozenset({SUPERVISOR, AUDITOR}),
+    "rotate-keys": frozenset({SUPERVISOR}),
 }
 
 

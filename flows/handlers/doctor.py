@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 
 from flows.bootstrap import App, SchemaBehind, check_schema
-from models.crypto import CHAIN_KEY_ENV, CHAIN_KEY_FILE, KEY_FILE
+from models.crypto import CHAIN_KEY_ENV, CHAIN_KEY_FILE, KEY_FILE, NEXT_KEY_FILE, RETIRED_DIR
 from models.seals import ENV_KEY, SIGNING_KEY_FILE, load_seals
 
 
@@ -41,7 +41,21 @@ def checks(app: App) -> list[tuple[str, str]]:
             found.append((level, f"{name}: {path} (mode {mode:04o}{'; run chmod 600 ' + str(path) if level == 'fail' else ''})"))
         else:
             found.append(("warn", f"{name}: not made yet; it is generated into {path} on first use (or set {env})"))
+    found.extend(_rotation(keys))
     found.append(_seals(app, settings.seals_dir))
+    return found
+
+
+def _rotation(keys: Path) -> list[tuple[str, str]]:
+    """A key rotation left half-way, and retired keys others may read."""
+    found = []
+    if (keys / NEXT_KEY_FILE).exists():
+        found.append(("warn", f"{keys / NEXT_KEY_FILE}: a key rotation was interrupted; run collectflow keys rotate to finish it"))
+    retired = keys / RETIRED_DIR
+    for path in sorted(retired.glob("*.key")) if retired.is_dir() else ():
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            found.append(("fail", f"retired key {path} is readable by group or others (mode {mode:04o}); run chmod 600 {path}"))
     return found
 
 

@@ -8,7 +8,7 @@ neither disable the append-only triggers nor rewrite history.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
@@ -68,6 +68,38 @@ def test_the_close_and_a_payment_run_under_a_role_that_owns_nothing(app_role_url
                         conn.execute(text(attack))
             for rewrite in ("DELETE FROM events", "UPDATE payments SET amount_fen = 1", "DELETE FROM loans"):
                 with pytest.raises(Exception, match="permission denied|append-only"):
+                    with conn.begin():
+                        conn.execute(text(rewrite))
+    finally:
+        engine.dispose()
+
+
+def test_a_key_rotation_runs_under_a_role_that_owns_nothing_and_cannot_erase_its_record(app_role_url, tmp_path, monkeypatch):
+    import csv
+
+    from flows.handlers.loans import import_file
+    from models.crypto import CryptoSettings, load_keyring
+    from models.keys import rotate_keys
+    from tests.loan_rows import row
+
+    ON = date(2026, 11, 28)
+    owner, url = app_role_url
+    monkeypatch.delenv("COLLECTFLOW_SECRET_KEY", raising=False)
+    settings = CryptoSettings(data_dir=tmp_path / "data", key_dir=tmp_path / "keys", seals_dir=tmp_path / "seals")
+    path = tmp_path / "loans.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, list(row(1)))
+        writer.writeheader()
+        writer.writerows([row(1), row(2)])
+    engine = make_engine(url)
+    try:
+        store = CaseStore(engine)
+        assert import_file(store, path, business_date=ON, policy=POLICY, keyring=load_keyring(settings)).booked == 2
+        done = rotate_keys(engine, settings, operator="sup-1", on=ON)
+        assert done.rows == 2 and load_keyring(settings).key_id == done.to_key_id
+        with engine.connect() as conn:
+            for rewrite in ("DELETE FROM key_rotations", "UPDATE key_rotations SET operator = 'x'", "ALTER TABLE key_rotations DISABLE TRIGGER USER"):
+                with pytest.raises(Exception, match="must be owner|permission denied|append-only"):
                     with conn.begin():
                         conn.execute(text(rewrite))
     finally:

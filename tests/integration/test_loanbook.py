@@ -328,9 +328,13 @@ def test_the_key_file_is_made_once_owner_only_and_refused_when_others_can_read_i
     key.chmod(0o644)
     with pytest.raises(CryptoKeyError, match="chmod 600"):
         load_keyring()
+    key.chmod(0o600)
     monkeypatch.setenv("COLLECTFLOW_DATABASE_URL", "postgresql://cf@db/cf")
+    assert load_keyring().key_id == first.key_id  # a key file mounted from a secret store: used, never made
+    key.unlink()
     with pytest.raises(CryptoKeyError, match="PostgreSQL case store needs it"):
         load_keyring()
+    assert not key.exists()
     monkeypatch.setenv("COLLECTFLOW_SECRET_KEY", "x" * 40)
     assert load_keyring().key_id == Keyring.from_secret("x" * 40).key_id
     monkeypatch.setenv("COLLECTFLOW_SECRET_KEY", "short")
