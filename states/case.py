@@ -165,8 +165,8 @@ class CollectionCase(CaseState):
         """The case valued as of ``as_of``, and the events a close through that date would record.
 
         With the policy, the reviews due before ``as_of`` run on a copy first, so the figures
-        are exactly those a payment dated ``as_of`` would meet (the cap splits each posting at
-        its own date, so posting dates matter). Without it, charges accrue straight to ``as_of``.
+        are exactly those a payment dated ``as_of`` would meet (the stages they reach, and the
+        costs a lawsuit posts, depend on them). Without it, charges accrue straight to ``as_of``.
         Nothing is applied to this case.
         """
         if as_of < self.accrued_through:
@@ -527,12 +527,13 @@ class CollectionCase(CaseState):
         self._emit_charges(on, on, accrual.payoff_interest(self._opened, self.day_count, self._totals(), amount, upcoming.number))
 
     def _totals(self) -> Totals:
-        return Totals(self.principal_days, self.computed, self.charged)
+        return Totals(self.principal_days, self.computed, self.charged, self.unenforced)
 
     def _emit_charges(self, start: date, through: date, charges: accrual.Charges) -> None:
         self._emit(
             ChargesAccrued, through, SYSTEM, accrued_from=start, through=through, segments=charges.segments,
             postings=charges.postings, cap_rate=self.cap_rate, cap_limit=charges.cap_limit, charged_before=self.charged,
+            released=charges.released,
         )
 
     # ------------------------------------------------------------------

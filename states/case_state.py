@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Callable
 
-from states import accrual, contact, credit
+from states import accrual, cap_ledger, contact, credit
 from states.accrual import CAP, COMPOUND, CONTRACT, LATE_FEE, ONE_DAY, PENALTY
 from states.allocation import Allocation, AllocationLine, AllocationOrder, Component, Due, allocate
 from states.court_fees import litigation_costs
@@ -121,7 +121,7 @@ class CaseState:
         # computed (pre-cap) postings so far, for carrying the rounding residue
         self.computed: dict[str, Decimal] = {CONTRACT: ZERO, PENALTY: ZERO, COMPOUND: ZERO}
         self.charged = ZERO  # enforceable charges so far, all components (what the cap bounds)
-        self.unenforceable: dict[str, Decimal] = {}
+        self.unenforced: tuple[cap_ledger.Unenforced, ...] = ()  # held above the cap, oldest first
         self.penalty_due = ZERO
         self.compound_due = ZERO
         self.costs_due = ZERO
@@ -148,6 +148,11 @@ class CaseState:
     # derived figures
 
     @property
+    def unenforceable(self) -> dict[str, Decimal]:
+        """What the cap holds back now, per component (charged later if the limit grows)."""
+        return cap_ledger.totals_by_component(self.unenforced)
+
+    @property
     def penalty_rate(self) -> Decimal:
         return accrual.penalty_rate(self._opened.annual_rate, self._opened.penalty_uplift)
 
@@ -169,7 +174,15 @@ class CaseState:
         return sum((i.principal_unpaid for i in self.installments if i.due_on >= day), ZERO)
 
     def overdue_interest(self, as_of: date) -> Decimal:
-        return sum((i.interest_unpaid for i in self.installments if i.due_on < as_of), ZERO)
+        """Contract interest past its due date on ``as_of`` and unpaid: what compound interest accrues on.
+
+        It counts the contract interest the cap holds back for now: the contract computes it, only
+        the total of the charges is capped, and so the compound interest does not depend on the
+        days the case was reviewed on (a held-back amount is charged, later, on whichever review).
+        """
+        overdue = {i.number for i in self.installments if i.due_on < as_of}
+        held = sum((lot.amount for lot in self.unenforced if lot.component == CONTRACT and lot.installment in overdue), ZERO)
+        return sum((i.interest_unpaid for i in self.installments if i.due_on < as_of), ZERO) + held
 
     def oldest_unpaid_due(self, as_of: date) -> date | None:
         for inst in self.installments:
@@ -370,23 +383,34 @@ class CaseState:
     def _on_ChargesAccrued(self, e: ChargesAccrued) -> None:
         for seg in e.segments:
             self.principal_days[seg.component] += seg.base * seg.days
-        by_number = {i.number: i for i in self.installments}
+        for lot in e.released:  # held back earlier, charged now that the limit has grown
+            self._charge(lot.component, lot.installment, lot.amount)
         for p in e.postings:
             if p.component in self.computed:
                 self.computed[p.component] += p.computed
-            if p.component == CONTRACT:
-                by_number[p.installment].interest_due += p.enforceable
-            elif p.component == LATE_FEE:
-                by_number[p.installment].late_fee_due += p.enforceable
-            elif p.component == PENALTY:
-                self.penalty_due += p.enforceable
-            elif p.component == COMPOUND:
-                self.compound_due += p.enforceable
-            self.charged += p.enforceable
-            if p.unenforceable:
-                self.unenforceable[p.component] = self.unenforceable.get(p.component, ZERO) + p.unenforceable
+            self._charge(p.component, p.installment, p.enforceable)
+        cut = [cap_ledger.Unenforced(p.component, p.unenforceable, p.installment) for p in e.postings]
+        self.unenforced = cap_ledger.after_posting(self.unenforced, e.released, cut)
         self.accrued_through = max(self.accrued_through, e.through)
         self.contact = contact.forget_days_before(self.contact, self.accrued_through)
+
+    def _charge(self, component: str, installment: int | None, amount: Decimal) -> None:
+        """Add an enforceable charge to what is due."""
+        if component == CONTRACT:
+            self._installment(installment).interest_due += amount
+        elif component == LATE_FEE:
+            self._installment(installment).late_fee_due += amount
+        elif component == PENALTY:
+            self.penalty_due += amount
+        elif component == COMPOUND:
+            self.compound_due += amount
+        self.charged += amount
+
+    def _installment(self, number: int | None) -> InstallmentState:
+        for inst in self.installments:
+            if inst.number == number:
+                return inst
+        raise DomainError(f"case {self.case_id}: no installment {number}")
 
     def _on_PaymentReceived(self, e: PaymentReceived) -> None:
         by_number = {i.number: i for i in self.installments}

@@ -27,6 +27,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Callable, ClassVar
 
+from states.cap_ledger import Unenforced
 from states.credit import CreditRecord
 
 SYSTEM = "system"
@@ -183,7 +184,14 @@ class CaseOpened(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class ChargesAccrued(Event):
-    """Interest and fees accrued over (from_exclusive, through], posted in fen, capped."""
+    """Interest and fees accrued over (from_exclusive, through], posted in fen, capped.
+
+    Schema 2 added ``released``: charges held above the cap by earlier postings that the
+    grown limit lets through now, oldest first (``states.cap_ledger``); they are charged
+    before this posting's own charges.
+    """
+
+    schema_version: ClassVar[int] = 2
 
     accrued_from: date  # exclusive: the last day accrued before
     through: date  # inclusive
@@ -192,6 +200,7 @@ class ChargesAccrued(Event):
     cap_rate: Decimal
     cap_limit: Decimal  # the most all charges may total as of `through`
     charged_before: Decimal  # enforceable charges before this posting
+    released: tuple[Unenforced, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -381,8 +390,14 @@ def upcast_payment_received_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "channel": "bank_transfer"}
 
 
+def upcast_charges_accrued_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 postings cut what lay above the cap for good: they released nothing."""
+    return {**payload, "released": []}
+
+
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("PaymentReceived", 1): upcast_payment_received_v1_v2,
+    ("ChargesAccrued", 1): upcast_charges_accrued_v1_v2,
 }
 
 

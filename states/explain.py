@@ -58,7 +58,7 @@ NOT_YET_POSTED = "NotYetPosted"  # the type of a timeline's closing valuation ro
 class ChargeLine:
     """One line of a charge's explanation: an accrual stretch, or a posting and what the cap removed."""
 
-    kind: str  # "accrual" (exact, unrounded) or "posting" (in fen)
+    kind: str  # "accrual" (exact, unrounded), "posting" (in fen) or "release" (held back before, charged now)
     component: str
     amount: Decimal  # accrual: exact amount; posting: as computed by the rule
     rule: str
@@ -79,6 +79,8 @@ class ChargeLine:
                 f"({_span(self.start, self.end)}) = {self.amount}  [{self.rule}]"
             )
         name = self.component + (f" #{self.installment}" if self.installment is not None else "")
+        if self.kind == "release":
+            return f"{name}: {self.amount} released under the cap: room grew to {self.cap_limit}  [{self.rule}]"
         capped = f", {self.unenforceable} above the cap (limit {self.cap_limit})" if self.unenforceable else ""
         return f"{name}: posted {self.enforceable} of {self.amount}{capped}  [{self.rule}]"
 
@@ -162,7 +164,14 @@ def timeline_of(
 def explain(event: Event) -> tuple[ChargeLine, ...]:
     """The explanation lines of a charge-bearing event (empty for the others)."""
     if isinstance(event, ChargesAccrued):
-        return tuple(_accrual_line(s) for s in event.segments) + tuple(
+        released = tuple(
+            ChargeLine(
+                "release", lot.component, lot.amount, "held above the cap earlier, the oldest first",
+                enforceable=lot.amount, cap_limit=event.cap_limit, installment=lot.installment,
+            )
+            for lot in event.released
+        )
+        return tuple(_accrual_line(s) for s in event.segments) + released + tuple(
             _posting_line(p, event.cap_limit) for p in event.postings
         )
     if isinstance(event, LawsuitFiled):
@@ -217,7 +226,10 @@ def _charges(e: ChargesAccrued) -> str:
     ]
     capped = sum((p.unenforceable for p in e.postings), ZERO)
     text = f"charges {period}: " + (", ".join(posted) if posted else "accrued, nothing falls due")
-    return text + (f"; {capped} above the legal cap, not collectable" if capped else "")
+    released = sum((lot.amount for lot in e.released), ZERO)
+    if released:
+        text += f"; {released} released under the cap: room grew to {e.cap_limit}"
+    return text + (f"; {capped} above the legal cap, not collectable for now" if capped else "")
 
 
 def _payment(e: PaymentReceived) -> str:

@@ -13,6 +13,12 @@ snapshots are read back for ever, so the format only grows by versions:
   dated on (a v3 snapshot's single day is read as such);
 - v6: adds ``visits`` (the field visit due, the failed visits); a v5
   snapshot predates visit scheduling: none due, none failed;
+- v7: ``unenforced`` replaces ``unenforceable``: the charges the cap holds back
+  now, lot by lot, oldest first (``states.cap_ledger``), since a grown limit
+  charges them later. A v6 snapshot with nothing above the cap reads as an
+  empty queue; one with amounts above it (per component only, without their
+  installments and order) is refused, and the store rebuilds that case from
+  its events;
 - v5: adds ``credit`` (``states.credit.CreditState``). A v4 snapshot was
   written before credit reporting, when no case had been sent a notice, so
   its credit state is the empty one (and a replay of its events agrees).
@@ -32,6 +38,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from states import contact as contact_rules
+from states.cap_ledger import Unenforced
 from states.contact import ContactDay, ContactState, LastContact
 from states.credit import CreditState
 from states.errors import DomainError
@@ -42,8 +49,8 @@ from states.vocabulary import ContactChannel, ContactOutcome, ContactParty
 if TYPE_CHECKING:
     from states.case import CollectionCase
 
-SNAPSHOT_VERSION = 6
-ADDED_IN = {3: ("pause_reason", "last_contact"), 5: ("credit",), 6: ("visits",)}  # keys each version added to the one before
+SNAPSHOT_VERSION = 7
+ADDED_IN = {3: ("pause_reason", "last_contact"), 5: ("credit",), 6: ("visits",), 7: ("unenforced",)}  # keys each version added to the one before
 
 
 def decode_opening_event(text: str) -> CaseOpened:
@@ -75,7 +82,7 @@ def snapshot(case: CollectionCase) -> dict[str, Any]:
         "principal_days": {k: str(v) for k, v in case.principal_days.items()},
         "computed": {k: str(v) for k, v in case.computed.items()},
         "charged": str(case.charged),
-        "unenforceable": {k: str(v) for k, v in case.unenforceable.items()},
+        "unenforced": [[lot.component, str(lot.amount), lot.installment] for lot in case.unenforced],
         "dues": [str(case.penalty_due), str(case.compound_due), str(case.costs_due)],
         "total_paid": str(case.total_paid),
         "overpayment": str(case.overpayment),
@@ -123,7 +130,7 @@ def from_snapshot(
     case.principal_days = {k: Decimal(v) for k, v in data["principal_days"].items()}
     case.computed = {k: Decimal(v) for k, v in data["computed"].items()}
     case.charged = Decimal(data["charged"])
-    case.unenforceable = {k: Decimal(v) for k, v in data["unenforceable"].items()}
+    case.unenforced = tuple(Unenforced(c, Decimal(a), i) for c, a, i in data["unenforced"])
     case.penalty_due, case.compound_due, case.costs_due = map(Decimal, data["dues"])
     case.total_paid = Decimal(data["total_paid"])
     case.overpayment = Decimal(data["overpayment"])
@@ -158,8 +165,16 @@ def _upgraded(data: dict[str, Any]) -> dict[str, Any]:
     version = data.get("v")
     if version == SNAPSHOT_VERSION:
         return data
+    if version == 6:  # written when the cap cut for good: nothing to release unless something was cut
+        held = {k: v for k, v in data.pop("unenforceable", {}).items() if Decimal(v)}
+        if held:
+            raise DomainError(
+                f"case {data.get('case_id')}: snapshot version 6 holds {', '.join(sorted(held))} above the cap "
+                f"without the {' and '.join(ADDED_IN[7])} lots; rebuild it by replay"
+            )
+        return {**data, "v": SNAPSHOT_VERSION, "unenforced": []}
     if version == 5:  # written before field visits were scheduled: none is
-        return {**data, "v": SNAPSHOT_VERSION, "visits": [None, 0]}
+        return _upgraded({**data, "v": 6, "visits": [None, 0]})
     if version == 4:  # written before credit reporting: nothing reported, no notice sent
         return _upgraded({**data, "v": 5, "credit": [None, None, None]})
     if version == 3:  # one day's contact counters -> the counters of every day still open
