@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from models.db import write_transaction
 from models.errors import CaseNotFound, ConcurrencyError, DuplicatePayment, StoreError
-from models.recorder import check_sequence, select_events
+from models.recorder import select_accruals, check_sequence, select_events
 from models.recorder import event_rows as build_event_rows
 from models.sql import chunks
 from models.sql import now as utc_now
@@ -299,6 +299,11 @@ class CaseRows:
         with self.engine.connect() as conn:
             return select_events(conn, case_id, as_of)
 
+
+    def accruals_after(self, case_id: str, after_seq: int, after: date) -> list[Event]:
+        """The case's accruals after seq ``after_seq`` dated after ``after`` (for a value-dated payment)."""
+        with self.engine.connect() as conn:
+            return select_accruals(conn, case_id, after_seq, after)
 
     def payment_exists(self, payment_id: str) -> bool:
         with self.engine.connect() as conn:

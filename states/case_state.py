@@ -32,6 +32,7 @@ from states.events import (
     CaseReviewed,
     CaseWrittenOff,
     ChargesAccrued,
+    ChargesReversed,
     ContactRecorded,
     ContactRefused,
     CreditReportNoticeSent,
@@ -127,6 +128,8 @@ class CaseState:
         self.costs_due = ZERO
         self.total_paid = ZERO
         self.overpayment = ZERO
+        self.last_paid_on: date | None = None  # the latest value date of a payment: none is applied before it
+        self.last_reversal_seq = 0  # the last ChargesReversed: the accruals before it are no longer in effect
         self.promise: Promise | None = None
         self.visit_due_on: date | None = None  # the field visit scheduled, not reported yet
         self.failed_visits = 0
@@ -429,7 +432,27 @@ class CaseState:
                 by_number[line.installment].principal_paid += line.amount
         self.total_paid += e.amount
         self.overpayment += e.overpayment
+        self.last_paid_on = max(self.last_paid_on or e.valued_on, e.valued_on)
+        if e.valued_on < e.business_date:  # value-dated: the next review decides on the corrected balances
+            self._wake_by(e.business_date + ONE_DAY)
         self._skip_review_of_paid_installments(e.business_date)
+
+    def _on_ChargesReversed(self, e: ChargesReversed) -> None:
+        for line in e.lines:
+            self._charge(line.component, line.installment, -line.amount)
+        for inst in self.installments:
+            if min(inst.interest_unpaid, inst.late_fee_unpaid) < 0:
+                raise DomainError(f"case {self.case_id} seq {e.seq}: reverses charges of installment {inst.number} already paid")
+        if min(self.penalty_due, self.compound_due) < 0:
+            raise DomainError(f"case {self.case_id} seq {e.seq}: reverses penalty or compound interest already paid")
+        for total in e.totals:
+            self.principal_days[total.component] = total.principal_days
+            if total.component in self.computed:
+                self.computed[total.component] = total.computed
+        self.charged = e.charged
+        self.unenforced = tuple(e.unenforced)
+        self.accrued_through = e.accrued_through
+        self.last_reversal_seq = e.seq
 
     def _skip_review_of_paid_installments(self, paid_on: date) -> None:
         """A current case paid up to date has nothing to review until its next installment.
