@@ -234,6 +234,7 @@ class CollectionCase(CaseState):
         """
         self._addressed(cmd)
         paid_on, amount, actor = cmd.received_on, cmd.amount, cmd.operator
+        value_dating.check_backdating(self.case_id, paid_on, self.accrued_through, policy.backdating_days, cmd.backdate_reason)
         self._catch_up(paid_on - ONE_DAY, policy)
         if self.stage.is_closed:  # checked after the catch-up, which may have closed the case
             raise DomainError(f"case {self.case_id}: is {self.stage.value}; it takes no more payments")
@@ -268,6 +269,7 @@ class CollectionCase(CaseState):
             overpayment=allocation.overpayment,
             value_date=on if on != recorded_on else None,
             paid_on=paid_on if paid_on != recorded_on else None,
+            backdate_reason=cmd.backdate_reason or None,
         )
         if self.promise is not None:
             paid = self.total_paid - self.promise.paid_before

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from states import cap_ledger
@@ -42,6 +42,19 @@ class Reversal:
     totals: tuple[AccrualTotal, ...]  # principal-days and computed postings as they were then
     charged: Decimal
     unenforced: tuple[Unenforced, ...]
+
+
+def check_backdating(case_id: str, paid_on: date, last_closed: date, window_days: int, reason: str) -> None:
+    """DOMAIN.md §9: a payment dated more than ``window_days`` before the case's last closed date
+    needs an operator's reason (recorded on it); within the window it is value-dated."""
+    if reason or paid_on >= last_closed - timedelta(days=window_days):
+        return
+    days = (last_closed - paid_on).days
+    raise DomainError(
+        f"case {case_id}: payment dated {paid_on} is {days} days before the case's last closed date {last_closed}, "
+        f"beyond the back-dating window of {window_days} days (policy backdating_days); nothing recorded. "
+        f"Give the reason with --backdate-reason (backdate_reason) to record it"
+    )
 
 
 def in_effect_after(value_date: date, accruals: Iterable[ChargesAccrued], after_seq: int) -> list[ChargesAccrued]:

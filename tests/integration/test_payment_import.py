@@ -320,3 +320,47 @@ def test_collectflow_pay_value_dates_a_payment_before_the_last_closed_date(store
     assert "value-dated: applied as of 2024-02-22" in result.output
     (payment,) = received(store, "CASE-000002")
     assert (payment.value_date, payment.business_date) == (date(2024, 2, 22), date(2024, 2, 29))
+
+
+# --------------------------------------------------------------------------- the back-dating window
+
+
+def test_collectflow_pay_beyond_the_window_is_refused_in_one_line_and_stores_nothing(store, app, booked):
+    from flows import runtime
+    from flows.cli import app as cli
+
+    digest = store.digest()
+    args = ["pay", "MF-000003", "100.00", "--on", "2024-01-20", "--payment-id", "CLI-OLD", "--operator", "op-1"]
+    with runtime.use(app):
+        refused = CliRunner().invoke(cli, args)
+        assert store.digest() == digest
+        given = CliRunner().invoke(cli, [*args, "--backdate-reason", "cash desk batch found in the safe"])
+    assert refused.exit_code == 2, refused.output  # the CLI's exit code for every refused input
+    lines = [line for line in refused.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in refused.output
+    assert "2024-01-20 is 40 days before the case's last closed date 2024-02-29" in lines[0]
+    assert "back-dating window of 31 days" in lines[0] and "--backdate-reason" in lines[0]
+    assert given.exit_code == 0, given.output
+    (payment,) = received(store, "CASE-000003")
+    assert payment.backdate_reason == "cash desk batch found in the safe" and payment.value_date == date(2024, 1, 20)
+    assert verify(store.engine).ok
+
+
+def test_a_file_row_beyond_the_window_is_rejected_unless_it_gives_a_reason(store, app, booked, tmp_path):
+    digest = store.digest()
+    report = run(app, write_csv(tmp_path / "old.csv", [pay_row(4, "OLD-1", "50.00", "2024-01-10")]))
+    assert (report.applied, report.rejected) == (0, 1)
+    assert report.rejections[0].startswith("row 2: case CASE-000004: payment dated 2024-01-10 is 50 days before")
+    assert "window of 31 days" in report.rejections[0]
+    assert store.digest() == digest  # nothing stored, not even the reviews the row would have caught up on
+
+    columns = [*COLUMNS, "backdate_reason"]
+    path = tmp_path / "old-with-reason.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, columns, restval="")
+        writer.writeheader()
+        writer.writerow({**pay_row(4, "OLD-1", "50.00", "2024-01-10"), "backdate_reason": "agency remittance late"})
+    report = run(app, path)
+    assert (report.applied, report.rejected) == (1, 0)
+    (payment,) = received(store, "CASE-000004")
+    assert payment.backdate_reason == "agency remittance late"

@@ -3,6 +3,7 @@ its date; the charges posted after it are reversed by ChargesReversed and posted
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -27,8 +28,9 @@ def stored_accruals(case: CollectionCase, paid_on: date) -> list[ChargesAccrued]
     return [e for e in stored(case.log) if isinstance(e, ChargesAccrued) and e.seq > seq and e.business_date > day]
 
 
-def pay_late(case: CollectionCase, amount, paid_on: date, payment_id: str):
-    return case.record_payment(payment_cmd(case, amount, paid_on, payment_id), POLICY, stored_accruals(case, paid_on))
+def pay_late(case: CollectionCase, amount, paid_on: date, payment_id: str, backdate_reason: str = ""):
+    cmd = dataclasses.replace(payment_cmd(case, amount, paid_on, payment_id), backdate_reason=backdate_reason)
+    return case.record_payment(cmd, POLICY, stored_accruals(case, paid_on))
 
 
 def test_a_payment_recorded_after_the_close_is_applied_at_its_value_date():
@@ -120,8 +122,8 @@ def test_a_payment_recorded_late_gives_what_it_gives_recorded_on_its_day(terms, 
             case.advance(day + timedelta(days=late_by), POLICY)
             if not case.stage.is_closed:
                 case._accrue(day + timedelta(days=late_by))  # the close of that day accrued it
-        if not case.stage.is_closed:
-            pay_late(case, amount, day, "late")
+        if not case.stage.is_closed:  # beyond the 31-day window with the operator's reason
+            pay_late(case, amount, day, "late", "bank file held back" if late_by > POLICY.backdating_days else "")
         case.advance(end, POLICY)
         if not case.stage.is_closed:
             case._accrue(end)
@@ -142,3 +144,34 @@ def test_a_payment_recorded_late_gives_what_it_gives_recorded_on_its_day(terms, 
     assert of_type(late.log, ChargesReversed)  # it was value-dated
     assert money(late) == money(on_its_day)
     assert CollectionCase.replay(stored(late.log)).snapshot() == late.snapshot()
+
+
+# --- the back-dating window (DOMAIN.md §9) -------------------------------------------------
+
+
+def test_a_payment_beyond_the_back_dating_window_is_refused_naming_date_window_and_flag():
+    case = open_case()
+    case.advance(DUE + timedelta(days=60), POLICY)  # closed through 2024-04-30
+    case.collect_events()
+    version = case.version
+    with pytest.raises(DomainError) as refused:
+        pay_late(case, "100.00", date(2024, 3, 20), "bank-old")
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "2024-03-20" in message and "41 days before the case's last closed date 2024-04-30" in message
+    assert "window of 31 days (policy backdating_days)" in message and "--backdate-reason" in message
+    assert case.version == version and case.collect_events() == []  # nothing happened
+
+    events = pay_late(case, "100.00", date(2024, 3, 20), "bank-old", "bank file held back by the clearing house")
+    (payment,) = of_type(events, PaymentReceived)
+    assert payment.backdate_reason == "bank file held back by the clearing house"
+    assert "back-dated beyond the policy's window: bank file held back" in describe(payment)
+
+
+def test_the_window_is_a_policy_setting_and_its_edge_is_inside():
+    case = open_case()
+    case.advance(DUE + timedelta(days=60), POLICY)  # 2024-04-30
+    strict = dataclasses.replace(POLICY, backdating_days=10)
+    with pytest.raises(DomainError, match="window of 10 days"):
+        case.record_payment(payment_cmd(case, "1.00", date(2024, 4, 19), "p1"), strict, stored_accruals(case, date(2024, 4, 19)))
+    case.record_payment(payment_cmd(case, "1.00", date(2024, 4, 20), "p2"), strict, stored_accruals(case, date(2024, 4, 20)))
