@@ -175,3 +175,18 @@ def test_the_window_is_a_policy_setting_and_its_edge_is_inside():
     with pytest.raises(DomainError, match="window of 10 days"):
         case.record_payment(payment_cmd(case, "1.00", date(2024, 4, 19), "p1"), strict, stored_accruals(case, date(2024, 4, 19)))
     case.record_payment(payment_cmd(case, "1.00", date(2024, 4, 20), "p2"), strict, stored_accruals(case, date(2024, 4, 20)))
+
+
+def test_what_if_reruns_a_value_dated_payment_on_the_date_it_carried():
+    from states.whatif import rerun
+
+    case = open_case()
+    case.advance(DUE + timedelta(days=30), POLICY)
+    pay_late(case, "5000.00", date(2024, 3, 20), "bank-1")
+    case.advance(DUE + timedelta(days=45), POLICY)
+    made, refused = rerun(stored(case.log), POLICY, DUE + timedelta(days=45))
+    again = CollectionCase.replay(made)
+    assert refused == []
+    assert (again.charged, again.penalty_due, again.principal_outstanding(), again.total_paid) == (
+        case.charged, case.penalty_due, case.principal_outstanding(), case.total_paid
+    )
