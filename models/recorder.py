@@ -162,13 +162,13 @@ def check_sequence(case: CollectionCase, new_events: Sequence[Event], *, expecte
 
 
 def select_accruals(conn: Connection, case_id: str, after_seq: int, after: date) -> list[Event]:
-    """A case's ``ChargesAccrued`` events after seq ``after_seq`` dated after ``after``, in order
-    (what a value-dated payment may have to reverse: ``states.value_dating``)."""
+    """A case's ``ChargesAccrued`` and ``PaymentReceived`` events after seq ``after_seq`` dated after
+    ``after``, in order (what a value-dated payment reads: ``states.value_dating``)."""
     query = (
         select(events)
         .where(
             events.c.case_id == case_id,
-            events.c.type == "ChargesAccrued",
+            events.c.type.in_(("ChargesAccrued", "PaymentReceived")),
             events.c.seq > after_seq,
             events.c.business_date > after,
         )

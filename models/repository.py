@@ -301,7 +301,7 @@ class CaseRows:
 
 
     def accruals_after(self, case_id: str, after_seq: int, after: date) -> list[Event]:
-        """The case's accruals after seq ``after_seq`` dated after ``after`` (for a value-dated payment)."""
+        """The case's accruals and payments after seq ``after_seq`` dated after ``after`` (for a value-dated payment)."""
         with self.engine.connect() as conn:
             return select_accruals(conn, case_id, after_seq, after)
 

@@ -214,23 +214,22 @@ class CollectionCase(CaseState):
             self._review(review_on, policy, agencies or policy.agencies)
 
     def accruals_reversed_by(self, paid_on: date) -> tuple[int, date] | None:
-        """For a payment dated ``paid_on``: which stored accruals its value-dating may reverse
-        (those after seq n dated after d, as ``(n, d)``), or ``None`` when it is not value-dated."""
+        """For a payment dated ``paid_on``: the stored events its value-dating reads (the
+        ``ChargesAccrued`` and ``PaymentReceived`` after seq n dated after d, as ``(n, d)``), or
+        ``None`` when it is not value-dated."""
         if paid_on >= self.accrued_through:
             return None
         return self.last_reversal_seq, paid_on
 
-    def record_payment(
-        self, cmd: RecordPayment, policy: CollectionPolicy, accruals: Iterable[ChargesAccrued] = ()
-    ) -> list[Event]:
+    def record_payment(self, cmd: RecordPayment, policy: CollectionPolicy, recorded: Iterable[Event] = ()) -> list[Event]:
         """Accrue to the payment date, allocate the payment line by line, then cure or settle.
 
         A payment dated before the case's last accrual L is *value-dated*: recorded on L,
         it is applied as of its date v. The charges posted after v are reversed
-        (``ChargesReversed``; ``accruals`` are the stored ``ChargesAccrued`` events
-        ``accruals_reversed_by`` names), the payment is allocated as of v, and the case is
-        accrued again through L. v is never before the value date of a payment already
-        recorded, so no payment is ever allocated again.
+        (``ChargesReversed``), the payment is allocated as of v, and the case is accrued
+        again through L. v is never before the value date of a payment already recorded, so
+        no payment is ever allocated again. ``recorded`` are the stored events
+        ``accruals_reversed_by`` names (the accruals to reverse, the later-valued payments).
         """
         self._addressed(cmd)
         paid_on, amount, actor = cmd.received_on, cmd.amount, cmd.operator
@@ -239,10 +238,12 @@ class CollectionCase(CaseState):
         if self.stage.is_closed:  # checked after the catch-up, which may have closed the case
             raise DomainError(f"case {self.case_id}: is {self.stage.value}; it takes no more payments")
         recorded_on = max(paid_on, self.accrued_through)
-        on = paid_on if paid_on >= self.accrued_through else max(paid_on, self.last_paid_on or paid_on)
+        on = paid_on
+        if paid_on < self.accrued_through:
+            known = [*recorded, *self._pending]  # the pending ones are not stored yet
+            on = value_dating.value_date(paid_on, known, self.last_reversal_seq)
         if on < self.accrued_through:
-            pending = (e for e in self._pending if isinstance(e, ChargesAccrued))  # not stored yet
-            self._reverse_charges_after(on, [*accruals, *pending], recorded_on, cmd.payment_id)
+            self._reverse_charges_after(on, [e for e in known if isinstance(e, ChargesAccrued)], recorded_on, cmd.payment_id)
         self._accrue(on, dated=recorded_on)
         if cmd.expect_total is not None and cmd.expect_total != self.total_due(on):
             raise DomainError(

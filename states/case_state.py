@@ -128,7 +128,6 @@ class CaseState:
         self.costs_due = ZERO
         self.total_paid = ZERO
         self.overpayment = ZERO
-        self.last_paid_on: date | None = None  # the latest value date of a payment: none is applied before it
         self.last_reversal_seq = 0  # the last ChargesReversed: the accruals before it are no longer in effect
         self.promise: Promise | None = None
         self.visit_due_on: date | None = None  # the field visit scheduled, not reported yet
@@ -432,7 +431,6 @@ class CaseState:
                 by_number[line.installment].principal_paid += line.amount
         self.total_paid += e.amount
         self.overpayment += e.overpayment
-        self.last_paid_on = max(self.last_paid_on or e.valued_on, e.valued_on)
         if e.valued_on < e.business_date:  # value-dated: the next review decides on the corrected balances
             self._wake_by(e.business_date + ONE_DAY)
         self._skip_review_of_paid_installments(e.business_date)

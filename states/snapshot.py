@@ -15,11 +15,11 @@ snapshots are read back for ever, so the format only grows by versions:
   snapshot predates visit scheduling: none due, none failed;
 - v7: ``unenforced`` replaces ``unenforceable``: the charges the cap holds back
   now, lot by lot, oldest first (``states.cap_ledger``), since a grown limit
-  charges them later; ``value_dating`` adds the latest value date of a payment
-  and the seq of the last ``ChargesReversed``. A v6 snapshot of a case never
-  paid and with nothing above the cap reads as empty ones; otherwise (amounts
-  above the cap known per component only, a last payment date unknown) it is
-  refused, and the store rebuilds that case from its events;
+  charges them later; ``value_dating`` adds the seq of the last
+  ``ChargesReversed`` (0: none; no v6 case had one). A v6 snapshot with
+  nothing above the cap reads as an empty queue; one with amounts above it
+  (known per component only, not lot by lot) is refused, and the store
+  rebuilds that case from its events;
 - v5: adds ``credit`` (``states.credit.CreditState``). A v4 snapshot was
   written before credit reporting, when no case had been sent a notice, so
   its credit state is the empty one (and a replay of its events agrees).
@@ -84,7 +84,7 @@ def snapshot(case: CollectionCase) -> dict[str, Any]:
         "computed": {k: str(v) for k, v in case.computed.items()},
         "charged": str(case.charged),
         "unenforced": [[lot.component, str(lot.amount), lot.installment] for lot in case.unenforced],
-        "value_dating": [_iso(case.last_paid_on), case.last_reversal_seq],
+        "value_dating": case.last_reversal_seq,
         "dues": [str(case.penalty_due), str(case.compound_due), str(case.costs_due)],
         "total_paid": str(case.total_paid),
         "overpayment": str(case.overpayment),
@@ -133,8 +133,7 @@ def from_snapshot(
     case.computed = {k: Decimal(v) for k, v in data["computed"].items()}
     case.charged = Decimal(data["charged"])
     case.unenforced = tuple(Unenforced(c, Decimal(a), i) for c, a, i in data["unenforced"])
-    last_paid_on, case.last_reversal_seq = data["value_dating"]
-    case.last_paid_on = _date(last_paid_on)
+    case.last_reversal_seq = data["value_dating"]
     case.penalty_due, case.compound_due, case.costs_due = map(Decimal, data["dues"])
     case.total_paid = Decimal(data["total_paid"])
     case.overpayment = Decimal(data["overpayment"])
@@ -171,12 +170,12 @@ def _upgraded(data: dict[str, Any]) -> dict[str, Any]:
         return data
     if version == 6:  # written when the cap cut for good: nothing to release unless something was cut
         held = {k: v for k, v in data.pop("unenforceable", {}).items() if Decimal(v)}
-        if held or Decimal(data["total_paid"]):
+        if held:
             raise DomainError(
-                f"case {data.get('case_id')}: snapshot version 6 of a case paid or above the cap lacks "
-                f"{' and '.join(ADDED_IN[7])}; rebuild it by replay"
+                f"case {data.get('case_id')}: snapshot version 6 holds {', '.join(sorted(held))} above the cap "
+                f"without its {ADDED_IN[7][0]} lots; rebuild it by replay"
             )
-        return {**data, "v": SNAPSHOT_VERSION, "unenforced": [], "value_dating": [None, 0]}
+        return {**data, "v": SNAPSHOT_VERSION, "unenforced": [], "value_dating": 0}
     if version == 5:  # written before field visits were scheduled: none is
         return _upgraded({**data, "v": 6, "visits": [None, 0]})
     if version == 4:  # written before credit reporting: nothing reported, no notice sent

@@ -28,7 +28,7 @@ from states import cap_ledger
 from states.accrual import Totals
 from states.cap_ledger import Unenforced
 from states.errors import DomainError
-from states.events import AccrualTotal, AllocatedLine, ChargesAccrued
+from states.events import AccrualTotal, AllocatedLine, ChargesAccrued, Event, PaymentReceived
 from states.money import ZERO
 
 
@@ -55,6 +55,17 @@ def check_backdating(case_id: str, paid_on: date, last_closed: date, window_days
         f"beyond the back-dating window of {window_days} days (policy backdating_days); nothing recorded. "
         f"Give the reason with --backdate-reason (backdate_reason) to record it"
     )
+
+
+def value_date(paid_on: date, recorded: Iterable[Event], after_seq: int) -> date:
+    """The date a payment dated ``paid_on`` is applied as of: its own, or the latest value date of
+    a payment already recorded if that is later (no payment is ever allocated again).
+
+    The payments after seq ``after_seq`` (the last reversal) are enough: every one before it was
+    valued no later than the payment that made the reversal, which comes after it.
+    """
+    valued = [e.valued_on for e in recorded if isinstance(e, PaymentReceived) and e.seq > after_seq]
+    return max([paid_on, *valued])
 
 
 def in_effect_after(value_date: date, accruals: Iterable[ChargesAccrued], after_seq: int) -> list[ChargesAccrued]:

@@ -25,7 +25,8 @@ def stored_accruals(case: CollectionCase, paid_on: date) -> list[ChargesAccrued]
     if after is None:
         return []
     seq, day = after
-    return [e for e in stored(case.log) if isinstance(e, ChargesAccrued) and e.seq > seq and e.business_date > day]
+    kinds = (ChargesAccrued, PaymentReceived)
+    return [e for e in stored(case.log) if isinstance(e, kinds) and e.seq > seq and e.business_date > day]
 
 
 def pay_late(case: CollectionCase, amount, paid_on: date, payment_id: str, backdate_reason: str = ""):
@@ -190,3 +191,16 @@ def test_what_if_reruns_a_value_dated_payment_on_the_date_it_carried():
     assert (again.charged, again.penalty_due, again.principal_outstanding(), again.total_paid) == (
         case.charged, case.penalty_due, case.principal_outstanding(), case.total_paid
     )
+
+
+def test_a_v6_snapshot_of_a_paid_case_reads_back_as_the_replay():
+    case = open_case()
+    case.record_payment(payment_cmd(case, "100.00", DUE, "p1"), POLICY)
+    case.advance(DUE + timedelta(days=30), POLICY)
+    v7 = case.snapshot()
+    assert v7["unenforced"] == [] and v7["value_dating"] == 0
+    v6 = {k: v for k, v in v7.items() if k not in ("unenforced", "value_dating")} | {"v": 6, "unenforceable": {}}
+    assert CollectionCase.from_snapshot(v6).snapshot() == v7
+    held = {**v6, "unenforceable": {"late_fee": "5.00"}}
+    with pytest.raises(DomainError, match="rebuild it by replay"):
+        CollectionCase.from_snapshot(held)
