@@ -553,14 +553,16 @@ def pay(
     operator: str = typer.Option(..., "--operator", help=RecordPayment.help("operator")),
     channel: str = typer.Option("bank_transfer", help=f"{RecordPayment.help('channel')}: {accepted(PaymentChannel)}"),
     expect_total: Optional[str] = typer.Option(None, "--expect-total", help=RecordPayment.help("expect_total")),
+    backdate_reason: str = typer.Option("", "--backdate-reason", help=RecordPayment.help("backdate_reason")),
 ) -> None:
-    """Record a payment; it is allocated line by line (costs, interest, principal)."""
+    """Record a payment; it is allocated line by line (costs, interest, principal). A payment dated
+    before the case's last closed date is value-dated (applied as of its date)."""
     from states.explain import payment_notes
 
     events = _run(
         RecordPayment(
             case=case, amount=amount, received_on=on, payment_id=payment_id, operator=operator, channel=channel,
-            expect_total=expect_total,
+            expect_total=expect_total, backdate_reason=backdate_reason,
         )
     )
     for e in events:

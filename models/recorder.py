@@ -212,7 +212,7 @@ def event_rows(
                         "case_id": event.case_id,
                         "seq": event.seq,
                         "amount_fen": to_fen(event.amount),
-                        "received_on": event.business_date,
+                        "received_on": event.received_on,  # the date it carried (a value-dated one: before)
                     }
                 )
             elif isinstance(event, MonthEndReported):
@@ -236,6 +236,22 @@ def check_sequence(case: CollectionCase, new_events: Sequence[Event], *, expecte
         if event.case_id != case.case_id:
             raise StoreError(f"case {case.case_id}: event seq {event.seq} belongs to case {event.case_id}")
 
+
+
+def select_accruals(conn: Connection, case_id: str, after_seq: int, after: date) -> list[Event]:
+    """A case's ``ChargesAccrued`` and ``PaymentReceived`` events after seq ``after_seq`` dated after
+    ``after``, in order (what a value-dated payment reads: ``states.value_dating``)."""
+    query = (
+        select(events)
+        .where(
+            events.c.case_id == case_id,
+            events.c.type.in_(("ChargesAccrued", "PaymentReceived")),
+            events.c.seq > after_seq,
+            events.c.business_date > after,
+        )
+        .order_by(events.c.seq)
+    )
+    return [event_from_row(row) for row in conn.execute(query).mappings()]
 
 
 def select_events(conn: Connection, case_id: str, as_of: date | None = None) -> list[Event]:

@@ -91,6 +91,23 @@ _POSTINGS = {
         GROUP BY 1""",
 }
 
+# Charges held above the cap by earlier postings and released by a later one (``ChargesAccrued.released``).
+_RELEASES = {
+    "sqlite": """
+        SELECT json_extract(p.value, '$.component') AS component,
+               SUM(CAST(ROUND(CAST(json_extract(p.value, '$.amount') AS NUMERIC) * 100) AS INTEGER))
+        FROM events AS e, json_each(e.payload, '$.released') AS p
+        WHERE e.type = 'ChargesAccrued' AND e.business_date <= :as_of
+        GROUP BY 1""",
+    "postgresql": """
+        SELECT p.value ->> 'component' AS component,
+               SUM(CAST(ROUND(CAST(p.value ->> 'amount' AS NUMERIC) * 100) AS BIGINT))
+        FROM events AS e CROSS JOIN LATERAL json_array_elements(
+            COALESCE(CAST(e.payload AS JSON) -> 'released', CAST('[]' AS JSON))) AS p(value)
+        WHERE e.type = 'ChargesAccrued' AND e.business_date <= :as_of
+        GROUP BY 1""",
+}
+
 
 class Reporting:
     """Portfolio reads for the reports (a part of ``CaseStore``)."""
@@ -246,7 +263,8 @@ class Reporting:
 
     def posted_charges(self, as_of: date) -> list[PostedCharges]:
         """Charges posted on or before ``as_of`` by component: interest and fees (``ChargesAccrued``)
-        and litigation costs (``LawsuitFiled``), each split into enforceable and unenforceable."""
+        and litigation costs (``LawsuitFiled``), each split into enforceable and unenforceable
+        (a release of a held-back charge is a row moving its amount from the one to the other)."""
         sql = _POSTINGS[self.engine.dialect.name]
         found: list[PostedCharges] = []
         with self.engine.connect() as conn:
@@ -259,4 +277,9 @@ class Reporting:
                 )
                 for component, enforceable, unenforceable in conn.execute(query):
                     found.append(PostedCharges(component, from_fen(int(enforceable or 0)), from_fen(int(unenforceable or 0))))
+            # a release moves an amount from held back to charged
+            query = text(_RELEASES[self.engine.dialect.name]).bindparams(bindparam("as_of", as_of, type_=Date))
+            for component, released in conn.execute(query):
+                amount = from_fen(int(released or 0))
+                found.append(PostedCharges(component, amount, -amount))
         return found

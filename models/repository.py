@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from models.db import write_transaction
 from models.errors import CaseNotFound, ConcurrencyError, DuplicatePayment, StoreError
-from models.recorder import check_sequence, insert_placement_rows, select_events
+from models.recorder import check_sequence, insert_placement_rows, select_accruals, select_events
 from models.recorder import event_rows as build_event_rows
 from models.sql import chunks, executemany_rows
 from models.sql import now as utc_now
@@ -309,6 +309,11 @@ class CaseRows:
         with self.engine.connect() as conn:
             return select_events(conn, case_id, as_of)
 
+
+    def accruals_after(self, case_id: str, after_seq: int, after: date) -> list[Event]:
+        """The case's accruals and payments after seq ``after_seq`` dated after ``after`` (for a value-dated payment)."""
+        with self.engine.connect() as conn:
+            return select_accruals(conn, case_id, after_seq, after)
 
     def payment_exists(self, payment_id: str) -> bool:
         with self.engine.connect() as conn:

@@ -23,6 +23,7 @@ from datetime import date
 from models.errors import StoreError
 from models.store import CaseStore
 from states.case import CollectionCase
+from states.events import Event
 from states.commands import RecordedPayment
 
 
@@ -46,6 +47,12 @@ class CaseRepository:
         loaded, unreadable = self._store.load_tolerant(case_ids)
         self._track(loaded)
         return loaded, unreadable
+
+    def accruals_for_payment(self, case: CollectionCase, paid_on: date) -> list[Event]:
+        """The stored events a payment dated ``paid_on`` reads to be value-dated: the accruals it may
+        reverse, the payments valued after its date (none when it is not value-dated)."""
+        after = case.accruals_reversed_by(paid_on)
+        return [] if after is None else self._store.accruals_after(case.case_id, *after)
 
     def _track(self, loaded: dict[str, CollectionCase]) -> None:
         for case_id, case in loaded.items():

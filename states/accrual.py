@@ -22,8 +22,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import NamedTuple, Protocol
 
+from states import cap_ledger
 from states.allocation import Component
-from states.caps import apply_cap, cap_limit
+from states.cap_ledger import Unenforced
+from states.caps import cap_limit
 from states.events import AccrualSegment, CaseOpened, ChargePosting
 from states.money import ZERO, DayCount, round_fen
 
@@ -83,15 +85,18 @@ class Totals(NamedTuple):
     principal_days: Mapping[str, Decimal]  # exact principal-days per component, and CAP
     computed: Mapping[str, Decimal]  # pre-cap postings per daily component, for the carried residue
     charged: Decimal  # enforceable charges so far, all components
+    unenforced: Sequence[Unenforced] = ()  # what the cap holds back, oldest first (``states.cap_ledger``)
 
 
 @dataclass(frozen=True)
 class Charges:
-    """What one accrual adds: its stretches (the audit trail), its postings in fen, the cap limit."""
+    """What one accrual adds: its stretches (the audit trail), its postings in fen, the cap limit,
+    and what earlier held-back charges the grown limit now lets through."""
 
     segments: tuple[AccrualSegment, ...]
     postings: tuple[ChargePosting, ...]
     cap_limit: Decimal
+    released: tuple[Unenforced, ...] = ()
 
 
 def stretch_charges(
@@ -127,8 +132,16 @@ def stretch_charges(
             exact = rate * base * days / basis
             segments.append(AccrualSegment(component, base, rate, first_day, through, days, exact.quantize(EXACT), rule))
 
+    # The charges in the order they fell due (``states.cap_ledger``): late fees on the stretch's
+    # first day, penalty then compound interest through it, contract interest on its last day.
     new: dict[ChargeKey, Decimal] = {}
     rules: dict[ChargeKey, str] = {}
+    for inst in installments:
+        if start <= inst.due_on < through and inst.unpaid > 0:
+            fee = terms.late_fee + round_fen(terms.late_fee_rate * (inst.principal + inst.scheduled_interest))
+            if fee > 0:
+                key = ChargeKey(Component.LATE_FEE, inst.number)
+                new[key], rules[key] = fee, f"late fee for missed installment {inst.number}"
     for component, rule in (
         (Component.PENALTY_INTEREST, "penalty interest on overdue principal"),
         (Component.COMPOUND_INTEREST, "compound interest on overdue contract interest"),
@@ -142,14 +155,9 @@ def stretch_charges(
             key = ChargeKey(Component.CONTRACT_INTEREST, inst.number)
             new[key] = contract_interest_due(terms, day_count, principal_days, totals.computed, inst.number)
             rules[key] = f"contract interest of installment {inst.number} falls due"
-        elif start <= inst.due_on < through and inst.unpaid > 0:
-            fee = terms.late_fee + round_fen(terms.late_fee_rate * (inst.principal + inst.scheduled_interest))
-            if fee > 0:
-                key = ChargeKey(Component.LATE_FEE, inst.number)
-                new[key], rules[key] = fee, f"late fee for missed installment {inst.number}"
 
     limit = cap_limit(terms.cap_rate, principal_days[CAP], day_count)
-    return Charges(tuple(segments), _capped(new, rules, totals.charged, limit), limit)
+    return _capped(tuple(segments), new, rules, totals, limit)
 
 
 def follows_plan(terms: CaseOpened) -> bool:
@@ -191,14 +199,24 @@ def payoff_interest(
     limit = cap_limit(terms.cap_rate, totals.principal_days[CAP], day_count)
     key = ChargeKey(Component.CONTRACT_INTEREST, installment)
     rule = f"contract interest accrued to payoff, installment {installment}"
-    return Charges((), _capped({key: amount}, {key: rule}, totals.charged, limit), limit)
+    return _capped((), {key: amount}, {key: rule}, totals, limit)
 
 
 def _capped(
-    new: Mapping[ChargeKey, Decimal], rules: Mapping[ChargeKey, str], charged: Decimal, limit: Decimal
-) -> tuple[ChargePosting, ...]:
-    split = apply_cap(new, charged, limit)
-    return tuple(
-        ChargePosting(key.component.value, amount, split.enforceable[key], split.unenforceable[key], rules[key], key.installment)
-        for key, amount in new.items()
+    segments: tuple[AccrualSegment, ...],
+    new: Mapping[ChargeKey, Decimal],
+    rules: Mapping[ChargeKey, str],
+    totals: Totals,
+    limit: Decimal,
+) -> Charges:
+    """Charge what fits under ``limit``: held-back charges first, oldest first, then ``new`` in order."""
+    for key, amount in new.items():
+        if amount < 0:
+            raise ValueError(f"charge {key} is negative: {amount}")
+    lots = [Unenforced(key.component.value, amount, key.installment) for key, amount in new.items()]
+    settled = cap_ledger.settle(totals.unenforced, lots, limit - totals.charged)
+    postings = tuple(
+        ChargePosting(key.component.value, amount, enforceable, amount - enforceable, rules[key], key.installment)
+        for (key, amount), enforceable in zip(new.items(), settled.enforceable)
     )
+    return Charges(segments, postings, limit, settled.released)

@@ -4,9 +4,11 @@ A contract's regime fixes its annual cap rate (DOMAIN.md §3): 24 % for
 licensed lenders and for private-lending contracts signed before 2020-08-20
 (``legacy_2015``), four times the one-year LPR in force on the contract date
 for other private lending. The cap is time-weighted: charges accrued so far
-may total at most ``cap_rate x principal-days / basis``. Whatever a new batch
-of charges would add above that is split off as *unenforceable*: recorded,
-explained, never collected.
+may total at most ``cap_rate x principal-days / basis``. What lies above that
+is *unenforceable* for now: recorded, explained, and charged later only if
+the limit grows past it (``states.cap_ledger`` decides which charges those are
+and releases them; ``apply_cap`` splits one batch of simultaneous charges by a
+fixed cut order, for callers that need that reading).
 
 LPR fixings are data. ``DEFAULT_LPR_ROWS`` seeds the database; later fixings
 are added there and an ``LprTable`` is built from whatever rows it holds.

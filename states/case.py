@@ -21,7 +21,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Sequence
 
-from states import accrual, contact, credit, litigation
+from states import accrual, contact, credit, litigation, value_dating
 from states import agency as agency_rules
 from states import snapshot as snapshot_format
 from states.accrual import ONE_DAY, Balances, Totals
@@ -60,6 +60,7 @@ from states.events import (
     CaseWrittenOff,
     ChargePosting,
     ChargesAccrued,
+    ChargesReversed,
     CommissionAccrued,
     ContactRecorded,
     ContactRefused,
@@ -194,8 +195,8 @@ class CollectionCase(CaseState):
         """The case valued as of ``as_of``, and the events a close through that date would record.
 
         With the policy, the reviews due before ``as_of`` run on a copy first, so the figures
-        are exactly those a payment dated ``as_of`` would meet (the cap splits each posting at
-        its own date, so posting dates matter). Without it, charges accrue straight to ``as_of``.
+        are exactly those a payment dated ``as_of`` would meet (the stages they reach, and the
+        costs a lawsuit posts, depend on them). Without it, charges accrue straight to ``as_of``.
         Nothing is applied to this case.
         """
         if as_of < self.accrued_through:
@@ -247,35 +248,60 @@ class CollectionCase(CaseState):
         while (review_on := self.next_review_on) is not None and review_on <= through:
             self._review(review_on, policy, self._agencies)
 
-    def record_payment(self, cmd: RecordPayment, policy: CollectionPolicy, agencies: Agencies | None = None) -> list[Event]:
+    def accruals_reversed_by(self, paid_on: date) -> tuple[int, date] | None:
+        """For a payment dated ``paid_on``: the stored events its value-dating reads (the
+        ``ChargesAccrued`` and ``PaymentReceived`` after seq n dated after d, as ``(n, d)``), or
+        ``None`` when it is not value-dated."""
+        if paid_on >= self.accrued_through:
+            return None
+        return self.last_reversal_seq, paid_on
+
+    def record_payment(
+        self, cmd: RecordPayment, policy: CollectionPolicy, agencies: Agencies | None = None, *, recorded: Iterable[Event] = ()
+    ) -> list[Event]:
         """Accrue to the payment date, allocate the payment line by line, then cure or settle.
+
+        A payment dated before the case's last accrual L is *value-dated*: recorded on L,
+        it is applied as of its date v. The charges posted after v are reversed
+        (``ChargesReversed``), the payment is allocated as of v, and the case is accrued
+        again through L. v is never before the value date of a payment already recorded, so
+        no payment is ever allocated again. ``recorded`` are the stored events
+        ``accruals_reversed_by`` names (the accruals to reverse, the later-valued payments).
 
         A written-off case stays collectable: what it receives is a recovery, allocated as
         usual. While placed, the agency's commission accrues on what was received.
         """
         self._addressed(cmd)
-        on, amount, actor = cmd.received_on, cmd.amount, cmd.operator
-        self._check_date(on, "payment")
-        self._catch_up(on - ONE_DAY, policy, agencies)
+        paid_on, amount, actor = cmd.received_on, cmd.amount, cmd.operator
+        value_dating.check_backdating(self.case_id, paid_on, self.accrued_through, policy.backdating_days, cmd.backdate_reason)
+        self._catch_up(paid_on - ONE_DAY, policy, agencies)
         if self.stage is Stage.SETTLED:  # checked after the catch-up, which may have settled the case
             raise DomainError(f"case {self.case_id}: is {self.stage.value}; it takes no more payments")
-        self._accrue(on)
+        recorded_on = max(paid_on, self.accrued_through)
+        on = paid_on
+        if paid_on < self.accrued_through:
+            known = [*recorded, *self._pending]  # the pending ones are not stored yet
+            on = value_dating.value_date(paid_on, known, self.last_reversal_seq)
+            on = max(on, litigation.value_dating_floor(self.litigation, self.accrued_through))
+        if on < self.accrued_through:
+            self._reverse_charges_after(on, [e for e in known if isinstance(e, ChargesAccrued)], recorded_on, cmd.payment_id)
+        self._accrue(on, dated=recorded_on)
         if cmd.expect_total is not None and cmd.expect_total != self.total_due(on):
             raise DomainError(
                 f"case {self.case_id}: expect_total {cmd.expect_total} but the case owes {self.total_due(on)} "
                 f"on {on}; nothing recorded (check the amount, or leave out expect_total)"
             )
         if self.promise is not None and on > self.promise.promised_on:
-            self._close_promise(on)  # its date has passed: judged on what was paid by then
+            self._close_promise(recorded_on)  # its date has passed: judged on what was paid by then
         payoff_interest = ZERO if self.stage.is_closed else self.accrued_contract_interest()
         # A payment that would clear all principal is a payoff: the contract interest accrued
         # so far falls due with it, or settling would forgive that interest.
         if payoff_interest > 0 and amount >= self.total_due(on) + self.principal_not_yet_due(on + ONE_DAY):
-            self._post_payoff_interest(on, payoff_interest)
+            self._post_payoff_interest(on, payoff_interest, dated=recorded_on)
         allocation = self._allocate(amount, on, policy.allocation_order)
         self._emit(
             PaymentReceived,
-            on,
+            recorded_on,
             actor,
             payment_id=cmd.payment_id,
             amount=amount,
@@ -283,14 +309,28 @@ class CollectionCase(CaseState):
             allocation_order=policy.allocation_order.value,
             lines=tuple(AllocatedLine(l.component.value, l.amount, l.installment) for l in allocation.lines),
             overpayment=allocation.overpayment,
+            value_date=on if on != recorded_on else None,
+            paid_on=paid_on if paid_on != recorded_on else None,
+            backdate_reason=cmd.backdate_reason or None,
         )
-        self._accrue_commission(on, actor, cmd.payment_id, amount - allocation.overpayment)
+        self._accrue_commission(recorded_on, actor, cmd.payment_id, amount - allocation.overpayment)
         if self.promise is not None:
             paid = self.total_paid - self.promise.paid_before
             if paid >= self.promise.amount:
-                self._emit(PromiseKept, on, actor, promised_on=self.promise.promised_on, paid=paid)
-        self._settle_or_cure(on, policy, actor)
+                self._emit(PromiseKept, recorded_on, actor, promised_on=self.promise.promised_on, paid=paid)
+        self._accrue(recorded_on, dated=recorded_on)  # a value-dated payment: the days after it again
+        self._settle_or_cure(recorded_on, policy, actor)
         return self._take()
+
+    def _reverse_charges_after(self, on: date, accruals: Iterable[ChargesAccrued], recorded_on: date, payment_id: str) -> None:
+        """Take back the charges posted after ``on``, back to the last accrual on or before it."""
+        effective = value_dating.in_effect_after(on, accruals, self.last_reversal_seq)
+        back = value_dating.reversal(self.case_id, self._totals(), self.accrued_through, effective)
+        self._emit(
+            ChargesReversed, recorded_on, SYSTEM, value_date=on, reversed_seqs=back.reversed_seqs,
+            accrued_through=back.accrued_through, lines=back.lines, totals=back.totals, charged=back.charged,
+            unenforced=back.unenforced, payment_id=payment_id,
+        )
 
     def make_promise(self, cmd: MakePromise, policy: CollectionPolicy, agencies: Agencies | None = None) -> list[Event]:
         self._addressed(cmd)
@@ -676,8 +716,10 @@ class CollectionCase(CaseState):
     # ------------------------------------------------------------------
     # accrual (the arithmetic is in states.accrual)
 
-    def _accrue(self, through: date) -> None:
-        """Accrue to ``through``, cutting at every due date on the way (balances change there)."""
+    def _accrue(self, through: date, *, dated: date | None = None) -> None:
+        """Accrue to ``through``, cutting at every due date on the way (balances change there).
+
+        The events are dated ``through``, or ``dated`` when a value-dated payment re-posts past days."""
         stops = [i.due_on for i in self.installments if self.accrued_through < i.due_on < through]
         for stop in (*stops, through):
             start = self.accrued_through
@@ -693,7 +735,7 @@ class CollectionCase(CaseState):
             charges = accrual.stretch_charges(
                 self._opened, self.day_count, balances, self.installments, self._totals(), start, stop
             )
-            self._emit_charges(start, stop, charges)
+            self._emit_charges(start, stop, charges, dated)
             self._accrue_delayed_interest(start, stop)
 
     def _accrue_delayed_interest(self, start: date, through: date) -> None:
@@ -707,18 +749,20 @@ class CollectionCase(CaseState):
                 postings=(posting,),
             )
 
-    def _post_payoff_interest(self, on: date, amount: Decimal) -> None:
+    def _post_payoff_interest(self, on: date, amount: Decimal, *, dated: date | None = None) -> None:
         """A payoff brings forward the contract interest accrued in the current period."""
         upcoming = next(i for i in self.installments if i.due_on > on)
-        self._emit_charges(on, on, accrual.payoff_interest(self._opened, self.day_count, self._totals(), amount, upcoming.number))
+        charges = accrual.payoff_interest(self._opened, self.day_count, self._totals(), amount, upcoming.number)
+        self._emit_charges(on, on, charges, dated)
 
     def _totals(self) -> Totals:
-        return Totals(self.principal_days, self.computed, self.charged)
+        return Totals(self.principal_days, self.computed, self.charged, self.unenforced)
 
-    def _emit_charges(self, start: date, through: date, charges: accrual.Charges) -> None:
+    def _emit_charges(self, start: date, through: date, charges: accrual.Charges, dated: date | None = None) -> None:
         self._emit(
-            ChargesAccrued, through, SYSTEM, accrued_from=start, through=through, segments=charges.segments,
+            ChargesAccrued, max(through, dated or through), SYSTEM, accrued_from=start, through=through, segments=charges.segments,
             postings=charges.postings, cap_rate=self.cap_rate, cap_limit=charges.cap_limit, charged_before=self.charged,
+            released=charges.released,
         )
 
     # ------------------------------------------------------------------

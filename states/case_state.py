@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Callable
 
-from states import accrual, contact, credit, litigation
+from states import accrual, cap_ledger, contact, credit, litigation
 from states.accrual import CAP, COMPOUND, CONTRACT, LATE_FEE, ONE_DAY, PENALTY, PERIOD_START
 from states.allocation import Allocation, AllocationLine, AllocationOrder, Component, Due, allocate
 from states.court_fees import litigation_costs
@@ -32,6 +32,7 @@ from states.events import (
     CaseReviewed,
     CaseWrittenOff,
     ChargesAccrued,
+    ChargesReversed,
     ContactRecorded,
     ContactRefused,
     CreditReportNoticeSent,
@@ -126,12 +127,13 @@ class CaseState:
         # computed (pre-cap) postings so far, for carrying the rounding residue
         self.computed: dict[str, Decimal] = {CONTRACT: ZERO, PENALTY: ZERO, COMPOUND: ZERO}
         self.charged = ZERO  # enforceable charges so far, all components (what the cap bounds)
-        self.unenforceable: dict[str, Decimal] = {}
+        self.unenforced: tuple[cap_ledger.Unenforced, ...] = ()  # held above the cap, oldest first
         self.penalty_due = ZERO
         self.compound_due = ZERO
         self.costs_due = ZERO
         self.total_paid = ZERO
         self.overpayment = ZERO
+        self.last_reversal_seq = 0  # the last ChargesReversed: the accruals before it are no longer in effect
         self.promise: Promise | None = None
         self.visit_due_on: date | None = None  # the field visit scheduled, not reported yet
         self.failed_visits = 0
@@ -158,6 +160,11 @@ class CaseState:
     # derived figures
 
     @property
+    def unenforceable(self) -> dict[str, Decimal]:
+        """What the cap holds back now, per component (charged later if the limit grows)."""
+        return cap_ledger.totals_by_component(self.unenforced)
+
+    @property
     def penalty_rate(self) -> Decimal:
         return accrual.penalty_rate(self._opened.annual_rate, self._opened.penalty_uplift)
 
@@ -179,7 +186,15 @@ class CaseState:
         return sum((i.principal_unpaid for i in self.installments if i.due_on >= day), ZERO)
 
     def overdue_interest(self, as_of: date) -> Decimal:
-        return sum((i.interest_unpaid for i in self.installments if i.due_on < as_of), ZERO)
+        """Contract interest past its due date on ``as_of`` and unpaid: what compound interest accrues on.
+
+        It counts the contract interest the cap holds back for now: the contract computes it, only
+        the total of the charges is capped, and so the compound interest does not depend on the
+        days the case was reviewed on (a held-back amount is charged, later, on whichever review).
+        """
+        overdue = {i.number for i in self.installments if i.due_on < as_of}
+        held = sum((lot.amount for lot in self.unenforced if lot.component == CONTRACT and lot.installment in overdue), ZERO)
+        return sum((i.interest_unpaid for i in self.installments if i.due_on < as_of), ZERO) + held
 
     def oldest_unpaid_due(self, as_of: date) -> date | None:
         for inst in self.installments:
@@ -409,26 +424,37 @@ class CaseState:
     def _on_ChargesAccrued(self, e: ChargesAccrued) -> None:
         for seg in e.segments:
             self.principal_days[seg.component] += seg.base * seg.days
-        by_number = {i.number: i for i in self.installments}
+        for lot in e.released:  # held back earlier, charged now that the limit has grown
+            self._charge(lot.component, lot.installment, lot.amount)
         for p in e.postings:
             if p.component in self.computed:
                 self.computed[p.component] += p.computed
-            if p.component == CONTRACT:
-                by_number[p.installment].interest_due += p.enforceable
-            elif p.component == LATE_FEE:
-                by_number[p.installment].late_fee_due += p.enforceable
-            elif p.component == PENALTY:
-                self.penalty_due += p.enforceable
-            elif p.component == COMPOUND:
-                self.compound_due += p.enforceable
-            self.charged += p.enforceable
-            if p.unenforceable:
-                self.unenforceable[p.component] = self.unenforceable.get(p.component, ZERO) + p.unenforceable
-            if p.component == CONTRACT and p.installment in by_number and by_number[p.installment].due_on == e.through \
-                    and accrual.follows_plan(self._opened):
+            self._charge(p.component, p.installment, p.enforceable)
+            if p.component == CONTRACT and p.installment is not None and accrual.follows_plan(self._opened) \
+                    and self._installment(p.installment).due_on == e.through:
                 self.principal_days[PERIOD_START] = self.principal_days[CONTRACT]  # the next period starts
+        cut = [cap_ledger.Unenforced(p.component, p.unenforceable, p.installment) for p in e.postings]
+        self.unenforced = cap_ledger.after_posting(self.unenforced, e.released, cut)
         self.accrued_through = max(self.accrued_through, e.through)
         self.contact = contact.forget_days_before(self.contact, self.accrued_through)
+
+    def _charge(self, component: str, installment: int | None, amount: Decimal) -> None:
+        """Add an enforceable charge to what is due."""
+        if component == CONTRACT:
+            self._installment(installment).interest_due += amount
+        elif component == LATE_FEE:
+            self._installment(installment).late_fee_due += amount
+        elif component == PENALTY:
+            self.penalty_due += amount
+        elif component == COMPOUND:
+            self.compound_due += amount
+        self.charged += amount
+
+    def _installment(self, number: int | None) -> InstallmentState:
+        for inst in self.installments:
+            if inst.number == number:
+                return inst
+        raise DomainError(f"case {self.case_id}: no installment {number}")
 
     def _on_PaymentReceived(self, e: PaymentReceived) -> None:
         by_number = {i.number: i for i in self.installments}
@@ -448,7 +474,26 @@ class CaseState:
         self.litigation = litigation.after_payment(self.litigation, ((line.component, line.amount) for line in e.lines))
         self.total_paid += e.amount
         self.overpayment += e.overpayment
+        if e.valued_on < e.business_date:  # value-dated: the next review decides on the corrected balances
+            self._wake_by(e.business_date + ONE_DAY)
         self._skip_review_of_paid_installments(e.business_date)
+
+    def _on_ChargesReversed(self, e: ChargesReversed) -> None:
+        for line in e.lines:
+            self._charge(line.component, line.installment, -line.amount)
+        for inst in self.installments:
+            if min(inst.interest_unpaid, inst.late_fee_unpaid) < 0:
+                raise DomainError(f"case {self.case_id} seq {e.seq}: reverses charges of installment {inst.number} already paid")
+        if min(self.penalty_due, self.compound_due) < 0:
+            raise DomainError(f"case {self.case_id} seq {e.seq}: reverses penalty or compound interest already paid")
+        for total in e.totals:
+            self.principal_days[total.component] = total.principal_days
+            if total.component in self.computed:
+                self.computed[total.component] = total.computed
+        self.charged = e.charged
+        self.unenforced = tuple(e.unenforced)
+        self.accrued_through = e.accrued_through
+        self.last_reversal_seq = e.seq
 
     def _skip_review_of_paid_installments(self, paid_on: date) -> None:
         """A current case paid up to date has nothing to review until its next installment.

@@ -101,6 +101,11 @@ class RecordPayment(CaseCommand):
         "if the case owes another amount, nothing is recorded",
         default=None,
     )
+    backdate_reason: str = arg(
+        "Why a payment dated beyond the policy's back-dating window (backdating_days before the case's "
+        "last closed date) is recorded anyway; recorded on the payment. Leave empty otherwise",
+        kind="text", default="", required=False,
+    )
 
 
 @dataclass(frozen=True)

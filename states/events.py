@@ -29,6 +29,7 @@ from typing import Any, Callable, ClassVar
 
 import orjson
 
+from states.cap_ledger import Unenforced
 from states.credit import CreditRecord
 from states.vocabulary import LENDER
 
@@ -78,6 +79,15 @@ class ChargePosting:
     unenforceable: Decimal
     rule: str
     installment: int | None = None
+
+
+@dataclass(frozen=True)
+class AccrualTotal:
+    """A component's running accrual as restored by a reversal: exact principal-days, computed postings."""
+
+    component: str
+    principal_days: Decimal
+    computed: Decimal
 
 
 @dataclass(frozen=True)
@@ -194,7 +204,14 @@ class CaseOpened(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class ChargesAccrued(Event):
-    """Interest and fees accrued over (from_exclusive, through], posted in fen, capped."""
+    """Interest and fees accrued over (from_exclusive, through], posted in fen, capped.
+
+    Schema 2 added ``released``: charges held above the cap by earlier postings that the
+    grown limit lets through now, oldest first (``states.cap_ledger``); they are charged
+    before this posting's own charges.
+    """
+
+    schema_version: ClassVar[int] = 2
 
     accrued_from: date  # exclusive: the last day accrued before
     through: date  # inclusive
@@ -203,19 +220,61 @@ class ChargesAccrued(Event):
     cap_rate: Decimal
     cap_limit: Decimal  # the most all charges may total as of `through`
     charged_before: Decimal  # enforceable charges before this posting
+    released: tuple[Unenforced, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
 class PaymentReceived(Event):
-    """A payment and its line-by-line allocation (schema 2 added ``channel``)."""
+    """A payment and its line-by-line allocation (schema 2 added ``channel``).
 
-    schema_version: ClassVar[int] = 2
+    Schema 3 added the value date. A payment dated before the case's last accrual is
+    recorded on that date (``business_date``: history stays in date order) and allocated
+    as of ``value_date``; ``paid_on`` is the date it carried (``value_date`` is later only
+    when a payment with a later value date was recorded before it). ``backdate_reason``
+    is the operator's reason for a date beyond the policy's back-dating window.
+    """
+
+    schema_version: ClassVar[int] = 3
     payment_id: str
     amount: Decimal
     channel: str
     allocation_order: str
     lines: tuple[AllocatedLine, ...]
     overpayment: Decimal
+    value_date: date | None = None
+    paid_on: date | None = None
+    backdate_reason: str | None = None
+
+    @property
+    def received_on(self) -> date:
+        """The date the payment carried (the bank's date)."""
+        return self.paid_on or self.business_date
+
+    @property
+    def valued_on(self) -> date:
+        """The date it was allocated as of."""
+        return self.value_date or self.business_date
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChargesReversed(Event):
+    """The charges posted after a payment's value date, taken back so that it is applied as of that date.
+
+    Never an edit: the ``ChargesAccrued`` events ``reversed_seqs`` stay in the history;
+    this one takes back what they charged (``lines``, by component and installment) and
+    restores the running totals as they stood at the last accrual on or before the
+    value date (``accrued_through``), so the accruals that follow re-post those days on
+    the balances the payment leaves (``states.value_dating``).
+    """
+
+    value_date: date
+    reversed_seqs: tuple[int, ...]
+    accrued_through: date
+    lines: tuple[AllocatedLine, ...]
+    totals: tuple[AccrualTotal, ...]
+    charged: Decimal
+    unenforced: tuple[Unenforced, ...]
+    payment_id: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -502,6 +561,16 @@ def upcast_placed_with_agency_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "strategy": "rotation", "bucket": "", "rate_group": group, "balance_placed": "0.00"}
 
 
+def upcast_charges_accrued_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 postings cut what lay above the cap for good: they released nothing."""
+    return {**payload, "released": []}
+
+
+def upcast_payment_received_v2_v3(payload: dict[str, Any]) -> dict[str, Any]:
+    """v2 payments were all applied on the day they were recorded."""
+    return {**payload, "value_date": None, "paid_on": None, "backdate_reason": None}
+
+
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("PaymentReceived", 1): upcast_payment_received_v1_v2,
     ("LawsuitFiled", 1): upcast_lawsuit_filed_v1_v2,
@@ -509,6 +578,8 @@ UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("ContactRecorded", 1): upcast_contact_v1_v2,
     ("ContactRefused", 1): upcast_contact_v1_v2,
     ("PlacedWithAgency", 1): upcast_placed_with_agency_v1_v2,
+    ("PaymentReceived", 2): upcast_payment_received_v2_v3,
+    ("ChargesAccrued", 1): upcast_charges_accrued_v1_v2,
 }
 
 

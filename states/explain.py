@@ -28,6 +28,7 @@ from states.events import (
     CaseWrittenOff,
     ChargePosting,
     ChargesAccrued,
+    ChargesReversed,
     ContactRecorded,
     ContactRefused,
     CreditReportNoticeSent,
@@ -64,7 +65,7 @@ NOT_YET_POSTED = "NotYetPosted"  # the type of a timeline's closing valuation ro
 class ChargeLine:
     """One line of a charge's explanation: an accrual stretch, or a posting and what the cap removed."""
 
-    kind: str  # "accrual" (exact, unrounded) or "posting" (in fen)
+    kind: str  # "accrual" (exact, unrounded), "posting" (in fen) or "release" (held back before, charged now)
     component: str
     amount: Decimal  # accrual: exact amount; posting: as computed by the rule
     rule: str
@@ -91,6 +92,8 @@ class ChargeLine:
                 f"({_span(self.start, self.end)}) = {self.amount}  [{self.rule}]"
             )
         name = self.component + (f" #{self.installment}" if self.installment is not None else "")
+        if self.kind == "release":
+            return f"{name}: {self.amount} released under the cap: room grew to {self.cap_limit}  [{self.rule}]"
         capped = f", {self.unenforceable} above the cap (limit {self.cap_limit})" if self.unenforceable else ""
         return f"{name}: posted {self.enforceable} of {self.amount}{capped}  [{self.rule}]"
 
@@ -174,7 +177,14 @@ def timeline_of(
 def explain(event: Event) -> tuple[ChargeLine, ...]:
     """The explanation lines of a charge-bearing event (empty for the others)."""
     if isinstance(event, ChargesAccrued):
-        return tuple(_accrual_line(s) for s in event.segments) + tuple(
+        released = tuple(
+            ChargeLine(
+                "release", lot.component, lot.amount, "held above the cap earlier, the oldest first",
+                enforceable=lot.amount, cap_limit=event.cap_limit, installment=lot.installment,
+            )
+            for lot in event.released
+        )
+        return tuple(_accrual_line(s) for s in event.segments) + released + tuple(
             _posting_line(p, event.cap_limit) for p in event.postings
         )
     if isinstance(event, (LawsuitFiled, ExecutionRecorded)):
@@ -236,7 +246,10 @@ def _charges(e: ChargesAccrued) -> str:
     ]
     capped = sum((p.unenforceable for p in e.postings), ZERO)
     text = f"charges {period}: " + (", ".join(posted) if posted else "accrued, nothing falls due")
-    return text + (f"; {capped} above the legal cap, not collectable" if capped else "")
+    released = sum((lot.amount for lot in e.released), ZERO)
+    if released:
+        text += f"; {released} released under the cap: room grew to {e.cap_limit}"
+    return text + (f"; {capped} above the legal cap, not collectable for now" if capped else "")
 
 
 def _payment(e: PaymentReceived) -> str:
@@ -244,18 +257,49 @@ def _payment(e: PaymentReceived) -> str:
         f"{l.component}{'#' + str(l.installment) if l.installment is not None else ''} {l.amount}" for l in e.lines
     )
     over = f"; overpaid {e.overpayment}" if e.overpayment else ""
-    return f"payment {e.payment_id} of {e.amount} by {e.channel} ({e.allocation_order}): {lines or 'nothing due'}{over}"
+    text = f"payment {e.payment_id} of {e.amount} by {e.channel} ({e.allocation_order}): {lines or 'nothing due'}{over}"
+    if e.valued_on > e.received_on:
+        text += (
+            f"; dated {e.received_on}, applied as of {e.valued_on}: no earlier than a payment with a later "
+            f"value date already recorded (payments are never allocated again)"
+        )
+    elif e.value_date is not None:
+        text += f"; value-dated: applied as of {e.value_date}, recorded on {e.business_date}"
+    if e.backdate_reason:
+        text += f"; back-dated beyond the policy's window: {e.backdate_reason}"
+    return text
+
+
+def _charges_reversed(e: ChargesReversed) -> str:
+    taken = ", ".join(
+        f"{l.component}{'#' + str(l.installment) if l.installment is not None else ''} {l.amount}" for l in e.lines
+    )
+    seqs = ", ".join(str(seq) for seq in e.reversed_seqs)
+    return (
+        f"charges after {e.value_date} reversed for payment {e.payment_id} (value-dated): seq {seqs} taken back"
+        f" ({taken or 'nothing charged'}); accrual restored to {e.accrued_through}, charged {e.charged}; "
+        f"the days after are posted again on the balances the payment leaves"
+    )
 
 
 def payment_notes(payment: PaymentReceived, opened: CaseOpened) -> list[str]:
     """What an operator should know of a payment beyond its allocation: money that went to
     installments not yet due (a prepayment), and money above everything owed (an overpayment)."""
     due_on = {s.number: s.due_on for s in opened.schedule}
-    ahead = sorted({l.installment for l in payment.lines if l.installment is not None and due_on[l.installment] > payment.business_date})
+    on = payment.valued_on
+    ahead = sorted({l.installment for l in payment.lines if l.installment is not None and due_on[l.installment] > on})
     prepaid = sum((l.amount for l in payment.lines if l.installment in ahead), ZERO)
     notes = []
+    if payment.value_date is not None:
+        moved = f" (dated {payment.received_on}: a payment with a later value date was already recorded)" if on > payment.received_on else ""
+        notes.append(
+            f"value-dated: applied as of {on}{moved}; the charges posted after it were reversed and the days "
+            f"to {payment.business_date} posted again on the balances it leaves"
+        )
+    if payment.backdate_reason:
+        notes.append(f"back-dated beyond the policy's window: {payment.backdate_reason}")
     if prepaid:
-        notes.append(f"{prepaid} prepays installment(s) {', '.join(map(str, ahead))}, not yet due on {payment.business_date}")
+        notes.append(f"{prepaid} prepays installment(s) {', '.join(map(str, ahead))}, not yet due on {on}")
     if payment.overpayment:
         notes.append(f"{payment.overpayment} is above everything owed: kept on the case as an overpayment, to refund or apply")
     return notes
@@ -316,6 +360,7 @@ _DESCRIBE: dict[type, Callable[[Any], str]] = {
     CaseOpened: _opened,
     ChargesAccrued: _charges,
     PaymentReceived: _payment,
+    ChargesReversed: _charges_reversed,
     StageChanged: lambda e: f"{e.from_stage} -> {e.to_stage} ({e.trigger}: {e.reason}; DPD {e.dpd})",
     CaseReviewed: lambda e: f"reviewed at DPD {e.dpd}; next review {e.next_review_on or 'none (closed)'}",
     PromiseMade: lambda e: f"promise to pay {e.amount} by {e.promised_on}"

@@ -159,6 +159,16 @@ def delayed_interest(state: LitigationState, start: date, through: date) -> Dela
     return DelayedInterest(base, first, through, days, (base * rate * days).quantize(EXACT), amount)
 
 
+def value_dating_floor(state: LitigationState, accrued_through: date) -> date:
+    """The earliest date a payment can be applied as of: delayed-performance interest is
+    posted outside the charges a value-dated payment reverses, so once it has run (the
+    deadline is behind the last accrual) a late payment is applied as of that accrual."""
+    judgment = state.judgment
+    if judgment is not None and judgment.deadline < accrued_through:
+        return accrued_through
+    return date.min
+
+
 def after_delayed_interest(state: LitigationState, base: Decimal, days: int, amount: Decimal) -> LitigationState:
     return replace(
         state,

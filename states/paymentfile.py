@@ -61,6 +61,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("currency", False, CURRENCY, f"{CURRENCY} (yuan) only", _currency, fallback=CURRENCY),
     Column("payer_name", False, "none", f"who paid: text of at most {PAYER_MAX_CHARS} characters, no control "
            "characters; personal: shown masked, never kept", _payer),
+    Column("backdate_reason", False, "none", "why a payment dated beyond the policy's back-dating window is recorded "
+           "anyway (text, no control characters); recorded on the payment", _field("backdate_reason")),
 )
 COLUMN = {c.name: c for c in COLUMNS}
 REQUIRED = tuple(c.name for c in COLUMNS if c.required)
@@ -97,6 +99,7 @@ def parse_row(raw: Mapping[str, object], row: int, business_date: date, operator
     command = RecordPayment(
         case=values["contract_no"], amount=values["amount"], received_on=values["paid_on"],
         payment_id=values["payment_id"], channel=values["channel"], operator=operator,
+        backdate_reason=values.get("backdate_reason") or "",
     )
     return PaymentRow(row, command)
 

@@ -54,7 +54,7 @@ _POSITIVE_INTS = (
     "agency_measure_days",
     "placement_retry_days",
 )
-_NON_NEGATIVE_INTS = tuple(name for name in _THRESHOLDS if name not in _POSITIVE_INTS)
+_NON_NEGATIVE_INTS = (*(name for name in _THRESHOLDS if name not in _POSITIVE_INTS), "backdating_days")
 _BOOLS = ("attorney_fee_recoverable", "month_end_posting")
 # field -> (lowest, highest) accepted, inclusive; None for no upper bound.
 _DECIMAL_RANGES: dict[str, tuple[Decimal, Decimal | None]] = {
@@ -122,6 +122,9 @@ class CollectionPolicy:
     agency_split_seed: str = "collectflow"
     agency_measure_days: int = 90
     placement_retry_days: int = 7
+    # §9 a payment dated more than this many days before the case's last closed date needs an
+    # operator's back-dating reason (within it, it is value-dated: ``states.value_dating``).
+    backdating_days: int = 31
     # The collection teams and their share (percent) of the daily call list (``states.worklist``).
     teams: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({"collectors": 100}), hash=False)
 

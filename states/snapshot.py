@@ -19,6 +19,13 @@ snapshots are read back for ever, so the format only grows by versions:
   agency last recalled from, the date a deferred placement is tried again); a v7
   snapshot of a case never placed has none of these; one placed before is refused
   (rebuilt by replay, which knows them);
+- v9: ``unenforced`` replaces ``unenforceable``: the charges the cap holds back
+  now, lot by lot, oldest first (``states.cap_ledger``), since a grown limit
+  charges them later; ``value_dating`` adds the seq of the last
+  ``ChargesReversed`` (0: none; no v8 case had one). A v8 snapshot with
+  nothing above the cap reads as an empty queue; one with amounts above it
+  (known per component only, not lot by lot) is refused, and the store
+  rebuilds that case from its events;
 - v5: adds ``credit`` (``states.credit.CreditState``). A v4 snapshot was
   written before credit reporting, when no case had been sent a notice, so
   its credit state is the empty one (and a replay of its events agrees).
@@ -37,6 +44,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from states import contact as contact_rules
+from states.cap_ledger import Unenforced
 from states.contact import ContactDay, ContactState, LastContact
 from states.credit import CreditState
 from states.errors import DomainError
@@ -48,8 +56,8 @@ from states.vocabulary import ContactChannel, ContactOutcome, ContactParty
 if TYPE_CHECKING:
     from states.case import CollectionCase
 
-SNAPSHOT_VERSION = 8
-ADDED_IN = {3: ("pause_reason", "last_contact"), 5: ("credit",), 6: ("visits",), 7: ("litigation",), 8: ("placement",)}  # keys each version added to the one before
+SNAPSHOT_VERSION = 9
+ADDED_IN = {3: ("pause_reason", "last_contact"), 5: ("credit",), 6: ("visits",), 7: ("litigation",), 8: ("placement",), 9: ("unenforced", "value_dating")}  # keys each version added to the one before
 
 
 def decode_opening_event(text: str) -> CaseOpened:
@@ -81,7 +89,8 @@ def snapshot(case: CollectionCase) -> dict[str, Any]:
         "principal_days": {k: str(v) for k, v in case.principal_days.items()},
         "computed": {k: str(v) for k, v in case.computed.items()},
         "charged": str(case.charged),
-        "unenforceable": {k: str(v) for k, v in case.unenforceable.items()},
+        "unenforced": [[lot.component, str(lot.amount), lot.installment] for lot in case.unenforced],
+        "value_dating": case.last_reversal_seq,
         "dues": [str(case.penalty_due), str(case.compound_due), str(case.costs_due)],
         "total_paid": str(case.total_paid),
         "overpayment": str(case.overpayment),
@@ -136,7 +145,8 @@ def from_snapshot(
     case.principal_days = {k: Decimal(v) for k, v in data["principal_days"].items()}
     case.computed = {k: Decimal(v) for k, v in data["computed"].items()}
     case.charged = Decimal(data["charged"])
-    case.unenforceable = {k: Decimal(v) for k, v in data["unenforceable"].items()}
+    case.unenforced = tuple(Unenforced(c, Decimal(a), i) for c, a, i in data["unenforced"])
+    case.last_reversal_seq = data["value_dating"]
     case.penalty_due, case.compound_due, case.costs_due = map(Decimal, data["dues"])
     case.total_paid = Decimal(data["total_paid"])
     case.overpayment = Decimal(data["overpayment"])
@@ -199,13 +209,21 @@ def _upgraded(data: dict[str, Any]) -> dict[str, Any]:
     version = data.get("v")
     if version == SNAPSHOT_VERSION:
         return data
+    if version == 8:  # written when the cap cut for good: nothing to release unless something was cut
+        held = {k: v for k, v in data.pop("unenforceable", {}).items() if Decimal(v)}
+        if held:
+            raise DomainError(
+                f"case {data.get('case_id')}: snapshot version 8 holds {', '.join(sorted(held))} above the cap "
+                f"without its {ADDED_IN[9][0]} lots; rebuild it by replay"
+            )
+        return {**data, "v": SNAPSHOT_VERSION, "unenforced": [], "value_dating": 0}
     if version == 7:  # written before placements were measured: known only for a case never placed
         if data["agency"][2]:
             raise DomainError(
                 f"case {data.get('case_id')}: snapshot version 7 of a case placed before lacks "
                 f"{' and '.join(ADDED_IN[8])}; rebuild it by replay"
             )
-        return {**data, "v": SNAPSHOT_VERSION, "placement": [None, None, None, None]}
+        return _upgraded({**data, "v": 8, "placement": [None, None, None, None]})
     if version == 6:  # written before judgments were recorded: none is
         return _upgraded({**data, "v": 7, "litigation": None})
     if version == 5:  # written before field visits were scheduled: none is

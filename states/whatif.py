@@ -44,6 +44,7 @@ from states.events import (
     CaseResumed,
     CaseWrittenOff,
     ChargesAccrued,
+    ChargesReversed,
     ContactRecorded,
     Event,
     ExecutionRecorded,
@@ -69,7 +70,7 @@ class Outcome:
     stages: tuple[str, ...]  # the stage at the end of each date of the window
     escalations: tuple[str, ...]  # "phone->visit on 2026-03-04", in order
     penalties_charged: Decimal
-    capped: Decimal  # charges above the legal cap, not charged
+    capped: Decimal  # what the window added above the legal cap (net of what a grown limit released)
     placements: int
     lawsuits: int
     final_stage: str
@@ -120,7 +121,7 @@ def rerun(history: Sequence[Event], policy: CollectionPolicy, through: date) -> 
     for event in history[1:]:
         if event.business_date > through:
             break
-        run = _input(event, case, policy)
+        run = _input(event, case, policy, made)
         if run is None:
             continue
         try:
@@ -134,13 +135,13 @@ def rerun(history: Sequence[Event], policy: CollectionPolicy, through: date) -> 
     return made, refused
 
 
-def _input(event: Event, case: CollectionCase, policy: CollectionPolicy):
+def _input(event: Event, case: CollectionCase, policy: CollectionPolicy, made: Sequence[Event] = ()):
     """The command that re-enacts an input event (None: the rules made this event, not a person)."""
     actor = event.actor
-    if isinstance(event, PaymentReceived):
-        cmd = RecordPayment(case=case.case_id, operator=_operator(actor), amount=event.amount, received_on=event.business_date,
-                            payment_id=event.payment_id, channel=event.channel)
-        return lambda: case.record_payment(cmd, policy)
+    if isinstance(event, PaymentReceived):  # on the date it carried: a value-dated one is value-dated again if need be
+        cmd = RecordPayment(case=case.case_id, operator=_operator(actor), amount=event.amount, received_on=event.received_on,
+                            payment_id=event.payment_id, channel=event.channel, backdate_reason=event.backdate_reason or "")
+        return lambda: case.record_payment(cmd, policy, recorded=[e for e in made if isinstance(e, (ChargesAccrued, PaymentReceived))])
     if isinstance(event, PromiseMade):
         cmd = MakePromise(case=case.case_id, operator=_operator(actor), amount=event.amount, promised_on=event.promised_on,
                           made_on=event.business_date)
@@ -183,7 +184,7 @@ def outcome(history: Iterable[Event], start: date, end: date) -> Outcome:
     """What a history did over [start, end], read from its events."""
     changes: list[tuple[date, str]] = []
     escalations: list[str] = []
-    penalties = capped = ZERO
+    penalties = capped = held = ZERO  # held: what lies above the cap so far (released charges leave it)
     placements = lawsuits = 0
     stage = Stage.CURRENT.value
     for event in history:
@@ -192,16 +193,22 @@ def outcome(history: Iterable[Event], start: date, end: date) -> Outcome:
         if isinstance(event, StageChanged):
             changes.append((event.business_date, event.to_stage))
             stage = event.to_stage
+        before = held
+        if isinstance(event, ChargesAccrued):
+            held += sum((p.unenforceable for p in event.postings), ZERO) - sum((lot.amount for lot in event.released), ZERO)
+        elif isinstance(event, ChargesReversed):  # a value-dated payment took charges back (they are posted again)
+            held = sum((lot.amount for lot in event.unenforced), ZERO)
         within = event.business_date >= start
         if not within:
             continue
+        capped += held - before
         if isinstance(event, StageChanged):
             escalations.append(f"{event.from_stage}->{event.to_stage} on {event.business_date}")
         elif isinstance(event, ChargesAccrued):
-            for posting in event.postings:
-                capped += posting.unenforceable
-                if posting.component in PENALTIES:
-                    penalties += posting.enforceable
+            penalties += sum((p.enforceable for p in event.postings if p.component in PENALTIES), ZERO)
+            penalties += sum((lot.amount for lot in event.released if lot.component in PENALTIES), ZERO)
+        elif isinstance(event, ChargesReversed):
+            penalties -= sum((line.amount for line in event.lines if line.component in PENALTIES), ZERO)
         elif isinstance(event, PlacedWithAgency):
             placements += 1
         elif isinstance(event, LawsuitFiled):

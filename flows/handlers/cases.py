@@ -117,7 +117,7 @@ def record_payment(cmd: RecordPayment, app: App) -> list[Event]:
             if known.repeated_by(this):
                 return []
             raise DuplicatePayment(f"payment_id: {cmd.payment_id!r} {known.conflict(this)}; a payment id is recorded once")
-        events = case.record_payment(cmd, app.policy, agency_board(app, cmd))
+        events = case.record_payment(cmd, app.policy, agency_board(app, cmd), recorded=uow.cases.accruals_for_payment(case, cmd.received_on))
         uow.commit()
     return events
 

@@ -11,8 +11,8 @@
       apply     the good rows sorted by case, then ``paid_on``, then file order, and applied
                 ~2,000 rows a unit of work (one transaction), a case never split between two:
                 each row through ``CollectionCase.record_payment``, the rule ``collectflow pay``
-                runs; a row it refuses (the case settled, a date before the case's last closed
-                date) is rejected with the domain's reason
+                runs (a row dated before the case's last closed date is value-dated); a row it
+                refuses (the case settled) is rejected with the domain's reason
 
 A chunk whose commit fails (another writer recorded the same payment id or
 changed a case meanwhile) is applied again row by row through the
@@ -252,7 +252,8 @@ def _apply_chunk(app: App, chunk: list[_Pending], report: PaymentImportReport) -
                     outcomes.append((p, f"case {p.case_id}: cannot be loaded: {unreadable[p.case_id]}"))
                     continue
                 try:
-                    events = case.record_payment(p.command, app.policy, board)
+                    accruals = uow.cases.accruals_for_payment(case, p.command.received_on)
+                    events = case.record_payment(p.command, app.policy, board, recorded=accruals)
                     outcomes.append((p, events))
                     if board is not None:
                         board = board.after(events)

@@ -164,3 +164,29 @@ def test_an_operator_run_is_named_after_its_case_and_leaves_the_allocation_as_an
     rows = artifact.data if isinstance(artifact.data, list) else __import__("json").loads(artifact.data)
     assert any(r["what"] == "PaymentReceived" and "BANK-NAME-1" in r["detail"] for r in rows)
     assert any(r["what"] == "after: total due" for r in rows)
+
+
+def test_the_payment_form_value_dates_and_keeps_the_back_dating_window(store, book_in_collection):
+    """The form has the back-dating reason field (derived from the command); a date within the
+    window is value-dated, one beyond it is refused and stores nothing, unless a reason is given."""
+    assert "backdate_reason" in Payment.model_fields
+    visit = book_in_collection[Stage.VISIT][0]
+    closed_on = store.case_row(visit).projection.accrued_through
+    inside, beyond = closed_on - timedelta(days=5), closed_on - timedelta(days=45)
+    _, events = act(store, visit, lambda: operator.record_payment(
+        Payment(case=visit, operator=OPERATOR, amount=Decimal("10.00"), received_on=inside, payment_id="FORM-VD-1")
+    ))
+    assert [e.type for e in events][:1] == ["ChargesReversed"]
+    (paid,) = [e for e in events if e.type == "PaymentReceived"]
+    assert (paid.value_date, paid.business_date) == (inside, closed_on)
+    before = store.digest()
+    with pytest.raises(DomainError, match=f"dated {beyond} is 45 days before .* window of 31 days"):
+        operator.record_payment(Payment(case=visit, operator=OPERATOR, amount=Decimal("10.00"), received_on=beyond, payment_id="FORM-VD-2"))
+    assert store.digest() == before
+    _, events = act(store, visit, lambda: operator.record_payment(
+        Payment(case=visit, operator=OPERATOR, amount=Decimal("10.00"), received_on=beyond, payment_id="FORM-VD-2",
+                backdate_reason="branch remittance late")
+    ))
+    (paid,) = [e for e in events if e.type == "PaymentReceived"]
+    # not valued before the payment already recorded with a later value date
+    assert (paid.backdate_reason, paid.paid_on, paid.value_date) == ("branch remittance late", beyond, inside)

@@ -24,8 +24,8 @@ from models.audit import verify
 from models.tables import cases, events, payments
 from models.uow import PaymentLedger
 from states.commands import RecordPayment
-from states.errors import UserError
 from states.events import PaymentReceived
+from states.errors import UserError
 from states.parse import InputError
 from states.vocabulary import OperatorRole
 from tests.integration.builders import POLICY, book
@@ -163,17 +163,19 @@ def test_what_the_domain_refuses_is_rejected_with_its_reason(store, app, booked,
     rows = [
         pay_row(1, "PAYOFF", "20000.00", "2024-03-05"),  # settles CASE-000001
         pay_row(1, "LATE", "10.00", "2024-03-06"),  # ... which then takes no more payments
-        pay_row(2, "EARLY", "10.00", "2024-02-20"),  # before the last closed date
+        pay_row(2, "EARLY", "10.00", "2024-02-20"),  # before the last closed date: value-dated, applied
         pay_row(9, "NOBODY", "10.00"),
         pay_row(3, "GOOD", "10.00"),
     ]
     report = run(app, write_csv(tmp_path / "pay.csv", rows))
-    assert (report.applied, report.rejected, report.cases_settled) == (2, 3, 1)
+    assert (report.applied, report.rejected, report.cases_settled) == (3, 2, 1)
     messages = "\n".join(report.rejections)
     assert "row 3: case CASE-000001: is settled; it takes no more payments" in messages
-    assert "row 4: case CASE-000002: payment dated 2024-02-20 is before the case's last closed date 2024-02-29" in messages
     assert "row 5, column contract_no: 'MF-000009' is refused: no case with id or contract number 'MF-000009'" in messages
-    assert report.overpayment > 0 and report.amount_applied == Decimal("20010.00")
+    assert report.overpayment > 0 and report.amount_applied == Decimal("20020.00")
+    (early,) = [e for e in store.events("CASE-000002") if isinstance(e, PaymentReceived)]
+    assert (early.received_on, early.valued_on, early.business_date) == (date(2024, 2, 20), date(2024, 2, 20), date(2024, 2, 29))
+    assert verify(store.engine).ok  # the projection equals the replay of the value-dated history
 
 
 def test_a_payment_that_clears_the_arrears_cures_the_case(store, app, booked, tmp_path):
@@ -212,10 +214,10 @@ def test_the_payers_name_is_masked_in_every_message_and_nowhere_clear_in_the_dat
         pay_row(1, "TX-1", payer_name=PAYER),
         pay_row(2, "TX-2", "0", payer_name=PAYER),
         pay_row(3, "TX-3", payer_name=PAYER + "\x01"),
-        pay_row(4, "TX-4", on="2024-02-01", payer_name=PAYER),
+        pay_row(4, "TX-4", on="2024-02-01", payer_name=PAYER),  # value-dated
     ]
     report = run(app, write_csv(tmp_path / "pay.csv", rows))
-    assert (report.applied, report.rejected) == (1, 3)
+    assert (report.applied, report.rejected) == (2, 2)
     shown = json.dumps(report.as_dict(), ensure_ascii=False)
     assert "column payer_name: '欧****'" in shown
     assert PAYER not in shown and "阳娜" not in shown
@@ -284,3 +286,81 @@ def test_the_payments_import_command_exits_0_1_and_2(store, booked, db_url, tmp_
     assert missing.exit_code == 2 and "error: " in missing.output and "no such file" in missing.output
     assert future.exit_code == 2 and "is after today" in future.output
     assert PAYER not in first.output + again.output + rejected.output
+
+
+# --------------------------------------------------------------------------- value-dated
+
+
+def test_two_rows_dated_before_the_close_are_both_value_dated_in_one_unit_of_work(store, app, booked, tmp_path):
+    """The cases are closed through 2024-02-29; yesterday's and the day before's receipts come in."""
+    rows = [pay_row(1, "VD-1", "300.00", "2024-02-20"), pay_row(1, "VD-2", "200.00", "2024-02-25")]
+    report = run(app, write_csv(tmp_path / "pay.csv", rows))
+    assert (report.applied, report.rejected) == (2, 0)
+    history = store.events("CASE-000001")
+    reversals = [e for e in history if e.type == "ChargesReversed"]
+    assert [r.value_date for r in reversals] == [date(2024, 2, 20), date(2024, 2, 25)]
+    first, second = received(store, "CASE-000001")
+    assert (first.valued_on, second.valued_on) == (date(2024, 2, 20), date(2024, 2, 25))
+    assert all(e.business_date <= date(2024, 2, 29) for e in history)
+    assert verify(store.engine).ok
+    # the same file again: the payments table keeps the dates given, so nothing new
+    again = run(app, write_csv(tmp_path / "again.csv", rows))
+    assert (again.applied, again.unchanged) == (0, 2)
+
+
+def test_collectflow_pay_value_dates_a_payment_before_the_last_closed_date(store, app, booked):
+    from flows import runtime
+    from flows.cli import app as cli
+
+    with runtime.use(app):
+        result = CliRunner().invoke(
+            cli, ["pay", "MF-000002", "100.00", "--on", "2024-02-22", "--payment-id", "CLI-VD", "--operator", "op-1"]
+        )
+    assert result.exit_code == 0, result.output
+    assert "value-dated: applied as of 2024-02-22" in result.output
+    (payment,) = received(store, "CASE-000002")
+    assert (payment.value_date, payment.business_date) == (date(2024, 2, 22), date(2024, 2, 29))
+
+
+# --------------------------------------------------------------------------- the back-dating window
+
+
+def test_collectflow_pay_beyond_the_window_is_refused_in_one_line_and_stores_nothing(store, app, booked):
+    from flows import runtime
+    from flows.cli import app as cli
+
+    digest = store.digest()
+    args = ["pay", "MF-000003", "100.00", "--on", "2024-01-20", "--payment-id", "CLI-OLD", "--operator", "op-1"]
+    with runtime.use(app):
+        refused = CliRunner().invoke(cli, args)
+        assert store.digest() == digest
+        given = CliRunner().invoke(cli, [*args, "--backdate-reason", "cash desk batch found in the safe"])
+    assert refused.exit_code == 2, refused.output  # the CLI's exit code for every refused input
+    lines = [line for line in refused.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in refused.output
+    assert "2024-01-20 is 40 days before the case's last closed date 2024-02-29" in lines[0]
+    assert "back-dating window of 31 days" in lines[0] and "--backdate-reason" in lines[0]
+    assert given.exit_code == 0, given.output
+    (payment,) = received(store, "CASE-000003")
+    assert payment.backdate_reason == "cash desk batch found in the safe" and payment.value_date == date(2024, 1, 20)
+    assert verify(store.engine).ok
+
+
+def test_a_file_row_beyond_the_window_is_rejected_unless_it_gives_a_reason(store, app, booked, tmp_path):
+    digest = store.digest()
+    report = run(app, write_csv(tmp_path / "old.csv", [pay_row(4, "OLD-1", "50.00", "2024-01-10")]))
+    assert (report.applied, report.rejected) == (0, 1)
+    assert report.rejections[0].startswith("row 2: case CASE-000004: payment dated 2024-01-10 is 50 days before")
+    assert "window of 31 days" in report.rejections[0]
+    assert store.digest() == digest  # nothing stored, not even the reviews the row would have caught up on
+
+    columns = [*COLUMNS, "backdate_reason"]
+    path = tmp_path / "old-with-reason.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, columns, restval="")
+        writer.writeheader()
+        writer.writerow({**pay_row(4, "OLD-1", "50.00", "2024-01-10"), "backdate_reason": "agency remittance late"})
+    report = run(app, path)
+    assert (report.applied, report.rejected) == (1, 0)
+    (payment,) = received(store, "CASE-000004")
+    assert payment.backdate_reason == "agency remittance late"

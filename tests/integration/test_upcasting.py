@@ -57,12 +57,13 @@ def store_v1_history(store) -> dict:
     return fixture
 
 
-def test_a_v1_payment_reads_back_as_v2_with_its_channel(store):
+def test_a_v1_payment_reads_back_as_the_current_version_with_its_channel(store):
     fixture = store_v1_history(store)
     case_id = fixture["case_id"]
     (payment,) = [e for e in store.events(case_id) if isinstance(e, PaymentReceived)]
     assert payment.channel == "bank_transfer"  # what every v1 payment was
-    assert payment.schema_version == 2 and payment.amount == Decimal("1000.00")
+    assert payment.schema_version == PaymentReceived.schema_version and payment.amount == Decimal("1000.00")
+    assert payment.value_date is None and payment.received_on == payment.business_date  # v2 -> v3: on its day
     with store.engine.connect() as conn:
         stored = conn.execute(
             select(events.c.schema_version, events.c.payload).where(events.c.case_id == case_id, events.c.seq == payment.seq)

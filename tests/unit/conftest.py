@@ -148,8 +148,15 @@ def stage_path(events: Iterable[Event]) -> list[tuple[date, str, int]]:
 
 
 def posted(events: Iterable[Event], component: str, field: str = "enforceable") -> Decimal:
-    """Sum of one component's postings over the ChargesAccrued events."""
-    return sum(
-        (getattr(p, field) for e in events if isinstance(e, ChargesAccrued) for p in e.postings if p.component == component),
-        D("0.00"),
-    )
+    """Sum of one component's postings over the ChargesAccrued events.
+
+    A release (a charge held above the cap, let through later) counts as enforceable
+    and no longer unenforceable: the sums are what is charged and held back now."""
+    total = D("0.00")
+    for e in events:
+        if isinstance(e, ChargesAccrued):
+            total += sum((getattr(p, field) for p in e.postings if p.component == component), D("0.00"))
+            if field in ("enforceable", "unenforceable"):
+                released = sum((lot.amount for lot in e.released if lot.component == component), D("0.00"))
+                total += released if field == "enforceable" else -released
+    return total

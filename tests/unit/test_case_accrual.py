@@ -124,9 +124,10 @@ def test_late_fee_rate_is_a_share_of_the_missed_installment():
     assert posted(case.log, LATE_FEE) == round_fen((first.principal + first.interest) * D("0.01"))
 
 
-def test_late_fee_is_cut_first_when_the_cap_binds():
+def test_what_fell_due_last_lies_above_the_cap_first():
     """At 18 % the contract interest leaves little room under the time-weighted 24 % cap on day
-    one of default: a 5 % late fee is trimmed to what fits and the rest is unenforceable."""
+    one of default. The late fee fell due first (the morning the installment is missed), the day's
+    penalty after it: the penalty is above the cap, the fee is trimmed to what is left."""
     terms = loan("12000.00", "0.18", 3, RepaymentMethod.EQUAL_PRINCIPAL, late_fee_rate="0.05")
     first = terms.schedule[0]
     case = open_case(terms=terms)
@@ -134,7 +135,8 @@ def test_late_fee_is_cut_first_when_the_cap_binds():
     (fee,) = [p for e in of_type(case.log, ChargesAccrued) for p in e.postings if p.component == LATE_FEE]
     assert fee.computed == round_fen((first.principal + first.interest) * D("0.05"))
     assert fee.unenforceable > 0 and fee.enforceable + fee.unenforceable == fee.computed
-    assert posted(case.log, PENALTY, "unenforceable") == D("0.00")  # the late fee is cut before penalty
+    assert posted(case.log, PENALTY, "unenforceable") == posted(case.log, PENALTY, "computed") == D("3.00")
+    assert case.charged == of_type(case.log, ChargesAccrued)[-1].cap_limit  # charged up to the limit, no further
 
 
 def test_no_late_fee_for_an_installment_paid_on_its_due_date():
@@ -242,6 +244,7 @@ def test_contract_interest_accrued_but_not_yet_due_is_shown_in_the_view():
 def _assert_within_cap(events):
     for event in of_type(events, ChargesAccrued):
         charged = event.charged_before + sum((p.enforceable for p in event.postings), D("0"))
+        charged += sum((lot.amount for lot in event.released), D("0"))
         assert charged <= event.cap_limit, event
         for p in event.postings:
             assert p.enforceable + p.unenforceable == p.computed
@@ -288,15 +291,19 @@ def test_private_lending_cap_trims_contract_interest_itself():
     (posting,) = [p for e in of_type(case.log, ChargesAccrued) for p in e.postings if p.component == CONTRACT]
     # 30 days: 18 % gives 150.00; 12 % allows 100.00; the 50.00 above is recorded, not charged
     assert (posting.computed, posting.enforceable, posting.unenforceable) == (D("150.00"), D("100.00"), D("50.00"))
-    assert case.installments[0].interest_due == D("100.00")
+    # the next day's posting (07-02) lets 3.33 of it through: the limit grew by a day of 12 %
+    (release,) = [lot for e in of_type(case.log, ChargesAccrued) for lot in e.released]
+    assert (release.component, release.installment, release.amount) == (CONTRACT, 1, D("3.33"))
+    assert case.installments[0].interest_due == D("103.33")
     _assert_within_cap(case.log)
 
-    # paying what is enforceable settles the case: the 50.00 is never collected
+    # paying what is enforceable settles the case: what is still above the cap (46.67 of contract
+    # interest and the 7.50 of 07-02's penalty, which fell due after it) is never collected
     payoff = case.view(date(2025, 7, 2)).projection.total_due
     events = case.record_payment(payment_cmd(case, payoff, date(2025, 7, 2), "payoff"), POLICY)
     assert case.stage.value == "settled"
-    assert case.projection().unenforceable >= D("50.00")
-    assert all(line.component != CONTRACT or line.amount <= D("100.00") for e in events for line in getattr(e, "lines", ()))
+    assert case.unenforceable == {CONTRACT: D("46.67"), PENALTY: D("7.50")}
+    assert all(line.component != CONTRACT or line.amount <= D("103.33") for e in events for line in getattr(e, "lines", ()))
 
 
 def test_litigation_costs_are_outside_the_cap():

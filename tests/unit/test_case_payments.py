@@ -120,16 +120,6 @@ def test_partial_prepayment_pays_principal_and_never_interest_in_advance():
     assert interest.enforceable == D("139.00")
 
 
-def test_payment_dated_before_the_last_closed_date_is_refused():
-    case = open_case()
-    case.advance(DUE + timedelta(days=30), POLICY)
-    with pytest.raises(DomainError) as err:
-        case.record_payment(payment_cmd(case, "100.00", DUE + timedelta(days=29), "old"), POLICY)
-    message = str(err.value)
-    assert "case-1" in message and "2024-03-30" in message and "last closed date 2024-03-31" in message
-    case.record_payment(payment_cmd(case, "100.00", DUE + timedelta(days=30), "same-day"), POLICY)  # the closed date itself is fine
-
-
 @pytest.mark.parametrize(
     "amount, needle", [("0", "must be a positive amount"), ("-5", "must be a positive amount"), ("abc", "not a number"), (1.5, "float")]
 )

@@ -104,7 +104,7 @@ def test_a_v4_snapshot_loads_with_no_credit_reporting_state():
 def test_the_collector_fields_survive_a_snapshot_and_a_replay():
     case = collector_case()
     snapshot = json.loads(json.dumps(case.snapshot()))
-    assert snapshot["v"] == SNAPSHOT_VERSION == 8
+    assert snapshot["v"] == SNAPSHOT_VERSION == 9
     restored = CollectionCase.from_snapshot(snapshot)
     assert restored.snapshot() == case.snapshot()
     assert restored.view(day(12), POLICY) == CollectionCase.replay(case.log).view(day(12), POLICY) == case.view(day(12), POLICY)

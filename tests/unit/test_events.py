@@ -60,6 +60,7 @@ def every_kind_of_event():
     case.amend_borrower_details((DetailChange("phone", "138****1234", "139****5432"),), d(16), actor="op-2", source="loans.csv row 2")
     case.record_personal_data_read(("phone",), d(16), actor="op-2", purpose="collection call")
     case.advance(d(40), POLICY)  # in the visit stage: a visit is scheduled
+    case.record_payment(payment_cmd(case, "50.00", d(20), "pay-2", operator="op-1"), POLICY)  # value-dated: reversed
     case.report_visit(
         ReportVisit(case=case.case_id, operator="op-2", collectors="op-2,op-3", outcome="met", visited_at=datetime(2024, 4, 11, 10, 0)),
         POLICY,
@@ -161,13 +162,13 @@ def _v1_payment_record() -> dict:
     return record
 
 
-def test_payment_received_v1_is_upcast_to_v2_on_read():
+def test_payment_received_v1_is_upcast_to_the_current_version_on_read():
     record = _v1_payment_record()
     event = event_from_record(**record)
     assert isinstance(event, PaymentReceived)
     assert event.channel == "bank_transfer"
-    assert event.schema_version == 2
-    assert json.loads(event.canonical_json())["schema_version"] == 2
+    assert event.schema_version == 3 and event.value_date is None and event.paid_on is None  # v2 -> v3: on its day
+    assert json.loads(event.canonical_json())["schema_version"] == 3
     assert upcast_payment_received_v1_v2({"amount": "1.00"}) == {"amount": "1.00", "channel": "bank_transfer"}
 
 
@@ -180,7 +181,7 @@ def test_upcasting_does_not_touch_the_stored_record():
 
 def test_a_schema_newer_than_the_code_is_refused():
     record = _v1_payment_record()
-    record["schema_version"] = 3
+    record["schema_version"] = 4
     with pytest.raises(EventError, match="newer than this code"):
         event_from_record(**record)
 

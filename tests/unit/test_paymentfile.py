@@ -103,7 +103,7 @@ def test_the_payers_name_is_masked_in_every_message():
 
 def test_the_columns_are_documented_with_what_each_accepts():
     assert REQUIRED == ("payment_id", "contract_no", "amount", "paid_on", "channel")
-    assert {c.name for c in COLUMNS} == {*REQUIRED, "currency", "payer_name"}
+    assert {c.name for c in COLUMNS} == {*REQUIRED, "currency", "payer_name", "backdate_reason"}
     assert all(c.accepted for c in COLUMNS)
 
 

@@ -130,6 +130,8 @@ def test_money_is_conserved_and_charges_stay_under_the_cap(terms, plan):
             paid += event.amount
         elif isinstance(event, ChargesAccrued):  # (b)
             assert event.charged_before == charged
+            assert all(lot.amount > 0 for lot in event.released)
+            charged += sum((lot.amount for lot in event.released), D("0"))
             for p in event.postings:
                 assert p.enforceable >= 0 and p.unenforceable >= 0
                 assert p.enforceable + p.unenforceable == p.computed

@@ -1,0 +1,120 @@
+"""Value-dated payments: the charges posted after a payment's value date, taken back.
+
+A bank file arrives the morning after: the close at 02:00 has already
+accrued the case through today when yesterday's receipts are loaded. Such a
+payment is applied at its value date v: the charges posted after v are
+reversed by one compensating ``ChargesReversed`` event (an event is never
+edited), the payment is allocated as of v, and the case is accrued again
+through the last accrual date, so interest is charged only on what was
+really owed each day (``CollectionCase.record_payment``). Stage changes made
+meanwhile stand as history; the next review decides on the corrected
+balances.
+
+Only the accruals still in effect matter: those after the case's last
+reversal (an earlier value-dated payment already reversed and re-posted
+what came before it) that run past v. ``reversal`` takes those events, no
+I/O, and works out the running totals as they stood at the last accrual on
+or before v; the event carries them, so replaying it restores them exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from states import cap_ledger
+from states.accrual import Totals
+from states.cap_ledger import Unenforced
+from states.errors import DomainError
+from states.events import AccrualTotal, AllocatedLine, ChargesAccrued, Event, PaymentReceived
+from states.money import ZERO
+
+
+@dataclass(frozen=True)
+class Reversal:
+    """What a ``ChargesReversed`` event records: what it takes back, and the totals it restores."""
+
+    reversed_seqs: tuple[int, ...]
+    accrued_through: date  # the last accrual on or before the value date
+    lines: tuple[AllocatedLine, ...]  # the enforceable charges taken back, by component and installment
+    totals: tuple[AccrualTotal, ...]  # principal-days and computed postings as they were then
+    charged: Decimal
+    unenforced: tuple[Unenforced, ...]
+
+
+def check_backdating(case_id: str, paid_on: date, last_closed: date, window_days: int, reason: str) -> None:
+    """DOMAIN.md §9: a payment dated more than ``window_days`` before the case's last closed date
+    needs an operator's reason (recorded on it); within the window it is value-dated."""
+    if reason or paid_on >= last_closed - timedelta(days=window_days):
+        return
+    days = (last_closed - paid_on).days
+    raise DomainError(
+        f"case {case_id}: payment dated {paid_on} is {days} days before the case's last closed date {last_closed}, "
+        f"beyond the back-dating window of {window_days} days (policy backdating_days); nothing recorded. "
+        f"Give the reason with --backdate-reason (backdate_reason) to record it"
+    )
+
+
+def value_date(paid_on: date, recorded: Iterable[Event], after_seq: int) -> date:
+    """The date a payment dated ``paid_on`` is applied as of: its own, or the latest value date of
+    a payment already recorded if that is later (no payment is ever allocated again).
+
+    The payments after seq ``after_seq`` (the last reversal) are enough: every one before it was
+    valued no later than the payment that made the reversal, which comes after it.
+    """
+    valued = [e.valued_on for e in recorded if isinstance(e, PaymentReceived) and e.seq > after_seq]
+    return max([paid_on, *valued])
+
+
+def in_effect_after(value_date: date, accruals: Iterable[ChargesAccrued], after_seq: int) -> list[ChargesAccrued]:
+    """The accruals still in effect (after seq ``after_seq``, the last reversal) that run past ``value_date``."""
+    unique = {e.seq: e for e in accruals if e.seq > after_seq and e.through > value_date}
+    return [unique[seq] for seq in sorted(unique)]
+
+
+def reversal(case_id: str, totals: Totals, accrued_through: date, accruals: Sequence[ChargesAccrued]) -> Reversal:
+    """Take back ``accruals`` (in seq order, ending at ``accrued_through``): the totals before the first."""
+    if not accruals:
+        raise DomainError(f"case {case_id}: no accrual after the value date to reverse")
+    for earlier, later in zip(accruals, accruals[1:]):
+        if later.accrued_from != earlier.through:
+            raise DomainError(
+                f"case {case_id}: accruals seq {earlier.seq} (through {earlier.through}) and seq {later.seq} "
+                f"(from {later.accrued_from}) do not follow each other; cannot reverse them"
+            )
+    if accruals[-1].through != accrued_through:
+        raise DomainError(
+            f"case {case_id}: the accruals to reverse end on {accruals[-1].through}, not on the last accrual "
+            f"{accrued_through}; load every accrual in effect after the value date"
+        )
+    principal_days = dict(totals.principal_days)
+    computed = dict(totals.computed)
+    charged = totals.charged
+    queue = tuple(totals.unenforced)
+    taken: dict[tuple[str, int | None], Decimal] = {}
+    for event in reversed(accruals):
+        for seg in event.segments:
+            principal_days[seg.component] -= seg.base * seg.days
+        cut = []
+        for p in event.postings:
+            if p.component in computed:
+                computed[p.component] -= p.computed
+            _take(taken, p.component, p.installment, p.enforceable)
+            charged -= p.enforceable
+            cut.append(Unenforced(p.component, p.unenforceable, p.installment))
+        for lot in event.released:
+            _take(taken, lot.component, lot.installment, lot.amount)
+            charged -= lot.amount
+        queue = cap_ledger.before_posting(queue, event.released, cut)
+    lines = tuple(AllocatedLine(component, amount, installment) for (component, installment), amount in taken.items() if amount)
+    restored = tuple(
+        AccrualTotal(component, principal_days[component], computed.get(component, ZERO)) for component in principal_days
+    )
+    return Reversal(tuple(e.seq for e in accruals), accruals[0].accrued_from, lines, restored, charged, queue)
+
+
+def _take(taken: dict[tuple[str, int | None], Decimal], component: str, installment: int | None, amount: Decimal) -> None:
+    key = (component, installment)
+    taken[key] = taken.get(key, ZERO) + amount

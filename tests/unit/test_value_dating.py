@@ -1,0 +1,206 @@
+"""Value-dated payments (issue #11): a payment dated before the case's last accrual is applied at
+its date; the charges posted after it are reversed by ChargesReversed and posted again."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from states.caps import DEFAULT_LPR_TABLE
+from states.case import CollectionCase, DomainError
+from states.events import ChargesAccrued, ChargesReversed, PaymentReceived
+from states.explain import describe, timeline_of
+from tests.unit.conftest import DUE, POLICY, D, LoggedCase, of_type, open_case, payment_cmd, stored
+from tests.unit.test_cap_path_independence import binding_loans
+
+
+def stored_accruals(case: CollectionCase, paid_on: date) -> list[ChargesAccrued]:
+    """What the store hands the case: the accruals ``accruals_reversed_by`` names."""
+    after = case.accruals_reversed_by(paid_on)
+    if after is None:
+        return []
+    seq, day = after
+    kinds = (ChargesAccrued, PaymentReceived)
+    return [e for e in stored(case.log) if isinstance(e, kinds) and e.seq > seq and e.business_date > day]
+
+
+def pay_late(case: CollectionCase, amount, paid_on: date, payment_id: str, backdate_reason: str = ""):
+    cmd = dataclasses.replace(payment_cmd(case, amount, paid_on, payment_id), backdate_reason=backdate_reason)
+    return case.record_payment(cmd, POLICY, recorded=stored_accruals(case, paid_on))
+
+
+def test_a_payment_recorded_after_the_close_is_applied_at_its_value_date():
+    """10,000.00 overdue from 03-02 at 27 % penalty; 5,000.00 paid on 03-20, loaded after the
+    case was closed through 03-31. As of 03-20 it pays 19 days of penalty (142.50), the contract
+    interest (145.00) and 4,712.50 of principal; penalty from 03-21 runs on 5,287.50 (43.62)."""
+    case = open_case()
+    case.advance(DUE + timedelta(days=30), POLICY)  # 03-31: 225.00 of penalty posted on 10,000
+    before = len(case.log)
+    events = pay_late(case, "5000.00", date(2024, 3, 20), "bank-1")
+
+    reversal, *_ = of_type(events, ChargesReversed)
+    assert reversal.business_date == date(2024, 3, 31) and reversal.value_date == date(2024, 3, 20)
+    assert reversal.reversed_seqs and all(case.log[seq - 1].type == "ChargesAccrued" for seq in reversal.reversed_seqs)
+    (payment,) = of_type(events, PaymentReceived)
+    assert (payment.business_date, payment.value_date, payment.received_on) == (date(2024, 3, 31), date(2024, 3, 20), date(2024, 3, 20))
+    assert [(l.component, l.amount) for l in payment.lines] == [
+        ("penalty_interest", D("142.50")), ("contract_interest", D("145.00")), ("principal", D("4712.50"))
+    ]
+    assert case.accrued_through == date(2024, 3, 31)
+    assert case.penalty_due == D("43.62") and case.principal_outstanding() == D("5287.50")
+    assert all(e.business_date == date(2024, 3, 31) for e in case.log[before:])  # history stays in date order
+    assert "applied as of 2024-03-20" in describe(payment)
+    assert "reversed" in describe(reversal) and "2024-03-20" in describe(reversal)
+
+    on_its_day = open_case()
+    on_its_day.advance(date(2024, 3, 19), POLICY)
+    on_its_day.record_payment(payment_cmd(on_its_day, "5000.00", date(2024, 3, 20), "bank-1"), POLICY)
+    on_its_day.advance(date(2024, 3, 31), POLICY)
+    assert on_its_day.projection().penalty_interest == case.projection().penalty_interest
+    assert CollectionCase.replay(stored(case.log)).snapshot() == case.snapshot()
+
+
+def test_a_payment_is_never_valued_before_one_recorded_with_a_later_date():
+    case = open_case()
+    case.advance(DUE + timedelta(days=30), POLICY)
+    pay_late(case, "100.00", date(2024, 3, 25), "bank-1")
+    events = pay_late(case, "100.00", date(2024, 3, 10), "bank-2")
+    (payment,) = of_type(events, PaymentReceived)
+    assert (payment.value_date, payment.paid_on) == (date(2024, 3, 25), date(2024, 3, 10))
+    assert "dated 2024-03-10" in describe(payment) and "no earlier than" in describe(payment)
+    (second,) = of_type(events, ChargesReversed)
+    assert min(case.log[s - 1].through for s in second.reversed_seqs) > date(2024, 3, 25)
+    assert CollectionCase.replay(stored(case.log)).snapshot() == case.snapshot()
+
+
+def test_accruals_missing_from_what_the_store_gave_are_refused():
+    case = open_case()
+    case.advance(DUE + timedelta(days=30), POLICY)
+    case.collect_events()  # stored: the case no longer holds them
+    with pytest.raises(DomainError, match="reverse"):
+        case.record_payment(payment_cmd(case, "100.00", date(2024, 3, 20), "bank-1"), POLICY, recorded=[])
+    assert not of_type(case.collect_events(), PaymentReceived)
+
+
+def test_the_timeline_explains_the_reversal_and_the_days_posted_again():
+    case = open_case()
+    case.advance(DUE + timedelta(days=30), POLICY)
+    pay_late(case, "5000.00", date(2024, 3, 20), "bank-1")
+    rows = timeline_of(stored(case.log))
+    texts = [row.description for row in rows]
+    assert any("reversed" in t for t in texts)
+    assert any(t.startswith("charges 2024-03-21") for t in texts)
+    assert rows[-1].after.penalty_interest == D("43.62")
+
+
+payment_plan = st.tuples(st.integers(1, 150), st.integers(1, 2_000_000).map(lambda fen: Decimal(fen) / 100))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(terms=binding_loans(), earlier=st.lists(payment_plan, max_size=2), late=payment_plan, lag=st.integers(1, 40))
+def test_a_payment_recorded_late_gives_what_it_gives_recorded_on_its_day(terms, earlier, late, lag):
+    """The same payments; the last one recorded on its day, or ``lag`` days later after the
+    closes of those days: the same balances, charged and unenforceable amounts to the fen."""
+    start = terms.disbursed_on
+    day, amount = start + timedelta(days=late[0]), late[1]
+    end = day + timedelta(days=lag)
+
+    def history(late_by: int) -> CollectionCase:
+        case, _ = LoggedCase.open("case-v", terms, DEFAULT_LPR_TABLE)
+        for n, (offset, paid) in enumerate(sorted(earlier)):
+            on = start + timedelta(days=min(offset, late[0]))
+            if not case.stage.is_closed and on >= case.accrued_through:
+                try:
+                    case.record_payment(payment_cmd(case, paid, on, f"early-{n}"), POLICY)
+                except DomainError:
+                    assert case.stage.is_closed
+        if late_by:
+            case.advance(day + timedelta(days=late_by), POLICY)
+            if not case.stage.is_closed:
+                case._accrue(day + timedelta(days=late_by))  # the close of that day accrued it
+        if not case.stage.is_closed:  # beyond the 31-day window with the operator's reason
+            pay_late(case, amount, day, "late", "bank file held back" if late_by > POLICY.backdating_days else "")
+        case.advance(end, POLICY)
+        if not case.stage.is_closed:
+            case._accrue(end)
+        return case
+
+    def money(case: CollectionCase) -> dict:
+        p = case.projection()
+        return {
+            "charged": case.charged, "unenforceable": p.unenforceable, "principal": p.principal_outstanding,
+            "penalty_and_compound": case.penalty_due + case.compound_due, "total_paid": p.total_paid,
+            "overpayment": p.overpayment, "owing": case.total_owing(),
+            "installments": [(i.principal_paid, i.interest_due, i.interest_paid, i.late_fee_due, i.late_fee_paid) for i in case.installments],
+        }
+
+    on_its_day, late = history(0), history(lag)
+    if on_its_day.stage.is_closed or late.stage.is_closed:
+        return  # a payoff settles the case, and a settled case accrues nothing: compared elsewhere
+    assert of_type(late.log, ChargesReversed)  # it was value-dated
+    assert money(late) == money(on_its_day)
+    assert CollectionCase.replay(stored(late.log)).snapshot() == late.snapshot()
+
+
+# --- the back-dating window (DOMAIN.md §9) -------------------------------------------------
+
+
+def test_a_payment_beyond_the_back_dating_window_is_refused_naming_date_window_and_flag():
+    case = open_case()
+    case.advance(DUE + timedelta(days=60), POLICY)  # closed through 2024-04-30
+    case.collect_events()
+    version = case.version
+    with pytest.raises(DomainError) as refused:
+        pay_late(case, "100.00", date(2024, 3, 20), "bank-old")
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "2024-03-20" in message and "41 days before the case's last closed date 2024-04-30" in message
+    assert "window of 31 days (policy backdating_days)" in message and "--backdate-reason" in message
+    assert case.version == version and case.collect_events() == []  # nothing happened
+
+    events = pay_late(case, "100.00", date(2024, 3, 20), "bank-old", "bank file held back by the clearing house")
+    (payment,) = of_type(events, PaymentReceived)
+    assert payment.backdate_reason == "bank file held back by the clearing house"
+    assert "back-dated beyond the policy's window: bank file held back" in describe(payment)
+
+
+def test_the_window_is_a_policy_setting_and_its_edge_is_inside():
+    case = open_case()
+    case.advance(DUE + timedelta(days=60), POLICY)  # 2024-04-30
+    strict = dataclasses.replace(POLICY, backdating_days=10)
+    with pytest.raises(DomainError, match="window of 10 days"):
+        case.record_payment(payment_cmd(case, "1.00", date(2024, 4, 19), "p1"), strict, stored_accruals(case, date(2024, 4, 19)))
+    case.record_payment(payment_cmd(case, "1.00", date(2024, 4, 20), "p2"), strict, stored_accruals(case, date(2024, 4, 20)))
+
+
+def test_what_if_reruns_a_value_dated_payment_on_the_date_it_carried():
+    from states.whatif import rerun
+
+    case = open_case()
+    case.advance(DUE + timedelta(days=30), POLICY)
+    pay_late(case, "5000.00", date(2024, 3, 20), "bank-1")
+    case.advance(DUE + timedelta(days=45), POLICY)
+    made, refused = rerun(stored(case.log), POLICY, DUE + timedelta(days=45))
+    again = CollectionCase.replay(made)
+    assert refused == []
+    assert (again.charged, again.penalty_due, again.principal_outstanding(), again.total_paid) == (
+        case.charged, case.penalty_due, case.principal_outstanding(), case.total_paid
+    )
+
+
+def test_a_v6_snapshot_of_a_paid_case_reads_back_as_the_replay():
+    case = open_case()
+    case.record_payment(payment_cmd(case, "100.00", DUE, "p1"), POLICY)
+    case.advance(DUE + timedelta(days=30), POLICY)
+    v7 = case.snapshot()
+    assert v7["unenforced"] == [] and v7["value_dating"] == 0
+    v6 = {k: v for k, v in v7.items() if k not in ("unenforced", "value_dating")} | {"v": 6, "unenforceable": {}}
+    assert CollectionCase.from_snapshot(v6).snapshot() == v7
+    held = {**v6, "unenforceable": {"late_fee": "5.00"}}
+    with pytest.raises(DomainError, match="rebuild it by replay"):
+        CollectionCase.from_snapshot(held)
