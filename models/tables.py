@@ -268,6 +268,33 @@ class BusinessDay(SQLModel, table=True):
     stuck: int = 0
 
 
+class CloseBatch(SQLModel, table=True):
+    """One batch of a business date's close, claimed by one worker at a time under a lease.
+
+    A close plans its due cases into batches of a case-id range (``run_no``
+    numbers the plans of one date: a rerun after a failed close plans anew);
+    a worker claims a batch (``SELECT ... FOR UPDATE SKIP LOCKED`` on
+    PostgreSQL), holds it while ``lease_expires_at`` is ahead (renewed while
+    it works) and marks it done with its figures (``result``, a
+    ``BatchResult.as_dict()``). A worker that dies loses its lease; another
+    takes the batch and finds the cases it committed already advanced.
+    """
+
+    __tablename__ = "close_batches"
+
+    business_date: date = Field(primary_key=True)
+    batch_no: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    run_no: int
+    first_case_id: str
+    last_case_id: str
+    cases: int  # due in the range when it was planned
+    owner: str | None = None
+    lease_expires_at: datetime | None = _timestamp(default=None)
+    attempts: int = 0
+    done_at: datetime | None = _timestamp(default=None)
+    result: dict | None = Field(default=None, sa_type=JSON)
+
+
 # --------------------------------------------------------------------------
 # projection <-> row
 
@@ -339,3 +366,4 @@ borrowers = Borrower.__table__
 business_days = BusinessDay.__table__
 operators = OperatorRow.__table__
 credit_reports = CreditReportRow.__table__
+close_batches = CloseBatch.__table__

@@ -1,0 +1,37 @@
+"""The task runner the close fans its batches out through, chosen by ``COLLECTFLOW_TASK_RUNNER``.
+
+    sequential  no runner: the flow calls one batch task after another (the embedded default)
+    thread      Prefect's ThreadPoolTaskRunner, COLLECTFLOW_TASK_RUNNER_WORKERS threads
+    dask        prefect-dask's DaskTaskRunner: the Dask scheduler at COLLECTFLOW_DASK_ADDRESS,
+                else a LocalCluster of COLLECTFLOW_TASK_RUNNER_WORKERS processes (one thread each)
+
+Dask worker processes build their own App from the COLLECTFLOW_* settings of
+their environment (an existing cluster's workers need the same settings).
+"""
+
+from __future__ import annotations
+
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+
+from models.settings import Settings
+from states.errors import UserError
+
+
+def batch_runner(settings: Settings) -> TaskRunner | None:
+    """A fresh (not yet started) task runner for the close's batches; None for sequential."""
+    if settings.task_runner == "sequential":
+        return None
+    if settings.task_runner == "thread":
+        return ThreadPoolTaskRunner(max_workers=settings.task_runner_workers)
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError:
+        raise UserError(
+            "COLLECTFLOW_TASK_RUNNER=dask needs prefect-dask; install it (pip install 'collectflow[dask]') "
+            "or choose thread or sequential"
+        ) from None
+    if settings.dask_address.strip():
+        return DaskTaskRunner(address=settings.dask_address.strip())
+    return DaskTaskRunner(
+        cluster_kwargs={"n_workers": settings.task_runner_workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
+    )
