@@ -1,6 +1,6 @@
 """The close against its raw floor, side by side in one run (issue: a million cases per close).
 
-    python -m benchmarks.sweep --cases N [--database URL] [--batch B]
+    python -m benchmarks.sweep --cases N [--database URL] [--batch B] [--workers W]
 
 Builds N open cases all due on one business date (their first installment
 missed the day before), then measures, in this one process:
@@ -12,11 +12,14 @@ missed the day before), then measures, in this one process:
   many events of the same payload size, update the N case rows), and the
   close's ratio to it;
 - a steady day on which 5 % of the cases are due, against the full close;
-- ``verify`` throughput (events per second) and bytes per event on disk.
+- ``verify`` throughput (events per second) and bytes per event on disk;
+- the same portfolio booked twice more and closed by 1 and by W worker
+  processes (``collectflow advance --worker``, sharing the date through the
+  close's batches), wall time each: ``parallel_speedup`` = 1 process / W.
 
 The last line is one JSON object with every figure (null where not measured:
-``naive_speedup``, the flow figures and ``parallel_speedup`` need a Prefect
-server and are measured by ``benchmarks/bench_close.py``). No threshold is
+``naive_speedup`` and the flow figures need a Prefect server and are
+measured by ``benchmarks/bench_close.py``). No threshold is
 asserted: these machines are noisy, so compare ratios from one run.
 """
 
@@ -85,11 +88,69 @@ def raw_floor(path: Path, case_ids: list[str], events_written: int, payload_byte
     return seconds
 
 
+def fresh_store(database: str | None, workdir: Path, name: str) -> str:
+    """The URL of a new empty store: a SQLite file in ``workdir``, or a new schema of the PostgreSQL ``database``."""
+    if database is None or database.startswith("sqlite"):
+        return f"sqlite:///{workdir / f'{name}.db'}"
+    import psycopg
+
+    from models.db import database_url
+
+    url = database_url(database)
+    schema = f"sweep_{name}_{os.getpid()}_{int(time.time())}"
+    with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+
+
+def parallel_close(database: str | None, workdir: Path, n: int, workers: int, batch: int) -> dict[int, float]:
+    """Wall seconds to close the same N-case portfolio by 1 and by ``workers`` worker processes.
+
+    Each store is booked alike; the parent plans the date and closes the day
+    (the coordinator's part), and the worker processes are the real command,
+    ``collectflow advance --date D --worker``, started together: their start-up
+    (~2 s of imports) is inside the figure, as it is in production.
+    """
+    import subprocess
+
+    from flows.bootstrap import bootstrap
+    from flows.handlers.cases import book_loans
+    from flows.handlers.close import finish_day, plan_day
+    from models.db import make_engine, upgrade
+    from states.policy import CollectionPolicy
+
+    os.environ.setdefault("COLLECTFLOW_KEY_DIR", str(workdir / "keys"))  # the workers' and this process's alike
+    seconds: dict[int, float] = {}
+    size = min(batch, max(1, n // (4 * workers)))  # enough batches for every worker to have several
+    for count in (1, workers):
+        url = fresh_store(database, workdir, f"w{count}")
+        engine = make_engine(url)
+        upgrade(engine)
+        app = bootstrap(engine=engine, policy=CollectionPolicy(), clock=lambda: date(2026, 12, 1))
+        for start in range(0, n, 10_000):
+            book_loans(app.store, [(f"SW{k:08d}", terms(k)) for k in range(start, min(n, start + 10_000))])
+        env = {**os.environ, "COLLECTFLOW_DATABASE_URL": url, "COLLECTFLOW_JOIN_SECONDS": "60"}
+        command = [sys.executable, "-m", "flows.cli", "advance", "--date", DUE_DAY.isoformat(), "--worker", "--json"]
+        app.store.begin_business_day(DUE_DAY)
+        began = time.perf_counter()
+        plan = plan_day(app, DUE_DAY, size)
+        procs = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1]) for _ in range(count)]
+        codes = [proc.wait() for proc in procs]
+        total = finish_day(app, plan)
+        seconds[count] = time.perf_counter() - began
+        engine.dispose()
+        if any(codes) or total.advanced != n:
+            raise SystemExit(f"parallel close with {count} worker(s) failed: exit codes {codes}, {total.advanced} of {n} advanced")
+        print(f"close by {count} worker process(es): {n:,} cases in batches of {size:,} in {seconds[count]:.1f} s wall = {n / seconds[count]:,.0f} cases/s", flush=True)
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--database", default=None, help="SQLAlchemy URL (default: a new SQLite file)")
     parser.add_argument("--batch", type=int, default=5_000)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of the parallel close, against 1 (1: not measured)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="sweep-"))
@@ -152,6 +213,13 @@ def main() -> None:
     verify_s = time.perf_counter() - began
     print(f"verify: {checked.events_checked:,} events in {verify_s:.1f} s = {checked.events_checked / verify_s:,.0f} events/s ({'ok' if checked.ok else 'FINDINGS'})", flush=True)
 
+    speedup = None
+    if args.workers > 1:
+        walls = parallel_close(args.database, workdir, n, args.workers, args.batch)
+        speedup = walls[1] / walls[args.workers]
+        label = "sqlite" if url.startswith("sqlite") else "postgresql"
+        print(f"{args.workers} processes / 1 process, wall, {label}: {walls[1]:.1f} s / {walls[args.workers]:.1f} s = {speedup:.2f}x", flush=True)
+
     bytes_per_event = None
     if url.startswith("sqlite"):
         with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
@@ -174,8 +242,8 @@ def main() -> None:
         "import_floor_ratio": None,
         "bytes_per_event": None if bytes_per_event is None else round(bytes_per_event),
         "naive_speedup": None,
-        "workers": 1,
-        "parallel_speedup": None,
+        "workers": args.workers,
+        "parallel_speedup": None if speedup is None else round(speedup, 2),
         "database": "sqlite" if url.startswith("sqlite") else "postgresql",
     }))
 

@@ -10,5 +10,6 @@ GRANT SELECT ON ALL TABLES IN SCHEMA :schema TO :role;
 GRANT INSERT ON :schema.events, :schema.payments, :schema.loans, :schema.borrowers, :schema.cases,
     :schema.business_days, :schema.policies TO :role;
 GRANT UPDATE ON :schema.cases, :schema.business_days, :schema.borrowers TO :role;
+GRANT INSERT, UPDATE ON :schema.close_batches TO :role;  -- the close's leases (claim, renew, done)
 GRANT INSERT, UPDATE ON :schema.operators TO :role;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA :schema TO :role;

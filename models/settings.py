@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     )
     dask_address: str = Field(default="", description="Address of an existing Dask scheduler (tcp://host:8786); empty: a LocalCluster.")
     lease_seconds: float = Field(
-        default=120.0, gt=0, description="How long a worker holds a batch without renewing its lease (renewed every third of it while it works)."
+        default=30.0, gt=0, description="How long a worker holds a batch without renewing its lease (renewed every third of it while it works)."
     )
     join_seconds: float = Field(
         default=60.0, ge=0, description="How long an extra worker waits for a close to join before it stops."
