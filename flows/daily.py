@@ -22,7 +22,7 @@ import json
 import time
 from contextlib import nullcontext
 from datetime import date, timedelta
-from typing import Literal, Sequence
+from typing import Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import (
@@ -37,7 +37,7 @@ from prefect.task_runners import TaskRunner
 
 from flows import runtime
 from flows.daily_report import daily_report
-from flows.handlers.cases import BatchResult, advance_batch, check_not_in_future
+from flows.handlers.cases import BatchResult, check_not_in_future
 from flows.handlers.close import close_next_batch, finish_day, plan_day, wait_for_plan, work_until_done
 from flows.runners import batch_runner
 from models.batches import ClosePlan
@@ -71,17 +71,6 @@ def _transient_only(task, task_run, state) -> bool:
 
 
 @task(
-    name="advance-batch",
-    retries=3,
-    retry_delay_seconds=[1, 5, 20],
-    retry_condition_fn=_transient_only,
-    task_run_name="advance {business_date} [{first_id}..] x{size}",
-)
-def advance_batch_task(case_ids: list[str], business_date: date, first_id: str = "", size: int = 0) -> dict:
-    return advance_batch(runtime.app(), case_ids, business_date).as_dict()
-
-
-@task(
     name="close-batch",
     retries=3,
     retry_delay_seconds=[1, 5, 20],
@@ -97,10 +86,6 @@ def close_batch_task(business_date: date, run_no: int, batches: int, slot: int =
     return {"batch_no": outcome.batch.batch_no, "attempt": outcome.batch.attempt, **outcome.result.as_dict()}
 
 
-def chunks(ids: Sequence[str], size: int) -> list[list[str]]:
-    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
-
-
 def work_plan(plan: ClosePlan, runner: TaskRunner | None) -> BatchResult:
     """Close the plan's batches: one task per open batch through ``runner`` (or one after another),
     then wait for the batches other workers hold, taking over any whose lease runs out.
@@ -109,7 +94,7 @@ def work_plan(plan: ClosePlan, runner: TaskRunner | None) -> BatchResult:
     status = app.store.close_status(plan.business_date, plan.run_no)
     progress = create_progress_artifact(
         progress=100.0 * status.done / max(1, status.batches),
-        description=f"Close of {plan.business_date}: {plan.cases} cases due in {plan.batches} batches (plan {plan.run_no})",
+        description=f"Close of {plan.business_date}: {plan.cases} cases due in {plan.batches} batches",
     )
     mine = BatchResult(plan.business_date)
     slots = iter(range(1, 1_000_000_000))

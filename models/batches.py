@@ -1,12 +1,14 @@
 """Close batches: how several workers share one business date's close, each batch claimed under a lease.
 
-    plan_close(date, size)     the open plan of the date, or a new one: the due cases in
-                               case-id order, cut into ranges of ``size`` (one writer plans)
+    plan_close(date, size)     the date's plan not finished yet (the day not closed with it),
+                               or a new one: the due cases in case-id order, cut into
+                               ranges of ``size`` (one planner at a time)
     claim_batch(date, owner)   the next batch nobody holds (or whose holder's lease ran out):
                                ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a plain claim inside
                                SQLite's one write transaction
     renew_lease / release_batch / finish_batch   the holder keeps, gives back or ends it
     close_status(date, run)    how many batches are done, held, free; their figures
+    finish_plan(date, run)     the day closed with this plan: once, by one finisher
 
 Leases are compared with the database's clock on PostgreSQL (``now()``), so
 workers on machines whose clocks differ agree on who holds what; on SQLite
@@ -40,7 +42,7 @@ class ClosePlan:
     run_no: int
     batches: int
     cases: int
-    adopted: bool  # an open plan found (a crashed close's, or a concurrent planner's), not made now
+    adopted: bool  # an unfinished plan found (a crashed close's, or a concurrent planner's), not made now
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class CloseBatches:
     # planning
 
     def plan_close(self, business_date: date, batch_size: int) -> ClosePlan:
-        """The date's open plan (some batch not done), else a new plan of the cases due now."""
+        """The date's unfinished plan (the day not closed with it yet), else a new plan of the cases due now."""
         with write_transaction(self.engine) as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(
@@ -89,7 +91,7 @@ class CloseBatches:
             latest = conn.execute(
                 select(func.max(close_batches.c.run_no)).where(close_batches.c.business_date == business_date)
             ).scalar()
-            if latest is not None and self._open_batches(conn, business_date, latest):
+            if latest is not None and self._unfinished_batches(conn, business_date, latest):
                 batches, planned = conn.execute(
                     select(func.count(), func.coalesce(func.sum(close_batches.c.cases), 0)).where(
                         close_batches.c.business_date == business_date, close_batches.c.run_no == latest
@@ -140,6 +142,30 @@ class CloseBatches:
         query = select(close_batches.c.business_date).where(close_batches.c.done_at.is_(None)).distinct()
         with self.engine.connect() as conn:
             return sorted(conn.execute(query).scalars())
+
+    def finish_plan(self, business_date: date, run_no: int) -> bool:
+        """Record that the day was closed with this plan; False when it already was (by another finisher)."""
+        with write_transaction(self.engine) as conn:
+            marked = conn.execute(
+                update(close_batches)
+                .where(
+                    close_batches.c.business_date == business_date,
+                    close_batches.c.run_no == run_no,
+                    close_batches.c.finished_at.is_(None),
+                )
+                .values(finished_at=utc_now())
+            ).rowcount
+        return bool(marked)
+
+    @staticmethod
+    def _unfinished_batches(conn: Connection, business_date: date, run_no: int) -> int:
+        return conn.execute(
+            select(func.count()).where(
+                close_batches.c.business_date == business_date,
+                close_batches.c.run_no == run_no,
+                close_batches.c.finished_at.is_(None),
+            )
+        ).scalar_one()
 
     @staticmethod
     def _open_batches(conn: Connection, business_date: date, run_no: int) -> int:

@@ -277,7 +277,9 @@ class CloseBatch(SQLModel, table=True):
     PostgreSQL), holds it while ``lease_expires_at`` is ahead (renewed while
     it works) and marks it done with its figures (``result``, a
     ``BatchResult.as_dict()``). A worker that dies loses its lease; another
-    takes the batch and finds the cases it committed already advanced.
+    takes the batch and finds the cases it committed already advanced. When
+    every batch is done the coordinator closes the day with the plan's
+    figures, once (``finished_at``).
     """
 
     __tablename__ = "close_batches"
@@ -293,6 +295,7 @@ class CloseBatch(SQLModel, table=True):
     attempts: int = 0
     done_at: datetime | None = _timestamp(default=None)
     result: dict | None = Field(default=None, sa_type=JSON)
+    finished_at: datetime | None = _timestamp(default=None)  # the day was closed with this plan's figures
 
 
 # --------------------------------------------------------------------------

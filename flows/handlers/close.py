@@ -146,7 +146,8 @@ def day_total(app: App, plan: ClosePlan) -> BatchResult:
 def finish_day(app: App, plan: ClosePlan) -> BatchResult:
     """Close the business day (failed if a case got stuck) once every batch is done; its figures."""
     total = day_total(app, plan)
-    app.store.finish_business_day(plan.business_date, advanced=total.advanced, stuck=len(total.stuck))
+    if app.store.finish_plan(plan.business_date, plan.run_no) or not plan.batches:  # the day's figures, added once
+        app.store.finish_business_day(plan.business_date, advanced=total.advanced, stuck=len(total.stuck))
     return total
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from flows import daily, runtime, simulation
 from flows.bootstrap import bootstrap
 from flows.daily import StuckCases, advance_portfolio, retry_case
+from flows.handlers import close as close_handlers
 from flows.demo import simulate_day
 from models.audit import verify
 from models.errors import StoreError
@@ -349,8 +350,8 @@ def test_the_close_publishes_a_progress_artifact_and_a_summary_table(store):
 
 def test_a_locked_database_is_retried_but_a_store_error_is_not(store, monkeypatch):
     book(store, 40)
-    monkeypatch.setattr(daily, "advance_batch_task", daily.advance_batch_task.with_options(retry_delay_seconds=0))
-    real = daily.advance_batch
+    monkeypatch.setattr(daily, "close_batch_task", daily.close_batch_task.with_options(retry_delay_seconds=0))
+    real = close_handlers.advance_batch
     calls = Counter()
 
     def locked_once(app, case_ids, business_date):
@@ -359,7 +360,7 @@ def test_a_locked_database_is_retried_but_a_store_error_is_not(store, monkeypatc
             raise sqlite3.OperationalError("database is locked")
         return real(app, case_ids, business_date)
 
-    monkeypatch.setattr(daily, "advance_batch", locked_once)
+    monkeypatch.setattr(close_handlers, "advance_batch", locked_once)
     state = close(FIRST_DAY)
     assert state.is_completed(), state.message
     assert calls[FIRST_DAY] == 2
@@ -368,7 +369,7 @@ def test_a_locked_database_is_retried_but_a_store_error_is_not(store, monkeypatc
         calls[business_date] += 1
         raise StoreError("case CF0000001: snapshot column is not JSON")
 
-    monkeypatch.setattr(daily, "advance_batch", broken)
+    monkeypatch.setattr(close_handlers, "advance_batch", broken)
     day = FIRST_DAY + timedelta(days=1)
     state = close(day)
     assert state.is_failed()

@@ -73,6 +73,8 @@ def test_a_batch_finished_by_two_owners_counts_each_case_once(store, tmp_path):
     assert total.advanced == 4
     assert store.business_day(DAY).status == "closed"
     assert store.business_day(DAY).cases_advanced == 4
+    assert finish_day(app, plan).advanced == 4  # a second finisher (two coordinators) adds nothing
+    assert store.business_day(DAY).cases_advanced == 4
 
 
 def test_the_day_is_not_closed_while_a_batch_is_open(store, tmp_path):

@@ -2,7 +2,8 @@
 
 One row per batch of a close (business date, batch number), with the plan it
 belongs to (``run_no``), its case-id range, the worker holding it and until
-when, how many times it was claimed, and when it was done with its figures.
+when, how many times it was claimed, when it was done with its figures, and
+when the day was closed with them.
 Workers claim rows with ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL;
 the day is closed only when every batch of its plan is done.
 
@@ -39,6 +40,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("result", sa.JSON(), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("business_date", "batch_no", name="pk_close_batches"),
     )
 
