@@ -7,7 +7,7 @@
 -- Replace :schema and :role (e.g. with psql -v, or by hand).
 GRANT USAGE ON SCHEMA :schema TO :role;
 GRANT SELECT ON ALL TABLES IN SCHEMA :schema TO :role;
-GRANT INSERT ON :schema.events, :schema.payments, :schema.loans, :schema.borrowers, :schema.cases,
+GRANT INSERT ON :schema.events, :schema.payments, :schema.loans, :schema.borrowers, :schema.cases, :schema.credit_reports,
     :schema.business_days, :schema.policies TO :role;
 GRANT UPDATE ON :schema.cases, :schema.business_days, :schema.borrowers TO :role;
 GRANT INSERT, UPDATE ON :schema.close_batches TO :role;  -- the close's leases (claim, renew, done)
