@@ -1,6 +1,6 @@
 """The close against its raw floor, side by side in one run (issue: a million cases per close).
 
-    python -m benchmarks.sweep --cases N [--database URL] [--batch B] [--workers W]
+    python -m benchmarks.sweep --cases N [--database URL] [--batch B] [--workers W] [--only-parallel]
 
 Builds N open cases all due on one business date (their first installment
 missed the day before), then measures, in this one process:
@@ -151,9 +151,17 @@ def main() -> None:
     parser.add_argument("--database", default=None, help="SQLAlchemy URL (default: a new SQLite file)")
     parser.add_argument("--batch", type=int, default=5_000)
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the parallel close, against 1 (1: not measured)")
+    parser.add_argument("--only-parallel", action="store_true", help="measure only 1 vs W worker processes")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="sweep-"))
+    if args.only_parallel:
+        walls = parallel_close(args.database, workdir, args.cases, args.workers, args.batch)
+        label = "sqlite" if args.database is None or args.database.startswith("sqlite") else "postgresql"
+        speedup = walls[1] / walls[args.workers]
+        print(f"{args.workers} processes / 1 process, wall, {label}: {walls[1]:.1f} s / {walls[args.workers]:.1f} s = {speedup:.2f}x", flush=True)
+        print(json.dumps({"cases": args.cases, "workers": args.workers, "parallel_speedup": round(speedup, 2), "database": label}))
+        return
     url = args.database or f"sqlite:///{workdir / 'sweep.db'}"
     os.environ["COLLECTFLOW_DATABASE_URL"] = url
 

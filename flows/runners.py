@@ -32,6 +32,19 @@ def batch_runner(settings: Settings) -> TaskRunner | None:
         ) from None
     if settings.dask_address.strip():
         return DaskTaskRunner(address=settings.dask_address.strip())
-    return DaskTaskRunner(
-        cluster_kwargs={"n_workers": settings.task_runner_workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
-    )
+    cluster = {"n_workers": settings.task_runner_workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
+    api = _api_url()
+    if api:  # the local cluster's processes report their task runs to this process's Prefect API
+        cluster["env"] = {"PREFECT_API_URL": api}
+    return DaskTaskRunner(cluster_kwargs=cluster)
+
+
+def _api_url() -> str | None:
+    """The Prefect API this process talks to (in local mode: the temporary server it started)."""
+    from prefect.context import FlowRunContext
+    from prefect.settings import PREFECT_API_URL
+
+    context = FlowRunContext.get()
+    if context is not None and getattr(context, "client", None) is not None:
+        return str(context.client.api_url)
+    return PREFECT_API_URL.value()
