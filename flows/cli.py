@@ -347,11 +347,14 @@ def _help_close(business_date: Optional[date], as_json: bool) -> None:
     done = []
     for day in dates:
         mine = work_day(app_, day)
-        done.append({"business_date": day.isoformat(), "advanced": mine.advanced, "events": mine.events, "stuck": len(mine.stuck)})
+        if mine is not None:
+            done.append({"business_date": day.isoformat(), "advanced": mine.advanced, "events": mine.events, "stuck": len(mine.stuck)})
     if as_json:
         print_json({"role": "worker", "dates": done})
     elif not done:
-        console.print("no close to join: nothing is being closed (start the daily close, or give --date of one that runs)")
+        waited = f"{app_.settings.join_seconds:g} s (COLLECTFLOW_JOIN_SECONDS)"
+        what = f"the close of {business_date}" if business_date else "a close"
+        console.print(f"no close to join: waited {waited} for {what} to be planned; start the daily close first")
     for row in [] if as_json else done:
         console.print(f"helped close {row['business_date']}: {row['advanced']} cases advanced by this worker, {row['events']} events, {row['stuck']} stuck")
 

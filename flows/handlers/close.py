@@ -93,16 +93,16 @@ def work_until_done(
         time.sleep(pause)
 
 
-def work_day(app: App, business_date: date, *, join_seconds: float | None = None) -> BatchResult:
+def work_day(app: App, business_date: date, *, join_seconds: float | None = None) -> BatchResult | None:
     """Join the open close of ``business_date`` as an extra worker; what this worker advanced.
 
     Waits up to ``join_seconds`` (``COLLECTFLOW_JOIN_SECONDS``) for the
-    coordinator to plan the date; a date with nothing open is left alone.
+    coordinator to plan the date; None when no close of it was open to join.
     """
     plan = wait_for_plan(app, business_date, app.settings.join_seconds if join_seconds is None else join_seconds)
-    mine = BatchResult(business_date)
     if plan is None:
-        return mine
+        return None
+    mine = BatchResult(business_date)
 
     def close_one() -> bool:
         try:
