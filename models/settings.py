@@ -29,11 +29,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the case store; default sqlite:///<data_dir>/collectflow.db.",
     )
     batch_size: int = Field(default=5000, gt=0, description="Cases per batch (one Prefect task each).")
-    task_runner: Literal["thread", "dask", "sequential"] = Field(
-        default="sequential",
+    task_runner: Literal["auto", "thread", "dask", "sequential"] = Field(
+        default="auto",
         description="How the close fans out its batches: 'sequential' (one after another in the flow's process), "
-        "'thread' (Prefect's ThreadPoolTaskRunner) or 'dask' (prefect-dask's DaskTaskRunner: a LocalCluster "
-        "of processes, or the cluster at COLLECTFLOW_DASK_ADDRESS).",
+        "'thread' (Prefect's ThreadPoolTaskRunner), 'dask' (prefect-dask's DaskTaskRunner: a LocalCluster "
+        "of processes, or the cluster at COLLECTFLOW_DASK_ADDRESS), or 'auto': thread on PostgreSQL, "
+        "sequential on SQLite (what measured faster on each, README 'Production').",
     )
     task_runner_workers: int = Field(
         default=2, gt=0, description="Threads, or Dask worker processes of the LocalCluster, that close batches at once."

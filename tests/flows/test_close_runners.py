@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize("runner", ["thread", "dask"])
 def test_the_close_through_a_task_runner_ends_as_the_sequential_close(store, monkeypatch, clean_digest, runner):
-    reference = clean_digest(60, [FIRST_DAY], batch_size=8)  # the default: sequential
+    reference = clean_digest(60, [FIRST_DAY], batch_size=8)  # the default on SQLite: sequential
     monkeypatch.setenv("COLLECTFLOW_TASK_RUNNER", runner)
     monkeypatch.setenv("COLLECTFLOW_TASK_RUNNER_WORKERS", "2")
     runtime.forget()  # the App reads its settings when it is built
@@ -50,5 +50,10 @@ def test_a_worker_run_closes_the_batches_of_an_open_plan_and_the_coordinator_clo
 
 def test_a_task_runner_setting_that_is_not_known_is_refused_naming_the_choices(monkeypatch):
     monkeypatch.setenv("COLLECTFLOW_TASK_RUNNER", "processes")
-    with pytest.raises(ValueError, match="'thread', 'dask' or 'sequential'"):
+    with pytest.raises(ValueError, match="'auto', 'thread', 'dask' or 'sequential'"):
         Settings()
+
+
+def test_auto_fans_out_through_threads_on_postgresql_and_one_after_another_on_sqlite():
+    assert batch_runner(Settings(database_url="sqlite:///x.db")) is None
+    assert type(batch_runner(Settings(database_url="postgresql://u@h/db"))).__name__ == "ThreadPoolTaskRunner"
