@@ -71,6 +71,11 @@ class CloseStatus:
     def complete(self) -> bool:
         return self.done == self.batches
 
+    @property
+    def free(self) -> int:
+        """Batches nobody holds now (never claimed, given back, or their holder's lease ran out)."""
+        return self.batches - self.done - self.held
+
 
 class CloseBatches:
     """The lease table of the close (a part of ``CaseStore``)."""

@@ -83,13 +83,13 @@ def work_until_done(
     """
     pause = min(1.0, app.settings.lease_seconds / 4)
     while True:
-        if close_one():
-            continue
         status = app.store.close_status(plan.business_date, plan.run_no)
         if on_progress is not None:
             on_progress(status.done, status.batches)
         if status.complete:
             return
+        if status.free and close_one():  # nothing free: no claim (and no task run) until a lease runs out
+            continue
         time.sleep(pause)
 
 
