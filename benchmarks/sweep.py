@@ -1,7 +1,7 @@
 """The close against its raw floor, side by side in one run (issue: a million cases per close).
 
     python -m benchmarks.sweep --cases N [--database URL] [--batch B] [--naive-cases M]
-                               [--import-rows R] [--flow-cases F | --no-flow]
+                               [--import-rows R] [--flow-cases F | --no-flow] [--workers W] [--only-parallel]
 
 Builds N open cases all due on one business date (their first installment
 missed the day before), then measures, in this one process:
@@ -24,11 +24,13 @@ missed the day before), then measures, in this one process:
   a sample) and bytes per event on disk;
 - ``loans import`` of R new loans from a CSV (``flows.handlers.loans.import_file``,
   as the CLI runs it) into a fresh SQLite file, against plain ``sqlite3``
-  inserting the same rows into the same tables of another fresh file.
+  inserting the same rows into the same tables of another fresh file;
+- the same portfolio booked twice more and closed by 1 and by W worker
+  processes (``collectflow advance --worker``, sharing the date through the
+  close's batches), wall time each: ``parallel_speedup`` = 1 process / W.
 
-The last line is one JSON object with every figure (null where not measured;
-``parallel_speedup`` is for the multi-worker close, measured elsewhere). No
-threshold is asserted: these machines are noisy, so compare ratios from one run.
+The last line is one JSON object with every figure (null where not measured).
+No threshold is asserted: these machines are noisy, so compare ratios from one run.
 """
 
 from __future__ import annotations
@@ -98,6 +100,63 @@ def raw_floor(path: Path, case_ids: list[str], events_written: int, payload_byte
     return seconds
 
 
+def fresh_store(database: str | None, workdir: Path, name: str) -> str:
+    """The URL of a new empty store: a SQLite file in ``workdir``, or a new schema of the PostgreSQL ``database``."""
+    if database is None or database.startswith("sqlite"):
+        return f"sqlite:///{workdir / f'{name}.db'}"
+    import psycopg
+
+    from models.db import database_url
+
+    url = database_url(database)
+    schema = f"sweep_{name}_{os.getpid()}_{int(time.time())}"
+    with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+
+
+def parallel_close(database: str | None, workdir: Path, n: int, workers: int, batch: int) -> dict[int, float]:
+    """Wall seconds to close the same N-case portfolio by 1 and by ``workers`` worker processes.
+
+    Each store is booked alike; the parent plans the date and closes the day
+    (the coordinator's part), and the worker processes are the real command,
+    ``collectflow advance --date D --worker``, started together: their start-up
+    (~2 s of imports) is inside the figure, as it is in production.
+    """
+    import subprocess
+
+    from flows.bootstrap import bootstrap
+    from flows.handlers.cases import book_loans
+    from flows.handlers.close import finish_day, plan_day
+    from models.db import make_engine, upgrade
+    from states.policy import CollectionPolicy
+
+    os.environ.setdefault("COLLECTFLOW_KEY_DIR", str(workdir / "keys"))  # the workers' and this process's alike
+    seconds: dict[int, float] = {}
+    size = min(batch, max(1, n // (4 * workers)))  # enough batches for every worker to have several
+    for count in (1, workers):
+        url = fresh_store(database, workdir, f"w{count}")
+        engine = make_engine(url)
+        upgrade(engine)
+        app = bootstrap(engine=engine, policy=CollectionPolicy(), clock=lambda: date(2026, 12, 1))
+        for start in range(0, n, 10_000):
+            book_loans(app.store, [(f"SW{k:08d}", terms(k)) for k in range(start, min(n, start + 10_000))])
+        env = {**os.environ, "COLLECTFLOW_DATABASE_URL": url, "COLLECTFLOW_JOIN_SECONDS": "60"}
+        command = [sys.executable, "-m", "flows.cli", "advance", "--date", DUE_DAY.isoformat(), "--worker", "--json"]
+        app.store.begin_business_day(DUE_DAY)
+        began = time.perf_counter()
+        plan = plan_day(app, DUE_DAY, size)
+        procs = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1]) for _ in range(count)]
+        codes = [proc.wait() for proc in procs]
+        total = finish_day(app, plan)
+        seconds[count] = time.perf_counter() - began
+        engine.dispose()
+        if any(codes) or total.advanced != n:
+            raise SystemExit(f"parallel close with {count} worker(s) failed: exit codes {codes}, {total.advanced} of {n} advanced")
+        print(f"close by {count} worker process(es): {n:,} cases in batches of {size:,} in {seconds[count]:.1f} s wall = {n / seconds[count]:,.0f} cases/s", flush=True)
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=20_000)
@@ -107,9 +166,18 @@ def main() -> None:
     parser.add_argument("--import-rows", type=int, default=None, help="rows of the import figure (default: min(N, 10,000); 0: skip)")
     parser.add_argument("--flow-cases", type=int, default=None, help="cases due on the flow's busy day (default: N)")
     parser.add_argument("--no-flow", action="store_true", help="skip the Prefect flow figure")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of the parallel close, against 1 (1: not measured)")
+    parser.add_argument("--only-parallel", action="store_true", help="measure only 1 vs W worker processes")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="sweep-"))
+    if args.only_parallel:
+        walls = parallel_close(args.database, workdir, args.cases, args.workers, args.batch)
+        label = "sqlite" if args.database is None or args.database.startswith("sqlite") else "postgresql"
+        speedup = walls[1] / walls[args.workers]
+        print(f"{args.workers} processes / 1 process, wall, {label}: {walls[1]:.1f} s / {walls[args.workers]:.1f} s = {speedup:.2f}x", flush=True)
+        print(json.dumps({"cases": args.cases, "workers": args.workers, "parallel_speedup": round(speedup, 2), "database": label}))
+        return
     url = args.database or f"sqlite:///{workdir / 'sweep.db'}"
     os.environ["COLLECTFLOW_DATABASE_URL"] = url
     os.environ.setdefault("COLLECTFLOW_DATA_DIR", str(workdir / "data"))
@@ -209,6 +277,13 @@ def main() -> None:
         print(f"loans import: {import_rows:,} new loans in {import_s:.1f} s = {import_rate:,.0f} rows/s; the same rows "
               f"inserted by plain sqlite3: {raw_s:.2f} s; the import is {import_ratio:.1f}x the raw insert", flush=True)
 
+    speedup = None
+    if args.workers > 1:
+        walls = parallel_close(args.database, workdir, n, args.workers, args.batch)
+        speedup = walls[1] / walls[args.workers]
+        label = "sqlite" if url.startswith("sqlite") else "postgresql"
+        print(f"{args.workers} processes / 1 process, wall, {label}: {walls[1]:.1f} s / {walls[args.workers]:.1f} s = {speedup:.2f}x", flush=True)
+
     bytes_per_event = None
     if url.startswith("sqlite"):
         with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
@@ -233,8 +308,8 @@ def main() -> None:
         "bytes_per_event": None if bytes_per_event is None else round(bytes_per_event),
         "naive_speedup": None if naive_speedup is None else round(naive_speedup, 1),
         "flow_direct_ratio": None if flow_ratio is None else round(flow_ratio, 2),
-        "workers": 1,
-        "parallel_speedup": None,
+        "workers": args.workers,
+        "parallel_speedup": None if speedup is None else round(speedup, 2),
         "database": "sqlite" if url.startswith("sqlite") else "postgresql",
     }))
 

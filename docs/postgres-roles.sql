@@ -10,6 +10,7 @@ GRANT SELECT ON ALL TABLES IN SCHEMA :schema TO :role;
 GRANT INSERT ON :schema.events, :schema.payments, :schema.loans, :schema.borrowers, :schema.cases,
     :schema.business_days, :schema.policies, :schema.credit_reports TO :role;
 GRANT UPDATE ON :schema.cases, :schema.business_days, :schema.borrowers TO :role;
+GRANT INSERT, UPDATE ON :schema.close_batches TO :role;  -- the close's leases (claim, renew, done)
 GRANT INSERT, UPDATE ON :schema.operators TO :role;
 GRANT INSERT ON :schema.agency_changes, :schema.agency_commissions TO :role;
 GRANT INSERT, UPDATE ON :schema.agencies, :schema.placements TO :role;

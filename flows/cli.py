@@ -417,14 +417,20 @@ def advance(
     on: Optional[str] = typer.Option(None, "--date", help="Business date to close (YYYY-MM-DD); default: every date since the last close up to today"),
     batch_size: Optional[int] = typer.Option(None, min=1, help="Cases per batch (one Prefect task each)"),
     as_json: bool = typer.Option(False, "--json"),
+    worker: bool = typer.Option(
+        False, "--worker", help="Join the close of --date (default: the dates being closed now) as an extra worker: claim and close batches until none is left; no Prefect server needed"
+    ),
 ) -> None:
-    """Run the daily close flow (advance-portfolio) in Prefect's local mode."""
+    """Run the daily close flow (advance-portfolio) in Prefect's local mode, or help a running close (--worker)."""
     from flows.daily import advance_portfolio, dates_to_close
 
     from flows.local_server import die_with_this_process
 
     business_date = parse_date(on, "--date")
     dates_to_close(None, business_date, _app().today())  # refuse a future date before Prefect starts
+    if worker:
+        _help_close(business_date, as_json)
+        return
     die_with_this_process()  # a killed advance leaves no Prefect server behind
     state = advance_portfolio(business_date=business_date, batch_size=batch_size, return_state=True)
     data = state.result(raise_on_failure=False)
@@ -436,6 +442,33 @@ def advance(
         console.print(report.close_summary(summary, state.type.value, state.message))
     if not state.is_completed():
         raise typer.Exit(1)
+
+
+def _help_close(business_date: Optional[date], as_json: bool) -> None:
+    """The extra worker of ``advance --worker``: the same batch handler the flow's tasks call."""
+    import time
+
+    from flows.handlers.close import work_day
+
+    app_ = _app()
+    dates = [business_date] if business_date else []
+    deadline = time.monotonic() + app_.settings.join_seconds
+    while not dates and time.monotonic() < deadline:
+        dates = app_.store.dates_being_closed()
+        time.sleep(0 if dates else 0.5)
+    done = []
+    for day in dates:
+        mine = work_day(app_, day)
+        if mine is not None:
+            done.append({"business_date": day.isoformat(), "advanced": mine.advanced, "events": mine.events, "stuck": len(mine.stuck)})
+    if as_json:
+        print_json({"role": "worker", "dates": done})
+    elif not done:
+        waited = f"{app_.settings.join_seconds:g} s (COLLECTFLOW_JOIN_SECONDS)"
+        what = f"the close of {business_date}" if business_date else "a close"
+        console.print(f"no close to join: waited {waited} for {what} to be planned; start the daily close first")
+    for row in [] if as_json else done:
+        console.print(f"helped close {row['business_date']}: {row['advanced']} cases advanced by this worker, {row['events']} events, {row['stuck']} stuck")
 
 
 @app.command()

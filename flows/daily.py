@@ -2,9 +2,14 @@
 
     advance_portfolio(business_date)
       for each date not yet closed, in order:
-        due ids  <- cases whose next review is on or before the date
-        batches  <- chunks of ids, one Prefect task each (never one per case)
+        plan     <- the due cases cut into batches of case-id ranges (close_batches);
+                    an open plan of the date (a crashed close's) is taken up instead
+        batches  <- one Prefect task each (never one per case), fanned out through the
+                    task runner COLLECTFLOW_TASK_RUNNER names (sequential, thread, dask);
+                    each task claims the next free batch under a lease and runs
         advance_batch(ids, date): load, step, save in one transaction
+        extra workers (role="worker", or `collectflow advance --date D --worker`) claim
+        batches of the same plan; the day is closed when every batch is done
       a case that raises is quarantined; the run goes on, then ends Failed
       naming the stuck cases. Retrying the run advances only what is left.
       At the end the daily-report flow publishes the portfolio report as of
@@ -14,8 +19,10 @@
 from __future__ import annotations
 
 import json
+import time
+from contextlib import nullcontext
 from datetime import date, timedelta
-from typing import Sequence
+from typing import Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import (
@@ -24,11 +31,16 @@ from prefect.artifacts import (
     create_table_artifact,
     update_progress_artifact,
 )
+from prefect.futures import as_completed
 from prefect.states import Failed
+from prefect.task_runners import TaskRunner
 
 from flows import runtime
 from flows.daily_report import daily_report
-from flows.handlers.cases import BatchResult, advance_batch, check_not_in_future
+from flows.handlers.cases import BatchResult, check_not_in_future
+from flows.handlers.close import close_next_batch, finish_day, plan_day, wait_for_plan, work_until_done
+from flows.runners import batch_runner
+from models.batches import ClosePlan
 from flows.worklists import publish_call_lists
 from flows.handlers.cases import retry_case as retry_one_case
 from models.db import is_transient
@@ -59,39 +71,79 @@ def _transient_only(task, task_run, state) -> bool:
 
 
 @task(
-    name="advance-batch",
+    name="close-batch",
     retries=3,
     retry_delay_seconds=[1, 5, 20],
-    retry_condition_fn=_transient_only,
-    task_run_name="advance {business_date} [{first_id}..] x{size}",
+    retry_condition_fn=_transient_only,  # a failed try gave its batch back; the retry claims again
+    task_run_name="close {business_date} plan {run_no} slot {slot}",
 )
-def advance_batch_task(case_ids: list[str], business_date: date, first_id: str = "", size: int = 0) -> dict:
-    return advance_batch(runtime.app(), case_ids, business_date).as_dict()
+def close_batch_task(business_date: date, run_no: int, batches: int, slot: int = 0) -> dict | None:
+    """Claim the next free batch of the date's plan and close it; None when none was free."""
+    plan = ClosePlan(business_date, run_no, batches, 0, adopted=True)
+    outcome = close_next_batch(runtime.app(), plan)
+    if outcome is None:
+        return None
+    return {"batch_no": outcome.batch.batch_no, "attempt": outcome.batch.attempt, **outcome.result.as_dict()}
 
 
-def chunks(ids: Sequence[str], size: int) -> list[list[str]]:
-    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
-
-
-def close_business_day(business_date: date, batch_size: int | None = None) -> BatchResult:
-    """Advance every due case to ``business_date``; stuck cases are recorded, not raised."""
-    store = runtime.store()
-    size = batch_size or runtime.settings().batch_size
-    store.begin_business_day(business_date)
-    ids = store.due_case_ids(business_date)
-    batches = chunks(ids, size)
-    total = BatchResult(business_date)
+def work_plan(plan: ClosePlan, runner: TaskRunner | None) -> BatchResult:
+    """Close the plan's batches: one task per open batch through ``runner`` (or one after another),
+    then wait for the batches other workers hold, taking over any whose lease runs out.
+    Returns the figures of the batches this run closed."""
+    app = runtime.app()
+    status = app.store.close_status(plan.business_date, plan.run_no)
     progress = create_progress_artifact(
-        progress=0.0, description=f"Close of {business_date}: {len(ids)} cases due in {len(batches)} batches"
+        progress=100.0 * status.done / max(1, status.batches),
+        description=f"Close of {plan.business_date}: {plan.cases} cases due in {plan.batches} batches",
     )
-    for n, batch in enumerate(batches, 1):
-        outcome = advance_batch_task(batch, business_date, first_id=batch[0], size=len(batch))
-        total.merge(BatchResult.from_dict(outcome))
-        update_progress_artifact(artifact_id=progress, progress=100.0 * n / len(batches))
-    if not batches:
-        update_progress_artifact(artifact_id=progress, progress=100.0)
-    store.finish_business_day(business_date, advanced=total.advanced, stuck=len(total.stuck))
-    return total
+    mine = BatchResult(plan.business_date)
+    slots = iter(range(1, 1_000_000_000))
+
+    def show(done: int, batches: int) -> None:
+        update_progress_artifact(artifact_id=progress, progress=100.0 * done / max(1, batches))
+
+    def took(outcome: dict | None) -> bool:
+        if outcome is None:
+            return False
+        mine.merge(BatchResult.from_dict(outcome))
+        status = app.store.close_status(plan.business_date, plan.run_no)
+        show(status.done, status.batches)
+        return True
+
+    def close_one() -> bool:
+        return took(close_batch_task(plan.business_date, plan.run_no, plan.batches, slot=next(slots)))
+
+    if runner is not None:
+        parameters = {"business_date": plan.business_date, "run_no": plan.run_no, "batches": plan.batches}
+        futures = [runner.submit(close_batch_task, {**parameters, "slot": next(slots)}) for _ in range(status.batches - status.done)]
+        for future in as_completed(futures):
+            took(future.result())  # a batch task that failed for good fails the close here
+    work_until_done(app, plan, close_one, on_progress=show)
+    show(plan.batches, plan.batches)
+    return mine
+
+
+def close_business_day(business_date: date, batch_size: int | None = None, runner: TaskRunner | None = None) -> BatchResult:
+    """Advance every due case to ``business_date``; stuck cases are recorded, not raised.
+
+    The due cases are planned into batches (or an open plan of the date is
+    taken up: a crashed close's); extra workers may join the plan while it
+    runs. The figures are the whole day's, whoever closed each batch.
+    """
+    app = runtime.app()
+    app.store.begin_business_day(business_date)
+    plan = plan_day(app, business_date, batch_size)
+    work_plan(plan, runner)
+    return finish_day(app, plan)
+
+
+def help_close(business_date: date, runner: TaskRunner | None) -> BatchResult:
+    """As an extra worker: close batches of the date's open plan until all are done; what this worker closed."""
+    app = runtime.app()
+    plan = wait_for_plan(app, business_date, app.settings.join_seconds)
+    if plan is None:
+        return BatchResult(business_date)
+    return work_plan(plan, runner)
 
 
 def dates_to_close(last_closed: date | None, requested: date | None, today: date) -> list[date]:
@@ -126,20 +178,33 @@ def _close_run_name() -> str:
     """close-2026-07-02, or close-catch-up when no date is given (the UI lists runs by it)."""
     from prefect.runtime import flow_run
 
-    return f"close-{flow_run.parameters.get('business_date') or 'catch-up'}"
+    worker = "worker-" if flow_run.parameters.get("role") == "worker" else ""
+    return f"close-{worker}{flow_run.parameters.get('business_date') or 'catch-up'}"
+
+
+Role = Literal["coordinator", "worker"]
 
 
 @flow(name="advance-portfolio", log_prints=False, flow_run_name=_close_run_name)
-def advance_portfolio(business_date: date | None = None, batch_size: int | None = None):
-    """Close ``business_date``, or every date since the last closed one up to today (Asia/Shanghai)."""
+def advance_portfolio(business_date: date | None = None, batch_size: int | None = None, role: Role = "coordinator"):
+    """Close ``business_date``, or every date since the last closed one up to today (Asia/Shanghai).
+
+    ``role="worker"``: join the close of ``business_date`` (default: the dates
+    being closed now) as an extra worker, closing batches until none is left;
+    the coordinator (the default role) plans, seals and reports.
+    """
     logger = get_run_logger()
     store = runtime.store()
+    if role == "worker":
+        return help_close_dates(business_date)
     dates = dates_to_close(store.last_closed_business_date(), business_date, runtime.today())
     total = BatchResult(dates[-1] if dates else runtime.today())
-    for day in dates:
-        result = close_business_day(day, batch_size)
-        logger.info("closed %s: %d advanced, %d stuck", day, result.advanced, len(result.stuck))
-        total.merge(result)
+    runner = batch_runner(runtime.settings())
+    with runner if runner is not None else nullcontext():
+        for day in dates:
+            result = close_business_day(day, batch_size, runner)
+            logger.info("closed %s: %d advanced, %d stuck", day, result.advanced, len(result.stuck))
+            total.merge(result)
     if dates:
         publish_call_lists(dates[-1])  # a supervisor finds today's lists in the UI in the morning
         sealed = seal(runtime.app().engine, runtime.settings(), dates[-1])  # a copy outside the case store
@@ -174,6 +239,25 @@ def advance_portfolio(business_date: date | None = None, batch_size: int | None 
         )
         return Failed(message=message, data=StuckCases(message, total.as_dict()))
     return total.as_dict()
+
+
+def help_close_dates(business_date: date | None) -> dict:
+    """The worker role: help close ``business_date``, or each date being closed (waiting a while for one)."""
+    app = runtime.app()
+    if business_date is not None:
+        dates = [business_date]
+    else:
+        deadline = time.monotonic() + app.settings.join_seconds
+        while not (dates := app.store.dates_being_closed()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+    mine = BatchResult(dates[0] if dates else runtime.today())
+    runner = batch_runner(app.settings)
+    with runner if runner is not None else nullcontext():
+        for day in dates:
+            done = help_close(day, runner)
+            get_run_logger().info("helped close %s: %d cases advanced by this worker", day, done.advanced)
+            mine.merge(done)
+    return mine.as_dict()
 
 
 @flow(name="retry-case", flow_run_name="retry-{case_id}")

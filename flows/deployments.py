@@ -52,6 +52,9 @@ def deployments() -> list:
             concurrency_limit=1,
             tags=["collectflow", "scheduler"],
         ),
+        advance_portfolio.to_deployment(
+            name="close-worker", parameters={"role": "worker"}, concurrency_limit=4, tags=["collectflow", "scheduler"]
+        ),
         retry_case.to_deployment(name="retry-case", tags=["collectflow", "operator"]),
         *(
             fl.to_deployment(name=fl.name, tags=["collectflow", "operator"])

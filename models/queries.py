@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, Select, func, or_, select
 from sqlalchemy import case as sql_case
 
 from models.sql import binary_order, chunks, plain
@@ -67,6 +67,15 @@ class PortfolioSummary:
 CLOSED_STAGES = tuple(stage.value for stage in Stage if stage.is_closed)
 
 
+def due_cases(business_date: date) -> Select:
+    """The ids of the cases due by ``business_date``: the one definition the close and its batches read."""
+    return select(cases.c.case_id).where(
+        cases.c.next_review_on <= business_date,
+        # a closed case has no next review, except a written-off one placed for recovery
+        cases.c.stage != "settled",
+    )
+
+
 @dataclass(frozen=True)
 class ListedCase:
     """A case row as the work lists show it: the projection and when it was last contacted."""
@@ -92,15 +101,7 @@ class Queries:
         one) tries them again, so a stuck case keeps its run Failed, visibly,
         until the fix lands; then it goes through exactly once.
         """
-        query = (
-            select(cases.c.case_id)
-            .where(
-                cases.c.next_review_on <= business_date,
-                # a closed case has no next review, except a written-off one placed for recovery
-                cases.c.stage != "settled",
-            )
-            .order_by(cases.c.case_id)
-        )
+        query = due_cases(business_date).order_by(cases.c.case_id)
         if limit is not None:
             query = query.limit(limit)
         with self.engine.connect() as conn:

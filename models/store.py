@@ -4,6 +4,7 @@
     repository.py  case rows: load from snapshots, save events + projections, quarantine
     booking.py     loans, their opening events and the borrowers' encrypted rows
     calendar.py    business days
+    batches.py     the close's batches, claimed by workers under leases
     reference.py   LPR fixings and policy versions
     queries.py     portfolio reads: due and stuck cases, summaries, the digest
     reporting.py   the reports' reads: balances by stage and due date, DPD readings, recoveries, charges
@@ -18,6 +19,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from models.agencies import Agencies
+from models.batches import CloseBatches
 from models.booking import Booking, Bookings, terms_hash
 from models.calendar import BusinessDayRecord, BusinessDays
 from models.queries import PortfolioSummary, Queries, StageTotals, StuckCase
@@ -41,7 +43,7 @@ __all__ = [
 ]
 
 
-class CaseStore(CaseRows, Bookings, BusinessDays, ReferenceData, Queries, Reporting, Agencies):
+class CaseStore(CaseRows, Bookings, BusinessDays, CloseBatches, ReferenceData, Queries, Reporting, Agencies):
     """Loads and saves cases; every write is one transaction."""
 
     def __init__(self, engine: Engine, chain_key: bytes | None = None):

@@ -336,6 +336,36 @@ class BusinessDay(SQLModel, table=True):
     previous_business_date: date | None = None  # the date closed before, when this one was first recorded
 
 
+class CloseBatch(SQLModel, table=True):
+    """One batch of a business date's close, claimed by one worker at a time under a lease.
+
+    A close plans its due cases into batches of a case-id range (``run_no``
+    numbers the plans of one date: a rerun after a failed close plans anew);
+    a worker claims a batch (``SELECT ... FOR UPDATE SKIP LOCKED`` on
+    PostgreSQL), holds it while ``lease_expires_at`` is ahead (renewed while
+    it works) and marks it done with its figures (``result``, a
+    ``BatchResult.as_dict()``). A worker that dies loses its lease; another
+    takes the batch and finds the cases it committed already advanced. When
+    every batch is done the coordinator closes the day with the plan's
+    figures, once (``finished_at``).
+    """
+
+    __tablename__ = "close_batches"
+
+    business_date: date = Field(primary_key=True)
+    batch_no: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    run_no: int
+    first_case_id: str
+    last_case_id: str
+    cases: int  # due in the range when it was planned
+    owner: str | None = None
+    lease_expires_at: datetime | None = _timestamp(default=None)
+    attempts: int = 0
+    done_at: datetime | None = _timestamp(default=None)
+    result: dict | None = Field(default=None, sa_type=JSON)
+    finished_at: datetime | None = _timestamp(default=None)  # the day was closed with this plan's figures
+
+
 # --------------------------------------------------------------------------
 # projection <-> row
 
@@ -411,6 +441,7 @@ operators = OperatorRow.__table__
 credit_reports = CreditReportRow.__table__
 
 
+close_batches = CloseBatch.__table__
 key_rotations = KeyRotation.__table__
 
 

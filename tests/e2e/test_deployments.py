@@ -36,6 +36,7 @@ POOL = "collectflow"  # prefect.yaml's work pool
 FIRST_DAY = date(2026, 4, 1)
 DEPLOYMENTS = {
     "advance-portfolio/daily-close",
+    "advance-portfolio/close-worker",
     "retry-case/retry-case",
     "record-payment/record-payment",
     "record-contact/record-contact",

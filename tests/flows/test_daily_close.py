@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from flows import daily, runtime, simulation
 from flows.bootstrap import bootstrap
 from flows.daily import StuckCases, advance_portfolio, retry_case
+from flows.handlers import close as close_handlers
 from flows.demo import simulate_day
 from models.audit import verify
 from models.errors import StoreError
@@ -164,6 +165,7 @@ def test_a_close_killed_with_sigkill_halfway_then_rerun_ends_as_a_clean_run(
         "PREFECT_API_URL": prefect_api,
         "PREFECT_HOME": str(tmp_path / "prefect-home"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "COLLECTFLOW_LEASE_SECONDS": "2",  # the killed run's batch is free again 2 s after it dies
     }
     log = open(tmp_path / "killed-close.log", "wb")
     proc = subprocess.Popen(
@@ -194,7 +196,10 @@ def test_a_close_killed_with_sigkill_halfway_then_rerun_ends_as_a_clean_run(
 
     rerun = close(FIRST_DAY, batch_size=batch_size)
     assert rerun.is_completed(), rerun.message
-    assert rerun.result()["advanced"] == len(left)  # only what was left
+    # the rerun took up the killed run's plan: the batches it committed count once, the rest it advanced
+    assert rerun.result()["advanced"] == len(due)
+    batches = store.batch_rows(FIRST_DAY)
+    assert {b["run_no"] for b in batches} == {1} and all(b["done_at"] for b in batches)
 
     assert store.business_day(FIRST_DAY).status == "closed"
     assert verify(store.engine).ok
@@ -344,8 +349,8 @@ def test_the_close_publishes_a_progress_artifact_and_a_summary_table(store):
 
 def test_a_locked_database_is_retried_but_a_store_error_is_not(store, monkeypatch):
     book(store, 40)
-    monkeypatch.setattr(daily, "advance_batch_task", daily.advance_batch_task.with_options(retry_delay_seconds=0))
-    real = daily.advance_batch
+    monkeypatch.setattr(daily, "close_batch_task", daily.close_batch_task.with_options(retry_delay_seconds=0))
+    real = close_handlers.advance_batch
     calls = Counter()
 
     def locked_once(app, case_ids, business_date):
@@ -354,7 +359,7 @@ def test_a_locked_database_is_retried_but_a_store_error_is_not(store, monkeypatc
             raise sqlite3.OperationalError("database is locked")
         return real(app, case_ids, business_date)
 
-    monkeypatch.setattr(daily, "advance_batch", locked_once)
+    monkeypatch.setattr(close_handlers, "advance_batch", locked_once)
     state = close(FIRST_DAY)
     assert state.is_completed(), state.message
     assert calls[FIRST_DAY] == 2
@@ -363,7 +368,7 @@ def test_a_locked_database_is_retried_but_a_store_error_is_not(store, monkeypatc
         calls[business_date] += 1
         raise StoreError("case CF0000001: snapshot column is not JSON")
 
-    monkeypatch.setattr(daily, "advance_batch", broken)
+    monkeypatch.setattr(close_handlers, "advance_batch", broken)
     day = FIRST_DAY + timedelta(days=1)
     state = close(day)
     assert state.is_failed()

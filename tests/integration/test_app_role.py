@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from flows.bootstrap import bootstrap
 from flows.handlers.cases import advance_batch, handle
+from flows.handlers.close import finish_day, plan_day, work_day
 from models.db import make_engine, upgrade
 from models.store import CaseStore
 from states.commands import RecordPayment
@@ -61,6 +62,10 @@ def test_the_close_and_a_payment_run_under_a_role_that_owns_nothing(app_role_url
         day = FIRST_DUE + timedelta(days=10)
         assert advance_batch(app, [case_id], day).advanced == 1
         assert handle(RecordPayment(case=case_id, operator="op-li", amount="100", received_on=day, payment_id="B-1"), app)
+        later = day + timedelta(days=30)  # the close shared by workers: plan, claim, lease, done
+        plan = plan_day(app, later, 10)
+        work_day(app, later, join_seconds=0)
+        assert finish_day(app, plan).advanced == 1
         with engine.connect() as conn:
             for attack in ("ALTER TABLE events DISABLE TRIGGER USER", "DROP TRIGGER events_refuse_update_delete ON events", "TRUNCATE events"):
                 with pytest.raises(Exception, match="must be owner|permission denied|append-only"):
