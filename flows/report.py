@@ -231,16 +231,19 @@ def demo_report(result: dict, store, elapsed: float, db_path: Path) -> tuple[Gro
         court.add_row(f"executions ended {outcome}", f"{counts['execution ' + outcome]:,}")
     delayed = Decimal(close.get("delayed_interest_posted", "0")) + Decimal(commands.get("delayed_interest_posted", "0"))
     court.add_row("delayed-performance interest posted (yuan)", yuan(delayed))
-    placed = Table(title="Placements by agency and strategy (commission: the lender's cost)")
-    for col in ("agency", "strategy", "cases", "placed", "recovered", "rate", "commission", "net"):
+    # per agency and per strategy (the totals; `collectflow agency report` has every pair), few enough
+    # columns for a narrow terminal
+    placed = Table(title="Placements by agency and by strategy (commission: the lender's cost; detail: agency report)")
+    for col in ("agency", "strategy", "cases", "recovered", "rate", "commission"):
         placed.add_column(col, justify="left" if col in ("agency", "strategy") else "right", overflow="fold")
     for row in result.get("agencies", {}).get("rows", []):
-        bold = row["agency"] == "all" or row["strategy"] == "all"
+        if row["agency"] != "all" and row["strategy"] != "all":
+            continue
         cells = (
-            row["agency"], row["strategy"], f"{row['cases_placed']:,}", yuan(Decimal(row["balance_placed"])),
-            yuan(Decimal(row["recovered"])), _rate_text(row["recovery_rate"]), yuan(Decimal(row["commission"])),
-            yuan(Decimal(row["net_recovered"])),
+            row["agency"], row["strategy"], f"{row['cases_placed']:,}", yuan(Decimal(row["recovered"])),
+            _rate_text(row["recovery_rate"]), yuan(Decimal(row["commission"])),
         )
+        bold = row["agency"] == "all" and row["strategy"] == "all"
         placed.add_row(*(f"[bold]{escape(c)}[/]" if bold else escape(c) for c in cells))
 
     stuck = close["stuck"]

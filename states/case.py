@@ -273,13 +273,13 @@ class CollectionCase(CaseState):
         """
         self._addressed(cmd)
         paid_on, amount, actor = cmd.received_on, cmd.amount, cmd.operator
+        value_dating.check_backdating(self.case_id, paid_on, self.accrued_through, policy.backdating_days, cmd.backdate_reason)
         disbursed_on = self._opened.disbursed_on
         if paid_on < disbursed_on:
             raise DomainError(
                 f"case {self.case_id}: payment dated {paid_on} is before the loan was disbursed on {disbursed_on}; "
                 f"date it {disbursed_on} or later"
             )
-        value_dating.check_backdating(self.case_id, paid_on, self.accrued_through, policy.backdating_days, cmd.backdate_reason)
         self._catch_up(paid_on - ONE_DAY, policy, agencies)
         if self.stage is Stage.SETTLED:  # checked after the catch-up, which may have settled the case
             raise DomainError(f"case {self.case_id}: is {self.stage.value}; it takes no more payments")

@@ -165,10 +165,15 @@ class RecordContact(CaseCommand):
     def __post_init__(self) -> None:
         party = self.party
         if isinstance(party, str) and party.strip().lower().startswith(AGENCY_PREFIX):
-            raise InputError(
-                f"party: {party.strip()!r} is who made the contact, give it as by ({AGENCY_PREFIX}NAME); "
-                f"party is who was contacted: {', '.join(p.value for p in ContactParty)}"
-            )
+            # "party agency:NAME" is the shorthand for the borrower contacted by that agency
+            agency = party.strip()
+            if self.by not in (LENDER, agency):
+                raise InputError(
+                    f"party: {agency!r} says the contact was made by that agency, but by is {self.by!r}; "
+                    f"give one of them (party is who was contacted: {', '.join(p.value for p in ContactParty)})"
+                )
+            object.__setattr__(self, "party", ContactParty.BORROWER)
+            object.__setattr__(self, "by", agency)
         super().__post_init__()
 
 

@@ -138,8 +138,8 @@ def test_an_agencys_calls_count_against_the_lenders_daily_limit_from_the_cli(boo
         assert done.returncode == 0, done.stderr
     fourth = collectflow(*base, "--at", "2026-03-11T12:00", "--by", "agency:acme", db=booked_db)
     assert fourth.returncode == 1 and "3 connected calls a day" in fourth.stdout + fourth.stderr
-    wrong = collectflow(*base, "--at", "2026-03-11T12:00", "--party", "agency:acme", db=booked_db)
-    assert wrong.returncode == 2 and "give it as by" in wrong.stderr and "Traceback" not in wrong.stderr
+    wrong = collectflow(*base, "--at", "2026-03-11T12:00", "--party", "agency:acme", "--by", "agency:beta", db=booked_db)
+    assert wrong.returncode == 2 and "but by is 'agency:beta'" in wrong.stderr and "Traceback" not in wrong.stderr
     rows = json.loads(collectflow("case", "replay", "CASE-CLI-1", "--json", db=booked_db).stdout)
     refused = [r for r in rows if r["type"] == "ContactRefused"]
     assert len(refused) == 1 and "agency:acme" in json.dumps(refused[0])

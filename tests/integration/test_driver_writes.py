@@ -14,10 +14,8 @@ from models.tables import cases, events
 from tests.integration.builders import advance, book, pay
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # PostgreSQL writes through SQLAlchemy
 def test_the_close_writes_the_column_text_sqlalchemy_would_write(store: CaseStore):
-    dialect = store.engine.dialect
-    if dialect.name != "sqlite":
-        pytest.skip("PostgreSQL writes through SQLAlchemy")
     ids = book(store, 2)
     advance(store, ids, date(2024, 4, 1))
     pay(store, ids[0], "500.00", date(2024, 4, 2), "BANK-1")

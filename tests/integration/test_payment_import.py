@@ -348,9 +348,9 @@ def test_collectflow_pay_beyond_the_window_is_refused_in_one_line_and_stores_not
 
 def test_a_file_row_beyond_the_window_is_rejected_unless_it_gives_a_reason(store, app, booked, tmp_path):
     digest = store.digest()
-    report = run(app, write_csv(tmp_path / "old.csv", [pay_row(4, "OLD-1", "50.00", "2024-01-10")]))
+    report = run(app, write_csv(tmp_path / "old.csv", [pay_row(4, "OLD-1", "50.00", "2024-01-20")]))
     assert (report.applied, report.rejected) == (0, 1)
-    assert report.rejections[0].startswith("row 2: case CASE-000004: payment dated 2024-01-10 is 50 days before")
+    assert report.rejections[0].startswith("row 2: case CASE-000004: payment dated 2024-01-20 is 40 days before")
     assert "window of 31 days" in report.rejections[0]
     assert store.digest() == digest  # nothing stored, not even the reviews the row would have caught up on
 
@@ -359,7 +359,7 @@ def test_a_file_row_beyond_the_window_is_rejected_unless_it_gives_a_reason(store
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, columns, restval="")
         writer.writeheader()
-        writer.writerow({**pay_row(4, "OLD-1", "50.00", "2024-01-10"), "backdate_reason": "agency remittance late"})
+        writer.writerow({**pay_row(4, "OLD-1", "50.00", "2024-01-20"), "backdate_reason": "agency remittance late"})
     report = run(app, path)
     assert (report.applied, report.rejected) == (1, 0)
     (payment,) = received(store, "CASE-000004")

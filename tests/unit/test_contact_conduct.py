@@ -114,10 +114,12 @@ def test_who_made_a_contact_is_the_lender_or_an_agency_by_name(value, message):
         contact_cmd(case, "call", "borrower", "connected", at(10), by=value)
 
 
-def test_an_agency_given_as_the_contacted_party_is_pointed_to_by():
+def test_party_agency_name_is_the_borrower_contacted_by_that_agency():
     case = phone_case()
-    with pytest.raises(InputError, match=r"party: 'agency:acme' is who made the contact, give it as by"):
-        contact_cmd(case, "call", "agency:acme", "connected", at(10))
+    cmd = contact_cmd(case, "call", "agency:acme", "connected", at(10))
+    assert (cmd.party, cmd.by) == (ContactParty.BORROWER, "agency:acme")
+    with pytest.raises(InputError, match=r"party: 'agency:acme' says the contact was made by that agency, but by is 'agency:beta'"):
+        contact_cmd(case, "call", "agency:acme", "connected", at(10), by="agency:beta")
 
 
 def test_yes_or_no_fields_take_text_as_a_form_or_file_gives_them():
