@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Callable
 
@@ -32,8 +33,9 @@ from flows.handlers.cases import BatchResult, run_commands
 from flows.handlers.cases import book_loans as book_bare_loans
 from states.case import CollectionCase
 from states.agency import RegisterAgency
-from states.commands import MakePromise, RecordPayment
+from states.commands import MakePromise, RecordContact, RecordPayment, ReportVisit
 from states.lifecycle import Stage
+from states.vocabulary import ContactOutcome, VisitOutcome
 from states.loanfile import LoanRecord
 
 DEMO_ACTOR = "collector-demo"
@@ -55,8 +57,60 @@ def register_demo_agencies(app, size: int) -> None:
         register_agency(RegisterAgency(name=name, licence_no=licence, capacity=capacity, rates=rates, operator=DEMO_SUPERVISOR), app)
 
 
+#: The demo's collectors: per mille of the phone-stage cases called each day, of the visit-stage
+#: cases visited (when a visit is due), and the outcomes a seeded draw picks from (the simulation's
+#: odds, not the system's).
+CALLS_PER_MILLE, VISITS_PER_MILLE = 60, 200
+CALL_OUTCOMES = (*[ContactOutcome.CONNECTED] * 4, *[ContactOutcome.NO_ANSWER] * 4, ContactOutcome.REFUSED_TO_TALK,
+                 ContactOutcome.INVALID_NUMBER)
+VISIT_OUTCOMES = (VisitOutcome.MET, VisitOutcome.MET, VisitOutcome.NOT_HOME, VisitOutcome.NOT_HOME, VisitOutcome.PROMISE,
+                  VisitOutcome.REFUSED, VisitOutcome.MOVED)
+DEMO_VISITORS = "collector-demo,collector-field-2"
+
+
+@dataclass(frozen=True)
+class DeskAction:
+    """A collector's call or visit on a day; ``draw`` (a seeded hash) picks its time and outcome."""
+
+    kind: str  # "call" or "visit"
+    draw: int
+
+
+def desk_work(store, day: date, seed: int) -> list[tuple[str, object]]:
+    """The demo's collectors at work on ``day``: a seeded share of the phone-stage cases called, of
+    the visit-stage cases visited. The conduct rules and the visit schedule decide what is recorded."""
+    actions: list[tuple[str, object]] = []
+    for stage, kind, per_mille in ((Stage.PHONE, "call", CALLS_PER_MILLE), (Stage.VISIT, "visit", VISITS_PER_MILLE)):
+        for case_id in store.case_ids_in_stages((stage.value,)):
+            draw = int.from_bytes(hashlib.sha256(f"{seed}:{kind}:{case_id}:{day}".encode()).digest()[:4], "big")
+            if draw % 1000 < per_mille:
+                actions.append((case_id, DeskAction(kind, draw // 1000)))
+    return actions
+
+
+def _desk(action: DeskAction, day: date, policy):
+    at = datetime.combine(day, time(9 + action.draw % 12, action.draw % 60))  # 09:00-20:59, local time
+
+    def call(case: CollectionCase):
+        if case.stage not in (Stage.PHONE, Stage.VISIT):
+            return []
+        outcome = CALL_OUTCOMES[action.draw % len(CALL_OUTCOMES)]
+        return case.record_contact(RecordContact(case=case.case_id, operator=DEMO_ACTOR, channel="call", outcome=outcome, contacted_at=at))
+
+    def visit(case: CollectionCase):
+        if case.stage is not Stage.VISIT or case.visit_due_on is None or case.visit_due_on > day:
+            return []
+        outcome = VISIT_OUTCOMES[action.draw % len(VISIT_OUTCOMES)]
+        cmd = ReportVisit(case=case.case_id, operator=DEMO_ACTOR, collectors=DEMO_VISITORS, outcome=outcome, visited_at=at)
+        return case.report_visit(cmd, policy)
+
+    return call if action.kind == "call" else visit
+
+
 def _command(action: object, day: date, policy, n: int):
     """Turn a borrower's planned action into a domain command for ``day``."""
+    if isinstance(action, DeskAction):
+        return _desk(action, day, policy)
     if action == demo_court.COURT:
         return lambda case: demo_court.court_step(case, day, policy, DEMO_ACTOR)
     if action == "agency_collects":
@@ -150,7 +204,7 @@ def simulate_day(day: date, book: list, actions: list[tuple[str, object]], seed:
     app = runtime.app()
     if book:
         book_loans(app.store, day, book, app.policy)
-    actions = [*actions, *agency_collections(app.store.placed_case_ids(), day, seed)]
+    actions = [*actions, *agency_collections(app.store.placed_case_ids(), day, seed), *desk_work(app.store, day, seed)]
     commands = [(case_id, _command(action, day, app.policy, n)) for n, (case_id, action) in enumerate(actions)]
     result = run_commands(app, day, commands) if commands else BatchResult(day)
     data = result.as_dict()

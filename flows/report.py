@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -231,6 +232,25 @@ def demo_report(result: dict, store, elapsed: float, db_path: Path) -> tuple[Gro
         court.add_row(f"executions ended {outcome}", f"{counts['execution ' + outcome]:,}")
     delayed = Decimal(close.get("delayed_interest_posted", "0")) + Decimal(commands.get("delayed_interest_posted", "0"))
     court.add_row("delayed-performance interest posted (yuan)", yuan(delayed))
+    # the desk's work over the run, counted from the events
+    kinds = (
+        ("ContactRecorded", "contacts recorded (lender and agencies)"),
+        ("ContactRefused", "contacts refused by the conduct rules"),
+        ("PromiseMade", "promises to pay made"),
+        ("PromiseKept", "promises kept"),
+        ("PromiseBroken", "promises broken"),
+        ("VisitScheduled", "field visits scheduled"),
+        ("VisitReported", "field visits reported"),
+        ("CreditReportNoticeSent", "credit-bureau pre-notices sent"),
+        ("MonthEndReported", "month-end credit-report records"),
+    )
+    counted = store.event_counts(tuple(kind for kind, _ in kinds), date.fromisoformat(result["end"]))
+    work = Table(title="The collector's desk over the run")
+    work.add_column("figure", overflow="fold")
+    work.add_column("count", justify="right")
+    for kind, label in kinds:
+        work.add_row(label, f"{counted[kind]:,}")
+
     # per agency and per strategy (the totals; `collectflow agency report` has every pair), few enough
     # columns for a narrow terminal
     placed = Table(title="Placements by agency and by strategy (commission: the lender's cost; detail: agency report)")
@@ -265,7 +285,7 @@ def demo_report(result: dict, store, elapsed: float, db_path: Path) -> tuple[Gro
     tries.append(f"  .venv/bin/collectflow case show CASE --as-of {result['end']}")
     tries.append(f"  .venv/bin/collectflow agency report --to {result['end']}")
     tries.append("  .venv/bin/collectflow verify")
-    return Group(stages, flow, money, court, *((placed,) if result.get("agencies") else ()), *lines), tries
+    return Group(stages, flow, money, work, court, *((placed,) if result.get("agencies") else ()), *lines), tries
 
 
 def _rate_text(rate: str | None) -> str:
