@@ -221,7 +221,8 @@ def test_the_agency_commands_from_the_cli(store, db_url, monkeypatch):
     assert "unknown bucket group 'M9'" in bad[1].output
     assert "'abc' is not a rate" in bad[2].output
     assert recall.exit_code == 0, recall.output
-    assert "recalled from agency" in recall.output and "placed with agency" in recall.output
+    said = " ".join(recall.output.split())  # a narrow terminal wraps the lines
+    assert "recalled from agency" in said and "placed with agency" in said
     assert json.loads(shown.output)["changes"][0]["actor"] == "sup-1"
     assert {r["agency"] for r in json.loads(listed.output)} == {"NORTH", "SOUTH"}
     rows = json.loads(report.output)["rows"]
