@@ -289,6 +289,8 @@ class CollectionCase(CaseState):
             known = [*recorded, *self._pending]  # the pending ones are not stored yet
             on = value_dating.value_date(paid_on, known, self.last_reversal_seq)
             on = max(on, litigation.value_dating_floor(self.litigation, self.accrued_through))
+            if self.stage.is_closed:  # a written-off case accrues nothing again: its recovery is applied as of the last accrual
+                on = self.accrued_through
         if on < self.accrued_through:
             self._reverse_charges_after(on, [e for e in known if isinstance(e, ChargesAccrued)], recorded_on, cmd.payment_id)
         self._accrue(on, dated=recorded_on)

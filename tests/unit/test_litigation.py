@@ -14,6 +14,7 @@ from states.case import CollectionCase, DomainError
 from states.commands import EnterJudgment, FileLawsuit, RecordExecution
 from states.court_fees import delayed_performance_interest, execution_fee, litigation_costs
 from states.events import (
+    ChargesReversed,
     CaseWrittenOff,
     DelayedPerformanceInterestAccrued,
     ExecutionRecorded,
@@ -283,3 +284,22 @@ def test_delayed_interest_as_of_any_date_is_the_closed_form_whatever_was_posted_
         case.record_execution(execution_cmd(case, "partial", deadline + timedelta(days=cut)), POLICY)  # accrues to its date
     expected = delayed_performance_interest(D("12345.67"), days_after)
     assert case.view(as_of, POLICY).projection.delayed_interest == expected
+
+
+def test_a_late_loaded_payment_after_the_deadline_never_posts_delayed_interest_twice():
+    """Delayed-performance interest lies outside the charges a value-dated payment reverses, so
+    once it runs a late-loaded payment is applied as of the last accrual, and the interest of the
+    days in between is posted once."""
+    case = in_litigation()
+    on, deadline = dpd_day(190), dpd_day(200)
+    case.enter_judgment(judgment_cmd(case, "10000.00", deadline, on), POLICY)
+    thirty_days_on = deadline + timedelta(days=30)
+    case.advance(thirty_days_on, POLICY)
+    accrued = case.accrued_through  # the last review's accrual (a month end)
+    late = payment_cmd(case, "100.00", accrued - timedelta(days=3), "bank-late")
+    events = case.record_payment(late, POLICY)
+    assert not of_type(events, ChargesReversed)
+    (payment,) = of_type(events, PaymentReceived)
+    assert payment.business_date == accrued and payment.value_date is None
+    delayed = of_type(case.log, DelayedPerformanceInterestAccrued)
+    assert sum(e.days for e in delayed) == (accrued - deadline).days  # each day once

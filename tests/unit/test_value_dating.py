@@ -204,3 +204,21 @@ def test_a_v6_snapshot_of_a_paid_case_reads_back_as_the_replay():
     held = {**v6, "unenforceable": {"late_fee": "5.00"}}
     with pytest.raises(DomainError, match="rebuild it by replay"):
         CollectionCase.from_snapshot(held)
+
+
+def test_a_recovery_dated_before_the_write_off_is_applied_as_of_the_last_accrual_without_reversal():
+    """A written-off case accrues nothing again, so the charges before its write-off are never
+    taken back: a late-loaded recovery is applied as of the case's last accrual."""
+    from tests.unit.conftest import write_off_cmd
+
+    case = open_case()
+    written_off_on = DUE + timedelta(days=100)
+    case.advance(written_off_on, POLICY)
+    case.write_off(write_off_cmd(case, "no prospect of recovery", written_off_on), POLICY)
+    assert case.stage.value == "written_off"
+    charged = case.charged
+    events = pay_late(case, "500.00", written_off_on - timedelta(days=5), "recovery-1")
+    assert not of_type(events, ChargesReversed) and case.charged == charged
+    (payment,) = of_type(events, PaymentReceived)
+    assert payment.value_date is None and payment.business_date == case.accrued_through
+    assert payment.received_on == written_off_on - timedelta(days=5)
