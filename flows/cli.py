@@ -510,7 +510,7 @@ def demo(
         )
     elapsed = time.monotonic() - began
     store = runtime.store()
-    printout, tries = report.demo_report(result, store, elapsed, db_path)
+    printout, tries = report.demo_report(result, store, elapsed, db_path, console.width)
     console.print(printout)
     for line in tries:  # soft-wrapped: a long path stays one line to copy
         console.print(line, soft_wrap=True, highlight=False, markup=False)

@@ -124,7 +124,7 @@ def rows_table(rows: list[dict], columns, title: str, width: int | None = None) 
     return table
 
 
-MONEY_COLUMNS = frozenset({"overdue_total", "total_owing", "priority", "total_due"})
+MONEY_COLUMNS = frozenset({"overdue_total", "total_owing", "priority", "total_due", "recovered", "commission", "cases", "rate"})
 def file_progress(console: Console, *columns) -> Progress:
     """The progress bar of a file import, on stderr: ``columns`` after the bar, then rows and time."""
     return Progress(
@@ -175,7 +175,7 @@ def _rate(numerator: int, denominator: int) -> str:
     return f"{100 * numerator / denominator:.1f} %" if denominator else "n/a"
 
 
-def demo_report(result: dict, store, elapsed: float, db_path: Path) -> tuple[Group, list[str]]:
+def demo_report(result: dict, store, elapsed: float, db_path: Path, width: int | None = None) -> tuple[Group, list[str]]:
     """The demo's printout, and the commands to try on its database (printed unwrapped, to copy)."""
     close, commands = result["close"], result["commands"]
     moves: dict[str, int] = {}
@@ -251,20 +251,21 @@ def demo_report(result: dict, store, elapsed: float, db_path: Path) -> tuple[Gro
     for kind, label in kinds:
         work.add_row(label, f"{counted[kind]:,}")
 
-    # per agency and per strategy (the totals; `collectflow agency report` has every pair), few enough
-    # columns for a narrow terminal
-    placed = Table(title="Placements by agency and by strategy (commission: the lender's cost; detail: agency report)")
-    for col in ("agency", "strategy", "cases", "recovered", "rate", "commission"):
-        placed.add_column(col, justify="left" if col in ("agency", "strategy") else "right", overflow="fold")
-    for row in result.get("agencies", {}).get("rows", []):
-        if row["agency"] != "all" and row["strategy"] != "all":
-            continue
-        cells = (
-            row["agency"], row["strategy"], f"{row['cases_placed']:,}", yuan(Decimal(row["recovered"])),
-            _rate_text(row["recovery_rate"]), yuan(Decimal(row["commission"])),
-        )
-        bold = row["agency"] == "all" and row["strategy"] == "all"
-        placed.add_row(*(f"[bold]{escape(c)}[/]" if bold else escape(c) for c in cells))
+    # per agency and per strategy (the totals; `collectflow agency report` has every pair): a table,
+    # or one block per row where the terminal is too narrow for it
+    placed_rows = [
+        {
+            "agency": row["agency"], "strategy": row["strategy"], "cases": f"{row['cases_placed']:,}",
+            "recovered": yuan(Decimal(row["recovered"])), "rate": _rate_text(row["recovery_rate"]),
+            "commission": yuan(Decimal(row["commission"])),
+        }
+        for row in result.get("agencies", {}).get("rows", [])
+        if row["agency"] == "all" or row["strategy"] == "all"
+    ]
+    placed = rows_table(
+        placed_rows, ("agency", "strategy", "cases", "recovered", "rate", "commission"),
+        "Placements by agency and by strategy (commission: the lender's cost; detail: agency report)", width,
+    )
 
     stuck = close["stuck"]
     example = store.example_case_ids()
