@@ -246,7 +246,7 @@ class CollectionCase(CaseState):
     def _catch_up(self, through: date, policy: CollectionPolicy, agencies: Agencies | None = None) -> None:
         self._agencies = policy.agencies if agencies is None else agencies
         while (review_on := self.next_review_on) is not None and review_on <= through:
-            self._review(review_on, policy, self._agencies)
+            self._review(review_on, policy)
 
     def accruals_reversed_by(self, paid_on: date) -> tuple[int, date] | None:
         """For a payment dated ``paid_on``: the stored events its value-dating reads (the
@@ -546,7 +546,7 @@ class CollectionCase(CaseState):
     # ------------------------------------------------------------------
     # the daily review
 
-    def _review(self, on: date, policy: CollectionPolicy, agencies: Agencies) -> None:
+    def _review(self, on: date, policy: CollectionPolicy) -> None:
         if self.stage.is_closed:  # a written-off case placed for recovery: only its placement can end
             self._end_placement(on)
             self._emit(CaseReviewed, on, SYSTEM, dpd=self.dpd(on), next_review_on=self._compute_next_review(on, policy))
@@ -561,7 +561,7 @@ class CollectionCase(CaseState):
             if self.stage is Stage.CURRENT:
                 self._transition("fall_overdue", on, policy, SYSTEM, "payment missed")
             while self.stage in (*COLLECTION_STAGES, Stage.LITIGATION) and (
-                self._transition("escalate", on, policy, SYSTEM, "threshold reached", quiet=True, agencies=agencies)
+                self._transition("escalate", on, policy, SYSTEM, "threshold reached", quiet=True)
             ):
                 pass
             if self.stage in (Stage.OUTSOURCED, Stage.LITIGATION):
@@ -629,7 +629,6 @@ class CollectionCase(CaseState):
         *,
         quiet: bool = False,
         by_operator: bool = False,
-        agencies: Agencies | None = None,
         override: tuple[str, str] = ("", ""),
     ) -> bool:
         facts = self._facts(on, by_operator)
