@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from models.db import write_transaction
@@ -218,6 +218,27 @@ class Bookings:
         """The borrower's time zone (the contact-hours rule's local time); the default when none is on file."""
         _, _, row = self.borrower_row(case_id_or_contract_no)
         return row["timezone"] if row is not None and row.get("timezone") else DEFAULT_TIMEZONE
+
+    def borrower_case_ids(self, case_id: str) -> list[str]:
+        """The borrower's other loans' cases (by ``borrower_id``, one person on all their loans), in id order."""
+        same = select(loans.c.borrower_id).where(loans.c.case_id == case_id).scalar_subquery()
+        query = select(loans.c.case_id).where(loans.c.borrower_id == same, loans.c.case_id != case_id).order_by(loans.c.case_id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def borrowers_with_several_loans(self) -> dict[str, list[str]]:
+        """Every case whose borrower has other loans: case id -> the other loans' case ids (in id order)."""
+        several = select(loans.c.borrower_id).group_by(loans.c.borrower_id).having(func.count() > 1)
+        query = (
+            select(loans.c.borrower_id, loans.c.case_id)
+            .where(loans.c.borrower_id.in_(several))
+            .order_by(loans.c.borrower_id, loans.c.case_id)
+        )
+        by_borrower: dict[str, list[str]] = {}
+        with self.engine.connect() as conn:
+            for borrower_id, case_id in conn.execute(query):
+                by_borrower.setdefault(borrower_id, []).append(case_id)
+        return {case_id: [other for other in ids if other != case_id] for ids in by_borrower.values() for case_id in ids}
 
     def borrower_row(self, case_id_or_contract_no: str) -> tuple[str, str, Mapping[str, Any] | None]:
         """(case id, contract number, borrower row or None) of a case."""

@@ -161,12 +161,15 @@ class CaseRows:
         stuck: Mapping[str, str] | None = None,
         business_date: date | None = None,
         cleared: Sequence[str] = (),
+        read_versions: Mapping[str, int] | None = None,
     ) -> int:
         """``save`` plus the batch's quarantine, in the same transaction.
 
         Cases in ``stuck`` (case id -> error) are marked stuck on
         ``business_date``; cases in ``cleared`` went through and lose any
-        stuck flag.
+        stuck flag. Cases in ``read_versions`` (case id -> version) were read
+        to decide and are not written: one that changed meanwhile refuses the
+        whole save (``ConcurrencyError``).
         """
         work = [(case, new_events) for case, new_events in changes if new_events]
         given = [case.case_id for case, _ in work]
@@ -183,7 +186,7 @@ class CaseRows:
             return 0
         try:
             with write_transaction(self.engine) as conn:
-                written = self._append(conn, work, expected_versions)
+                written = self._append(conn, work, expected_versions, read_versions)
                 if cleared:
                     self._set_stuck(conn, [(case_id, None, None) for case_id in cleared])
                 if stuck:
@@ -197,22 +200,25 @@ class CaseRows:
         conn: Connection,
         work: Sequence[tuple[CollectionCase, list[Event]]],
         expected_versions: Mapping[str, int],
+        read_versions: Mapping[str, int] | None = None,
     ) -> int:
         if not work:
             return 0
         ids = sorted(case.case_id for case, _ in work)
+        read = {case_id: v for case_id, v in (read_versions or {}).items() if case_id not in expected_versions}
+        expected = {**read, **{i: expected_versions[i] for i in ids}}
         stored: dict[str, tuple[int, str]] = {}
-        for chunk in chunks(ids):
+        for chunk in chunks(sorted(expected)):
             query = select(cases.c.case_id, cases.c.version, cases.c.last_hash).where(cases.c.case_id.in_(chunk))
             if conn.dialect.name == "postgresql":
                 # lock the rows in one order, so two writers of overlapping batches cannot deadlock
                 query = query.order_by(cases.c.case_id).with_for_update()
             stored.update((case_id, (version, last_hash)) for case_id, version, last_hash in conn.execute(query))
-        conflicts = [i for i in ids if stored.get(i, (None, ""))[0] != expected_versions[i]]
+        conflicts = [i for i in sorted(expected) if stored.get(i, (None, ""))[0] != expected[i]]
         if conflicts:
             first = conflicts[0]
             others = f"{len(conflicts) - 1} more case(s) changed too: {', '.join(conflicts[1:6])}" if len(conflicts) > 1 else ""
-            raise ConcurrencyError(first, expected_versions[first], stored.get(first, (None, ""))[0], others)
+            raise ConcurrencyError(first, expected[first], stored.get(first, (None, ""))[0], others)
         now = utc_now()
         new_rows = build_event_rows(work, {i: stored[i][1] for i in ids}, now, self.chain_key)
         new_rows.insert(conn)

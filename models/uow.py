@@ -34,6 +34,7 @@ class CaseRepository:
         self._store = store
         self.seen: dict[str, CollectionCase] = {}
         self.versions: dict[str, int] = {}
+        self.read: dict[str, int] = {}  # cases read to decide, not changed: their versions are checked on commit
 
     def get(self, case_ref: str) -> CollectionCase:
         """The case with this id or contract number."""
@@ -47,6 +48,14 @@ class CaseRepository:
         loaded, unreadable = self._store.load_tolerant(case_ids)
         self._track(loaded)
         return loaded, unreadable
+
+    def read_only(self, case_ids: Iterable[str]) -> list[CollectionCase]:
+        """Cases a decision reads but does not change (a borrower's other loans): if any of them
+        changes before the commit, the commit is refused (``ConcurrencyError``), as for a changed case."""
+        loaded = self._store.load(case_ids)
+        for case_id, case in loaded.items():
+            self.read.setdefault(case_id, case.version)
+        return list(loaded.values())
 
     def accruals_for_payment(self, case: CollectionCase, paid_on: date) -> list[Event]:
         """The stored events a payment dated ``paid_on`` reads to be value-dated: the accruals it may
@@ -112,6 +121,7 @@ class UnitOfWork:
         self.events_written = self.store.save_batch(
             changes,
             expected_versions={case.case_id: self.cases.versions[case.case_id] for case, _ in changes},
+            read_versions={case_id: v for case_id, v in self.cases.read.items() if case_id not in self.cases.versions},
             stuck=self._stuck,
             business_date=self._stuck_on,
             cleared=self._released,

@@ -465,12 +465,16 @@ class CollectionCase(CaseState):
             self._place(made_on, policy)
         return self._take()
 
-    def record_contact(self, cmd: RecordContact, timezone: str = DEFAULT_TIMEZONE) -> list[Event]:
+    def record_contact(
+        self, cmd: RecordContact, timezone: str = DEFAULT_TIMEZONE, elsewhere: Sequence[contact.ContactState] = ()
+    ) -> list[Event]:
         """Record a contact attempt, or its refusal under the conduct rules (DOMAIN.md §6).
 
         ``contacted_at`` is the borrower's local wall time, or a time with a UTC
-        offset, read in the borrower's ``timezone`` first. A refused contact
-        returns a ``ContactRefused`` event (also recorded) instead of raising.
+        offset, read in the borrower's ``timezone`` first. ``elsewhere``: the
+        contact states of the borrower's other loans, whose calls that day count
+        against the same caps. A refused contact returns a ``ContactRefused``
+        event (also recorded) instead of raising.
         """
         self._addressed(cmd)
         self._require_open("record a contact")
@@ -479,6 +483,7 @@ class CollectionCase(CaseState):
         rule = contact.rule_broken(
             self.contact, cmd.channel, cmd.party, cmd.outcome, at, cmd.collectors,
             disclosed_debt=cmd.disclosed_debt, asked_to_pay=cmd.asked_to_pay,
+            elsewhere=contact.borrower_day(elsewhere, at.date()) if elsewhere else None,
         )
         common = dict(
             channel=cmd.channel.value, party=cmd.party.value, by=cmd.by, contacted_at=at.isoformat(timespec="minutes"),

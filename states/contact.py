@@ -10,7 +10,12 @@ Counters are per borrower-local calendar day, kept for every day a contact
 may still be dated on (the case's last closed date and after), whatever
 order the contacts are recorded in, and count the lender and all its
 agencies together, since every contact is recorded on the case, whoever
-made it (``by``: the lender or ``agency:NAME``). A contact
+made it (``by``: the lender or ``agency:NAME``). A borrower with several
+loans is one person with one phone: the connected calls and the unanswered
+attempts on the borrower's number count across all their loans (the
+handler passes the other loans' counters as ``elsewhere``, summed by
+``borrower_day``); a third party's number belongs to one loan's
+guarantor or co-borrower and is counted on that loan. A contact
 time given with a UTC offset is read in the borrower's time zone first.
 Only the borrower and the debt-related parties (guarantor, co-borrower)
 may be asked to pay or told of the debt; a contact with anyone else that
@@ -19,7 +24,7 @@ says it did either is refused.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from types import MappingProxyType
@@ -92,6 +97,28 @@ def may_hear_of_the_debt(party: ContactParty) -> bool:
     return party is ContactParty.BORROWER or party.liable
 
 
+def borrower_day(elsewhere: Iterable[ContactState], day: date) -> ContactDay:
+    """What the borrower's other loans counted on ``day``: their connected calls, and their
+    unanswered attempts on the borrower's own number (a third party's number is one loan's)."""
+    connected = unanswered = 0
+    for state in elsewhere:
+        counts = state.on(day)
+        connected += counts.connected
+        unanswered += counts.unanswered.get(ContactParty.BORROWER.value, 0)
+    return ContactDay(day, connected, MappingProxyType({ContactParty.BORROWER.value: unanswered} if unanswered else {}))
+
+
+def day_counts(state: ContactState, day: date, elsewhere: ContactDay | None = None) -> ContactDay:
+    """One day's counters of a case, with what the borrower's other loans counted that day added."""
+    counts = state.on(day)
+    if elsewhere is None or (not elsewhere.connected and not elsewhere.unanswered):
+        return counts
+    unanswered = dict(counts.unanswered)
+    for party, n in elsewhere.unanswered.items():
+        unanswered[party] = unanswered.get(party, 0) + n
+    return ContactDay(day, counts.connected + elsewhere.connected, MappingProxyType(unanswered))
+
+
 def rule_broken(
     state: ContactState,
     channel: ContactChannel,
@@ -102,11 +129,13 @@ def rule_broken(
     *,
     disclosed_debt: bool = False,
     asked_to_pay: bool = False,
+    elsewhere: ContactDay | None = None,
 ) -> str | None:
     """The conduct rule this contact would break, in words, or ``None`` when it may take place.
 
     Whoever makes the contact (the lender or an agency) does not enter: every
-    contact on the case counts against the same limits.
+    contact on the case counts against the same limits, and so do the
+    borrower's other loans' (``elsewhere``: ``borrower_day`` of that day).
     """
     if channel in QUIET_HOURS_CHANNELS and in_quiet_hours(at):
         return "no contact between 22:00 and 08:00 borrower local time"
@@ -118,14 +147,24 @@ def rule_broken(
         return "only the borrower and debt-related parties (guarantor, co-borrower) may be asked to pay"
     if disclosed_debt and not may_hear_of_the_debt(party):
         return "the debt is never disclosed to anyone but the borrower, a guarantor or a co-borrower"
+    if outcome is ContactOutcome.THIRD_PARTY_REACHED and (disclosed_debt or asked_to_pay):
+        return "someone else answered: the debt is never disclosed to them nor are they asked to pay"
     if channel is ContactChannel.CALL:
-        counts = state.on(at.date())
-        if outcome is ContactOutcome.CONNECTED:
+        counts = day_counts(state, at.date(), elsewhere)
+        if outcome.reached:
             if counts.connected >= MAX_CONNECTED_CALLS_A_DAY:
-                return f"at most {MAX_CONNECTED_CALLS_A_DAY} connected calls a day per borrower"
+                return f"at most {MAX_CONNECTED_CALLS_A_DAY} connected calls a day per borrower" + _on_other_loans(
+                    elsewhere and elsewhere.connected
+                )
         elif counts.unanswered.get(party, 0) >= MAX_UNANSWERED_A_DAY:
-            return f"at most {MAX_UNANSWERED_A_DAY} unanswered attempts a day per number"
+            return f"at most {MAX_UNANSWERED_A_DAY} unanswered attempts a day per number" + _on_other_loans(
+                elsewhere and elsewhere.unanswered.get(party, 0)
+            )
     return None
+
+
+def _on_other_loans(n: int | None) -> str:
+    return f" ({n} of them on the borrower's other loans)" if n else ""
 
 
 def after_contact(state: ContactState, e: ContactRecorded) -> ContactState:
@@ -134,14 +173,14 @@ def after_contact(state: ContactState, e: ContactRecorded) -> ContactState:
     channel, party, outcome = ContactChannel(e.channel), ContactParty(e.party), ContactOutcome(e.outcome)
     day = state.on(at.date())
     if channel is ContactChannel.CALL:
-        if outcome is ContactOutcome.CONNECTED:
+        if outcome.reached:
             day = ContactDay(day.day, day.connected + 1, day.unanswered)
         else:
             unanswered = {**day.unanswered, party.value: day.unanswered.get(party, 0) + 1}
             day = ContactDay(day.day, day.connected, MappingProxyType(unanswered))
     failed, invalid = state.failed_in_a_row, state.number_invalid
     if party is ContactParty.BORROWER:
-        if outcome is ContactOutcome.CONNECTED:
+        if outcome.reached:
             failed, invalid = 0, False
         else:
             failed, invalid = failed + 1, invalid or outcome is ContactOutcome.INVALID_NUMBER

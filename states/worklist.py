@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from states.contact import MAX_CONNECTED_CALLS_A_DAY, MAX_UNANSWERED_A_DAY
+from states.contact import MAX_CONNECTED_CALLS_A_DAY, MAX_UNANSWERED_A_DAY, ContactDay, day_counts
 from states.delinquency import bucket_for
 from states.lifecycle import Stage
 from states.vocabulary import ContactParty
@@ -105,19 +105,21 @@ def wants_a_call(case, as_of: date) -> bool:
     return False
 
 
-def why_not_today(case, as_of: date) -> str | None:
-    """Why a case that wants a call may not be called on ``as_of`` (None: call it)."""
+def why_not_today(case, as_of: date, elsewhere: ContactDay | None = None) -> str | None:
+    """Why a case that wants a call may not be called on ``as_of`` (None: call it); ``elsewhere``:
+    what the borrower's other loans counted that day (``contact.borrower_day``)."""
     if case.paused_until is not None and case.paused_until > as_of:
         return f"paused until {case.paused_until}"
     if case.promise is not None and case.promise.promised_on >= as_of:
         return f"promise to pay {case.promise.amount} by {case.promise.promised_on} still running"
     if case.contact.number_invalid:
         return "the borrower's number is invalid: trace a new one or visit"
-    counts = case.contact.on(as_of)
+    counts = day_counts(case.contact, as_of, elsewhere)
+    across = " (with the borrower's other loans)" if elsewhere is not None and (elsewhere.connected or elsewhere.unanswered) else ""
     if counts.connected >= MAX_CONNECTED_CALLS_A_DAY:
-        return f"{MAX_CONNECTED_CALLS_A_DAY} connected calls already today"
+        return f"{MAX_CONNECTED_CALLS_A_DAY} connected calls already today{across}"
     if counts.unanswered.get(ContactParty.BORROWER.value, 0) >= MAX_UNANSWERED_A_DAY:
-        return f"{MAX_UNANSWERED_A_DAY} unanswered attempts already today"
+        return f"{MAX_UNANSWERED_A_DAY} unanswered attempts already today{across}"
     return None
 
 
@@ -127,9 +129,14 @@ def calling_order(entry: CallListEntry) -> tuple:
 
 
 def call_list(
-    cases: Iterable, as_of: date, teams: Mapping[str, int], team: str | None = None
+    cases: Iterable,
+    as_of: date,
+    teams: Mapping[str, int],
+    team: str | None = None,
+    elsewhere: Mapping[str, ContactDay] | None = None,
 ) -> tuple[list[CallListEntry], list[LeftOut]]:
-    """The call list of ``as_of`` (in calling order) and the cases left out of it, for one team or all."""
+    """The call list of ``as_of`` (in calling order) and the cases left out of it, for one team or all;
+    ``elsewhere``: case id -> what that borrower's other loans counted on ``as_of``."""
     entries: list[CallListEntry] = []
     left_out: list[LeftOut] = []
     for case in cases:
@@ -138,7 +145,7 @@ def call_list(
         own_team = team_for(case.case_id, teams)
         if team is not None and own_team != team:
             continue
-        reason = why_not_today(case, as_of)
+        reason = why_not_today(case, as_of, (elsewhere or {}).get(case.case_id))
         if reason is not None:
             left_out.append(LeftOut(case.case_id, case.contract_no, own_team, reason))
             continue

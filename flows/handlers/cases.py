@@ -130,9 +130,17 @@ def record_contact(cmd: RecordContact, app: App) -> list[Event]:
     """Record a contact, or its refusal under the conduct rules (a refusal is recorded too).
 
     A time given with a UTC offset is read in the borrower's time zone (from the borrower's row).
+    The borrower's other loans' calls that day count against the same caps (read, not changed:
+    a contact recorded on one of them meanwhile refuses this one, to be tried again).
     """
     timezone = app.store.borrower_timezone(cmd.case)
-    return _on_case(app, cmd, lambda case: case.record_contact(cmd, timezone))
+    check_command(cmd, app)
+    with app.uow() as uow:
+        case = uow.cases.get(cmd.case)
+        others = uow.cases.read_only(app.store.borrower_case_ids(case.case_id))
+        events = case.record_contact(cmd, timezone, elsewhere=[other.contact for other in others])
+        uow.commit()
+    return events
 
 
 def pause_case(cmd: PauseCase, app: App) -> list[Event]:

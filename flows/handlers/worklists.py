@@ -15,6 +15,7 @@ from datetime import date
 from flows.bootstrap import App
 from models.sql import chunks
 from states import worklist
+from states.contact import ContactDay, borrower_day
 from states.delinquency import Bucket, dpd_range
 from states.lifecycle import Stage
 from states.parse import InputError, parse_enum
@@ -52,12 +53,22 @@ def call_list(app: App, as_of: date, *, team: str | None = None, limit: int | No
         raise InputError(f"--team: {team!r} is not a team of the policy; its teams are {', '.join(teams)}")
     entries: list[CallListEntry] = []
     left_out: list[LeftOut] = []
+    several = app.store.borrowers_with_several_loans()
     for loaded in _calling_cases(app):
-        chosen, skipped = worklist.call_list(loaded, as_of, teams, team)
+        chosen, skipped = worklist.call_list(loaded, as_of, teams, team, _other_loans_contacts(app, several, loaded, as_of))
         entries += chosen
         left_out += skipped
     entries.sort(key=worklist.calling_order)  # chunks merged: the same order as within one
     return CallList(as_of, team, entries[:limit] if limit else entries, sorted(left_out, key=lambda e: e.case_id))
+
+
+def _other_loans_contacts(app: App, several: dict[str, list[str]], cases: list, as_of: date) -> dict[str, ContactDay]:
+    """Case id -> what the borrower's other loans counted on ``as_of``, for the cases whose borrower has several."""
+    others = {case.case_id: several[case.case_id] for case in cases if case.case_id in several}
+    if not others:
+        return {}
+    states = {case_id: case.contact for case_id, case in app.store.load({i for ids in others.values() for i in ids}).items()}
+    return {case_id: borrower_day([states[i] for i in ids if i in states], as_of) for case_id, ids in others.items()}
 
 
 def _calling_cases(app: App) -> Iterator[list]:
