@@ -744,10 +744,12 @@ def case_show(
     view = case_view(store, case, parse_date(as_of, "--as-of") or store.last_closed_business_date(), _app().policy)
     row = store.case_row(view.projection.case_id)
     stuck = f"since {row.stuck_on}: {row.stuck_error}" if row.stuck else None
+    commission, rate = store.case_commission(view.projection.case_id, view.as_of)
+    lender = {"agency_commission": str(commission), "agency_commission_rate": rate}  # the lender's cost, not the borrower's
     if as_json:
-        print_json({**view.as_dict(), "stuck": row.stuck, "stuck_on": _iso(row.stuck_on), "stuck_error": row.stuck_error})
+        print_json({**view.as_dict(), **lender, "stuck": row.stuck, "stuck_on": _iso(row.stuck_on), "stuck_error": row.stuck_error})
     else:
-        console.print(report.case_panel(view, stuck))
+        console.print(report.case_panel(view, stuck, lender))
 
 
 @case_app.command("schedule")

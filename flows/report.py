@@ -76,7 +76,7 @@ def event_line(e: Event) -> str:
     return f"{e.case_id} #{e.seq} {e.business_date} [bold]{e.type}[/] {escape(describe(e))} (by {e.actor})"
 
 
-def case_panel(view, stuck: str | None = None) -> Panel:
+def case_panel(view, stuck: str | None = None, lender: dict | None = None) -> Panel:
     """A case as a collector reads it before calling: stage, balances, and what is pending on it."""
     d = view.as_dict()
     table = Table(show_header=False, box=None)
@@ -90,7 +90,9 @@ def case_panel(view, stuck: str | None = None) -> Panel:
     pending = [
         ("promise to pay", d.get("promise_amount") and f"{yuan(d['promise_amount'])} by {d['promise_until']}"),
         ("paused", d.get("paused_until") and f"{d['pause_reason']} until {d['paused_until']}"),
-        ("agency", d.get("agency_id") and f"{d['agency_id']} until {d['placement_until']}"),
+        ("agency", d.get("agency_id") and f"{d['agency_id']} until {d['placement_until']}"
+         + (f" at {float(lender['agency_commission_rate']):.0%} commission" if lender and lender.get("agency_commission_rate") else "")),
+        ("commission paid", lender and lender["agency_commission"] != "0.00" and f"{yuan(lender['agency_commission'])} (the lender's cost)"),
         ("last contact", d.get("last_contact_at") and f"{d['last_contact_at']} {d['last_contact_channel']} "
          f"{d['last_contact_party']}: {d['last_contact_outcome']}"),
         ("stuck", stuck and f"[red]{escape(stuck)}[/]"),

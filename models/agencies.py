@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy import Engine, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from models.db import write_transaction
@@ -196,6 +196,19 @@ class Agencies:
         query = select(func.coalesce(func.sum(agency_commissions.c.commission_fen), 0)).where(agency_commissions.c.business_date <= as_of)
         with self.engine.connect() as conn:
             return from_fen(int(conn.execute(query).scalar_one()))
+
+    def case_commission(self, case_id: str, as_of: date) -> tuple[Decimal, str | None]:
+        """The agency commission a case has cost the lender up to ``as_of``, and the rate of its
+        placement now (None: not placed with a registered agency)."""
+        total = select(func.coalesce(func.sum(agency_commissions.c.commission_fen), 0)).where(
+            agency_commissions.c.case_id == case_id, agency_commissions.c.business_date <= as_of
+        )
+        rate = select(placements.c.commission_rate).where(
+            placements.c.case_id == case_id, placements.c.placed_on <= as_of,
+            or_(placements.c.recalled_on.is_(None), placements.c.recalled_on > as_of),
+        )
+        with self.engine.connect() as conn:
+            return from_fen(int(conn.execute(total).scalar_one())), conn.execute(rate).scalar()
 
     def placed_case_ids(self) -> dict[str, str]:
         """Case id -> the agency holding it now (placements not recalled)."""

@@ -45,9 +45,17 @@ AGENCY_PREFIX = "agency:"
 
 class ContactOutcome(StrEnum):
     CONNECTED = "connected"
+    PROMISE_TO_PAY = "promise_to_pay"  # connected, and the party promised (the promise itself: `promise`)
     NO_ANSWER = "no_answer"
-    INVALID_NUMBER = "invalid_number"
+    BUSY = "busy"
+    INVALID_NUMBER = "invalid_number"  # a wrong number
     REFUSED_TO_TALK = "refused_to_talk"
+    THIRD_PARTY_REACHED = "third_party_reached"  # someone else answered the number called
+
+    @property
+    def reached(self) -> bool:
+        """The party called was reached and spoke: a connected call (the others are attempts)."""
+        return self in (ContactOutcome.CONNECTED, ContactOutcome.PROMISE_TO_PAY)
 
 
 class VisitOutcome(StrEnum):

@@ -123,6 +123,9 @@ def test_a_placed_payment_accrues_the_commission_of_domain_section_7_and_the_rep
     assert report[("all", "all")]["commission"] == "150.00"
     # the borrower's balance never holds the commission
     assert store.case_row(case_id).projection.total_paid == Decimal("1000.00")
+    # case show gives the lender's cost of the case beside the borrower's balances
+    assert store.case_commission(case_id, DPD_95) == (Decimal("150.00"), "0.15")
+    assert store.case_commission(case_id, placed.business_date - timedelta(days=1)) == (Decimal("0.00"), None)
 
 
 def test_recovery_is_measured_and_a_new_agency_gets_the_portfolio_average(app, store):
@@ -207,6 +210,8 @@ def test_the_agency_commands_from_the_cli(store, db_url, monkeypatch):
         advance_batch(runtime.app(), [case_id], DPD_95)
         recall = runner.invoke(cli, ["agency", "recall", case_id, "--reason", "complaint", "--operator", "sup-1", "--on", str(DPD_95)])
         shown = runner.invoke(cli, ["agency", "show", "NORTH", "--json"])
+        case_json = runner.invoke(cli, ["case", "show", case_id, "--as-of", str(DPD_95), "--json"])
+        case_panel = runner.invoke(cli, ["case", "show", case_id, "--as-of", str(DPD_95)])
         listed = runner.invoke(cli, ["agency", "list", "--json"])
         report = runner.invoke(cli, ["agency", "report", "--to", str(DPD_95), "--json"])
         later = runner.invoke(cli, ["agency", "report", "--from", str(DPD_95), "--json"])
@@ -224,6 +229,9 @@ def test_the_agency_commands_from_the_cli(store, db_url, monkeypatch):
     said = " ".join(recall.output.split())  # a narrow terminal wraps the lines
     assert "recalled from agency" in said and "placed with agency" in said
     assert json.loads(shown.output)["changes"][0]["actor"] == "sup-1"
+    placed_now = json.loads(case_json.output)
+    assert (placed_now["agency_id"], placed_now["agency_commission_rate"], placed_now["agency_commission"]) == ("SOUTH", "0.15", "0.00")
+    assert "at 15% commission" in " ".join(case_panel.output.split()), case_panel.output
     assert {r["agency"] for r in json.loads(listed.output)} == {"NORTH", "SOUTH"}
     rows = json.loads(report.output)["rows"]
     assert sum(r["cases_placed"] for r in rows if r["agency"] != "all" and r["strategy"] != "all") == 2  # placed, then re-placed

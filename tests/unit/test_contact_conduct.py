@@ -180,21 +180,55 @@ def test_random_contacts_by_the_lender_and_agencies_never_exceed_the_limits_toge
 
     taken = [e for e in case.log if isinstance(e, ContactRecorded)]
     calls = [e for e in taken if e.channel == "call"]
-    connected = Counter(e.contacted_at[:10] for e in calls if e.outcome == "connected")
-    unanswered = Counter((e.contacted_at[:10], e.party) for e in calls if e.outcome != "connected")
+    connected = Counter(e.contacted_at[:10] for e in calls if ContactOutcome(e.outcome).reached)
+    unanswered = Counter((e.contacted_at[:10], e.party) for e in calls if not ContactOutcome(e.outcome).reached)
     assert max(connected.values(), default=0) <= MAX_CONNECTED_CALLS_A_DAY
     assert max(unanswered.values(), default=0) <= MAX_UNANSWERED_A_DAY
     # nobody outside the debt heard of it, and third parties only once the borrower was unreachable
     assert not [e for e in taken if e.party == "other" and (e.disclosed_debt or e.asked_to_pay)]
+    assert not [e for e in taken if e.outcome == "third_party_reached" and (e.disclosed_debt or e.asked_to_pay)]
     failed, invalid = 0, False
     for e in taken:
         if e.party == "borrower":
-            failed, invalid = (0, False) if e.outcome == "connected" else (failed + 1, invalid or e.outcome == "invalid_number")
+            failed, invalid = (0, False) if ContactOutcome(e.outcome).reached else (failed + 1, invalid or e.outcome == "invalid_number")
         else:
             assert invalid or failed >= FAILED_ATTEMPTS_BEFORE_THIRD_PARTY, e
     # a limit is named only when it was reached by all the parties together
     for e in case.log:
         if isinstance(e, ContactRefused) and "connected calls" in e.rule:
-            before = [t for t in taken if t.seq < e.seq and t.channel == "call" and t.outcome == "connected"]
+            before = [t for t in taken if t.seq < e.seq and t.channel == "call" and ContactOutcome(t.outcome).reached]
             assert sum(t.contacted_at[:10] == e.contacted_at[:10] for t in before) == MAX_CONNECTED_CALLS_A_DAY
     assert CollectionCase.replay(case.log).contact == case.contact
+
+
+# --- the outcomes of a call ------------------------------------------------------------------
+
+
+def test_a_promise_to_pay_is_a_connected_call_and_busy_is_an_unanswered_attempt():
+    case = phone_case()
+    assert isinstance(record(case, outcome="promise_to_pay", when=at(9)), ContactRecorded)
+    record(case, when=at(10))
+    record(case, when=at(11))
+    refused = record(case, outcome="promise_to_pay", when=at(12))
+    assert isinstance(refused, ContactRefused) and f"{MAX_CONNECTED_CALLS_A_DAY} connected calls" in refused.rule
+    busy = [record(case, outcome="busy", when=at(13, i)) for i in range(MAX_UNANSWERED_A_DAY + 1)]
+    assert [type(e) for e in busy] == [ContactRecorded] * MAX_UNANSWERED_A_DAY + [ContactRefused]
+
+
+def test_busy_calls_make_the_borrower_unreachable_and_a_promise_makes_them_reachable_again():
+    case = phone_case()
+    for i in range(FAILED_ATTEMPTS_BEFORE_THIRD_PARTY):
+        record(case, outcome="busy", when=at(9, i))
+    assert case.contact.borrower_unreachable
+    record(case, outcome="promise_to_pay", when=at(10))
+    assert not case.contact.borrower_unreachable
+
+
+def test_someone_else_answering_is_an_attempt_and_may_not_hear_of_the_debt():
+    case = phone_case()
+    assert isinstance(record(case, outcome="third_party_reached", when=at(9)), ContactRecorded)
+    assert case.contact.failed_in_a_row == 1
+    told = record(case, outcome="third_party_reached", when=at(10), disclosed_debt=True)
+    asked = record(case, outcome="third_party_reached", when=at(11), asked_to_pay=True)
+    assert isinstance(told, ContactRefused) and isinstance(asked, ContactRefused)
+    assert told.rule == "someone else answered: the debt is never disclosed to them nor are they asked to pay"
