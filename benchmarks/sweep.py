@@ -9,9 +9,9 @@ missed the day before), then measures, in this one process:
 - the close of that date through the same code the daily flow runs per batch
   (``flows.handlers.cases.advance_batch``), cases per second, and peak RSS;
 - the raw floor on SQLite: plain ``sqlite3`` doing the same I/O in one
-  transaction (read the N snapshot rows, re-read their versions, append as
-  many events of the same payload size, update the N case rows), and the
-  close's ratio to it;
+  transaction (read the N snapshot rows with each case's opening event row,
+  re-read their versions, append as many events of the payloads' mean size,
+  update the N case rows), and the close's ratio to it;
 - a naive baseline on M cases in the same state on the same date, half of
   them each in a Prefect task of its own (one task and one state machine per
   case: replayed from all its events, advanced, saved in its own
@@ -92,15 +92,21 @@ def raw_floor(path: Path, case_ids: list[str], events_written: int, payload_byte
     for start in range(0, len(case_ids), 1000):
         chunk = case_ids[start : start + 1000]
         marks = ",".join("?" * len(chunk))
-        snapshots = conn.execute(f"SELECT case_id, snapshot FROM floor_cases WHERE case_id IN ({marks})", chunk).fetchall()
-        for _, text in snapshots:
+        # the case's state: its snapshot row and its opening event row (the close reads both)
+        snapshots = conn.execute(
+            f"SELECT f.case_id, f.snapshot, e.payload FROM floor_cases f LEFT JOIN events e ON e.case_id = f.case_id AND e.seq = 1 "
+            f"WHERE f.case_id IN ({marks})",
+            chunk,
+        ).fetchall()
+        for _, text, opening in snapshots:
             json.loads(text)
+            json.loads(opening)
         conn.execute(f"SELECT case_id, version FROM floor_cases WHERE case_id IN ({marks})", chunk).fetchall()
         conn.executemany(
             "INSERT INTO floor_events VALUES (?, ?, ?, ?)",
             [(case_id, seq, payload, "0" * 64) for case_id in chunk for seq in range(1, per_case + 1)],
         )
-        conn.executemany("UPDATE floor_cases SET version = version + 1, snapshot = ? WHERE case_id = ?", [(text, cid) for cid, text in snapshots])
+        conn.executemany("UPDATE floor_cases SET version = version + 1, snapshot = ? WHERE case_id = ?", [(text, cid) for cid, text, _ in snapshots])
     conn.commit()
     seconds = time.perf_counter() - began
     conn.close()
@@ -222,7 +228,7 @@ def main() -> None:
 
     floor_s = floor_ratio = None
     if url.startswith("sqlite"):
-        payload_bytes = _avg_payload(engine)
+        payload_bytes = _avg_payload(engine, DUE_DAY)
         floor_s = raw_floor(Path(url.removeprefix("sqlite:///")), ids, events_written, payload_bytes)
         floor_ratio = close_s / floor_s
         print(f"raw floor (plain sqlite3, same I/O): {floor_s:.2f} s; the close is {floor_ratio:.1f}x the floor", flush=True)
@@ -492,11 +498,13 @@ def _count(engine, table: str) -> int:
         return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
 
 
-def _avg_payload(engine) -> int:
+def _avg_payload(engine, day: date) -> int:
+    """The mean payload length of the events the close of ``day`` wrote."""
     from sqlalchemy import text
 
     with engine.connect() as conn:
-        return int(conn.execute(text("SELECT avg(length(payload)) FROM events")).scalar_one() or 100)
+        query = text("SELECT avg(length(payload)) FROM events WHERE business_date = :day")
+        return int(conn.execute(query, {"day": day.isoformat()}).scalar_one() or 100)
 
 
 if __name__ == "__main__":
