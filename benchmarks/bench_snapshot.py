@@ -34,7 +34,7 @@ from pathlib import Path
 
 
 def _clear_caches() -> None:
-    import models.repository as repository
+    from models import repository
 
     for name in ("_decode_opened",):
         cache = getattr(repository, name, None)
@@ -70,13 +70,14 @@ def main() -> None:
     os.environ.setdefault("COLLECTFLOW_KEY_DIR", str(workdir / "keys"))
     os.environ.setdefault("PREFECT_HOME", str(workdir / "prefect"))
 
+    from datetime import date
+
     from benchmarks.sweep import DUE_DAY, terms
     from flows.bootstrap import bootstrap
     from flows.handlers.cases import advance_batch, book_loans
     from models.db import make_engine, upgrade
     from models.store import CaseStore
     from states.policy import CollectionPolicy
-    from datetime import date
 
     fresh = not path.exists()
     engine = make_engine(url)

@@ -47,7 +47,6 @@ nothing else outlives it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from types import MappingProxyType
