@@ -387,16 +387,16 @@ def check_case(
         found(None, f"snapshot is not JSON: {exc}")
         return findings
     replayed_snapshot = parse_json(canonical_json(replayed.snapshot()))
-    if stored_snapshot.get("v") != SNAPSHOT_VERSION:  # an older version: what it holds, read back, must be the replay
+    if stored_snapshot.get("v") != SNAPSHOT_VERSION:  # an older version: what it holds, read back as a load reads it, must be the replay
         try:
-            stored_snapshot = parse_json(canonical_json(CollectionCase.from_snapshot(stored_snapshot).snapshot()))
+            stored_snapshot = parse_json(canonical_json(CollectionCase.from_snapshot(stored_snapshot, replayed.terms).snapshot()))
         except Exception as exc:  # noqa: BLE001 - an unreadable snapshot is a finding
             found(None, f"snapshot version {stored_snapshot.get('v')!r} cannot be read back: {exc}")
             return findings
     if stored_snapshot.get("opened") != replayed_snapshot.get("opened"):
         # an opening event stored under an older schema is kept as written: compare what it reads as
         stored_snapshot["opened"] = _opened_as_read(stored_snapshot.get("opened"))
-        replayed_snapshot["opened"] = _opened_as_read(replayed_snapshot["opened"])
+        replayed_snapshot["opened"] = _opened_as_read(replayed_snapshot.get("opened"))
     differing = sorted(k for k in stored_snapshot.keys() | replayed_snapshot.keys() if stored_snapshot.get(k) != replayed_snapshot.get(k))
     if differing:
         found(None, f"snapshot differs from replay in: {', '.join(differing)}")

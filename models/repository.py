@@ -11,7 +11,6 @@ The store persists what the domain decided; it makes no business decisions.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -40,8 +39,7 @@ from models.tables import (
     projection_values,
 )
 from states.case import CaseProjection, CollectionCase
-from states.events import Event, MonthEndReported, PaymentReceived, canonical_json, parse_json
-from states.snapshot import decode_opening_event
+from states.events import CaseOpened, Event, MonthEndReported, PaymentReceived, canonical_json, event_from_record, parse_json
 
 
 @dataclass(frozen=True)
@@ -62,14 +60,13 @@ class CaseRow:
 
 _NO_SUCH_CASE = "no such case"
 
-# A case's opening event never changes and decoding its schedule is the dearest part of a load:
-# decode each opening text once, keeping the most recently used ones, so a daily close that
-# loads the same cases day after day does not decode them again, and memory stays bounded.
-# A decoded opening event holds ~7.7 KB: 10,000 of them ~75 MB. A close of more cases than
-# that reads them in one sweep and an LRU cache would miss every time anyway (as 250,000 did
-# beyond 250,000 cases, at ~1.9 GB), so the bound costs nothing there (issue 13).
-OPENED_CACHE_SIZE = 10_000
-_decode_opened = functools.lru_cache(maxsize=OPENED_CACHE_SIZE)(decode_opening_event)
+# A snapshot (v10) holds no terms: a case is loaded with its opening event, the loan's terms and
+# schedule as booked (immutable, hash-chained), read in the same query by primary key. Nothing
+# is cached across loads, so memory does not grow with the cases loaded (issue 13).
+_LOAD_CASES = select(
+    cases.c.case_id, cases.c.snapshot,
+    events.c.type, events.c.business_date, events.c.actor, events.c.schema_version, events.c.payload,
+).select_from(cases.outerjoin(events, (events.c.case_id == cases.c.case_id) & (events.c.seq == 1)))
 
 _IMMUTABLE = ("case_id", "contract_no")
 _UPDATED = tuple(name for name in (*PROJECTION_COLUMNS, "last_hash", "snapshot") if name not in _IMMUTABLE)
@@ -125,10 +122,16 @@ class CaseRows:
         unreadable: dict[str, str] = {}
         with self.engine.connect() as conn:
             for chunk in chunks(ids):
-                rows = conn.execute(select(cases.c.case_id, cases.c.snapshot).where(cases.c.case_id.in_(chunk)))
-                for case_id, snapshot in rows:
+                rows = conn.execute(_LOAD_CASES.where(cases.c.case_id.in_(chunk)))
+                for case_id, snapshot, kind, business_date, actor, schema_version, payload in rows:
                     try:
-                        loaded[case_id] = CollectionCase.from_snapshot(parse_json(snapshot), _decode_opened)
+                        opened = event_from_record(
+                            case_id=case_id, seq=1, type=kind, business_date=business_date, actor=actor,
+                            schema_version=schema_version, payload=payload,
+                        )
+                        if not isinstance(opened, CaseOpened):
+                            raise StoreError(f"case {case_id}: its first event is a {kind}, not CaseOpened")
+                        loaded[case_id] = CollectionCase.from_snapshot(parse_json(snapshot), opened)
                     except Exception:  # noqa: BLE001 - a snapshot is a cache; the events decide
                         try:
                             loaded[case_id] = CollectionCase.replay(select_events(conn, case_id), case_id)

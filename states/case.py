@@ -19,7 +19,7 @@ import copy
 import hashlib
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from states import accrual, contact, credit, litigation, value_dating
 from states import agency as agency_rules
@@ -162,19 +162,9 @@ class CollectionCase(CaseState):
         return snapshot_format.snapshot(self)
 
     @classmethod
-    def from_snapshot(cls, data: dict, decode_opened: Callable[[str], CaseOpened] | None = None) -> CollectionCase:
-        """The case a snapshot holds; ``decode_opened`` may reuse decoded opening events."""
-        return snapshot_format.from_snapshot(data, decode_opened, cls)
-
-    def opened_json(self) -> str:
-        """The opening event's canonical JSON, encoded once per loaded case (it never changes)."""
-        if self._opened_json is None:
-            self._opened_json = self._opened.canonical_json()
-        return self._opened_json
-
-    def remember_opened_json(self, text: str) -> None:
-        """Keep the opening event's text a snapshot was read from, so it is not encoded again."""
-        self._opened_json = text
+    def from_snapshot(cls, data: dict, opened: CaseOpened | None = None) -> CollectionCase:
+        """The case a snapshot holds, on the terms of its opening event (``states.snapshot``)."""
+        return snapshot_format.from_snapshot(data, opened, cls)
 
     def _clone(self) -> CollectionCase:
         """An independent copy for what-if valuation (far cheaper than deepcopy)."""

@@ -154,7 +154,6 @@ class CaseState:
         self.credit = credit.CreditState()
         self._pending: list[Event] = []  # emitted, not yet collected
         self._returned = 0  # how many of them a command has already returned
-        self._opened_json: str | None = None
 
     # ------------------------------------------------------------------
     # derived figures

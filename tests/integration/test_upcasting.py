@@ -87,8 +87,8 @@ def test_a_v1_history_replays_and_verifies(store):
 
 
 def test_a_case_opened_under_schema_1_reads_as_actual_days_and_verifies(store):
-    """A case booked before plan conventions existed: its CaseOpened v1 (no schedule_interest) and the
-    snapshot holding that text as written are read as actual_days, verify clean, and advance as before."""
+    """A case booked before plan conventions existed: its CaseOpened v1 (no schedule_interest) and a
+    v9 snapshot holding that text as written are read as actual_days, verify clean, and advance as before."""
     from sqlalchemy import update
 
     from models.tables import GENESIS_HASH, cases
@@ -106,8 +106,9 @@ def test_a_case_opened_under_schema_1_reads_as_actual_days_and_verifies(store):
         conn.execute(update(events).where(events.c.case_id == case.case_id, events.c.seq == 1).values(
             schema_version=1, payload=old["payload"], hash=chain_hash(GENESIS_HASH, text), mac=None))
         snapshot = json.loads(conn.execute(select(cases.c.snapshot).where(cases.c.case_id == case.case_id)).scalar_one())
+        rows = [row + ["0.00"] * (5 - len(row)) for row in snapshot["installments"]]  # as v9 wrote them
         conn.execute(update(cases).where(cases.c.case_id == case.case_id).values(
-            last_hash=chain_hash(GENESIS_HASH, text), snapshot=json.dumps({**snapshot, "opened": text})))
+            last_hash=chain_hash(GENESIS_HASH, text), snapshot=json.dumps({**snapshot, "v": 9, "opened": text, "installments": rows})))
     loaded = store.load_one(case.case_id)
     assert (loaded.terms.schema_version, loaded.terms.schedule_interest, loaded.terms.plan_imported) == (2, "actual_days", False)
     assert verify(store.engine).ok, [str(f) for f in verify(store.engine).findings]

@@ -285,7 +285,7 @@ def test_replay_and_snapshot_reproduce_the_placement_state():
     case.record_payment(payment_cmd(case, "300.00", dpd_day(100), "p-1"), POLICY)
     case.recall(recall_cmd(case, dpd_day(101)), POLICY, board(standing("C", capacity=1, placed=1), on=dpd_day(101)))
     replayed = CollectionCase.replay(stored(case.log))
-    restored = CollectionCase.from_snapshot(case.snapshot())
+    restored = CollectionCase.from_snapshot(case.snapshot(), case.terms)
     for other in (replayed, restored):
         assert other.snapshot() == case.snapshot()
         assert (other.last_agency_id, other.placement_retry_on) == ("A", dpd_day(108))
@@ -375,12 +375,12 @@ def test_a_v7_snapshot_is_read_when_never_placed_and_refused_when_placed_before(
     never = open_case()
     never.advance(dpd_day(40), POLICY)
     old = {k: v for k, v in never.snapshot().items() if k != "placement"} | {"v": 7}
-    assert CollectionCase.from_snapshot(old).snapshot() == never.snapshot()
+    assert CollectionCase.from_snapshot(old, never.terms).snapshot() == never.snapshot()
     placed = open_case("case-2")
     placed.advance(dpd_day(95), POLICY)
     old = {k: v for k, v in placed.snapshot().items() if k != "placement"} | {"v": 7}
     with pytest.raises(DomainError, match="snapshot version 7 of a case placed before lacks placement; rebuild it by replay"):
-        CollectionCase.from_snapshot(old)
+        CollectionCase.from_snapshot(old, placed.terms)
 
 
 def test_a_written_off_case_is_quoted_what_it_owes_and_paying_it_leaves_nothing_owing():

@@ -532,7 +532,7 @@ def test_the_daily_limits_count_each_borrower_local_day_whatever_order_contacts_
     # three on day 10, one on day 11, then day 10 again: already at its limit
     assert [type(r).__name__ for r in results] == ["ContactRecorded"] * 4 + ["ContactRefused"] * 2
     replayed = CollectionCase.replay(case.log)
-    assert replayed.contact == case.contact and CollectionCase.from_snapshot(case.snapshot()).contact == case.contact
+    assert replayed.contact == case.contact and CollectionCase.from_snapshot(case.snapshot(), case.terms).contact == case.contact
 
 
 def test_a_contact_time_with_a_utc_offset_is_read_in_the_borrowers_time_zone():

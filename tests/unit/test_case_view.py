@@ -75,8 +75,15 @@ def without_credit(snapshot: dict) -> dict:
     return {**snapshot, "credit": [None, None, None], "visits": [None, 0]}
 
 
+def as_v9(case: CollectionCase) -> dict:
+    """A case's snapshot as version 9 wrote it: with its opening event's canonical JSON, and all
+    five amounts of every installment."""
+    rows = [row + ["0.00"] * (5 - len(row)) for row in case.snapshot()["installments"]]
+    return {**case.snapshot(), "v": 9, "opened": case.terms.canonical_json(), "installments": rows}
+
+
 def as_version(snapshot: dict, version: int) -> dict:
-    """A current snapshot as an older version wrote it (the formats of the past are fixed)."""
+    """A v9 snapshot (``as_v9``) as an older version wrote it (the formats of the past are fixed)."""
     snapshot = {k: v for k, v in snapshot.items() if k != "visits"}
     if version == 5:
         return snapshot | {"v": 5}
@@ -90,22 +97,22 @@ def as_version(snapshot: dict, version: int) -> dict:
 
 def test_a_v3_snapshot_loads_with_its_days_contact_counters():
     case = collector_case()
-    old = json.loads(json.dumps(as_version(case.snapshot(), 3)))
+    old = json.loads(json.dumps(as_version(as_v9(case), 3)))
     assert CollectionCase.from_snapshot(old).snapshot() == without_credit(case.snapshot())
 
 
 def test_a_v4_snapshot_loads_with_no_credit_reporting_state():
     case = collector_case()
     assert case.snapshot()["credit"] != [None, None, None]  # in default: sent the pre-notice
-    old = json.loads(json.dumps(as_version(case.snapshot(), 4)))
+    old = json.loads(json.dumps(as_version(as_v9(case), 4)))
     assert CollectionCase.from_snapshot(old).snapshot() == without_credit(case.snapshot())
 
 
 def test_the_collector_fields_survive_a_snapshot_and_a_replay():
     case = collector_case()
     snapshot = json.loads(json.dumps(case.snapshot()))
-    assert snapshot["v"] == SNAPSHOT_VERSION == 9
-    restored = CollectionCase.from_snapshot(snapshot)
+    assert snapshot["v"] == SNAPSHOT_VERSION == 10
+    restored = CollectionCase.from_snapshot(snapshot, case.terms)
     assert restored.snapshot() == case.snapshot()
     assert restored.view(day(12), POLICY) == CollectionCase.replay(case.log).view(day(12), POLICY) == case.view(day(12), POLICY)
 
@@ -113,24 +120,40 @@ def test_the_collector_fields_survive_a_snapshot_and_a_replay():
 def test_a_v2_snapshot_of_a_case_never_paused_or_contacted_still_loads():
     case = open_case()
     case.advance(day(40), POLICY)
-    old = json.loads(json.dumps(as_version(case.snapshot(), 2)))
+    old = json.loads(json.dumps(as_version(as_v9(case), 2)))
     assert old["v"] == 2 and "pause_reason" not in old and "last_contact" not in old
     assert CollectionCase.from_snapshot(old).snapshot() == without_credit(case.snapshot())
 
 
 def test_a_v2_snapshot_that_lacks_what_v3_adds_is_refused_so_the_case_is_replayed():
-    old = as_version(collector_case().snapshot(), 2)
+    old = as_version(as_v9(collector_case()), 2)
     with pytest.raises(DomainError, match="rebuild it by replay"):
         CollectionCase.from_snapshot(old)
 
 
-def test_from_snapshot_decodes_the_opening_event_with_the_decoder_given():
+def test_a_v10_snapshot_holds_no_terms_and_is_read_with_the_opening_event():
     case = collector_case()
-    seen = []
+    snapshot = json.loads(json.dumps(case.snapshot()))
+    assert "opened" not in snapshot and len(snapshot["installments"]) == len(case.terms.schedule)
+    fresh = open_case("case-3")
+    assert fresh.snapshot()["installments"] == [[]] * len(fresh.terms.schedule)  # nothing paid or due: no amounts
+    with pytest.raises(DomainError, match="read with the case's opening event"):
+        CollectionCase.from_snapshot(snapshot)
+    other = open_case("case-2")
+    with pytest.raises(DomainError, match="the opening event given is seq 1 of case case-2"):
+        CollectionCase.from_snapshot(snapshot, other.terms)
+    shorter = {**snapshot, "installments": snapshot["installments"][:-1]}
+    with pytest.raises(DomainError, match="installments"):
+        CollectionCase.from_snapshot(shorter, case.terms)
+    restored = CollectionCase.from_snapshot(snapshot, case.terms)
+    assert restored.snapshot() == case.snapshot() and restored.terms == case.terms
+    assert restored.view(day(12), POLICY) == case.view(day(12), POLICY)
 
-    def decode(text):
-        seen.append(text)
-        return case.terms
 
-    restored = CollectionCase.from_snapshot(case.snapshot(), decode)
-    assert seen == [case.snapshot()["opened"]] and restored.snapshot() == case.snapshot()
+def test_a_v9_snapshot_reads_as_v10_with_the_opening_event_it_carries():
+    case = collector_case()
+    old = json.loads(json.dumps(as_v9(case)))
+    restored = CollectionCase.from_snapshot(old)
+    assert restored.snapshot() == case.snapshot() and restored.terms == case.terms
+    assert CollectionCase.from_snapshot(old, case.terms).snapshot() == case.snapshot()  # the event given wins
+    assert restored.view(day(12), POLICY) == case.view(day(12), POLICY)

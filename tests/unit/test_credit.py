@@ -127,7 +127,7 @@ def test_replay_and_the_snapshot_reproduce_the_reporting_state():
     replayed = CollectionCase.replay(stored(case.log))
     assert replayed.credit == case.credit == CreditState(date(2024, 2, 29), date(2024, 3, 10), date(2024, 3, 31))
     assert replayed.snapshot() == case.snapshot()
-    restored = CollectionCase.from_snapshot(json.loads(json.dumps(case.snapshot())))
+    restored = CollectionCase.from_snapshot(json.loads(json.dumps(case.snapshot())), case.terms)
     assert restored.credit == case.credit and restored.next_review_on == case.next_review_on
 
 

@@ -239,7 +239,7 @@ def test_replay_and_snapshots_reproduce_litigation_at_every_version():
     for version, projection, snapshot in case.states:
         prefix = CollectionCase.replay(history[:version])
         assert prefix.projection() == projection, version
-        assert CollectionCase.from_snapshot(snapshot).projection() == projection, version
+        assert CollectionCase.from_snapshot(snapshot, history[0]).projection() == projection, version
     rows = timeline_of(history)
     assert rows[-1].after == case.projection()
     assert any(r.type == "JudgmentEntered" and "performance deadline" in r.description for r in rows)
@@ -251,7 +251,7 @@ def test_a_version_6_snapshot_reads_with_no_judgment():
     case.file_lawsuit(file_cmd(case, dpd_day(40), override="the borrower is leaving the country"), POLICY)
     assert case.stage is S.LITIGATION and case.placements == 0
     snapshot = {k: v for k, v in case.snapshot().items() if k not in ("litigation", "placement")} | {"v": 6}
-    restored = CollectionCase.from_snapshot(snapshot)
+    restored = CollectionCase.from_snapshot(snapshot, case.terms)
     assert restored.litigation == LitigationState() and restored.projection() == case.projection()
 
 

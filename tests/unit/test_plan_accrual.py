@@ -98,7 +98,7 @@ def test_a_monthly_case_replays_and_reloads_to_the_same_state_mid_period():
     events = case.collect_events()
     replayed = CollectionCase.replay(events)
     assert replayed.snapshot() == case.snapshot()
-    reloaded = CollectionCase.from_snapshot(json.loads(json.dumps(case.snapshot())))
+    reloaded = CollectionCase.from_snapshot(json.loads(json.dumps(case.snapshot())), case.terms)
     case.advance(date(2026, 3, 16), POLICY)
     reloaded.advance(date(2026, 3, 16), POLICY)
     assert reloaded.snapshot() == case.snapshot()

@@ -159,7 +159,7 @@ def test_replay_and_snapshots_reproduce_the_live_case_at_every_version(terms, pl
         folded.apply(events[k - 1])
         assert folded.projection() == projection
         assert folded.snapshot() == snapshot
-        restored = CollectionCase.from_snapshot(json.loads(json.dumps(snapshot)))  # (d)
+        restored = CollectionCase.from_snapshot(json.loads(json.dumps(snapshot)), events[0])  # (d)
         assert restored.projection() == projection
         assert restored.snapshot() == snapshot
     picks = data.draw(st.lists(st.integers(1, len(events)), min_size=1, max_size=4)) + [len(events)]
@@ -169,7 +169,7 @@ def test_replay_and_snapshots_reproduce_the_live_case_at_every_version(terms, pl
         assert (replayed.projection(), replayed.snapshot()) == (projection, snapshot)
 
     # a restored case goes on exactly as the live one
-    restored = CollectionCase.from_snapshot(case.snapshot())
+    restored = CollectionCase.from_snapshot(case.snapshot(), events[0])
     later = case.accrued_through + timedelta(days=200)
     assert [e.canonical_json() for e in restored.advance(later, POLICY)] == [
         e.canonical_json() for e in case.advance(later, POLICY)

@@ -200,10 +200,10 @@ def test_a_v6_snapshot_of_a_paid_case_reads_back_as_the_replay():
     v7 = case.snapshot()
     assert v7["unenforced"] == [] and v7["value_dating"] == 0
     v6 = {k: v for k, v in v7.items() if k not in ("unenforced", "value_dating")} | {"v": 6, "unenforceable": {}}
-    assert CollectionCase.from_snapshot(v6).snapshot() == v7
+    assert CollectionCase.from_snapshot(v6, case.terms).snapshot() == v7
     held = {**v6, "unenforceable": {"late_fee": "5.00"}}
     with pytest.raises(DomainError, match="rebuild it by replay"):
-        CollectionCase.from_snapshot(held)
+        CollectionCase.from_snapshot(held, case.terms)
 
 
 def test_a_recovery_dated_before_the_write_off_is_applied_as_of_the_last_accrual_without_reversal():

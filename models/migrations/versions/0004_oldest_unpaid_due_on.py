@@ -6,6 +6,9 @@ reviewed at DPD 4 still said 4 at DPD 16). ``oldest_unpaid_due_on`` does not
 go stale: DPD, bucket and class are computed from it as of the date asked.
 Existing rows are filled from their snapshots (the opening event's schedule
 and what each installment has had paid), as ``CaseState.projection`` does.
+A snapshot from version 10 on holds no opening event (a downgrade to 0003 and
+upgrade again meets one): its schedule is read from the case's opening event
+row, and an installment row's left-out trailing amounts are zero.
 
 Revision ID: 0004
 Revises: 0003
@@ -31,13 +34,15 @@ depends_on: Union[str, Sequence[str], None] = None
 STALE = ("dpd", "bucket", "classification")
 
 
-def _oldest_unpaid(snapshot_text: str) -> str | None:
+def _oldest_unpaid(snapshot_text: str, opening_payload: str | None) -> str | None:
     """The due date of the first installment not paid in full, from a stored snapshot."""
     snapshot = json.loads(snapshot_text)
-    opened = json.loads(snapshot["opened"])
-    schedule = opened["payload"]["schedule"]
+    if "opened" in snapshot:
+        schedule = json.loads(snapshot["opened"])["payload"]["schedule"]
+    else:  # v10 on: the opening event row's
+        schedule = json.loads(opening_payload)["schedule"]
     for planned, paid in zip(schedule, snapshot["installments"]):
-        principal_paid, interest_due, interest_paid, late_fee_due, late_fee_paid = map(Decimal, paid)
+        principal_paid, interest_due, interest_paid, late_fee_due, late_fee_paid = map(Decimal, [*paid, *["0"] * (5 - len(paid))])
         unpaid = Decimal(planned["principal"]) - principal_paid + interest_due - interest_paid + late_fee_due - late_fee_paid
         if unpaid > 0:
             return planned["due_on"]
@@ -49,10 +54,14 @@ def upgrade() -> None:
     op.create_index("ix_cases_oldest_unpaid_due_on", "cases", ["oldest_unpaid_due_on"])
     bind = op.get_bind()
     cases = sa.table("cases", sa.column("case_id"), sa.column("snapshot"), sa.column("oldest_unpaid_due_on", sa.Date()))
+    events = sa.table("events", sa.column("case_id"), sa.column("seq"), sa.column("payload"))
+    rows = sa.select(cases.c.case_id, cases.c.snapshot, events.c.payload).select_from(
+        cases.outerjoin(events, (events.c.case_id == cases.c.case_id) & (events.c.seq == 1))
+    )
     fills = [
         {"b_case_id": case_id, "oldest": due_on}
-        for case_id, snapshot in bind.execute(sa.select(cases.c.case_id, cases.c.snapshot))
-        if (due_on := _oldest_unpaid(snapshot)) is not None
+        for case_id, snapshot, opening in bind.execute(rows)
+        if (due_on := _oldest_unpaid(snapshot, opening)) is not None
     ]
     if fills:
         bind.execute(
