@@ -855,10 +855,13 @@ def _scaled(value: Decimal, exponent: int) -> int | str:
 
 def _unscaled(value: Any, exponent: int) -> Decimal:
     if type(value) is int:
-        return Decimal(value).scaleb(exponent)
-    if isinstance(value, str):
-        return Decimal(value)
+        return _DECIMAL(value).scaleb(exponent)
+    if type(value) is str:
+        return _DECIMAL(value)
     raise TypeError(f"money must be fen or a decimal string, got {value!r}")
+
+
+_DECIMAL = Decimal
 
 
 def _count(value: Any) -> int:
@@ -896,8 +899,25 @@ def _rule_code(table_name: str, text: str, implied: str | None) -> str | tuple[s
     return ("", text)
 
 
-@functools.lru_cache(maxsize=4096)
-def _rule_text(table_name: str, stored: str | tuple[str, ...], implied: str | None) -> str:
+def _rule_text(table_name: str, stored: Any, implied: str | None) -> str:
+    """The words of a stored rule (cached: a book has a few dozen distinct rules)."""
+    if type(stored) is not str:
+        if type(stored) is not list:
+            raise TypeError(f"expected a rule code, got {stored!r}")
+        stored = tuple(stored)
+    key = (table_name, stored, implied)
+    text = _RULE_TEXTS.get(key)
+    if text is None:
+        text = _RULE_TEXTS[key] = _fill_rule(*key)
+    return text
+
+
+_RULE_TEXTS: dict[tuple[str, Any, str | None], str] = {}
+
+
+def _fill_rule(table_name: str, stored: str | tuple[Any, ...], implied: str | None) -> str:
+    if len(_RULE_TEXTS) > 65536:  # a bound, for a history of rules without a template
+        _RULE_TEXTS.clear()
     if isinstance(stored, str):
         template = _RULE_TABLES[table_name][stored]
         if "{}" in template:
@@ -905,16 +925,10 @@ def _rule_text(table_name: str, stored: str | tuple[str, ...], implied: str | No
                 raise ValueError(f"rule {stored!r} needs its argument")
             return template.format(implied)
         return template
+    if len(stored) != 2 or not all(isinstance(v, str) for v in stored):
+        raise TypeError(f"expected a rule code, got {list(stored)!r}")
     code, argument = stored
     return argument if code == "" else _RULE_TABLES[table_name][code].format(argument)
-
-
-def _stored_rule(value: Any) -> str | tuple[str, ...]:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    raise TypeError(f"expected a rule code, got {value!r}")
 
 
 _RULE_TABLES = {"segment": SEGMENT_RULES, "posting": POSTING_RULES}
@@ -965,28 +979,33 @@ def decode_charges_accrued(data: dict[str, Any]) -> dict[str, Any]:
     through = date.fromisoformat(data["t"])
     accrued_from = through - timedelta(days=_count(data["n"]))
     first = accrued_from + _ONE_DAY
+    names, money, rule_text = COMPONENT_NAMES, _unscaled, _rule_text
     segments = []
     for row in data["s"]:
-        component, base, rate, days, exact, rule = row[:6]
-        if len(row) == 8:
-            start, end = date.fromisoformat(row[6]), date.fromisoformat(row[7])
-        elif len(row) == 6:
+        if len(row) == 6:
+            component, base, rate, days, exact, rule = row
             start, end = first, through
+        elif len(row) == 8:
+            component, base, rate, days, exact, rule, start, end = row
+            start, end = date.fromisoformat(start), date.fromisoformat(end)
         else:
             raise ValueError(f"segment {row!r}")
         segments.append(AccrualSegment(
-            _component_name(component), _unscaled(base, _FEN_EXP), _rate(rate), start, end, _count(days),
-            _unscaled(exact, _EXACT_EXP), _rule_text("segment", _stored_rule(rule), None),
+            names.get(component, component) if type(component) is str else _component_name(component),
+            money(base, _FEN_EXP), _rate(rate), start, end, _count(days), money(exact, _EXACT_EXP),
+            rule_text("segment", rule, None),
         ))
     postings = []
     for component, installment, computed, enforceable, unenforceable, rule in data["p"]:
-        installment = _installment(installment)
+        if installment is not None and type(installment) is not int:
+            raise TypeError(f"expected an installment, got {installment!r}")
         postings.append(ChargePosting(
-            _component_name(component), _unscaled(computed, _FEN_EXP), _unscaled(enforceable, _FEN_EXP),
-            _unscaled(unenforceable, _FEN_EXP), _rule_text("posting", _stored_rule(rule), str(installment)), installment,
+            names.get(component, component) if type(component) is str else _component_name(component),
+            money(computed, _FEN_EXP), money(enforceable, _FEN_EXP), money(unenforceable, _FEN_EXP),
+            rule_text("posting", rule, str(installment)), installment,
         ))
     released = tuple(
-        Unenforced(_component_name(component), _unscaled(amount, _FEN_EXP), _installment(installment))
+        Unenforced(_component_name(component), money(amount, _FEN_EXP), _installment(installment))
         for component, amount, installment in data.get("r", ())
     )
     return {
