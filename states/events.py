@@ -26,6 +26,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Any, Callable, ClassVar
+from collections.abc import Sequence
 
 import orjson
 
@@ -181,10 +182,11 @@ class CaseOpened(Event):
 
     Schema 2 added ``schedule_interest`` (the convention the plan was computed
     by, ``states.schedule.ScheduleInterest``) and ``plan_imported`` (the plan is
-    the core lending system's, as imported).
+    the core lending system's, as imported). Schema 3 stores the schedule as
+    positional rows in integer fen (``encode_schedule``); the terms keep their names.
     """
 
-    schema_version: ClassVar[int] = 2
+    schema_version: ClassVar[int] = 3
     contract_no: str
     borrower_id: str
     principal: Decimal
@@ -580,6 +582,11 @@ def upcast_charges_accrued_v2_v3(payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
+def upcast_case_opened_v2_v3(payload: dict[str, Any]) -> dict[str, Any]:
+    """v2 schedules were rows of named fields: ``decode_schedule`` reads them as they are (the text stays as stored)."""
+    return payload
+
+
 def upcast_payment_received_v2_v3(payload: dict[str, Any]) -> dict[str, Any]:
     """v2 payments were all applied on the day they were recorded."""
     return {**payload, "value_date": None, "paid_on": None, "backdate_reason": None}
@@ -595,6 +602,7 @@ UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("PaymentReceived", 2): upcast_payment_received_v2_v3,
     ("ChargesAccrued", 1): upcast_charges_accrued_v1_v2,
     ("ChargesAccrued", 2): upcast_charges_accrued_v2_v3,
+    ("CaseOpened", 2): upcast_case_opened_v2_v3,
 }
 
 
@@ -779,9 +787,18 @@ def _payload_encoder(cls: type) -> Callable[[Any], dict[str, Any]]:
 
 
 @functools.lru_cache(maxsize=None)
-def field_payload_encoder(cls: type) -> Callable[[Any], dict[str, Any]]:
-    """The payload as its field names and plain values (every event's form, ``ChargesAccrued``'s up to v2)."""
-    pairs = [(f.name, _encoder(_hints(cls)[f.name])) for f in dataclasses.fields(cls) if f.name not in _ENVELOPE]
+def field_payload_encoder(cls: type, compact: bool = True) -> Callable[[Any], dict[str, Any]]:
+    """The payload as its field names and plain values (``ChargesAccrued``'s form up to v2).
+
+    ``compact``: the fields with a compact form of their own (``_FIELD_CODECS``) are written in it;
+    without, every field as named values (the form before: what the old-format tests write).
+    """
+    overrides = _FIELD_CODECS.get(cls, {}) if compact else {}
+    pairs = [
+        (f.name, overrides[f.name][0] if f.name in overrides else _encoder(_hints(cls)[f.name]))
+        for f in dataclasses.fields(cls)
+        if f.name not in _ENVELOPE
+    ]
     return lambda event: {n: e(getattr(event, n)) for n, e in pairs}
 
 
@@ -794,8 +811,45 @@ def _payload_decoder(cls: type) -> Callable[[dict[str, Any]], dict[str, Any]]:
 
 @functools.lru_cache(maxsize=None)
 def _field_payload_decoder(cls: type) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    pairs = [(f.name, _decoder(_hints(cls)[f.name])) for f in dataclasses.fields(cls) if f.name not in _ENVELOPE]
+    overrides = _FIELD_CODECS.get(cls, {})
+    pairs = [
+        (f.name, overrides[f.name][1] if f.name in overrides else _decoder(_hints(cls)[f.name]))
+        for f in dataclasses.fields(cls)
+        if f.name not in _ENVELOPE
+    ]
     return lambda data: {n: d(data[n]) for n, d in pairs}
+
+
+def encode_schedule(schedule: Sequence[ScheduledInstallment]) -> list[list[Any]]:
+    """A schedule as rows [due_on, principal, interest] in integer fen (``CaseOpened`` v3).
+
+    An installment numbered other than its place (1, 2, 3 ...) leads its row with its number;
+    an amount other than whole fen with two places stays its decimal string (``_scaled``).
+    """
+    rows = []
+    for place, i in enumerate(schedule, 1):
+        row = [i.due_on.isoformat(), _scaled(i.principal, _FEN_EXP), _scaled(i.interest, _FEN_EXP)]
+        if i.number != place or type(i.number) is not int:
+            row.insert(0, _count(i.number))
+        rows.append(row)
+    return rows
+
+
+def decode_schedule(rows: Any) -> tuple[ScheduledInstallment, ...]:
+    """A stored schedule: v3 rows (``encode_schedule``), or v1/v2 rows of named fields."""
+    schedule = []
+    for place, row in enumerate(rows, 1):
+        if type(row) is dict:
+            schedule.append(_V2_INSTALLMENT(row))
+            continue
+        if type(row) is not list or len(row) not in (3, 4):
+            raise TypeError(f"expected a schedule row, got {row!r}")
+        number = _count(row[0]) if len(row) == 4 else place
+        due_on, principal, interest = row[-3:]
+        schedule.append(ScheduledInstallment(
+            number, date.fromisoformat(due_on), _unscaled(principal, _FEN_EXP), _unscaled(interest, _FEN_EXP)
+        ))
+    return tuple(schedule)
 
 
 # --------------------------------------------------------------------------
@@ -814,6 +868,13 @@ def _field_payload_decoder(cls: type) -> Callable[[dict[str, Any]], dict[str, An
 # an unknown one its name). A rule is its code in ``states.rule_texts`` (a string), or
 # [code, argument] (the argument of a posting's rule is its installment unless stored), or
 # ["", text] for a text no template gives.
+
+_V2_INSTALLMENT = _decoder(ScheduledInstallment)
+
+# Fields stored in a compact form of their own: name -> (encode, decode), by event class.
+_FIELD_CODECS: dict[type, dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]]] = {
+    CaseOpened: {"schedule": (encode_schedule, decode_schedule)},
+}
 
 _COMPONENT_CODES = {
     "contract_interest": "c",

@@ -7,6 +7,7 @@ and explain exactly as the same case written in v3; the charges report sums both
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -138,3 +139,50 @@ def test_a_case_with_v2_charges_goes_on_in_v3_and_still_verifies(store):
     assert stored_versions(store, OLD) == {2, 3}
     assert verify(store.engine).ok
     assert store.load_one(OLD).version > version
+
+
+def imported(n: int):
+    """A loan whose plan is the core lending system's (its interest a little off the computed one)."""
+    plain = terms(n)
+    plan = tuple(replace(i, interest=i.interest + Decimal("1.00")) for i in plain.schedule)
+    return plain.with_plan(plan)
+
+
+def test_case_opened_v3_and_v2_verify_load_and_go_on(store):
+    """CaseOpened v3 (the schedule in integer fen) and one rewritten as v2 stored it (named rows, and the
+    snapshot holding that text) both verify against their loans rows, load, and advance alike."""
+    from sqlalchemy import update
+
+    from models.tables import GENESIS_HASH, cases
+    from tests.integration.builders import disable_event_triggers
+
+    for n in (1, 2):
+        loan_terms = imported(n)
+        case, opening = CollectionCase.open(f"CASE-P{n}", loan_terms, DEFAULT_LPR_TABLE)
+        store.add_cases([(loan_terms, case, opening)])
+    record = json.loads(opening[0].canonical_json())
+    assert record["schema_version"] == 3 and isinstance(record["payload"]["schedule"][0], list)
+    old = {**record, "schema_version": 2, "business_date": date.fromisoformat(record["business_date"]),
+           "payload": canonical_json(field_payload_encoder(type(opening[0]), compact=False)(opening[0]))}
+    assert '"number":1' in old["payload"]
+    text = stored_canonical_json(**old)
+    with store.engine.begin() as conn:
+        disable_event_triggers(conn)
+        conn.execute(update(events).where(events.c.case_id == "CASE-P2", events.c.seq == 1).values(
+            schema_version=2, payload=old["payload"], hash=chain_hash(GENESIS_HASH, text), mac=None))
+        snapshot = json.loads(conn.execute(select(cases.c.snapshot).where(cases.c.case_id == "CASE-P2")).scalar_one())
+        conn.execute(update(cases).where(cases.c.case_id == "CASE-P2").values(
+            last_hash=chain_hash(GENESIS_HASH, text), snapshot=json.dumps({**snapshot, "opened": text})))
+    report = verify(store.engine)
+    assert report.ok, [str(f) for f in report.findings]
+    new, rewritten = store.load_one("CASE-P1"), store.load_one("CASE-P2")
+    def rows(schedule):
+        return [(i.number, i.due_on, str(i.principal), str(i.interest)) for i in schedule]
+
+    assert rows(new.terms.schedule) == rows(imported(1).schedule) and rows(rewritten.terms.schedule) == rows(imported(2).schedule)
+    for case in (new, rewritten):
+        version = case.version
+        store.save([(case, case.advance(date(2024, 4, 16), POLICY))], expected_versions={case.case_id: version})
+    assert verify(store.engine).ok
+    for n in (1, 2):  # the imported plan's interest is what falls due
+        assert [i.interest_due for i in store.load_one(f"CASE-P{n}").installments[:2]] == [i.interest for i in imported(n).schedule[:2]]

@@ -20,6 +20,7 @@ from models.recorder import stored_canonical_json
 from states.caps import CapRegime
 from states.events import (
     AccrualSegment,
+    CaseOpened,
     ChargePosting,
     ChargesAccrued,
     EventError,
@@ -30,7 +31,8 @@ from states.events import (
 from states.cap_ledger import Unenforced
 from states.explain import describe, explain, timeline_of
 from states.rule_texts import POSTING_RULES, SEGMENT_RULES
-from tests.unit.conftest import D, loan, of_type
+from states.schedule import RepaymentMethod
+from tests.unit.conftest import D, loan, of_type, open_case
 from tests.unit.test_cap_path_independence import binding_loans, extra_reviews, followed, payments
 
 V2 = 2
@@ -39,9 +41,9 @@ V2 = 2
 def v2_record(event) -> dict:
     """The event's stored record as the previous release wrote it (ChargesAccrued v2: field names, prose)."""
     record = json.loads(event.canonical_json())
-    if isinstance(event, ChargesAccrued):
+    if isinstance(event, (ChargesAccrued, CaseOpened)):
         record["schema_version"] = V2
-        record["payload"] = field_payload_encoder(ChargesAccrued)(event)
+        record["payload"] = field_payload_encoder(type(event), compact=False)(event)
     return record
 
 
@@ -183,3 +185,19 @@ def test_any_decimal_reads_back_with_its_exponent(digits, exponent):
     event = odd_event(cap_limit=amount, charged_before=-amount)
     again = read(json.loads(event.canonical_json()))
     assert (str(again.cap_limit), str(again.charged_before)) == (str(amount), str(-amount))
+
+
+def test_case_opened_v3_reads_back_as_written_and_as_its_v2_form():
+    from states.events import ScheduledInstallment, decode_schedule, encode_schedule
+
+    case = open_case(terms=loan(principal="12000.00", term=12, method=RepaymentMethod.EQUAL_INSTALLMENT))
+    (opened,) = of_type(case.log, CaseOpened)
+    assert read(json.loads(opened.canonical_json())) == opened == read(v2_record(opened))
+    assert describe(read(v2_record(opened))) == describe(opened)
+    assert len(opened.payload_json()) < 0.6 * len(canonical_json(v2_record(opened)["payload"]))
+    odd = (ScheduledInstallment(2, date(2024, 1, 1), D("5"), D("-0.00")), ScheduledInstallment(3, date(2024, 2, 1), D("1.50"), D("0.005")))
+    again = decode_schedule(json.loads(json.dumps(encode_schedule(odd))))
+    assert [(i.number, i.due_on, str(i.principal), str(i.interest)) for i in again] == [
+        (i.number, i.due_on, str(i.principal), str(i.interest)) for i in odd]
+    with pytest.raises(TypeError):
+        decode_schedule([["2024-01-01", 1]])
