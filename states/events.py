@@ -905,13 +905,16 @@ def _component_name(code: Any) -> str:
 
 def _scaled(value: Decimal, exponent: int) -> int | str:
     """``value`` as an integer of 10**exponent if it has exactly that exponent, else its decimal string."""
-    if isinstance(value, float) or not isinstance(value, Decimal):
+    if type(value) is not Decimal and not isinstance(value, Decimal):
         raise TypeError(f"{value!r} in an event payload; use Decimal")
-    sign, digits, exp = value.as_tuple()
-    # 18 digits at most: exact under the default context's 28, and within 63 bits
-    if exp == exponent and len(digits) <= 18 and not (sign and not any(digits)):
-        return int(value.scaleb(-exponent))
-    return str(value)
+    text = str(value)  # "123.45" for any Decimal of exponent -2 (plain notation down to -6)
+    whole, _dot, fraction = text.partition(".")
+    # 18 characters at most: within 63 bits; "-0.00" stays text (as an integer it would read back 0.00)
+    if len(fraction) == -exponent and fraction.isdigit() and len(whole) - exponent <= 18:
+        scaled = int(whole + fraction)
+        if scaled or whole[0] != "-":
+            return scaled
+    return text
 
 
 def _unscaled(value: Any, exponent: int) -> Decimal:

@@ -179,12 +179,16 @@ def test_a_bad_v3_payload_is_an_event_error(payload):
               "schema_version": 3, "payload": payload})
 
 
+@settings(max_examples=300)
 @given(st.integers(-(10**20), 10**20), st.integers(-14, 2))
 def test_any_decimal_reads_back_with_its_exponent(digits, exponent):
     amount = Decimal(digits).scaleb(exponent)
-    event = odd_event(cap_limit=amount, charged_before=-amount)
+    plain = odd_event()
+    segment = replace(plain.segments[0], base=amount, exact=amount)
+    event = odd_event(cap_limit=amount, charged_before=-amount, segments=(segment, *plain.segments[1:]))
     again = read(json.loads(event.canonical_json()))
     assert (str(again.cap_limit), str(again.charged_before)) == (str(amount), str(-amount))
+    assert (str(again.segments[0].base), str(again.segments[0].exact)) == (str(amount), str(amount))
 
 
 def test_case_opened_v3_reads_back_as_written_and_as_its_v2_form():
