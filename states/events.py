@@ -4,7 +4,11 @@ Every change to a case is one of these frozen, past-tense dataclasses. Each
 carries the case id, its position ``seq`` (1, 2, 3 ... per case), the
 business date it happened on and the actor (``system`` or an operator id),
 plus a payload of plain JSON values: money and rates as decimal strings,
-dates as ISO strings, never floats.
+dates as ISO strings, never floats. The two events that make most of a
+store's bytes are stored compactly: ``ChargesAccrued`` (v3: short keys,
+positional rows, money in integer fen, rules as codes filled into the
+templates of ``states.rule_texts``) and ``CaseOpened`` (v3: its schedule as
+rows in integer fen); each reads back as exactly the event written.
 
 ``canonical_json`` covers the whole event (case, seq, type, business date,
 actor, schema version, payload) and is what the store hashes into the chain.
@@ -18,6 +22,7 @@ from states.errors import UserError
 
 import dataclasses
 import functools
+from collections.abc import Sequence
 import json
 import types
 import typing
@@ -26,7 +31,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Any, Callable, ClassVar
-from collections.abc import Sequence
 
 import orjson
 

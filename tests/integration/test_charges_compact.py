@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import insert, select
@@ -18,11 +18,16 @@ from models.store import chain_hash, stored_canonical_json
 from models.tables import events, payments
 from states.caps import DEFAULT_LPR_TABLE
 from states.case import CollectionCase
-from states.events import ChargesAccrued, PaymentReceived, canonical_json, field_payload_encoder
+from states.events import (
+    ChargesAccrued,
+    PaymentReceived,
+    canonical_json,
+    field_payload_encoder,
+)
 from states.money import ZERO, to_fen
 from tests.integration.builders import POLICY, payment, terms
 
-RECORDED_AT = datetime(2025, 1, 31, 18, 0, tzinfo=timezone.utc)
+RECORDED_AT = datetime(2025, 1, 31, 18, 0, tzinfo=UTC)
 NEW, OLD = "CASE-V3", "CASE-V2"
 START = date(2024, 1, 15)
 

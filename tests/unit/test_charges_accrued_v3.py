@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.recorder import stored_canonical_json
+from states.cap_ledger import Unenforced
 from states.caps import CapRegime
 from states.events import (
     AccrualSegment,
@@ -28,12 +29,16 @@ from states.events import (
     event_from_record,
     field_payload_encoder,
 )
-from states.cap_ledger import Unenforced
 from states.explain import describe, explain, timeline_of
 from states.rule_texts import POSTING_RULES, SEGMENT_RULES
 from states.schedule import RepaymentMethod
 from tests.unit.conftest import D, loan, of_type, open_case
-from tests.unit.test_cap_path_independence import binding_loans, extra_reviews, followed, payments
+from tests.unit.test_cap_path_independence import (
+    binding_loans,
+    extra_reviews,
+    followed,
+    payments,
+)
 
 V2 = 2
 
