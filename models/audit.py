@@ -54,7 +54,9 @@ from models.tables import (
     projection_from_row,
 )
 from states.case import CaseProjection, CaseView, CollectionCase
-from states.events import MonthEndReported, canonical_json, parse_json
+from states.events import (
+    MonthEndReported, canonical_json, decode_schedule, parse_json,
+)
 from states.explain import ChargeLine, TimelineRow, describe, explain, timeline_of
 from states.money import from_fen, to_fen
 from states.errors import UserError
@@ -281,8 +283,7 @@ def check_terms(case_id: str, history: Sequence[Mapping[str, Any]], loan_row: Ma
         terms = LoanTerms.from_record(booked)
         if opened.get("plan_imported"):  # the plan is the one the case was opened with
             terms = terms.with_plan(tuple(
-                Installment(i["number"], date.fromisoformat(i["due_on"]), Decimal(i["principal"]), Decimal(i["interest"]))
-                for i in opened["schedule"]
+                Installment(i.number, i.due_on, i.principal, i.interest) for i in decode_schedule(opened["schedule"])
             ))
         rehashed = terms_hash(terms)
     except UserError as exc:

@@ -25,6 +25,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.sql.elements import ColumnElement
 
 from models.tables import business_days, cases, events, payments
+from states.events import COMPONENT_NAMES
 from states.lifecycle import COLLECTION_STAGES, Stage
 from states.money import from_fen
 from states.reporting import DpdReading
@@ -107,6 +108,32 @@ _RELEASES = {
         WHERE e.type = 'ChargesAccrued' AND e.business_date <= :as_of
         GROUP BY 1""",
 }
+
+
+# The same two reads over ``ChargesAccrued`` v3 (``states.events.encode_charges_accrued``): a posting is
+# [component code, installment, computed, enforceable, unenforceable, rule], a release [component code,
+# amount, installment]; an amount is integer fen, or a decimal string where it is not a plain fen amount.
+def _compact_sql(dialect: str, key: str, positions: tuple[int, ...]) -> str:
+    if dialect == "postgresql":
+        item = "p.value ->> {}".format
+        fen = "CASE json_typeof(p.value -> {0}) WHEN 'number' THEN CAST(p.value ->> {0} AS BIGINT) " \
+              "ELSE CAST(ROUND(CAST(p.value ->> {0} AS NUMERIC) * 100) AS BIGINT) END"
+        source = f"events AS e CROSS JOIN LATERAL json_array_elements(COALESCE(CAST(e.payload AS JSON) -> '{key}', CAST('[]' AS JSON))) AS p(value)"
+    else:
+        item = "json_extract(p.value, '$[{}]')".format
+        fen = "CASE json_type(p.value, '$[{0}]') WHEN 'integer' THEN json_extract(p.value, '$[{0}]') " \
+              "ELSE CAST(ROUND(CAST(json_extract(p.value, '$[{0}]') AS NUMERIC) * 100) AS INTEGER) END"
+        source = f"events AS e, json_each(e.payload, '$.{key}') AS p"
+    names = " ".join(f"WHEN '{code}' THEN '{name}'" for code, name in sorted(COMPONENT_NAMES.items()))
+    sums = ", ".join(f"SUM({fen.format(n)})" for n in positions)
+    return (
+        f"SELECT CASE {item(0)} {names} ELSE {item(0)} END AS component, {sums} FROM {source} "
+        "WHERE e.type = 'ChargesAccrued' AND e.schema_version >= 3 AND e.business_date <= :as_of GROUP BY 1"
+    )
+
+
+_COMPACT_POSTINGS = {dialect: _compact_sql(dialect, "p", (3, 4)) for dialect in ("sqlite", "postgresql")}
+_COMPACT_RELEASES = {dialect: _compact_sql(dialect, "r", (1,)) for dialect in ("sqlite", "postgresql")}
 
 
 class Reporting:
@@ -277,9 +304,13 @@ class Reporting:
                 )
                 for component, enforceable, unenforceable in conn.execute(query):
                     found.append(PostedCharges(component, from_fen(int(enforceable or 0)), from_fen(int(unenforceable or 0))))
+            query = text(_COMPACT_POSTINGS[self.engine.dialect.name]).bindparams(bindparam("as_of", as_of, type_=Date))
+            for component, enforceable, unenforceable in conn.execute(query):
+                found.append(PostedCharges(component, from_fen(int(enforceable or 0)), from_fen(int(unenforceable or 0))))
             # a release moves an amount from held back to charged
-            query = text(_RELEASES[self.engine.dialect.name]).bindparams(bindparam("as_of", as_of, type_=Date))
-            for component, released in conn.execute(query):
-                amount = from_fen(int(released or 0))
-                found.append(PostedCharges(component, amount, -amount))
+            for sql in (_RELEASES, _COMPACT_RELEASES):
+                query = text(sql[self.engine.dialect.name]).bindparams(bindparam("as_of", as_of, type_=Date))
+                for component, released in conn.execute(query):
+                    amount = from_fen(int(released or 0))
+                    found.append(PostedCharges(component, amount, -amount))
         return found

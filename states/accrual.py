@@ -28,6 +28,7 @@ from states.cap_ledger import Unenforced
 from states.caps import cap_limit
 from states.events import AccrualSegment, CaseOpened, ChargePosting
 from states.money import ZERO, DayCount, round_fen
+from states.rule_texts import POSTING_RULES, SEGMENT_RULES
 
 ONE_DAY = timedelta(days=1)
 EXACT = Decimal("0.000000000001")  # how finely an explanation shows an unrounded amount
@@ -121,11 +122,11 @@ def stretch_charges(
     principal_days = dict(totals.principal_days)
     segments: list[AccrualSegment] = []
     for component, base, rate, rule in (
-        (CONTRACT, balances.not_yet_due, terms.annual_rate, "contract rate on principal not yet due"),
-        (PENALTY, balances.overdue_principal, penalty, f"contract rate x (1 + {terms.penalty_uplift}) on overdue principal"),
+        (CONTRACT, balances.not_yet_due, terms.annual_rate, SEGMENT_RULES["c"]),
+        (PENALTY, balances.overdue_principal, penalty, SEGMENT_RULES["p"].format(terms.penalty_uplift)),
         (COMPOUND, balances.overdue_interest if terms.compound_interest else ZERO, penalty,
-         "penalty rate on overdue contract interest (the contract allows compounding)"),
-        (CAP, balances.outstanding, terms.cap_rate, f"legal cap ({terms.cap_regime}) on principal outstanding"),
+         SEGMENT_RULES["k"]),
+        (CAP, balances.outstanding, terms.cap_rate, SEGMENT_RULES["cap"].format(terms.cap_regime)),
     ):
         if base > 0:
             principal_days[component] += base * days
@@ -141,10 +142,10 @@ def stretch_charges(
             fee = terms.late_fee + round_fen(terms.late_fee_rate * (inst.principal + inst.scheduled_interest))
             if fee > 0:
                 key = ChargeKey(Component.LATE_FEE, inst.number)
-                new[key], rules[key] = fee, f"late fee for missed installment {inst.number}"
+                new[key], rules[key] = fee, POSTING_RULES["f"].format(inst.number)
     for component, rule in (
-        (Component.PENALTY_INTEREST, "penalty interest on overdue principal"),
-        (Component.COMPOUND_INTEREST, "compound interest on overdue contract interest"),
+        (Component.PENALTY_INTEREST, POSTING_RULES["p"]),
+        (Component.COMPOUND_INTEREST, POSTING_RULES["k"]),
     ):
         amount = round_fen(penalty * principal_days[component] / basis) - totals.computed[component]
         if amount:
@@ -154,7 +155,7 @@ def stretch_charges(
         if inst.due_on == through:
             key = ChargeKey(Component.CONTRACT_INTEREST, inst.number)
             new[key] = contract_interest_due(terms, day_count, principal_days, totals.computed, inst.number)
-            rules[key] = f"contract interest of installment {inst.number} falls due"
+            rules[key] = POSTING_RULES["c"].format(inst.number)
 
     limit = cap_limit(terms.cap_rate, principal_days[CAP], day_count)
     return _capped(tuple(segments), new, rules, totals, limit)
@@ -198,7 +199,7 @@ def payoff_interest(
     """The contract interest accrued in the current period, brought forward by a payoff, under the cap now."""
     limit = cap_limit(terms.cap_rate, totals.principal_days[CAP], day_count)
     key = ChargeKey(Component.CONTRACT_INTEREST, installment)
-    rule = f"contract interest accrued to payoff, installment {installment}"
+    rule = POSTING_RULES["y"].format(installment)
     return _capped((), {key: amount}, {key: rule}, totals, limit)
 
 

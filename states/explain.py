@@ -4,6 +4,8 @@
 gives each charge's lines (an accrual stretch: base x rate x days; a
 posting: computed, enforceable, above the cap); ``timeline_of(history)``
 folds the events through the case and keeps the balances after each one.
+A rule's words come from ``states.rule_texts``: a ``ChargesAccrued`` stores
+the rule's code and numbers, and its decoder fills the template in.
 Pure: the store-reading ``models.audit.timeline`` feeds it the events.
 """
 
@@ -55,6 +57,7 @@ from states.events import (
 )
 from states.money import ZERO
 from states.policy import CollectionPolicy
+from states.rule_texts import RELEASE_RULE
 from states.views import BALANCE_FIELDS, CaseProjection
 from states.vocabulary import LENDER
 
@@ -179,7 +182,7 @@ def explain(event: Event) -> tuple[ChargeLine, ...]:
     if isinstance(event, ChargesAccrued):
         released = tuple(
             ChargeLine(
-                "release", lot.component, lot.amount, "held above the cap earlier, the oldest first",
+                "release", lot.component, lot.amount, RELEASE_RULE,
                 enforceable=lot.amount, cap_limit=event.cap_limit, installment=lot.installment,
             )
             for lot in event.released

@@ -237,7 +237,10 @@ def test_money_in_the_opening_event_is_written_with_two_places():
     case = open_case(terms=loan(principal="100", late_fee="5"))
     payload = json.loads(case.log[0].canonical_json())["payload"]
     assert (payload["principal"], payload["late_fee"]) == ("100.00", "5.00")
-    assert all(isinstance(row["principal"], str) and row["principal"].endswith(".00") for row in payload["schedule"])
+    # v3: the schedule's amounts are integer fen (two places by construction), read back with two places
+    assert all(isinstance(row[1], int) and isinstance(row[2], int) for row in payload["schedule"])
+    opened = event_from_record(**json.loads(case.log[0].canonical_json()))
+    assert all(str(i.principal).endswith(".00") and i.principal.as_tuple().exponent == -2 for i in opened.schedule)
 
 
 # --- registration and apply ------------------------------------------------------------------

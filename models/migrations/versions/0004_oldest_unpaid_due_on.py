@@ -42,11 +42,22 @@ def _oldest_unpaid(snapshot_text: str, opening_payload: str | None) -> str | Non
     else:  # v10 on: the opening event row's
         schedule = json.loads(opening_payload)["schedule"]
     for planned, paid in zip(schedule, snapshot["installments"]):
+        due_on, principal = _planned(planned)
         principal_paid, interest_due, interest_paid, late_fee_due, late_fee_paid = map(Decimal, [*paid, *["0"] * (5 - len(paid))])
-        unpaid = Decimal(planned["principal"]) - principal_paid + interest_due - interest_paid + late_fee_due - late_fee_paid
+        unpaid = principal - principal_paid + interest_due - interest_paid + late_fee_due - late_fee_paid
         if unpaid > 0:
-            return planned["due_on"]
+            return due_on
     return None
+
+
+def _planned(row) -> tuple[str, Decimal]:
+    """An installment's due date and principal: a row of named fields (CaseOpened v1, v2), or
+    [(number,) due_on, principal, interest] with amounts in integer fen (v3, ``states.events.encode_schedule``;
+    this migration runs again after a downgrade past it)."""
+    if isinstance(row, dict):
+        return row["due_on"], Decimal(row["principal"])
+    due_on, principal = row[-3], row[-2]
+    return due_on, Decimal(principal).scaleb(-2) if isinstance(principal, int) else Decimal(principal)
 
 
 def upgrade() -> None:
