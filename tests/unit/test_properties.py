@@ -100,6 +100,8 @@ def command(case: CollectionCase, step: Step, n: int, day: date) -> None:
             view = case.view(day, POLICY)
             p = view.projection
             amount = p.total_due + p.principal_outstanding - p.overdue_principal + view.contract_interest_accrued
+            if amount == 0:  # a written-off case recovered in full owes nothing: there is no payoff to make
+                return
         events = case.record_payment(payment_cmd(case, max(amount, D("0.01")), day, f"pay-{n}"), POLICY)
         if step.kind == "pay_all":  # the payoff the view quotes settles the case exactly (a written-off one: pays it all)
             assert case.stage.value == "settled" or (case.stage is Stage.WRITTEN_OFF and case.total_owing() == 0), events
