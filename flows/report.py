@@ -299,16 +299,16 @@ def print_timeline(console: Console, rows) -> None:
     """One block per event: what happened, the balances after it, each charge explained beneath."""
     for row in rows:
         b = row.balances
-        actor = "" if row.actor == "system" else f" [cyan]by {row.actor}[/]"
+        actor = "" if row.actor == "system" else f" [cyan]by {escape(row.actor)}[/]"
         console.print(
             f"[bold]#{row.seq:<4}[/] {row.business_date}  [bold]{row.type}[/]{actor}  "
             f"[dim]-> {b['stage']}, DPD {b['dpd']}, due {yuan(b['total_due'])}, principal {yuan(b['principal_outstanding'])}[/]",
             highlight=False,
         )
         if row.description:
-            console.print(f"       {row.description}", highlight=False, soft_wrap=False)
-        for charge in row.charges:
-            console.print(f"         [dim]{charge.text()}[/]", highlight=False)
+            console.print(f"       {escape(row.description)}", highlight=False, soft_wrap=False)
+        for charge in row.charges:  # a charge's text names its rule in brackets: text, not markup
+            console.print(f"         [dim]{escape(charge.text())}[/]", highlight=False)
     if rows:
         last = rows[-1].balances
         console.print(
@@ -331,7 +331,7 @@ def print_verify(console: Console, outcome) -> None:
         return
     console.print(f"[red]verification failed[/] for {len(outcome.failing_cases)} case(s):")
     for finding in outcome.findings:
-        console.print(f"  {finding}")
+        console.print(f"  {escape(str(finding))}", highlight=False)
 
 
 # ---------------------------------------------------------------------------

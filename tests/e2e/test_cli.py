@@ -110,6 +110,8 @@ def test_a_case_advanced_paid_and_replayed_from_the_cli_reads_as_a_timeline(book
     assert "CaseOpened" in text and "penalty_interest" in text and "by op-7" in text
     assert "overdue -> phone" in text and "phone -> visit" in text
     rows = json.loads(collectflow("case", "replay", "CASE-CLI-1", "--json", db=booked_db).stdout)
+    rules = {c["rule"] for r in rows for c in r["charges"] if c.get("rule")}
+    assert rules and all(f"[{rule}]" in " ".join(text.split()) for rule in rules)  # each charge names its rule
     assert [r["seq"] for r in rows] == list(range(1, len(rows) + 1))
     assert rows[-1]["balances"]["stage"] == "current"
 
