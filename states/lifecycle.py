@@ -35,9 +35,10 @@ class Stage(str, Enum):
 
     @property
     def is_closed(self) -> bool:
-        return self in (Stage.SETTLED, Stage.WRITTEN_OFF)
+        return self in _CLOSED_STAGES
 
 
+_CLOSED_STAGES = (Stage.SETTLED, Stage.WRITTEN_OFF)  # built once: a member looked up on its class costs a call
 COLLECTION_STAGES = (Stage.OVERDUE, Stage.PHONE, Stage.VISIT, Stage.OUTSOURCED)
 OPEN_STAGES = (Stage.CURRENT, *COLLECTION_STAGES, Stage.LITIGATION)
 
@@ -181,6 +182,24 @@ def _build_machine() -> Machine:
 MACHINE = _build_machine()
 
 
+
+def _guards_by_edge() -> dict[tuple[str, Stage], tuple[tuple, ...]]:
+    """(trigger, source stage) -> the guards of each of its edges, in table order.
+
+    The machine's conditions, read from the same table: with them ``decide`` sees,
+    without running the machine, that no edge can fire (a case is reviewed on many
+    days on which it moves nowhere).
+    """
+    table: dict[tuple[str, Stage], tuple[tuple, ...]] = {}
+    for trigger, src, _dst, guards in TRANSITIONS:
+        for stage in _as_tuple(src):
+            table[trigger, stage] = (*table.get((trigger, stage), ()), guards)
+    return table
+
+
+_GUARDS = _guards_by_edge()
+
+
 class _Probe:
     """The smallest model transitions can act on: just a stage."""
 
@@ -198,6 +217,8 @@ def decide(case_id: str, stage: Stage, trigger: str, facts: StageFacts, policy: 
     event = MACHINE.events.get(trigger)
     if event is None or stage.name not in event.transitions:
         raise InvalidTransition(case_id, stage, trigger)
+    if not any(all(guard(facts, policy) for guard in guards) for guards in _GUARDS[trigger, stage]):
+        return None  # every edge has a guard that says no: the machine would not move
     probe = _Probe(stage)
     try:
         moved = event.trigger(probe, facts=facts, policy=policy)
