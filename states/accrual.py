@@ -213,10 +213,13 @@ def _capped(
     for key, amount in new.items():
         if amount < 0:
             raise ValueError(f"charge {key} is negative: {amount}")
-    lots = [Unenforced(key.component.value, amount, key.installment) for key, amount in new.items()]
-    settled = cap_ledger.settle(totals.unenforced, lots, limit - totals.charged)
+    charges = [(_NAMES[key.component], amount, key.installment) for key, amount in new.items()]
+    settled = cap_ledger.settle(totals.unenforced, charges, limit - totals.charged)
     postings = tuple(
-        ChargePosting(key.component.value, amount, enforceable, amount - enforceable, rules[key], key.installment)
-        for (key, amount), enforceable in zip(new.items(), settled.enforceable)
+        ChargePosting(component, amount, enforceable, amount - enforceable, rules[key], installment)
+        for key, (component, amount, installment), enforceable in zip(new, charges, settled.enforceable)
     )
     return Charges(segments, postings, limit, settled.released)
+
+
+_NAMES = {component: component.value for component in Component}  # a member's .value costs a call

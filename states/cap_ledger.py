@@ -66,11 +66,12 @@ class Settlement:
     queue: tuple[Unenforced, ...]  # what stays above the cap afterwards
 
 
-def settle(queue: Sequence[Unenforced], new: Sequence[Unenforced], room: Decimal) -> Settlement:
+def settle(queue: Sequence[Unenforced], new: Sequence[tuple[str, Decimal, int | None]], room: Decimal) -> Settlement:
     """Charge up to ``room`` (the limit less what is charged): the queue first, oldest first, then ``new``.
 
-    ``new`` is the posting's charges in the order they fell due (see the
-    module docstring); what does not fit joins the queue.
+    ``new`` is the posting's charges, ``(component, amount, installment)``, in
+    the order they fell due (see the module docstring); what does not fit joins
+    the queue as an ``Unenforced`` lot.
     """
     room = max(ZERO, room)
     lots = list(queue)
@@ -85,12 +86,12 @@ def settle(queue: Sequence[Unenforced], new: Sequence[Unenforced], room: Decimal
         else:
             lots[0] = Unenforced(head.component, head.amount - take, head.installment)
     enforceable: list[Decimal] = []
-    for charge in new:
-        take = min(room, charge.amount)
+    for component, amount, installment in new:
+        take = min(room, amount)
         enforceable.append(take)
         room -= take
-        if charge.amount > take:
-            _append(lots, Unenforced(charge.component, charge.amount - take, charge.installment))
+        if amount > take:
+            _append(lots, Unenforced(component, amount - take, installment))
     return Settlement(tuple(released), tuple(enforceable), tuple(lots))
 
 
