@@ -23,11 +23,15 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from states.caps import DEFAULT_LPR_TABLE, CapRegime
 from states.case import CollectionCase
 from states.commands import EnterJudgment, FileLawsuit, RecallFromAgency, RecordExecution, ReportVisit
 from states.errors import UserError
+from states.lifecycle import MACHINE, TRIGGERS, InvalidTransition, Stage, StageFacts, _Probe, decide
+from states.money import ZERO
 from states.money import DayCount
 from states.policy import CollectionPolicy
 from states.schedule import RepaymentMethod, ScheduleInterest
@@ -43,9 +47,9 @@ KINDS = ("advance", "advance", "pay", "pay_due", "pay_due", "pay_small", "pay_al
 
 # sha256 of the histories below as main (b6fd23a, before the close was optimised) writes them
 PINNED = {
-    (1, 200): "d6c7036a0650456990c6414b5b22eb9850f528282c947b6f4250c679406d17f8",
-    (2, 100): "ef7b73d16654996c32eb8166ff62b160dea79d4c01232b912f9df2170ebc5261",
-    (3, 60): "ea8b1cb89de722a566d366d601199cac26b3e2fbcfc74cdc2de7088c65771dc0",
+    (1, 100): "a765e1d18b9f3c4ecc974a962dda9a8cb45121dd309c005a8478b6ce6afcfe53",
+    (2, 60): "00dea84e52c54680bba7b935ee52d01a37e09ef1ac32410d5fddcff0bc59c5b9",
+    (3, 40): "13eba1408aaab321cf21fb43d474c8f087a681d8f237c94fd82224749580ef4e",
 }
 
 
@@ -181,3 +185,116 @@ def test_random_histories_are_byte_identical_to_the_pinned_ones(seed, cases):
 if __name__ == "__main__":  # print the digests (to pin them from the code before a change)
     for seed, cases in PINNED:
         print((seed, cases), history_digest(seed, cases))
+
+
+# --------------------------------------------------------------------------
+# the review's shortcuts against the plain computation, on histories the generator never drew
+
+def _plain_figures(case: CollectionCase, on: date) -> list[str]:
+    """The figures as the straightforward code reads them: every installment's properties, every time."""
+    inst = case.installments
+    dues = case.penalty_due + case.compound_due + case.costs_due + case.litigation.interest_due
+    oldest = next((i.due_on for i in inst if i.due_on < on and i.unpaid > 0), None)
+    return [str(v) for v in (
+        sum((i.unpaid for i in inst), ZERO) + case.penalty_due + case.compound_due + case.costs_due + case.litigation.interest_due,
+        sum((i.unpaid for i in inst if i.due_on < on), ZERO) + dues,
+        sum((i.unpaid for i in inst if i.due_on <= on), ZERO) + case.costs_due + case.penalty_due + case.compound_due
+        + case.litigation.interest_due,
+        sum((i.principal_unpaid for i in inst), ZERO),
+        sum((i.principal_unpaid for i in inst if i.due_on < on), ZERO),
+        sum((i.principal_unpaid for i in inst if i.due_on >= on), ZERO),
+        oldest,
+    )]
+
+
+def _figures(case: CollectionCase, on: date) -> list[str]:
+    return [str(v) for v in (
+        case.total_owing(), case.overdue_total(on), case.total_due(on), case.principal_outstanding(),
+        case.overdue_principal(on), case.principal_not_yet_due(on), case.oldest_unpaid_due(on),
+    )]
+
+
+class CheckedCase(CollectionCase):
+    """A case that checks, after every event, that the figures it keeps per state are the plain ones."""
+
+    checked = 0
+
+    def _record(self, event):
+        result = super()._record(event)
+        for on in (self.accrued_through, self.accrued_through + timedelta(days=1), event.business_date + timedelta(days=31)):
+            kept = _figures(self, on)
+            assert kept == _figures(self, on) == _plain_figures(self, on), (event, on)  # the second read is the kept one
+        assert self.projection() == _unkept(self).projection()
+        CheckedCase.checked += 1
+        return result
+
+
+def _unkept(case: CollectionCase) -> CollectionCase:
+    """The case read back from its snapshot: its figures worked out afresh."""
+    return CollectionCase.from_snapshot(json.loads(json.dumps(case.snapshot())))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), daily=st.booleans())
+def test_the_figures_kept_per_state_are_the_plain_ones_at_every_event(seed, daily):
+    rng = random.Random(seed)
+    terms = _terms(rng, 0)
+    policy = rng.choice(POLICIES)
+    case, _ = CheckedCase.open("case-h", terms, DEFAULT_LPR_TABLE)
+    day = terms.disbursed_on
+    for k in range(rng.randrange(1, 12)):
+        target = day + timedelta(days=rng.randrange(0, 80))
+        while daily and day < target - timedelta(days=1):
+            day += timedelta(days=1)
+            case.advance(day, policy)
+        day = target
+        try:
+            _step(case, rng.choice(KINDS), rng, k, day, policy)
+        except UserError:
+            pass
+        except ValueError:  # the generator's value-dated payments can meet a known failure; it stops the history
+            return
+    case.advance(day + timedelta(days=200), policy)
+    restored = _unkept(case)
+    later = case.accrued_through + timedelta(days=100)
+    assert [e.canonical_json() for e in restored.advance(later, policy)] == [e.canonical_json() for e in case.advance(later, policy)]
+
+
+facts = st.builds(
+    StageFacts,
+    dpd=st.integers(0, 800),
+    promise_holds=st.booleans(),
+    paused=st.booleans(),
+    placement_active=st.booleans(),
+    placement_ended=st.booleans(),
+    claim=st.integers(0, 2_000_000_00).map(lambda fen: Decimal(fen) / 100),
+    expected_legal_cost=st.integers(0, 50_000_00).map(lambda fen: Decimal(fen) / 100),
+    overdue_total=st.integers(0, 1_000_000_00).map(lambda fen: Decimal(fen) / 100),
+    total_owing=st.integers(0, 2_000_000_00).map(lambda fen: Decimal(fen) / 100),
+    by_operator=st.booleans(),
+    failed_visits=st.integers(0, 4),
+    execution_failed=st.booleans(),
+)
+
+
+def _machine_decides(stage: Stage, trigger: str, facts: StageFacts, policy: CollectionPolicy) -> Stage | None:
+    """The machine alone, as ``decide`` ran it before it checked the guards first."""
+    event = MACHINE.events.get(trigger)
+    if event is None or stage.name not in event.transitions:
+        raise InvalidTransition("c", stage, trigger)
+    probe = _Probe(stage)
+    return probe.state if event.trigger(probe, facts=facts, policy=policy) else None
+
+
+@settings(max_examples=300, deadline=None)
+@given(facts=facts, policy=st.sampled_from(POLICIES))
+def test_decide_moves_exactly_where_the_machine_alone_moves(facts, policy):
+    for trigger in TRIGGERS:
+        for stage in Stage:
+            try:
+                expected = _machine_decides(stage, trigger, facts, policy)
+            except InvalidTransition:
+                with pytest.raises(InvalidTransition):
+                    decide("c", stage, trigger, facts, policy)
+                continue
+            assert decide("c", stage, trigger, facts, policy) is expected, (trigger, stage)
