@@ -64,11 +64,14 @@ from states.views import CaseProjection
 
 COSTS = Component.COSTS.value
 PRINCIPAL = Component.PRINCIPAL.value
-_ROWS, _OWING = "rows", "owing"  # keys of the figures kept per state (``CaseState._rows``)
+_OWING = "owing"  # the key of a figure kept per state (``CaseState.total_owing``)
 
 
 @dataclass
 class InstallmentState:
+    """One installment's figures. Changed only by ``CaseState``'s handlers, through ``_charge`` and
+    ``_on_PaymentReceived`` (and by a snapshot read back), which drop what ``CaseState._rows`` keeps."""
+
     number: int
     due_on: date
     principal: Decimal
@@ -164,9 +167,10 @@ class CaseState:
         self._pending: list[Event] = []  # emitted, not yet collected
         self._returned = 0  # how many of them a command has already returned
         self._opened_json: str | None = None
-        # What the figures below read of this state, worked out once per state (see ``_rows``);
+        # What the figures below read of this state, worked out once per state (see ``total_owing``);
         # None while ``apply`` changes the state, when nothing is kept.
         self._figures: dict[Any, Any] | None = {}
+        self._kept_rows: tuple[tuple[date, Decimal, Decimal, Decimal, Decimal], ...] | None = None  # see ``_rows``
 
     # ------------------------------------------------------------------
     # derived figures
@@ -190,20 +194,23 @@ class CaseState:
         """``(due_on, unpaid, principal_unpaid, interest_unpaid, late_fee_unpaid)`` of every installment, in order.
 
         A review reads these figures dozens of times (dues, DPD, the guards' facts, the next
-        review), and the state changes only in ``apply``: they are worked out once per state
-        and kept until the next event is applied (``apply`` forgets them).
+        review, the projection saved), and an installment changes only where a handler
+        charges it (``_charge``) or pays it (``_on_PaymentReceived``), or opens the case:
+        they are worked out once and kept until then (``_installments_changed``).
         """
-        figures = self._figures
-        if figures is not None and (rows := figures.get(_ROWS)) is not None:
-            return rows
-        rows = tuple([i.row() for i in self.installments])
-        if figures is not None:
-            figures[_ROWS] = rows
+        rows = self._kept_rows
+        if rows is None:
+            rows = self._kept_rows = tuple([i.row() for i in self.installments])
         return rows
+
+    def _installments_changed(self) -> None:
+        """An installment's figures changed: what ``_rows`` kept is worked out again."""
+        self._kept_rows = None
 
     def _forget_figures(self) -> None:
         """The state was set other than by ``apply`` (a snapshot read back): work the figures out again."""
         self._figures = {}
+        self._kept_rows = None
 
     def principal_outstanding(self) -> Decimal:
         return sum((principal for _, _, principal, _, _ in self._rows()), ZERO)
@@ -459,6 +466,7 @@ class CaseState:
         self.day_count = DayCount(e.day_count)
         self.cap_rate = e.cap_rate
         self.installments = [InstallmentState(s.number, s.due_on, s.principal, s.interest) for s in e.schedule]
+        self._installments_changed()
         self.accrued_through = self.reviewed_through = e.disbursed_on
         self.next_review_on = e.schedule[0].due_on + ONE_DAY
 
@@ -483,8 +491,10 @@ class CaseState:
         """Add an enforceable charge to what is due."""
         if component == CONTRACT:
             self._installment(installment).interest_due += amount
+            self._installments_changed()
         elif component == LATE_FEE:
             self._installment(installment).late_fee_due += amount
+            self._installments_changed()
         elif component == PENALTY:
             self.penalty_due += amount
         elif component == COMPOUND:
@@ -512,6 +522,7 @@ class CaseState:
                 by_number[line.installment].interest_paid += line.amount
             elif line.component == PRINCIPAL:
                 by_number[line.installment].principal_paid += line.amount
+        self._installments_changed()
         self.litigation = litigation.after_payment(self.litigation, ((line.component, line.amount) for line in e.lines))
         self.total_paid += e.amount
         self.overpayment += e.overpayment
