@@ -271,8 +271,14 @@ class CaseState:
 
     def overdue_total(self, as_of: date) -> Decimal:
         """Amounts past their due date on ``as_of`` (case-level dues always count)."""
+        figures = self._figures
+        if figures is not None and (overdue := figures.get(as_of)) is not None:  # kept by its date
+            return overdue
         installments = sum((unpaid for due_on, unpaid, _, _, _ in self._rows() if due_on < as_of), ZERO)
-        return installments + self.penalty_due + self.compound_due + self.costs_due + self.litigation.interest_due
+        overdue = installments + self.penalty_due + self.compound_due + self.costs_due + self.litigation.interest_due
+        if figures is not None:
+            figures[as_of] = overdue
+        return overdue
 
     def total_owing(self) -> Decimal:
         figures = self._figures

@@ -214,14 +214,17 @@ def decide(case_id: str, stage: Stage, trigger: str, facts: StageFacts, policy: 
 
     Raises ``InvalidTransition`` when the table has no such edge from this stage.
     """
-    event = MACHINE.events.get(trigger)
-    if event is None or stage.name not in event.transitions:
+    edges = _GUARDS.get((trigger, stage))  # the machine's edges for the trigger from this stage
+    if edges is None:
         raise InvalidTransition(case_id, stage, trigger)
-    if not any(all(guard(facts, policy) for guard in guards) for guards in _GUARDS[trigger, stage]):
+    for guards in edges:
+        if all(guard(facts, policy) for guard in guards):
+            break
+    else:
         return None  # every edge has a guard that says no: the machine would not move
     probe = _Probe(stage)
     try:
-        moved = event.trigger(probe, facts=facts, policy=policy)
+        moved = MACHINE.events[trigger].trigger(probe, facts=facts, policy=policy)
     except MachineError:
         raise InvalidTransition(case_id, stage, trigger) from None
     return probe.state if moved else None
