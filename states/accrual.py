@@ -17,7 +17,6 @@ it (``states.case``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import NamedTuple, Protocol
@@ -88,10 +87,9 @@ class Totals(NamedTuple):
     unenforced: Sequence[Unenforced] = ()  # what the cap holds back, oldest first (``states.cap_ledger``)
 
 
-@dataclass(frozen=True)
-class Charges:
+class Charges(NamedTuple):
     """What one accrual adds: its stretches (the audit trail), its postings in fen, the cap limit,
-    and what earlier held-back charges the grown limit now lets through."""
+    and what earlier held-back charges the grown limit now lets through (immutable; built per stretch)."""
 
     segments: tuple[AccrualSegment, ...]
     postings: tuple[ChargePosting, ...]

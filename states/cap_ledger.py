@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from states.errors import DomainError
 from states.money import ZERO
@@ -57,9 +58,9 @@ class Unenforced:
         return self.component == other.component and self.installment == other.installment
 
 
-@dataclass(frozen=True)
-class Settlement:
-    """What one posting charges under the cap: old lots released, the new charges' enforceable parts."""
+class Settlement(NamedTuple):
+    """What one posting charges under the cap: old lots released, the new charges' enforceable parts
+    (immutable; built per stretch)."""
 
     released: tuple[Unenforced, ...]
     enforceable: tuple[Decimal, ...]  # one per new charge, in the order given
