@@ -813,4 +813,5 @@ class CollectionCase(CaseState):
         """
         events = self._pending[self._returned:]
         self._returned = len(self._pending)
+        self._let_go_of_rows()
         return events

@@ -207,6 +207,11 @@ class CaseState:
         """An installment's figures changed: what ``_rows`` kept is worked out again."""
         self._kept_rows = None
 
+    def _let_go_of_rows(self) -> None:
+        """A command is done: what ``_rows`` kept is let go (a batch holds thousands of cases until it
+        is saved; kept, the rows' Decimals would cost ~6 KB a case)."""
+        self._kept_rows = None
+
     def _forget_figures(self) -> None:
         """The state was set other than by ``apply`` (a snapshot read back): work the figures out again."""
         self._figures = {}
@@ -327,7 +332,8 @@ class CaseState:
         as_of = self.accrued_through
         oldest_unpaid: date | None = None
         principal = due_principal = interest = late_fees = due_installments = ZERO
-        for due_on, unpaid, principal_unpaid, interest_unpaid, late_fee_unpaid in self._rows():  # for every case saved
+        rows = self._kept_rows or [i.row() for i in self.installments]  # for every case saved, after its command: not kept
+        for due_on, unpaid, principal_unpaid, interest_unpaid, late_fee_unpaid in rows:
             if oldest_unpaid is None and unpaid > 0:
                 oldest_unpaid = due_on
             principal += principal_unpaid
