@@ -46,7 +46,7 @@ from states.money import ZERO
 FLOW = frozenset({"penalty_interest", "compound_interest"})  # accrue day by day; kept as one block
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Unenforced:
     """A charge, or the part of one, that lies above the cap for now (in fen)."""
 

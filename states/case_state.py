@@ -67,7 +67,7 @@ PRINCIPAL = Component.PRINCIPAL.value
 _OWING = "owing"  # the key of a figure kept per state (``CaseState.total_owing``)
 
 
-@dataclass
+@dataclass(slots=True)
 class InstallmentState:
     """One installment's figures. Changed only by ``CaseState``'s handlers, through ``_charge`` and
     ``_on_PaymentReceived`` (and by a snapshot read back), which drop what ``CaseState._rows`` keeps."""
