@@ -6,7 +6,10 @@ every case in the process (a machine per case costs ~0.5 ms and ~14 KiB).
 The machine decides; it never mutates a case directly: ``decide`` runs a
 trigger on a throw-away probe holding only the current stage, and the
 aggregate records the outcome as a ``StageChanged`` event. Replaying that
-event checks the edge against the same table.
+event checks the edge against the same table. Most reviews move a case
+nowhere: ``decide`` first asks the trigger's edges' guards (the machine's own
+conditions, from the same table) and runs the machine only when one edge's
+guards all say yes.
 """
 
 from __future__ import annotations
@@ -183,7 +186,6 @@ def _build_machine() -> Machine:
 
 
 MACHINE = _build_machine()
-
 
 
 def _guards_by_edge() -> dict[tuple[str, Stage], tuple[tuple, ...]]:
