@@ -17,7 +17,6 @@ it (``states.case``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import NamedTuple, Protocol
@@ -89,10 +88,9 @@ class Totals(NamedTuple):
     unenforced: Sequence[Unenforced] = ()  # what the cap holds back, oldest first (``states.cap_ledger``)
 
 
-@dataclass(frozen=True)
-class Charges:
+class Charges(NamedTuple):
     """What one accrual adds: its stretches (the audit trail), its postings in fen, the cap limit,
-    and what earlier held-back charges the grown limit now lets through."""
+    and what earlier held-back charges the grown limit now lets through (immutable; built per stretch)."""
 
     segments: tuple[AccrualSegment, ...]
     postings: tuple[ChargePosting, ...]
@@ -214,10 +212,13 @@ def _capped(
     for key, amount in new.items():
         if amount < 0:
             raise ValueError(f"charge {key} is negative: {amount}")
-    lots = [Unenforced(key.component.value, amount, key.installment) for key, amount in new.items()]
-    settled = cap_ledger.settle(totals.unenforced, lots, limit - totals.charged)
+    charges = [(_NAMES[key.component], amount, key.installment) for key, amount in new.items()]
+    settled = cap_ledger.settle(totals.unenforced, charges, limit - totals.charged)
     postings = tuple(
-        ChargePosting(key.component.value, amount, enforceable, amount - enforceable, rules[key], key.installment)
-        for (key, amount), enforceable in zip(new.items(), settled.enforceable)
+        ChargePosting(component, amount, enforceable, amount - enforceable, rules[key], installment)
+        for key, (component, amount, installment), enforceable in zip(new, charges, settled.enforceable)
     )
     return Charges(segments, postings, limit, settled.released)
+
+
+_NAMES = {component: component.value for component in Component}  # a member's .value costs a call

@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from states.errors import DomainError
 from states.money import ZERO
@@ -45,7 +46,7 @@ from states.money import ZERO
 FLOW = frozenset({"penalty_interest", "compound_interest"})  # accrue day by day; kept as one block
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Unenforced:
     """A charge, or the part of one, that lies above the cap for now (in fen)."""
 
@@ -57,20 +58,21 @@ class Unenforced:
         return self.component == other.component and self.installment == other.installment
 
 
-@dataclass(frozen=True)
-class Settlement:
-    """What one posting charges under the cap: old lots released, the new charges' enforceable parts."""
+class Settlement(NamedTuple):
+    """What one posting charges under the cap: old lots released, the new charges' enforceable parts
+    (immutable; built per stretch)."""
 
     released: tuple[Unenforced, ...]
     enforceable: tuple[Decimal, ...]  # one per new charge, in the order given
     queue: tuple[Unenforced, ...]  # what stays above the cap afterwards
 
 
-def settle(queue: Sequence[Unenforced], new: Sequence[Unenforced], room: Decimal) -> Settlement:
+def settle(queue: Sequence[Unenforced], new: Sequence[tuple[str, Decimal, int | None]], room: Decimal) -> Settlement:
     """Charge up to ``room`` (the limit less what is charged): the queue first, oldest first, then ``new``.
 
-    ``new`` is the posting's charges in the order they fell due (see the
-    module docstring); what does not fit joins the queue.
+    ``new`` is the posting's charges, ``(component, amount, installment)``, in
+    the order they fell due (see the module docstring); what does not fit joins
+    the queue as an ``Unenforced`` lot.
     """
     room = max(ZERO, room)
     lots = list(queue)
@@ -85,12 +87,12 @@ def settle(queue: Sequence[Unenforced], new: Sequence[Unenforced], room: Decimal
         else:
             lots[0] = Unenforced(head.component, head.amount - take, head.installment)
     enforceable: list[Decimal] = []
-    for charge in new:
-        take = min(room, charge.amount)
+    for component, amount, installment in new:
+        take = min(room, amount)
         enforceable.append(take)
         room -= take
-        if charge.amount > take:
-            _append(lots, Unenforced(charge.component, charge.amount - take, charge.installment))
+        if amount > take:
+            _append(lots, Unenforced(component, amount - take, installment))
     return Settlement(tuple(released), tuple(enforceable), tuple(lots))
 
 

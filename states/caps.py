@@ -214,15 +214,21 @@ def cap_limit(cap_rate: Decimal, outstanding_principal_days: Decimal, day_count:
     ``outstanding_principal_days`` is the sum over days of the principal
     outstanding that day, overdue principal included.
     """
-    rate = _decimal(cap_rate, "cap_rate")
-    principal_days = _decimal(outstanding_principal_days, "outstanding_principal_days")
+    # a finite Decimal is taken as it is (what ``to_decimal`` would return): the close asks this at every stretch
+    rate = cap_rate if type(cap_rate) is Decimal and cap_rate.is_finite() else _decimal(cap_rate, "cap_rate")
+    principal_days = (
+        outstanding_principal_days
+        if type(outstanding_principal_days) is Decimal and outstanding_principal_days.is_finite()
+        else _decimal(outstanding_principal_days, "outstanding_principal_days")
+    )
     if rate < 0:
         raise CapError(f"cap_rate: must not be negative, got {cap_rate}")
     if principal_days < 0:
         raise CapError(
             f"outstanding_principal_days: must not be negative, got {outstanding_principal_days}"
         )
-    return floor_fen(rate * principal_days / DayCount(day_count).basis)
+    basis = (day_count if type(day_count) is DayCount else DayCount(day_count)).basis
+    return floor_fen(rate * principal_days / basis)
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,9 @@ from states.views import CaseProjection, CaseView
 # Callers import these from here; they are defined beside the code they belong to.
 __all__ = ["CaseProjection", "CaseView", "CollectionCase", "DomainError", "InstallmentState", "Promise"]
 
+_ESCALATING = (*COLLECTION_STAGES, Stage.LITIGATION)  # the stages a review tries to escalate
+_WRITTEN_OFF_FROM = (Stage.OUTSOURCED, Stage.LITIGATION)  # the stages a review may write off
+
 #: What a placement chooses from: the registry's board for the business date, or (no registry in
 #: use) the policy's list of agency ids in rotation.
 Agencies = AgencyBoard | Sequence[str]
@@ -164,7 +167,9 @@ class CollectionCase(CaseState):
     @classmethod
     def from_snapshot(cls, data: dict, opened: CaseOpened | None = None) -> CollectionCase:
         """The case a snapshot holds, on the terms of its opening event (``states.snapshot``)."""
-        return snapshot_format.from_snapshot(data, opened, cls)
+        case = snapshot_format.from_snapshot(data, opened, cls)
+        case._forget_figures()  # its state was set from the snapshot, not by apply
+        return case
 
     def _clone(self) -> CollectionCase:
         """An independent copy for what-if valuation (far cheaper than deepcopy)."""
@@ -555,11 +560,11 @@ class CollectionCase(CaseState):
         if not self._settle_or_cure(on, policy, SYSTEM):
             if self.stage is Stage.CURRENT:
                 self._transition("fall_overdue", on, policy, SYSTEM, "payment missed")
-            while self.stage in (*COLLECTION_STAGES, Stage.LITIGATION) and (
+            while self.stage in _ESCALATING and (
                 self._transition("escalate", on, policy, SYSTEM, "threshold reached", quiet=True)
             ):
                 pass
-            if self.stage in (Stage.OUTSOURCED, Stage.LITIGATION):
+            if self.stage in _WRITTEN_OFF_FROM:
                 self._transition("write_off", on, policy, SYSTEM, "recovery not worth pursuing", quiet=True)
             if self.stage is Stage.OUTSOURCED and self.agency_id is None and self._placement_due(on):
                 self._place(on, policy)  # renewed with another agency
@@ -803,4 +808,5 @@ class CollectionCase(CaseState):
         """
         events = self._pending[self._returned:]
         self._returned = len(self._pending)
+        self._let_go_of_rows()
         return events

@@ -64,10 +64,14 @@ from states.views import CaseProjection
 
 COSTS = Component.COSTS.value
 PRINCIPAL = Component.PRINCIPAL.value
+_OWING = "owing"  # the key of a figure kept per state (``CaseState.total_owing``)
 
 
-@dataclass
+@dataclass(slots=True)
 class InstallmentState:
+    """One installment's figures. Changed only by ``CaseState``'s handlers, through ``_charge`` and
+    ``_on_PaymentReceived`` (and by a snapshot read back), which drop what ``CaseState._rows`` keeps."""
+
     number: int
     due_on: date
     principal: Decimal
@@ -93,6 +97,14 @@ class InstallmentState:
     @property
     def unpaid(self) -> Decimal:
         return self.principal_unpaid + self.interest_unpaid + self.late_fee_unpaid
+
+    def row(self) -> tuple[date, Decimal, Decimal, Decimal, Decimal]:
+        """``(due_on, unpaid, principal_unpaid, interest_unpaid, late_fee_unpaid)``, worked out in one go
+        (the properties above, each difference taken once)."""
+        principal = self.principal - self.principal_paid
+        interest = self.interest_due - self.interest_paid
+        late_fee = self.late_fee_due - self.late_fee_paid
+        return self.due_on, principal + interest + late_fee, principal, interest, late_fee
 
 
 @dataclass
@@ -154,6 +166,10 @@ class CaseState:
         self.credit = credit.CreditState()
         self._pending: list[Event] = []  # emitted, not yet collected
         self._returned = 0  # how many of them a command has already returned
+        # What the figures below read of this state, worked out once per state (see ``total_owing``);
+        # None while ``apply`` changes the state, when nothing is kept.
+        self._figures: dict[Any, Any] | None = {}
+        self._kept_rows: tuple[tuple[date, Decimal, Decimal, Decimal, Decimal], ...] | None = None  # see ``_rows``
 
     # ------------------------------------------------------------------
     # derived figures
@@ -173,16 +189,43 @@ class CaseState:
             raise DomainError(f"case {self.case_id}: not opened")
         return self.terms
 
+    def _rows(self) -> tuple[tuple[date, Decimal, Decimal, Decimal, Decimal], ...]:
+        """``(due_on, unpaid, principal_unpaid, interest_unpaid, late_fee_unpaid)`` of every installment, in order.
+
+        A review reads these figures dozens of times (dues, DPD, the guards' facts, the next
+        review, the projection saved), and an installment changes only where a handler
+        charges it (``_charge``) or pays it (``_on_PaymentReceived``), or opens the case:
+        they are worked out once and kept until then (``_installments_changed``).
+        """
+        rows = self._kept_rows
+        if rows is None:
+            rows = self._kept_rows = tuple([i.row() for i in self.installments])
+        return rows
+
+    def _installments_changed(self) -> None:
+        """An installment's figures changed: what ``_rows`` kept is worked out again."""
+        self._kept_rows = None
+
+    def _let_go_of_rows(self) -> None:
+        """A command is done: what ``_rows`` kept is let go (a batch holds thousands of cases until it
+        is saved; kept, the rows' Decimals would cost ~6 KB a case)."""
+        self._kept_rows = None
+
+    def _forget_figures(self) -> None:
+        """The state was set other than by ``apply`` (a snapshot read back): work the figures out again."""
+        self._figures = {}
+        self._kept_rows = None
+
     def principal_outstanding(self) -> Decimal:
-        return sum((i.principal_unpaid for i in self.installments), ZERO)
+        return sum((principal for _, _, principal, _, _ in self._rows()), ZERO)
 
     def overdue_principal(self, as_of: date) -> Decimal:
         """Principal past its due date on day ``as_of`` (due_on < as_of)."""
-        return sum((i.principal_unpaid for i in self.installments if i.due_on < as_of), ZERO)
+        return sum((principal for due_on, _, principal, _, _ in self._rows() if due_on < as_of), ZERO)
 
     def principal_not_yet_due(self, day: date) -> Decimal:
         """Principal still earning contract interest on ``day`` (due_on >= day)."""
-        return sum((i.principal_unpaid for i in self.installments if i.due_on >= day), ZERO)
+        return sum((principal for due_on, _, principal, _, _ in self._rows() if due_on >= day), ZERO)
 
     def overdue_interest(self, as_of: date) -> Decimal:
         """Contract interest past its due date on ``as_of`` and unpaid: what compound interest accrues on.
@@ -191,14 +234,16 @@ class CaseState:
         the total of the charges is capped, and so the compound interest does not depend on the
         days the case was reviewed on (a held-back amount is charged, later, on whichever review).
         """
-        overdue = {i.number for i in self.installments if i.due_on < as_of}
-        held = sum((lot.amount for lot in self.unenforced if lot.component == CONTRACT and lot.installment in overdue), ZERO)
-        return sum((i.interest_unpaid for i in self.installments if i.due_on < as_of), ZERO) + held
+        held = ZERO
+        if self.unenforced:
+            overdue = {i.number for i in self.installments if i.due_on < as_of}
+            held = sum((lot.amount for lot in self.unenforced if lot.component == CONTRACT and lot.installment in overdue), ZERO)
+        return sum((interest for due_on, _, _, interest, _ in self._rows() if due_on < as_of), ZERO) + held
 
     def oldest_unpaid_due(self, as_of: date) -> date | None:
-        for inst in self.installments:
-            if inst.due_on < as_of and inst.unpaid > 0:
-                return inst.due_on
+        for due_on, unpaid, _, _, _ in self._rows():
+            if due_on < as_of and unpaid > 0:
+                return due_on
         return None
 
     def dpd(self, as_of: date) -> int:
@@ -225,17 +270,29 @@ class CaseState:
 
     def total_due(self, as_of: date) -> Decimal:
         """The sum of ``dues(as_of)``, without building them."""
-        installments = sum((i.unpaid for i in self.installments if i.due_on <= as_of), ZERO)
+        installments = sum((unpaid for due_on, unpaid, _, _, _ in self._rows() if due_on <= as_of), ZERO)
         return installments + self.costs_due + self.penalty_due + self.compound_due + self.litigation.interest_due
 
     def overdue_total(self, as_of: date) -> Decimal:
         """Amounts past their due date on ``as_of`` (case-level dues always count)."""
-        installments = sum((i.unpaid for i in self.installments if i.due_on < as_of), ZERO)
-        return installments + self.penalty_due + self.compound_due + self.costs_due + self.litigation.interest_due
+        figures = self._figures
+        if figures is not None and (overdue := figures.get(as_of)) is not None:  # kept by its date
+            return overdue
+        installments = sum((unpaid for due_on, unpaid, _, _, _ in self._rows() if due_on < as_of), ZERO)
+        overdue = installments + self.penalty_due + self.compound_due + self.costs_due + self.litigation.interest_due
+        if figures is not None:
+            figures[as_of] = overdue
+        return overdue
 
     def total_owing(self) -> Decimal:
-        owing = sum((i.unpaid for i in self.installments), ZERO) + self.penalty_due + self.compound_due + self.costs_due
-        return owing + self.litigation.interest_due
+        figures = self._figures
+        if figures is not None and (owing := figures.get(_OWING)) is not None:
+            return owing
+        owing = sum((unpaid for _, unpaid, _, _, _ in self._rows()), ZERO) + self.penalty_due + self.compound_due + self.costs_due
+        owing += self.litigation.interest_due
+        if figures is not None:
+            figures[_OWING] = owing
+        return owing
 
     def plan(self) -> list[dict[str, object]]:
         """The repayment plan as the contract states it, with what each installment has had paid."""
@@ -274,15 +331,16 @@ class CaseState:
         as_of = self.accrued_through
         oldest_unpaid: date | None = None
         principal = due_principal = interest = late_fees = due_installments = ZERO
-        for i in self.installments:  # one pass: this runs for every case saved
-            if oldest_unpaid is None and i.unpaid > 0:
-                oldest_unpaid = i.due_on
-            principal += i.principal_unpaid
-            interest += i.interest_unpaid
-            late_fees += i.late_fee_unpaid
-            if i.due_on <= as_of:
-                due_principal += i.principal_unpaid
-                due_installments += i.unpaid
+        rows = self._kept_rows or [i.row() for i in self.installments]  # for every case saved, after its command: not kept
+        for due_on, unpaid, principal_unpaid, interest_unpaid, late_fee_unpaid in rows:
+            if oldest_unpaid is None and unpaid > 0:
+                oldest_unpaid = due_on
+            principal += principal_unpaid
+            interest += interest_unpaid
+            late_fees += late_fee_unpaid
+            if due_on <= as_of:
+                due_principal += principal_unpaid
+                due_installments += unpaid
         return CaseProjection(
             case_id=self.case_id,
             contract_no=self.contract_no,
@@ -329,19 +387,19 @@ class CaseState:
                 break
         oldest = self.oldest_unpaid_due(after + ONE_DAY)
         if oldest is not None:
-            for threshold in policy.stage_thresholds():
-                if oldest + timedelta(days=threshold) > after:
-                    candidates.append(oldest + timedelta(days=threshold))
+            for threshold in _threshold_days(policy):
+                if oldest + threshold > after:
+                    candidates.append(oldest + threshold)
                     break
         if self.promise is not None:
             candidates.append(self.promise.promised_on + ONE_DAY)
         if self.paused_until is not None:
             candidates.append(self.paused_until)
-        if self.visit_due_on is not None and self.stage is Stage.VISIT:
+        if self.visit_due_on is not None and self.stage is _VISIT:
             candidates.append(self.visit_due_on + ONE_DAY)  # overdue from then: it counts toward outsourcing
         if self.placement_until is not None:
             candidates.append(self.placement_until)
-        if self.placement_retry_on is not None and self.stage is Stage.OUTSOURCED and self.agency_id is None:
+        if self.placement_retry_on is not None and self.stage is _OUTSOURCED and self.agency_id is None:
             candidates.append(self.placement_retry_on)
         running = self.litigation.unpaid_debt > 0  # delayed-performance interest is posted like every other charge
         if policy.month_end_posting and (oldest is not None or self.penalty_due or self.compound_due or self.costs_due or running):
@@ -358,7 +416,7 @@ class CaseState:
     def _facts(self, on: date, by_operator: bool = False) -> StageFacts:
         claim = self.total_owing()
         legal_cost = ZERO
-        if self.stage in (Stage.OUTSOURCED, Stage.LITIGATION) and claim > 0:
+        if self.stage in _SUED_OR_SUABLE and claim > 0:
             legal_cost = litigation_costs(claim).total
         return StageFacts(
             dpd=self.dpd(on),
@@ -407,8 +465,10 @@ class CaseState:
             raise DomainError(f"case {self.case_id}: no handler for event type {event.type!r}; this code cannot apply it")
         if event.seq != self.version + 1:
             raise DomainError(f"case {self.case_id}: event seq {event.seq} does not follow version {self.version}")
+        self._figures = None  # nothing is kept of a state while it changes
         handler(self, event)
         self.version = event.seq
+        self._figures = {}
 
     def _on_CaseOpened(self, e: CaseOpened) -> None:
         self.terms = e
@@ -417,6 +477,7 @@ class CaseState:
         self.day_count = DayCount(e.day_count)
         self.cap_rate = e.cap_rate
         self.installments = [InstallmentState(s.number, s.due_on, s.principal, s.interest) for s in e.schedule]
+        self._installments_changed()
         self.accrued_through = self.reviewed_through = e.disbursed_on
         self.next_review_on = e.schedule[0].due_on + ONE_DAY
 
@@ -432,7 +493,7 @@ class CaseState:
             if p.component == CONTRACT and p.installment is not None and accrual.follows_plan(self._opened) \
                     and self._installment(p.installment).due_on == e.through:
                 self.principal_days[PERIOD_START] = self.principal_days[CONTRACT]  # the next period starts
-        cut = [cap_ledger.Unenforced(p.component, p.unenforceable, p.installment) for p in e.postings]
+        cut = [cap_ledger.Unenforced(p.component, p.unenforceable, p.installment) for p in e.postings if p.unenforceable]
         self.unenforced = cap_ledger.after_posting(self.unenforced, e.released, cut)
         self.accrued_through = max(self.accrued_through, e.through)
         self.contact = contact.forget_days_before(self.contact, self.accrued_through)
@@ -441,8 +502,10 @@ class CaseState:
         """Add an enforceable charge to what is due."""
         if component == CONTRACT:
             self._installment(installment).interest_due += amount
+            self._installments_changed()
         elif component == LATE_FEE:
             self._installment(installment).late_fee_due += amount
+            self._installments_changed()
         elif component == PENALTY:
             self.penalty_due += amount
         elif component == COMPOUND:
@@ -470,6 +533,7 @@ class CaseState:
                 by_number[line.installment].interest_paid += line.amount
             elif line.component == PRINCIPAL:
                 by_number[line.installment].principal_paid += line.amount
+        self._installments_changed()
         self.litigation = litigation.after_payment(self.litigation, ((line.component, line.amount) for line in e.lines))
         self.total_paid += e.amount
         self.overpayment += e.overpayment
@@ -624,6 +688,22 @@ class CaseState:
 
     def _on_MonthEndReported(self, e: MonthEndReported) -> None:
         self.credit = credit.after_report(self.credit, e.month_end)
+
+
+_VISIT, _OUTSOURCED = Stage.VISIT, Stage.OUTSOURCED  # looked up once: a member read off its Enum class costs a call
+_SUED_OR_SUABLE = (Stage.OUTSOURCED, Stage.LITIGATION)  # where the guards weigh the expected legal cost
+_THRESHOLDS: tuple[CollectionPolicy, tuple[timedelta, ...]] | None = None
+
+
+def _threshold_days(policy: CollectionPolicy) -> tuple[timedelta, ...]:
+    """``policy.stage_thresholds()`` as days, kept for the policy last asked about (a close runs one policy)."""
+    global _THRESHOLDS
+    kept = _THRESHOLDS
+    if kept is not None and kept[0] is policy:
+        return kept[1]
+    days = tuple(timedelta(days=threshold) for threshold in policy.stage_thresholds())
+    _THRESHOLDS = (policy, days)
+    return days
 
 
 def _handlers() -> dict[type[Event], Callable[[CaseState, Any], None]]:

@@ -774,6 +774,11 @@ def _encoder(hint: Any) -> Callable[[Any], Any]:
     if dataclasses.is_dataclass(hint):
         pairs = [(f.name, _encoder(_hints(hint)[f.name])) for f in dataclasses.fields(hint)]
         return lambda v: {n: e(getattr(v, n)) for n, e in pairs}
+    if hint in (str, int, bool):
+        def plain(v: Any, _t: type = hint) -> Any:  # what to_json_value returns for it, without its checks
+            return v if type(v) is _t else to_json_value(v)
+
+        return plain
     return to_json_value
 
 

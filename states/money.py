@@ -11,6 +11,7 @@ from __future__ import annotations
 from states.errors import UserError
 
 import calendar
+import functools
 from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
@@ -99,6 +100,7 @@ def days_between(start: date, end: date) -> int:
     return (end - start).days
 
 
+@functools.lru_cache(maxsize=4096)  # asked for the same few dates by every case of a close
 def month_end(day: date) -> date:
     """The last calendar day of ``day``'s month (month-end postings, the reports' month ends)."""
     return day.replace(day=calendar.monthrange(day.year, day.month)[1])
