@@ -388,6 +388,7 @@ def check_case(
         found(None, f"snapshot is not JSON: {exc}")
         return findings
     replayed_snapshot = parse_json(canonical_json(replayed.snapshot()))
+    kept_starts = "period_starts" in stored_snapshot
     if stored_snapshot.get("v") != SNAPSHOT_VERSION:  # an older version: what it holds, read back as a load reads it, must be the replay
         try:
             stored_snapshot = parse_json(canonical_json(CollectionCase.from_snapshot(stored_snapshot, replayed.terms).snapshot()))
@@ -398,6 +399,11 @@ def check_case(
         # an opening event stored under an older schema is kept as written: compare what it reads as
         stored_snapshot["opened"] = _opened_as_read(stored_snapshot.get("opened"))
         replayed_snapshot["opened"] = _opened_as_read(replayed_snapshot.get("opened"))
+    if not kept_starts and "period_starts" in replayed_snapshot:
+        # written before the period starts were kept: it reads as the latest start alone, which must be the replay's
+        replayed_starts = {n: pd for n, pd in replayed_snapshot["period_starts"]}
+        if all(replayed_starts.get(n) == pd for n, pd in stored_snapshot.get("period_starts", [])):
+            stored_snapshot["period_starts"] = replayed_snapshot["period_starts"]
     differing = sorted(k for k in stored_snapshot.keys() | replayed_snapshot.keys() if stored_snapshot.get(k) != replayed_snapshot.get(k))
     if differing:
         found(None, f"snapshot differs from replay in: {', '.join(differing)}")

@@ -47,6 +47,7 @@ from states.delinquency import bucket_for
 from states.defaults import DEFAULT_TIMEZONE
 from states.errors import DomainError
 from states.events import (
+    AccrualTotal,
     SYSTEM,
     AllocatedLine,
     BorrowerDetailsAmended,
@@ -329,9 +330,18 @@ class CollectionCase(CaseState):
         """Take back the charges posted after ``on``, back to the last accrual on or before it."""
         effective = value_dating.in_effect_after(on, accruals, self.last_reversal_seq)
         back = value_dating.reversal(self.case_id, self._totals(), self.accrued_through, effective)
+        totals = back.totals
+        if accrual.follows_plan(self._opened):
+            due_on = {i.number: i.due_on for i in self.installments}
+            start = value_dating.restored_period_start(self.case_id, effective, due_on, self.period_starts)
+            if start is not None:  # its period starts where the value date's period started
+                restored = AccrualTotal(accrual.PERIOD_START, start, ZERO)
+                if all(t.component != accrual.PERIOD_START for t in totals):
+                    totals += (restored,)
+                totals = tuple(restored if t.component == accrual.PERIOD_START else t for t in totals)
         self._emit(
             ChargesReversed, recorded_on, SYSTEM, value_date=on, reversed_seqs=back.reversed_seqs,
-            accrued_through=back.accrued_through, lines=back.lines, totals=back.totals, charged=back.charged,
+            accrued_through=back.accrued_through, lines=back.lines, totals=totals, charged=back.charged,
             unenforced=back.unenforced, payment_id=payment_id,
         )
 

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Callable
 
-from states import accrual, cap_ledger, contact, credit, litigation
+from states import accrual, cap_ledger, contact, credit, litigation, value_dating
 from states.accrual import CAP, COMPOUND, CONTRACT, LATE_FEE, ONE_DAY, PENALTY, PERIOD_START
 from states.allocation import Allocation, AllocationLine, AllocationOrder, Component, Due, allocate
 from states.court_fees import litigation_costs
@@ -164,6 +164,9 @@ class CaseState:
         self.litigation = litigation.EMPTY  # the judgment, delayed-performance interest, execution
         self.contact = contact.ContactState()
         self.credit = credit.CreditState()
+        # a plan-following case's contract principal-days at its last period starts (installment -> them),
+        # what a value-dated payment going back across a due date restores (``value_dating``)
+        self.period_starts: dict[int, Decimal] = {}
         self._pending: list[Event] = []  # emitted, not yet collected
         self._returned = 0  # how many of them a command has already returned
         # What the figures below read of this state, worked out once per state (see ``total_owing``);
@@ -493,6 +496,7 @@ class CaseState:
             if p.component == CONTRACT and p.installment is not None and accrual.follows_plan(self._opened) \
                     and self._installment(p.installment).due_on == e.through:
                 self.principal_days[PERIOD_START] = self.principal_days[CONTRACT]  # the next period starts
+                self.period_starts = value_dating.after_period_start(self.period_starts, p.installment + 1, self.principal_days[CONTRACT])
         cut = [cap_ledger.Unenforced(p.component, p.unenforceable, p.installment) for p in e.postings if p.unenforceable]
         self.unenforced = cap_ledger.after_posting(self.unenforced, e.released, cut)
         self.accrued_through = max(self.accrued_through, e.through)
@@ -553,6 +557,9 @@ class CaseState:
             self.principal_days[total.component] = total.principal_days
             if total.component in self.computed:
                 self.computed[total.component] = total.computed
+        self.period_starts = value_dating.before_due_dates_after(
+            self.period_starts, {i.number: i.due_on for i in self.installments}, e.accrued_through
+        )
         self.charged = e.charged
         self.unenforced = tuple(e.unenforced)
         self.accrued_through = e.accrued_through

@@ -53,6 +53,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from states import contact as contact_rules
+from states.accrual import PERIOD_START
 from states.cap_ledger import Unenforced
 from states.contact import ContactDay, ContactState, LastContact
 from states.credit import CreditState
@@ -123,6 +124,7 @@ def snapshot(case: CollectionCase) -> dict[str, Any]:
         "credit": [_iso(case.credit.first_report_on), _iso(case.credit.default_ended_on), _iso(case.credit.reported_through)],
         "visits": [_iso(case.visit_due_on), case.failed_visits],
         "litigation": _litigation(case.litigation),
+        **({"period_starts": [[n, str(pd)] for n, pd in sorted(case.period_starts.items())]} if case.period_starts else {}),
         "placement": [
             case.placement_seq,
             None if case.commission_rate is None else str(case.commission_rate),
@@ -170,6 +172,7 @@ def from_snapshot(
     case.reviewed_through = date.fromisoformat(data["reviewed_through"])
     case.next_review_on = _date(data["next_review_on"])
     case.principal_days = {k: _money(v) for k, v in data["principal_days"].items()}
+    case.period_starts = _read_period_starts(data.get("period_starts"), case)
     case.computed = {k: _money(v) for k, v in data["computed"].items()}
     case.charged = _money(data["charged"])
     case.unenforced = tuple(Unenforced(c, Decimal(a), i) for c, a, i in data["unenforced"])
@@ -196,6 +199,18 @@ def from_snapshot(
     case.placement_seq, case.placement_retry_on = seq, _date(retry_on)
     case.commission_rate = None if rate is None else Decimal(rate)
     return case
+
+
+def _read_period_starts(data: list[Any] | None, case: Any) -> dict[int, Decimal]:
+    """The period starts kept (``value_dating``); a snapshot written before they were kept gives the
+    latest one, the period start its principal-days hold (a reversal further back asks for a rebuild)."""
+    if data is not None:
+        return {n: _money(pd) for n, pd in data}
+    start = case.principal_days.get(PERIOD_START, ZERO)
+    if not start:
+        return {}
+    posted = [i.number for i in case.installments if i.due_on <= case.accrued_through]
+    return {posted[-1] + 1: start} if posted else {}
 
 
 def _installment(inst: Any) -> list[str]:

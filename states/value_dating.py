@@ -118,3 +118,50 @@ def reversal(case_id: str, totals: Totals, accrued_through: date, accruals: Sequ
 def _take(taken: dict[tuple[str, int | None], Decimal], component: str, installment: int | None, amount: Decimal) -> None:
     key = (component, installment)
     taken[key] = taken.get(key, ZERO) + amount
+
+
+# --------------------------------------------------------------------------
+# a plan's period start, across a reversal
+#
+# A case that follows its plan charges each installment's interest in proportion to the contract
+# principal-days its period had: those accrued since the period started (``accrual.PERIOD_START``,
+# the running total at the due date before). A reversal back across a due date puts the running
+# total back before that due date, so the period start must go back with it: to the start of the
+# period the value date falls in, which the case keeps for its last few periods.
+
+PERIOD_STARTS_KEPT = 4  # periods of about a month: a value date up to ~3 months back, beyond the 31-day window
+
+
+def after_period_start(starts: dict[int, Decimal], installment: int, principal_days: Decimal) -> dict[int, Decimal]:
+    """The period starts kept once installment ``installment``'s period starts at ``principal_days``."""
+    kept = {**starts, installment: principal_days}
+    return {n: kept[n] for n in sorted(kept)[-PERIOD_STARTS_KEPT:]}
+
+
+def before_due_dates_after(starts: dict[int, Decimal], due_on: dict[int, date], accrued_through: date) -> dict[int, Decimal]:
+    """The period starts still in effect once accruals after ``accrued_through`` are reversed: a period
+    starts at the due date of the installment before it."""
+    return {n: pd for n, pd in starts.items() if n < 2 or due_on[n - 1] <= accrued_through}
+
+
+def restored_period_start(
+    case_id: str, reversed_accruals: Sequence[ChargesAccrued], due_on: dict[int, date], starts: dict[int, Decimal]
+) -> Decimal | None:
+    """The period start a reversal of ``reversed_accruals`` restores (None: they cross no due date)."""
+    crossed = [
+        p.installment
+        for e in reversed_accruals
+        for p in e.postings
+        if p.component == "contract_interest" and p.installment is not None and due_on[p.installment] == e.through
+    ]
+    if not crossed:
+        return None
+    first = min(crossed)
+    if first == 1:
+        return ZERO
+    if first not in starts:
+        raise DomainError(
+            f"case {case_id}: the payment goes back across the due date of installment {first}, further than the "
+            f"case keeps its periods' starts; rebuild the case from its events (collectflow case rebuild) and pay again"
+        )
+    return starts[first]

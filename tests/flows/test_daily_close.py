@@ -202,7 +202,8 @@ def test_a_close_killed_with_sigkill_halfway_then_rerun_ends_as_a_clean_run(
     assert {b["run_no"] for b in batches} == {1} and all(b["done_at"] for b in batches)
 
     assert store.business_day(FIRST_DAY).status == "closed"
-    assert verify(store.engine).ok
+    report = verify(store.engine)
+    assert report.ok, [str(f) for f in report.findings][:5]
     assert store.digest() == clean_digest(120, [FIRST_DAY], batch_size=batch_size)
 
 

@@ -17,7 +17,7 @@ from states.caps import DEFAULT_LPR_TABLE, CapRegime, cap_limit
 from states.case import CollectionCase, DomainError
 from states.events import ChargesAccrued
 from states.money import ZERO
-from states.schedule import RepaymentMethod
+from states.schedule import RepaymentMethod, ScheduleInterest
 from tests.unit.conftest import DAY, POLICY, D, LoggedCase, loan, of_type, open_case, payment_cmd, posted
 
 LATE_FEE = "late_fee"
@@ -40,6 +40,7 @@ def binding_loans(draw):
         late_fee_rate=draw(st.sampled_from(["0", "0.02", "0.10"])),
         cap_regime=draw(st.sampled_from([CapRegime.LICENSED, CapRegime.PRIVATE])),
         contract_date=disbursed,
+        schedule_interest=draw(st.sampled_from(list(ScheduleInterest))),
     )
 
 

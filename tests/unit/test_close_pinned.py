@@ -52,7 +52,8 @@ KINDS = ("advance", "advance", "pay", "pay_due", "pay_due", "pay_small", "pay_al
 PINNED = {
     (1, 100): "a67670b6e5c2167c1fc583d619aa5d73833745873c5a5448f0b2eb76d33d2f10",
     (2, 60): "6bdd968a3fef100c716d6a79c8330e880d71dce8715c12c9fd48333c828cdee9",
-    (3, 40): "e34b40d5a9d79bd7ee5b760d1538044a8852db3833a34629e1f6337c9ff33141",
+    # its case-10 failed ("charge ... is negative") before a reversal gave a plan's period its start back
+    (3, 40): "7740732a05cc33a9f2fe5cee2bfe6923fc7644cbff2e3fdcfb58a255f93933fc",
 }
 
 

@@ -15,7 +15,8 @@ from states.caps import DEFAULT_LPR_TABLE
 from states.case import CollectionCase, DomainError
 from states.events import ChargesAccrued, ChargesReversed, PaymentReceived
 from states.explain import describe, timeline_of
-from tests.unit.conftest import DUE, POLICY, D, LoggedCase, of_type, open_case, payment_cmd, stored
+from states.schedule import DayCount, RepaymentMethod, ScheduleInterest
+from tests.unit.conftest import DUE, POLICY, D, LoggedCase, loan, of_type, open_case, payment_cmd, stored
 from tests.unit.test_cap_path_independence import binding_loans
 
 
@@ -96,6 +97,56 @@ def test_the_timeline_explains_the_reversal_and_the_days_posted_again():
     assert any("reversed" in t for t in texts)
     assert any(t.startswith("charges 2024-03-21") for t in texts)
     assert rows[-1].after.penalty_interest == D("43.62")
+
+
+def test_a_payment_valued_before_a_due_date_of_a_monthly_plan_gives_the_period_its_start_back():
+    """253,261.62 at 36 %, interest first, the monthly plan (first period 26 days by the day count):
+    29,169.13 dated 01-20, before the first due date 01-29, loaded once the case was closed through
+    02-05. Reversed back to 01-20, installment 1's period starts at the opening again (not at 01-29,
+    which made its interest negative); the case comes out as the payment on its day leaves it."""
+    terms = loan("253261.62", "0.36", 24, RepaymentMethod.INTEREST_FIRST, date(2025, 1, 3), date(2025, 1, 29),
+                 day_count=DayCount.ACT_365, compound_interest=True, late_fee="30.00", late_fee_rate="0.10",
+                 schedule_interest=ScheduleInterest.MONTHLY)
+
+    def history(late: bool) -> CollectionCase:
+        case, _ = LoggedCase.open("case-m", terms, DEFAULT_LPR_TABLE)
+        day = terms.disbursed_on
+        while day < (date(2025, 2, 5) if late else date(2025, 1, 19)):
+            day += timedelta(days=1)
+            case.advance(day, POLICY)
+        if late:
+            pay_late(case, "29169.13", date(2025, 1, 20), "bank-1")
+        else:
+            case.record_payment(payment_cmd(case, "29169.13", date(2025, 1, 20), "bank-1"), POLICY)
+        while day < date(2025, 3, 10):
+            day += timedelta(days=1)
+            case.advance(day, POLICY)
+        return case
+
+    on_its_day, late = history(False), history(True)
+    assert of_type(late.log, ChargesReversed)
+    figures = lambda case: (  # noqa: E731 - the version counts the reversal's events too
+        dataclasses.replace(case.projection(), version=0), case.principal_days, case.computed, case.charged,
+        [(i.interest_due, i.interest_paid, i.principal_paid, i.late_fee_due) for i in case.installments],
+    )
+    assert figures(late) == figures(on_its_day)
+    assert late.installments[0].interest_due == on_its_day.installments[0].interest_due > 0
+    assert CollectionCase.replay(stored(late.log)).snapshot() == late.snapshot()
+
+
+def test_a_payment_going_back_further_than_the_kept_period_starts_is_refused_in_one_line():
+    from states import value_dating
+
+    starts = value_dating.after_period_start({}, 2, D("10"))
+    for n in range(3, 9):
+        starts = value_dating.after_period_start(starts, n, D(n))
+    assert sorted(starts) == [5, 6, 7, 8]  # the last few periods only
+    reversed_ = [ChargesAccrued.__new__(ChargesAccrued)]
+    object.__setattr__(reversed_[0], "through", date(2025, 3, 1))
+    object.__setattr__(reversed_[0], "postings", (type("P", (), {"component": "contract_interest", "installment": 3})(),))
+    with pytest.raises(DomainError, match="further than the case keeps its periods' starts; rebuild the case"):
+        value_dating.restored_period_start("c", reversed_, {3: date(2025, 3, 1)}, starts)
+    assert value_dating.restored_period_start("c", reversed_, {3: date(2025, 3, 1)}, {**starts, 3: D("7.5")}) == D("7.5")
 
 
 payment_plan = st.tuples(st.integers(1, 150), st.integers(1, 2_000_000).map(lambda fen: Decimal(fen) / 100))
@@ -222,3 +273,19 @@ def test_a_recovery_dated_before_the_write_off_is_applied_as_of_the_last_accrual
     (payment,) = of_type(events, PaymentReceived)
     assert payment.value_date is None and payment.business_date == case.accrued_through
     assert payment.received_on == written_off_on - timedelta(days=5)
+
+
+def test_a_case_read_back_from_its_snapshot_keeps_its_period_starts_and_value_dates_alike():
+    terms = loan("120000.00", "0.18", 12, RepaymentMethod.EQUAL_INSTALLMENT, date(2026, 1, 15), date(2026, 2, 15),
+                 schedule_interest=ScheduleInterest.MONTHLY)
+    case, opening = LoggedCase.open("case-s", terms, DEFAULT_LPR_TABLE)
+    case.advance(date(2026, 4, 20), POLICY)
+    assert sorted(case.period_starts) == [2, 3, 4]
+    loaded = LoggedCase.from_snapshot(case.snapshot(), opening[0])
+    assert loaded.period_starts == case.period_starts
+    without = {k: v for k, v in case.snapshot().items() if k != "period_starts"}  # written before they were kept
+    assert LoggedCase.from_snapshot(without, opening[0]).period_starts == {4: case.period_starts[4]}
+    loaded.log = list(case.log)
+    for c in (case, loaded):  # across the 04-15 due date, back into the period that started 03-15
+        pay_late(c, "11001.60", date(2026, 4, 10), "bank-1")
+    assert loaded.snapshot() == case.snapshot()
