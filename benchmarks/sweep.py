@@ -179,6 +179,7 @@ def main() -> None:
     parser.add_argument("--import-rows", type=int, default=None, help="rows of the import figure (default: min(N, 10,000); 0: skip)")
     parser.add_argument("--flow-cases", type=int, default=None, help="cases due on the flow's busy day (default: N)")
     parser.add_argument("--no-flow", action="store_true", help="skip the Prefect flow figure")
+    parser.add_argument("--no-steady", action="store_true", help="skip the 5 %%-due day (it closes the book through 45 days first)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the parallel close, against 1 (1: not measured)")
     parser.add_argument("--only-parallel", action="store_true", help="measure only 1 vs W worker processes")
     args = parser.parse_args()
@@ -252,30 +253,31 @@ def main() -> None:
                   f"{flow_close_s:.1f} s = {flow_ratio:.2f}x the direct close per case; the rest (Prefect start-up, call "
                   f"lists, seal, report; start-up not counted) {flow_s - flow_close_s:.1f} s; in all {flow_total_ratio:.2f}x per case", flush=True)
 
-    # a steady day: the book closed up to the day before (not timed), then a day on which a new
-    # slice of 5 % of the book is due (its first installment missed the day before)
-    steady_n = max(1, n // 20)
+    steady_s = steady_flow_ratio = None
     steady_day = DUE_DAY + timedelta(days=45)
-    for day in (steady_day - timedelta(days=d) for d in range(45, 0, -1)):
-        todo = store.due_case_ids(day)
-        for start in range(0, len(todo), args.batch):
-            advance_batch(app, todo[start : start + args.batch], day)
-    book_loans(store, [(f"ST{k:08d}", terms(k + 10_000_000, steady_day - timedelta(days=1))) for k in range(steady_n)])
-    due = store.due_case_ids(steady_day)
-    began = time.perf_counter()
-    for start in range(0, len(due), args.batch):
-        advance_batch(app, due[start : start + args.batch], steady_day)
-    steady_s = time.perf_counter() - began
-    print(f"steady day: {len(due):,} cases due ({len(due) / (n + steady_n):.1%} of the book) in {steady_s:.1f} s = {steady_s / close_s:.3f}x the full close", flush=True)
-    steady_flow_ratio = None
-    if flow_s is not None:  # the same through the flow, against the busy day through the flow
-        flow_steady_day = steady_day + timedelta(days=1)
-        book = n + steady_n + flow_n
-        book_loans(store, [(f"SF{k:08d}", terms(k + 40_000_000, steady_day)) for k in range(max(1, book // 20))])
-        steady_flow_s, _, steady_flow_n = flow_close(flow_steady_day, args.batch)
-        steady_flow_ratio = steady_flow_s / flow_s
-        print(f"steady day through the flow: {steady_flow_n:,} cases due in {steady_flow_s:.1f} s = {steady_flow_ratio:.3f}x "
-              f"the busy day through the flow ({flow_n:,} cases; the flow's fixed costs weigh on both)", flush=True)
+    if not args.no_steady:
+        # a steady day: the book closed up to the day before (not timed), then a day on which a new
+        # slice of 5 % of the book is due (its first installment missed the day before)
+        steady_n = max(1, n // 20)
+        for day in (steady_day - timedelta(days=d) for d in range(45, 0, -1)):
+            todo = store.due_case_ids(day)
+            for start in range(0, len(todo), args.batch):
+                advance_batch(app, todo[start : start + args.batch], day)
+        book_loans(store, [(f"ST{k:08d}", terms(k + 10_000_000, steady_day - timedelta(days=1))) for k in range(steady_n)])
+        due = store.due_case_ids(steady_day)
+        began = time.perf_counter()
+        for start in range(0, len(due), args.batch):
+            advance_batch(app, due[start : start + args.batch], steady_day)
+        steady_s = time.perf_counter() - began
+        print(f"steady day: {len(due):,} cases due ({len(due) / (n + steady_n):.1%} of the book) in {steady_s:.1f} s = {steady_s / close_s:.3f}x the full close", flush=True)
+        if flow_s is not None:  # the same through the flow, against the busy day through the flow
+            flow_steady_day = steady_day + timedelta(days=1)
+            book = n + steady_n + flow_n
+            book_loans(store, [(f"SF{k:08d}", terms(k + 40_000_000, steady_day)) for k in range(max(1, book // 20))])
+            steady_flow_s, _, steady_flow_n = flow_close(flow_steady_day, args.batch)
+            steady_flow_ratio = steady_flow_s / flow_s
+            print(f"steady day through the flow: {steady_flow_n:,} cases due in {steady_flow_s:.1f} s = {steady_flow_ratio:.3f}x "
+                  f"the busy day through the flow ({flow_n:,} cases; the flow's fixed costs weigh on both)", flush=True)
 
     # last of the Prefect figures: a thousand task runs leave Prefect's local server busy for a while
     naive_speedup = replay_speedup = None
@@ -295,7 +297,6 @@ def main() -> None:
             naive_speedup = (naive_s / (naive_n - half)) / (close_s / len(ids))
             print(f"naive baseline (a Prefect task per case: replay, own machine, advance, save): {naive_n - half:,} cases "
                   f"in {naive_s:.1f} s; {naive_speedup:.1f}x the close's cost per case", flush=True)
-
 
     sample = ids[: min(len(ids), 2_000)]
     began = time.perf_counter()
@@ -338,7 +339,7 @@ def main() -> None:
         "cases": n,
         "close_cases_per_s": round(len(ids) / close_s, 1),
         "floor_ratio": None if floor_ratio is None else round(floor_ratio, 2),
-        "steady_ratio": round(steady_s / close_s, 4),
+        "steady_ratio": None if steady_s is None else round(steady_s / close_s, 4),
         "peak_rss_mb": round(rss, 1),
         "verify_events_per_s": round(checked.events_checked / verify_s, 1),
         "verify_one_process_events_per_s": round(one.events_checked / one_s, 1),
