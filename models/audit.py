@@ -55,8 +55,9 @@ from models.tables import (
 )
 from states.case import CaseProjection, CaseView, CollectionCase
 from states.events import (
-    MonthEndReported, canonical_json, decode_schedule, parse_json,
+    MonthEndReported, canonical_json, parse_json,
 )
+from states.payload_codecs import decode_schedule
 from states.explain import ChargeLine, TimelineRow, describe, explain, timeline_of
 from states.money import from_fen, to_fen
 from states.errors import UserError

@@ -25,7 +25,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.sql.elements import ColumnElement
 
 from models.tables import business_days, cases, events, payments
-from states.events import COMPONENT_NAMES
+from states.payload_codecs import COMPONENT_NAMES
 from states.lifecycle import COLLECTION_STAGES, Stage
 from states.money import from_fen
 from states.reporting import DpdReading

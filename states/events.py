@@ -22,7 +22,6 @@ from states.errors import UserError
 
 import dataclasses
 import functools
-from collections.abc import Sequence
 import json
 import types
 import typing
@@ -36,7 +35,6 @@ import orjson
 
 from states.cap_ledger import Unenforced
 from states.credit import CreditRecord
-from states.rule_texts import POSTING_RULES, SEGMENT_RULES
 from states.vocabulary import LENDER
 
 SYSTEM = "system"
@@ -791,7 +789,7 @@ def _encode_decimal(value: Any) -> str:
 @functools.lru_cache(maxsize=None)
 def _payload_encoder(cls: type) -> Callable[[Any], dict[str, Any]]:
     if cls is ChargesAccrued:
-        return encode_charges_accrued
+        return payload_codecs.encode_charges_accrued
     return field_payload_encoder(cls)
 
 
@@ -802,7 +800,7 @@ def field_payload_encoder(cls: type, compact: bool = True) -> Callable[[Any], di
     ``compact``: the fields with a compact form of their own (``_FIELD_CODECS``) are written in it;
     without, every field as named values (the form before: what the old-format tests write).
     """
-    overrides = _FIELD_CODECS.get(cls, {}) if compact else {}
+    overrides = payload_codecs.FIELD_CODECS.get(cls, {}) if compact else {}
     pairs = [
         (f.name, overrides[f.name][0] if f.name in overrides else _encoder(_hints(cls)[f.name]))
         for f in dataclasses.fields(cls)
@@ -814,13 +812,13 @@ def field_payload_encoder(cls: type, compact: bool = True) -> Callable[[Any], di
 @functools.lru_cache(maxsize=None)
 def _payload_decoder(cls: type) -> Callable[[dict[str, Any]], dict[str, Any]]:
     if cls is ChargesAccrued:
-        return decode_charges_accrued
+        return payload_codecs.decode_charges_accrued
     return _field_payload_decoder(cls)
 
 
 @functools.lru_cache(maxsize=None)
 def _field_payload_decoder(cls: type) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    overrides = _FIELD_CODECS.get(cls, {})
+    overrides = payload_codecs.FIELD_CODECS.get(cls, {})
     pairs = [
         (f.name, overrides[f.name][1] if f.name in overrides else _decoder(_hints(cls)[f.name]))
         for f in dataclasses.fields(cls)
@@ -829,265 +827,5 @@ def _field_payload_decoder(cls: type) -> Callable[[dict[str, Any]], dict[str, An
     return lambda data: {n: d(data[n]) for n, d in pairs}
 
 
-def encode_schedule(schedule: Sequence[ScheduledInstallment]) -> list[list[Any]]:
-    """A schedule as rows [due_on, principal, interest] in integer fen (``CaseOpened`` v3).
-
-    An installment numbered other than its place (1, 2, 3 ...) leads its row with its number;
-    an amount other than whole fen with two places stays its decimal string (``_scaled``).
-    """
-    rows = []
-    for place, i in enumerate(schedule, 1):
-        row = [i.due_on.isoformat(), _scaled(i.principal, _FEN_EXP), _scaled(i.interest, _FEN_EXP)]
-        if i.number != place or type(i.number) is not int:
-            row.insert(0, _count(i.number))
-        rows.append(row)
-    return rows
-
-
-def decode_schedule(rows: Any) -> tuple[ScheduledInstallment, ...]:
-    """A stored schedule: v3 rows (``encode_schedule``), or v1/v2 rows of named fields."""
-    schedule = []
-    for place, row in enumerate(rows, 1):
-        if type(row) is dict:
-            schedule.append(_V2_INSTALLMENT(row))
-            continue
-        if type(row) is not list or len(row) not in (3, 4):
-            raise TypeError(f"expected a schedule row, got {row!r}")
-        number = _count(row[0]) if len(row) == 4 else place
-        due_on, principal, interest = row[-3:]
-        schedule.append(ScheduledInstallment(
-            number, date.fromisoformat(due_on), _unscaled(principal, _FEN_EXP), _unscaled(interest, _FEN_EXP)
-        ))
-    return tuple(schedule)
-
-
-# --------------------------------------------------------------------------
-# ChargesAccrued v3: the compact payload (issue 13: ~70 % of the bytes of a store were these)
-#
-#   {"t": through, "n": days from accrued_from to through, "cr": cap_rate,
-#    "cl": cap_limit, "cb": charged_before,
-#    "s": [[component, base, annual_rate, days, exact, rule(, start, end)], ...],
-#    "p": [[component, installment, computed, enforceable, unenforceable, rule], ...],
-#    "r": [[component, amount, installment], ...]}            ("r" only when something is released)
-#
-# Money with two places is an integer of fen, ``exact`` with twelve an integer of 1e-12; any other
-# Decimal (another exponent, -0, beyond 63 bits) stays its decimal string, so every value reads back
-# as written, exponent included (the explanation prints them). A segment's start and end are stored
-# only when they are not (accrued_from + 1, through). A component is its code (``_COMPONENT_CODES``;
-# an unknown one its name). A rule is its code in ``states.rule_texts`` (a string), or
-# [code, argument] (the argument of a posting's rule is its installment unless stored), or
-# ["", text] for a text no template gives.
-
-_V2_INSTALLMENT = _decoder(ScheduledInstallment)
-
-# Fields stored in a compact form of their own: name -> (encode, decode), by event class.
-_FIELD_CODECS: dict[type, dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]]] = {
-    CaseOpened: {"schedule": (encode_schedule, decode_schedule)},
-}
-
-_COMPONENT_CODES = {
-    "contract_interest": "c",
-    "penalty_interest": "p",
-    "compound_interest": "k",
-    "late_fee": "f",
-    "cap": "cap",
-}
-COMPONENT_NAMES = {code: name for name, code in _COMPONENT_CODES.items()}  # models.reporting reads codes too
-_FEN_EXP = -2
-_EXACT_EXP = -12
-
-
-def _component_code(name: str) -> str:
-    code = _COMPONENT_CODES.get(name)
-    if code is not None:
-        return code
-    if name in COMPONENT_NAMES:  # an unknown name spelt like a code would read back as another component
-        raise ValueError(f"component {name!r} is spelt like a component code")
-    return name
-
-
-def _component_name(code: Any) -> str:
-    if not isinstance(code, str):
-        raise TypeError(f"expected a component, got {code!r}")
-    return COMPONENT_NAMES.get(code, code)
-
-
-def _scaled(value: Decimal, exponent: int) -> int | str:
-    """``value`` as an integer of 10**exponent if it has exactly that exponent, else its decimal string."""
-    if type(value) is not Decimal and not isinstance(value, Decimal):
-        raise TypeError(f"{value!r} in an event payload; use Decimal")
-    text = str(value)  # "123.45" for any Decimal of exponent -2 (plain notation down to -6)
-    whole, _dot, fraction = text.partition(".")
-    # 18 characters at most: within 63 bits; "-0.00" stays text (as an integer it would read back 0.00)
-    if len(fraction) == -exponent and fraction.isdigit() and len(whole) - exponent <= 18:
-        scaled = int(whole + fraction)
-        if scaled or whole[0] != "-":
-            return scaled
-    return text
-
-
-def _unscaled(value: Any, exponent: int) -> Decimal:
-    if type(value) is int:
-        return _DECIMAL(value).scaleb(exponent)
-    if type(value) is str:
-        return _DECIMAL(value)
-    raise TypeError(f"money must be fen or a decimal string, got {value!r}")
-
-
-_DECIMAL = Decimal
-
-
-def _count(value: Any) -> int:
-    if type(value) is not int:
-        raise TypeError(f"expected int, got {value!r}")
-    return value
-
-
-def _installment(value: Any) -> int | None:
-    return None if value is None else _count(value)
-
-
-def _rate_text(value: Decimal) -> str:
-    return _encode_decimal(value)
-
-
-def _rate(value: Any) -> Decimal:
-    return _decode_decimal(value)
-
-
-@functools.lru_cache(maxsize=4096)
-def _rule_code(table_name: str, text: str, implied: str | None) -> str | tuple[str, str]:
-    """A rule's stored form: its code, [code, argument], or ["", text] when no template gives the text."""
-    table = _RULE_TABLES[table_name]
-    for code, template in table.items():
-        if "{}" not in template:
-            if text == template:
-                return code
-            continue
-        head, tail = template.split("{}")
-        if len(text) > len(head) + len(tail) - 1 and text.startswith(head) and text.endswith(tail):
-            argument = text[len(head): len(text) - len(tail)]
-            if template.format(argument) == text:
-                return code if argument == implied else (code, argument)
-    return ("", text)
-
-
-def _rule_text(table_name: str, stored: Any, implied: str | None) -> str:
-    """The words of a stored rule (cached: a book has a few dozen distinct rules)."""
-    if type(stored) is not str:
-        if type(stored) is not list:
-            raise TypeError(f"expected a rule code, got {stored!r}")
-        stored = tuple(stored)
-    key = (table_name, stored, implied)
-    text = _RULE_TEXTS.get(key)
-    if text is None:
-        text = _RULE_TEXTS[key] = _fill_rule(*key)
-    return text
-
-
-_RULE_TEXTS: dict[tuple[str, Any, str | None], str] = {}
-
-
-def _fill_rule(table_name: str, stored: str | tuple[Any, ...], implied: str | None) -> str:
-    if len(_RULE_TEXTS) > 65536:  # a bound, for a history of rules without a template
-        _RULE_TEXTS.clear()
-    if isinstance(stored, str):
-        template = _RULE_TABLES[table_name][stored]
-        if "{}" in template:
-            if implied is None:
-                raise ValueError(f"rule {stored!r} needs its argument")
-            return template.format(implied)
-        return template
-    if len(stored) != 2 or not all(isinstance(v, str) for v in stored):
-        raise TypeError(f"expected a rule code, got {list(stored)!r}")
-    code, argument = stored
-    return argument if code == "" else _RULE_TABLES[table_name][code].format(argument)
-
-
-_RULE_TABLES = {"segment": SEGMENT_RULES, "posting": POSTING_RULES}
-
-
-def encode_charges_accrued(event: ChargesAccrued) -> dict[str, Any]:
-    """The v3 payload of a ``ChargesAccrued`` (the layout above)."""
-    through = event.through
-    first = event.accrued_from + _ONE_DAY
-    segments = []
-    for s in event.segments:
-        row = [
-            _component_code(s.component), _scaled(s.base, _FEN_EXP), _rate_text(s.annual_rate), _count(s.days),
-            _scaled(s.exact, _EXACT_EXP), _rule_code("segment", s.rule, None),
-        ]
-        if s.start != first or s.end != through:
-            row += [s.start.isoformat(), s.end.isoformat()]
-        segments.append(row)
-    postings = [
-        [
-            _component_code(p.component), _installment(p.installment), _scaled(p.computed, _FEN_EXP),
-            _scaled(p.enforceable, _FEN_EXP), _scaled(p.unenforceable, _FEN_EXP),
-            _rule_code("posting", p.rule, str(p.installment)),
-        ]
-        for p in event.postings
-    ]
-    payload = {
-        "t": through.isoformat(),
-        "n": (through - event.accrued_from).days,
-        "cr": _rate_text(event.cap_rate),
-        "cl": _scaled(event.cap_limit, _FEN_EXP),
-        "cb": _scaled(event.charged_before, _FEN_EXP),
-        "s": segments,
-        "p": postings,
-    }
-    if event.released:
-        payload["r"] = [
-            [_component_code(lot.component), _scaled(lot.amount, _FEN_EXP), _installment(lot.installment)]
-            for lot in event.released
-        ]
-    return payload
-
-
-def decode_charges_accrued(data: dict[str, Any]) -> dict[str, Any]:
-    """The fields of a ``ChargesAccrued`` from its v3 payload, or from a v2 one (field names, rules as prose)."""
-    if "segments" in data:
-        return _field_payload_decoder(ChargesAccrued)(data)
-    through = date.fromisoformat(data["t"])
-    accrued_from = through - timedelta(days=_count(data["n"]))
-    first = accrued_from + _ONE_DAY
-    names, money, rule_text = COMPONENT_NAMES, _unscaled, _rule_text
-    segments = []
-    for row in data["s"]:
-        if len(row) == 6:
-            component, base, rate, days, exact, rule = row
-            start, end = first, through
-        elif len(row) == 8:
-            component, base, rate, days, exact, rule, start, end = row
-            start, end = date.fromisoformat(start), date.fromisoformat(end)
-        else:
-            raise ValueError(f"segment {row!r}")
-        segments.append(AccrualSegment(
-            names.get(component, component) if type(component) is str else _component_name(component),
-            money(base, _FEN_EXP), _rate(rate), start, end, _count(days), money(exact, _EXACT_EXP),
-            rule_text("segment", rule, None),
-        ))
-    postings = []
-    for component, installment, computed, enforceable, unenforceable, rule in data["p"]:
-        if installment is not None and type(installment) is not int:
-            raise TypeError(f"expected an installment, got {installment!r}")
-        postings.append(ChargePosting(
-            names.get(component, component) if type(component) is str else _component_name(component),
-            money(computed, _FEN_EXP), money(enforceable, _FEN_EXP), money(unenforceable, _FEN_EXP),
-            rule_text("posting", rule, str(installment)), installment,
-        ))
-    released = tuple(
-        Unenforced(_component_name(component), money(amount, _FEN_EXP), _installment(installment))
-        for component, amount, installment in data.get("r", ())
-    )
-    return {
-        "accrued_from": accrued_from,
-        "through": through,
-        "segments": tuple(segments),
-        "postings": tuple(postings),
-        "cap_rate": _rate(data["cr"]),
-        "cap_limit": _unscaled(data["cl"], _FEN_EXP),
-        "charged_before": _unscaled(data["cb"], _FEN_EXP),
-        "released": released,
-    }
+# the compact forms (they read the event classes above, so they load after them)
+from states import payload_codecs  # noqa: E402

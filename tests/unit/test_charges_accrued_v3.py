@@ -197,7 +197,8 @@ def test_any_decimal_reads_back_with_its_exponent(digits, exponent):
 
 
 def test_case_opened_v3_reads_back_as_written_and_as_its_v2_form():
-    from states.events import ScheduledInstallment, decode_schedule, encode_schedule
+    from states.events import ScheduledInstallment
+    from states.payload_codecs import decode_schedule, encode_schedule
 
     case = open_case(terms=loan(principal="12000.00", term=12, method=RepaymentMethod.EQUAL_INSTALLMENT))
     (opened,) = of_type(case.log, CaseOpened)
