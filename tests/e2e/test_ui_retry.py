@@ -76,8 +76,11 @@ def test_a_failed_close_retried_from_the_ui_completes_with_the_stuck_case_advanc
     store.engine.dispose()
 
 
-def wait_for_alert(api: str, failed_run_id: str, timeout: float = 180.0) -> dict:
-    """The close-failed run the automation started for ``failed_run_id``, once Completed, and its message."""
+def wait_for_alert(api: str, failed_run_id: str, timeout: float = 420.0) -> dict:
+    """The close-failed run the automation started for ``failed_run_id``, once Completed, and its message.
+
+    Generous: the worker polls, then starts a process for the run; on a loaded 2-core machine a
+    run was seen still Submitting after 180 s. A working alert returns as soon as it completes."""
     notifier = api_request(api, "GET", "/deployments/name/close-failed/close-failed")
     deadline = time.monotonic() + timeout
     while True:
