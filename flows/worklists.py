@@ -15,7 +15,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from flows import runtime
-from flows.handlers.worklists import call_list, case_list
+from flows.handlers.worklists import call_list, call_lists_by_team, case_list
 
 ARTIFACT_ROWS = 500  # rows a table artifact shows; the CLI gives the whole list
 
@@ -29,8 +29,8 @@ def publish_call_lists(as_of: date, team: str | None = None, limit: int | None =
     """Publish the call list of ``as_of`` of one team, or of every team: calls per team."""
     app = runtime.app()
     published = {}
-    for name in [team] if team else list(app.policy.teams):
-        calls = call_list(app, as_of, team=name, limit=limit)
+    lists = {team: call_list(app, as_of, team=team, limit=limit)} if team else call_lists_by_team(app, as_of, limit=limit)
+    for name, calls in lists.items():
         rows = [e.as_dict() for e in calls.entries[:ARTIFACT_ROWS]]
         create_table_artifact(
             key=artifact_key("call-list", name),

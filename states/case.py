@@ -41,7 +41,6 @@ from states.court_fees import DELAYED_PERFORMANCE_DAILY_RATE
 from states.defaults import DEFAULT_TIMEZONE
 from states.errors import DomainError
 from states.events import (
-    AccrualTotal,
     SYSTEM,
     AllocatedLine,
     BorrowerDetailsAmended,
@@ -315,14 +314,9 @@ class CollectionCase(CourtAndAgencies, CaseState):
         effective = value_dating.in_effect_after(on, accruals, self.last_reversal_seq)
         back = value_dating.reversal(self.case_id, self._totals(), self.accrued_through, effective)
         totals = back.totals
-        if accrual.follows_plan(self._opened):
+        if accrual.follows_plan(self._opened):  # its period starts where the value date's period started
             due_on = {i.number: i.due_on for i in self.installments}
-            start = value_dating.restored_period_start(self.case_id, effective, due_on, self.period_starts)
-            if start is not None:  # its period starts where the value date's period started
-                restored = AccrualTotal(accrual.PERIOD_START, start, ZERO)
-                if all(t.component != accrual.PERIOD_START for t in totals):
-                    totals += (restored,)
-                totals = tuple(restored if t.component == accrual.PERIOD_START else t for t in totals)
+            totals = value_dating.with_period_start(self.case_id, back, effective, due_on, self.period_starts)
         self._emit(
             ChargesReversed, recorded_on, SYSTEM, value_date=on, reversed_seqs=back.reversed_seqs,
             accrued_through=back.accrued_through, lines=back.lines, totals=totals, charged=back.charged,

@@ -25,7 +25,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from states import cap_ledger
-from states.accrual import Totals
+from states.accrual import CONTRACT, PERIOD_START, Totals
 from states.cap_ledger import Unenforced
 from states.errors import DomainError
 from states.events import AccrualTotal, AllocatedLine, ChargesAccrued, Event, PaymentReceived
@@ -144,6 +144,18 @@ def before_due_dates_after(starts: dict[int, Decimal], due_on: dict[int, date], 
     return {n: pd for n, pd in starts.items() if n < 2 or due_on[n - 1] <= accrued_through}
 
 
+def with_period_start(
+    case_id: str, back: Reversal, reversed_accruals: Sequence[ChargesAccrued], due_on: dict[int, date], starts: dict[int, Decimal]
+) -> tuple[AccrualTotal, ...]:
+    """``back``'s restored totals with the period start the reversal restores (in its place among them)."""
+    start = restored_period_start(case_id, reversed_accruals, due_on, starts)
+    if start is None:
+        return back.totals
+    restored = AccrualTotal(PERIOD_START, start, ZERO)
+    totals = back.totals if any(t.component == PERIOD_START for t in back.totals) else (*back.totals, restored)
+    return tuple(restored if t.component == PERIOD_START else t for t in totals)
+
+
 def restored_period_start(
     case_id: str, reversed_accruals: Sequence[ChargesAccrued], due_on: dict[int, date], starts: dict[int, Decimal]
 ) -> Decimal | None:
@@ -152,7 +164,7 @@ def restored_period_start(
         p.installment
         for e in reversed_accruals
         for p in e.postings
-        if p.component == "contract_interest" and p.installment is not None and due_on[p.installment] == e.through
+        if p.component == CONTRACT and p.installment is not None and due_on[p.installment] == e.through
     ]
     if not crossed:
         return None

@@ -51,15 +51,36 @@ def call_list(app: App, as_of: date, *, team: str | None = None, limit: int | No
     teams = app.policy.teams
     if team is not None and team not in teams:
         raise InputError(f"--team: {team!r} is not a team of the policy; its teams are {', '.join(teams)}")
+    whole = _whole_call_list(app, as_of)
+    if team is None:
+        return _cut(whole, limit)
+    return _cut(CallList(as_of, team, [e for e in whole.entries if e.team == team], [e for e in whole.left_out if e.team == team]), limit)
+
+
+def call_lists_by_team(app: App, as_of: date, *, limit: int | None = None) -> dict[str, CallList]:
+    """Every team's call list of ``as_of``, from one pass over the calling cases."""
+    whole = _whole_call_list(app, as_of)
+    return {
+        name: _cut(CallList(as_of, name, [e for e in whole.entries if e.team == name], [e for e in whole.left_out if e.team == name]), limit)
+        for name in app.policy.teams
+    }
+
+
+def _whole_call_list(app: App, as_of: date) -> CallList:
+    """Every team's calls of ``as_of`` in calling order (each entry names its team), and the cases left out."""
     entries: list[CallListEntry] = []
     left_out: list[LeftOut] = []
     several = app.store.borrowers_with_several_loans()
     for loaded in _calling_cases(app):
-        chosen, skipped = worklist.call_list(loaded, as_of, teams, team, _other_loans_contacts(app, several, loaded, as_of))
+        chosen, skipped = worklist.call_list(loaded, as_of, app.policy.teams, None, _other_loans_contacts(app, several, loaded, as_of))
         entries += chosen
         left_out += skipped
     entries.sort(key=worklist.calling_order)  # chunks merged: the same order as within one
-    return CallList(as_of, team, entries[:limit] if limit else entries, sorted(left_out, key=lambda e: e.case_id))
+    return CallList(as_of, None, entries, sorted(left_out, key=lambda e: e.case_id))
+
+
+def _cut(calls: CallList, limit: int | None) -> CallList:
+    return CallList(calls.as_of, calls.team, calls.entries[:limit] if limit else calls.entries, calls.left_out)
 
 
 def _other_loans_contacts(app: App, several: dict[str, list[str]], cases: list, as_of: date) -> dict[str, ContactDay]:

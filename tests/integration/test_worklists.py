@@ -47,6 +47,30 @@ def test_the_call_list_holds_the_phone_cases_in_calling_order(desk):
     assert call_list(app, FIRST_DUE + timedelta(days=11), limit=2).entries == calls.entries[:2]
 
 
+def test_every_teams_list_comes_from_one_pass_and_is_that_teams_share_of_the_whole(store):
+    from dataclasses import replace
+
+    from flows.handlers.worklists import call_lists_by_team
+
+    ids = book(store, 12)
+    advance(store, ids, FIRST_DUE + timedelta(days=10))
+    app = bootstrap(engine=store.engine, policy=replace(POLICY, teams={"north": 50, "south": 50}), clock=lambda: TODAY)
+    day = FIRST_DUE + timedelta(days=11)
+    loads = []
+    original = app.store.load
+    app.store.load = lambda case_ids: loads.append(1) or original(case_ids)
+    lists = call_lists_by_team(app, day, limit=4)
+    assert len(loads) == 1  # the calling cases are loaded once, whatever the number of teams
+    app.store.load = original
+    whole = call_list(app, day)
+    assert sorted(lists) == ["north", "south"]
+    for name, calls in lists.items():
+        alone = call_list(app, day, team=name)
+        assert calls.entries == alone.entries[:4] and calls.left_out == alone.left_out
+        assert alone.entries == [e for e in whole.entries if e.team == name]
+    assert sum(len(call_list(app, day, team=t).entries) for t in lists) == len(whole.entries) == 12
+
+
 def test_the_cli_prints_both_lists_as_json_and_csv(desk, db_url, monkeypatch):
     from flows.cli import app as cli
 
