@@ -66,6 +66,7 @@ from states.schedule import Installment
 from states.policy import CollectionPolicy
 from states.snapshot import SNAPSHOT_VERSION, decode_opening_event
 from states.views import BALANCE_FIELDS
+from states.worklist import facts_record
 
 # Defined in the domain; importable from here as before.
 __all__ = [
@@ -380,6 +381,9 @@ def check_case(
         return findings
     for name, stored, computed in _projection_differences(projection_from_row(row), replayed.projection()):
         found(None, f"projection {name}: stored {stored}, replay gives {computed}")
+    if row.get("call_facts") is not None and _stored_json(row["call_facts"]) != parse_json(canonical_json(facts_record(replayed))):
+        # NULL is no finding: a case no list reads, or a row written before 0013
+        found(None, "call-list facts differ from replay (the call and visit lists read them): rebuild the case")
     if credit_rows is not None:
         for seq, problem in _credit_report_differences(history, credit_rows):
             found(seq, problem)
@@ -409,6 +413,14 @@ def check_case(
     if differing:
         found(None, f"snapshot differs from replay in: {', '.join(differing)}")
     return findings
+
+
+def _stored_json(text: str) -> Any:
+    """A stored JSON column read back, or the text itself if it is not JSON (then simply a difference)."""
+    try:
+        return parse_json(text)
+    except ValueError:
+        return text
 
 
 def _opened_as_read(text: Any) -> Any:

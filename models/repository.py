@@ -40,6 +40,7 @@ from models.tables import (
 )
 from states.case import CaseProjection, CollectionCase
 from states.events import CaseOpened, Event, MonthEndReported, PaymentReceived, canonical_json, event_from_record, parse_json
+from states.worklist import CallFacts, facts_from_record, facts_of, facts_record
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ _LOAD_CASES = select(
 ).select_from(cases.outerjoin(events, (events.c.case_id == cases.c.case_id) & (events.c.seq == 1)))
 
 _IMMUTABLE = ("case_id", "contract_no")
-_UPDATED = tuple(name for name in (*PROJECTION_COLUMNS, "last_hash", "snapshot") if name not in _IMMUTABLE)
+_UPDATED = tuple(name for name in (*PROJECTION_COLUMNS, "last_hash", "snapshot", "call_facts") if name not in _IMMUTABLE)
 _UPDATE_CASE = (
     update(cases)
     .where(cases.c.case_id == bindparam("b_case_id"), cases.c.version == bindparam("b_expected"))
@@ -85,10 +86,13 @@ _UPDATE_STUCK = (
 
 
 def case_values(case: CollectionCase, last_hash: str) -> dict[str, Any]:
+    rows = case.installment_rows()
+    facts = facts_record(case, rows)
     return {
-        **projection_values(case.projection()),
+        **projection_values(case.projection(rows)),
         "last_hash": last_hash,
         "snapshot": canonical_json(case.snapshot()),
+        "call_facts": None if facts is None else canonical_json(facts),
     }
 
 
@@ -141,6 +145,25 @@ class CaseRows:
             if case_id not in loaded and case_id not in unreadable:
                 unreadable[case_id] = _NO_SUCH_CASE
         return {case_id: loaded[case_id] for case_id in ids if case_id in loaded}, unreadable
+
+    def call_facts(self, case_ids: Iterable[str]) -> dict[str, CallFacts]:
+        """The call-list facts of these cases (those that exist), as their rows keep them, one query
+        per chunk of ids; a row that keeps none (written before migration 0013) or none this code
+        reads has its case loaded (``load``: a case that cannot be is refused) and its facts worked out."""
+        ids = list(dict.fromkeys(case_ids))
+        found: dict[str, CallFacts] = {}
+        to_load: list[str] = []
+        query = select(cases.c.case_id, cases.c.contract_no, cases.c.call_facts)
+        with self.engine.connect() as conn:
+            for chunk in chunks(ids):
+                for case_id, contract_no, text in conn.execute(query.where(cases.c.case_id.in_(chunk))):
+                    try:
+                        found[case_id] = facts_from_record(case_id, contract_no, parse_json(text))
+                    except Exception:  # noqa: BLE001 - the facts are a cache of the case; the case decides
+                        to_load.append(case_id)
+        if to_load:
+            found.update((case_id, facts_of(case)) for case_id, case in self.load(to_load).items())
+        return {case_id: found[case_id] for case_id in ids if case_id in found}
 
     def save(
         self,

@@ -141,6 +141,7 @@ class Case(SQLModel, table=True):
     version: int
     last_hash: str = Field(sa_type=HASH)  # hash of the event at seq = version
     snapshot: str = Field(sa_type=Text)  # CollectionCase.snapshot() as JSON
+    call_facts: str | None = Field(default=None, sa_type=Text)  # states.worklist.facts_record as JSON (NULL: before 0013)
     stuck: bool = False
     stuck_error: str | None = Field(default=None, sa_type=Text)
     stuck_on: date | None = None

@@ -12,6 +12,7 @@ type it has no handler for. Nothing else changes the state;
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -21,7 +22,7 @@ from states import accrual, cap_ledger, contact, credit, litigation, value_datin
 from states.accrual import CAP, COMPOUND, CONTRACT, LATE_FEE, ONE_DAY, PENALTY, PERIOD_START
 from states.allocation import Allocation, AllocationLine, AllocationOrder, Component, Due, allocate
 from states.court_fees import litigation_costs
-from states.delinquency import days_past_due
+from states.delinquency import days_past_due, oldest_unpaid_before, unpaid_before
 from states.errors import DomainError
 from states.events import (
     EVENT_TYPES,
@@ -244,10 +245,7 @@ class CaseState:
         return sum((interest for due_on, _, _, interest, _ in self._rows() if due_on < as_of), ZERO) + held
 
     def oldest_unpaid_due(self, as_of: date) -> date | None:
-        for due_on, unpaid, _, _, _ in self._rows():
-            if due_on < as_of and unpaid > 0:
-                return due_on
-        return None
+        return oldest_unpaid_before(self._rows(), as_of)
 
     def dpd(self, as_of: date) -> int:
         return days_past_due(self.oldest_unpaid_due(as_of), as_of)
@@ -281,11 +279,16 @@ class CaseState:
         figures = self._figures
         if figures is not None and (overdue := figures.get(as_of)) is not None:  # kept by its date
             return overdue
-        installments = sum((unpaid for due_on, unpaid, _, _, _ in self._rows() if due_on < as_of), ZERO)
-        overdue = installments + self.penalty_due + self.compound_due + self.costs_due + self.litigation.interest_due
+        overdue = unpaid_before(self._rows(), as_of) + self.case_dues
         if figures is not None:
             figures[as_of] = overdue
         return overdue
+
+    @property
+    def case_dues(self) -> Decimal:
+        """What is due on the case as a whole, outside its installments: penalty and compound
+        interest, litigation costs, delayed-performance interest (always past due once charged)."""
+        return self.penalty_due + self.compound_due + self.costs_due + self.litigation.interest_due
 
     def total_owing(self) -> Decimal:
         figures = self._figures
@@ -330,11 +333,17 @@ class CaseState:
         exact = self._opened.annual_rate * self.principal_days[CONTRACT] / self.day_count.basis
         return round_fen(exact) - self.computed[CONTRACT]
 
-    def projection(self) -> CaseProjection:
+    def installment_rows(self) -> Sequence[tuple[date, Decimal, Decimal, Decimal, Decimal]]:
+        """``_rows`` as they stand, not kept: what a save reads once for the projection and the call-list facts."""
+        return self._kept_rows or [i.row() for i in self.installments]  # for every case saved, after its command: not kept
+
+    def projection(self, rows: Sequence[tuple[date, Decimal, Decimal, Decimal, Decimal]] | None = None) -> CaseProjection:
+        """The case row's figures; ``rows``: ``installment_rows()`` if the caller has them already."""
         as_of = self.accrued_through
         oldest_unpaid: date | None = None
         principal = due_principal = interest = late_fees = due_installments = ZERO
-        rows = self._kept_rows or [i.row() for i in self.installments]  # for every case saved, after its command: not kept
+        if rows is None:
+            rows = self.installment_rows()
         for due_on, unpaid, principal_unpaid, interest_unpaid, late_fee_unpaid in rows:
             if oldest_unpaid is None and unpaid > 0:
                 oldest_unpaid = due_on

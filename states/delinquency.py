@@ -6,9 +6,13 @@ bands below read like the policy table: each row gives the first DPD of a band.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import date
+from decimal import Decimal
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from states.money import ZERO
 
 
 class Bucket(StrEnum):
@@ -59,6 +63,23 @@ def days_past_due(oldest_unpaid_due_on: date | None, as_of: date) -> int:
     if oldest_unpaid_due_on is None:
         return 0
     return max(0, (as_of - oldest_unpaid_due_on).days)
+
+
+# Installment rows, in due order: ``(due_on, unpaid, ...)``, the case's rows or the call list's.
+Rows = Iterable[Sequence[Any]]
+
+
+def oldest_unpaid_before(rows: Rows, as_of: date) -> date | None:
+    """The due date of the oldest installment due before ``as_of`` and not paid in full (None: none)."""
+    for row in rows:
+        if row[0] < as_of and row[1] > 0:
+            return row[0]
+    return None
+
+
+def unpaid_before(rows: Rows, as_of: date) -> Decimal:
+    """What the installments due before ``as_of`` leave unpaid (past their due date on ``as_of``)."""
+    return sum((row[1] for row in rows if row[0] < as_of), ZERO)
 
 
 def bucket_for(dpd: int) -> Bucket:

@@ -87,7 +87,6 @@ def snapshot(case: CollectionCase) -> dict[str, Any]:
     """The whole state of ``case`` as plain JSON values (what ``from_snapshot`` reads back)."""
     promise = case.promise
     contact = case.contact
-    last = contact.last
     return {
         "v": SNAPSHOT_VERSION,
         "case_id": case.case_id,
@@ -113,14 +112,8 @@ def snapshot(case: CollectionCase) -> dict[str, Any]:
         "pause_reason": case.pause_reason,
         "agency": [case.agency_id, _iso(case.placement_until), case.placements],
         "lawsuit_filed": case.lawsuit_filed,
-        "contact": [
-            {day.isoformat(): [counts.connected, dict(counts.unanswered)] for day, counts in sorted(contact.days.items())},
-            contact.failed_in_a_row,
-            contact.number_invalid,
-        ],
-        "last_contact": None
-        if last is None
-        else [last.at.isoformat(timespec="minutes"), last.channel.value, last.party.value, last.outcome.value],
+        "contact": contact_record(contact),
+        "last_contact": last_contact_record(contact.last),
         "credit": [_iso(case.credit.first_report_on), _iso(case.credit.default_ended_on), _iso(case.credit.reported_through)],
         "visits": [_iso(case.visit_due_on), case.failed_visits],
         "litigation": _litigation(case.litigation),
@@ -189,7 +182,7 @@ def from_snapshot(
     agency, until, case.placements = data["agency"]
     case.agency_id, case.placement_until = agency, _date(until)
     case.lawsuit_filed = data["lawsuit_filed"]
-    case.contact = _read_contact(data["contact"], data["last_contact"], case.accrued_through)
+    case.contact = read_contact(data["contact"], data["last_contact"], case.accrued_through)
     credit = data["credit"]
     case.credit = _NO_CREDIT if credit == [None, None, None] else CreditState(*map(_date, credit))
     due, case.failed_visits = data["visits"]
@@ -221,7 +214,22 @@ def _installment(inst: Any) -> list[str]:
     return row
 
 
-def _read_contact(data: list[Any], last_contact: list[Any] | None, accrued_through: date) -> ContactState:
+def contact_record(contact: ContactState) -> list[Any]:
+    """A case's contact counters as plain JSON values (``read_contact`` reads them back)."""
+    return [
+        {day.isoformat(): [counts.connected, dict(counts.unanswered)] for day, counts in sorted(contact.days.items())},
+        contact.failed_in_a_row,
+        contact.number_invalid,
+    ]
+
+
+def last_contact_record(last: LastContact | None) -> list[str] | None:
+    return None if last is None else [last.at.isoformat(timespec="minutes"), last.channel.value, last.party.value, last.outcome.value]
+
+
+def read_contact(data: list[Any], last_contact: list[Any] | None, accrued_through: date | None = None) -> ContactState:
+    """The contact state of ``contact_record`` and ``last_contact_record``; the counters of days before
+    ``accrued_through`` (the last closed date), if given, are forgotten."""
     days, failed_in_a_row, number_invalid = data
     if not days and not failed_in_a_row and not number_invalid and last_contact is None:
         return _EMPTY_CONTACT
@@ -234,7 +242,7 @@ def _read_contact(data: list[Any], last_contact: list[Any] | None, accrued_throu
         for day, (connected, unanswered) in days.items()
     }
     state = ContactState(MappingProxyType(counters), failed_in_a_row, number_invalid, last)
-    return contact_rules.forget_days_before(state, accrued_through)
+    return state if accrued_through is None else contact_rules.forget_days_before(state, accrued_through)
 
 
 def _litigation(state: LitigationState) -> list[Any] | None:

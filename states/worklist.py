@@ -23,10 +23,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any, NamedTuple
 
-from states.contact import MAX_CONNECTED_CALLS_A_DAY, MAX_UNANSWERED_A_DAY, ContactDay, day_counts
-from states.delinquency import bucket_for
+from states.contact import MAX_CONNECTED_CALLS_A_DAY, MAX_UNANSWERED_A_DAY, ContactDay, ContactState, day_counts
+from states.delinquency import bucket_for, days_past_due, oldest_unpaid_before, unpaid_before
+from states.errors import DomainError
 from states.lifecycle import Stage
+from states.snapshot import contact_record, last_contact_record, read_contact
 from states.vocabulary import ContactParty
 
 ONE_DAY = timedelta(days=1)
@@ -76,6 +79,106 @@ class LeftOut:
 
     def as_dict(self) -> dict[str, str]:
         return {"case_id": self.case_id, "contract_no": self.contract_no, "team": self.team, "reason": self.reason}
+
+
+class PromiseTerms(NamedTuple):
+    amount: Decimal
+    promised_on: date
+
+
+@dataclass(frozen=True, slots=True)
+class CallFacts:
+    """What the call list and the visit list read of a case, kept in the case row beside its
+    projection (``facts_record``), so a morning list reads rows instead of loading every case.
+
+    ``call_list`` and ``why_not_today`` take these or whole cases alike: the same attributes,
+    and DPD and the overdue amount by the same functions (``states.delinquency``).
+    """
+
+    case_id: str
+    contract_no: str
+    stage: Stage
+    paused_until: date | None
+    promise: PromiseTerms | None
+    broken_in_a_row: int
+    contact: ContactState
+    unpaid: tuple[tuple[date, Decimal], ...]  # each installment not paid in full: (due_on, unpaid), in due order
+    case_dues: Decimal  # due on the case as a whole (penalty, compound, costs, delayed interest)
+    visit_due_on: date | None
+    failed_visits: int
+
+    def dpd(self, as_of: date) -> int:
+        return days_past_due(oldest_unpaid_before(self.unpaid, as_of), as_of)
+
+    def overdue_total(self, as_of: date) -> Decimal:
+        return unpaid_before(self.unpaid, as_of) + self.case_dues
+
+
+FACTS_VERSION = 1
+LISTED_STAGES = (Stage.PHONE, Stage.VISIT)  # the stages the call and visit lists read (``wants_a_call``)
+
+
+def facts_record(case: Any, rows: Iterable[tuple] | None = None) -> list[Any] | None:
+    """The call-list facts of a case as plain JSON values (``facts_from_record`` reads them back), or
+    None for a case in a stage no list reads (the lists load such a case when they need its contacts);
+    ``rows``: the case's ``installment_rows()``, if the caller has them."""
+    if case.stage not in LISTED_STAGES:
+        return None
+    promise = case.promise
+    if rows is None:
+        rows = case.installment_rows()
+    return [
+        FACTS_VERSION,
+        case.stage.value,
+        _iso(case.paused_until),
+        None if promise is None else [str(promise.amount), promise.promised_on.isoformat()],
+        case.broken_in_a_row,
+        contact_record(case.contact),
+        last_contact_record(case.contact.last),
+        [[due_on.isoformat(), str(unpaid)] for due_on, unpaid, *_ in rows if unpaid],
+        str(case.case_dues),
+        _iso(case.visit_due_on),
+        case.failed_visits,
+    ]
+
+
+def facts_from_record(case_id: str, contract_no: str, record: list[Any]) -> CallFacts:
+    """The facts ``facts_record`` wrote; refuses a version this code does not know (or none)."""
+    if not record or record[0] != FACTS_VERSION:
+        raise DomainError(f"case {case_id}: call-list facts of version {record[0] if record else None!r}; this code reads version {FACTS_VERSION}")
+    _, stage, paused_until, promise, broken, contact, last, unpaid, case_dues, visit_due_on, failed_visits = record
+    return CallFacts(
+        case_id,
+        contract_no,
+        Stage(stage),
+        _date(paused_until),
+        None if promise is None else PromiseTerms(Decimal(promise[0]), date.fromisoformat(promise[1])),
+        broken,
+        read_contact(contact, last),
+        tuple((date.fromisoformat(due_on), Decimal(amount)) for due_on, amount in unpaid),
+        Decimal(case_dues),
+        _date(visit_due_on),
+        failed_visits,
+    )
+
+
+def facts_of(case: Any) -> CallFacts:
+    """A loaded case's call-list facts, in any stage (as its row keeps them in a listed stage)."""
+    promise = case.promise
+    return CallFacts(
+        case.case_id, case.contract_no, case.stage, case.paused_until,
+        None if promise is None else PromiseTerms(promise.amount, promise.promised_on), case.broken_in_a_row,
+        case.contact, tuple((row[0], row[1]) for row in case.installment_rows() if row[1]), case.case_dues,
+        case.visit_due_on, case.failed_visits,
+    )
+
+
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def _date(text: str | None) -> date | None:
+    return None if text is None else date.fromisoformat(text)
 
 
 def team_for(case_id: str, teams: Mapping[str, int]) -> str:
@@ -129,7 +232,7 @@ def calling_order(entry: CallListEntry) -> tuple:
 
 
 def call_list(
-    cases: Iterable,
+    cases: Iterable,  # loaded cases or their ``CallFacts``
     as_of: date,
     teams: Mapping[str, int],
     team: str | None = None,

@@ -2,8 +2,9 @@
 
 No rule lives here: the store selects (``models.queries``), the domain
 decides who is called and in which order (``states.worklist``). The call
-list loads the cases of the calling stages from their snapshots in chunks,
-so memory is bounded by a chunk, not the portfolio.
+and visit lists read the calling cases' call-list facts (kept in each case
+row: ``store.call_facts``) in chunks, not the cases themselves, so memory is
+bounded by a chunk and a case costs a row, not a load.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from states.contact import ContactDay, borrower_day
 from states.delinquency import Bucket, dpd_range
 from states.lifecycle import Stage
 from states.parse import InputError, parse_enum
-from states.worklist import CallListEntry, LeftOut
+from states.worklist import CallFacts, CallListEntry, LeftOut
 
-CALLING_STAGES = (Stage.PHONE.value, Stage.VISIT.value)
+CALLING_STAGES = tuple(stage.value for stage in worklist.LISTED_STAGES)
 LIST_COLUMNS = (
     "case_id", "contract_no", "stage", "dpd", "bucket", "overdue_total", "total_owing", "promise_due_on",
     "last_contact_at", "agency",
@@ -71,8 +72,8 @@ def _whole_call_list(app: App, as_of: date) -> CallList:
     entries: list[CallListEntry] = []
     left_out: list[LeftOut] = []
     several = app.store.borrowers_with_several_loans()
-    for loaded in _calling_cases(app):
-        chosen, skipped = worklist.call_list(loaded, as_of, app.policy.teams, None, _other_loans_contacts(app, several, loaded, as_of))
+    for facts in _calling_facts(app):
+        chosen, skipped = worklist.call_list(facts, as_of, app.policy.teams, None, _other_loans_contacts(app, several, facts, as_of))
         entries += chosen
         left_out += skipped
     entries.sort(key=worklist.calling_order)  # chunks merged: the same order as within one
@@ -83,18 +84,19 @@ def _cut(calls: CallList, limit: int | None) -> CallList:
     return CallList(calls.as_of, calls.team, calls.entries[:limit] if limit else calls.entries, calls.left_out)
 
 
-def _other_loans_contacts(app: App, several: dict[str, list[str]], cases: list, as_of: date) -> dict[str, ContactDay]:
+def _other_loans_contacts(app: App, several: dict[str, list[str]], cases: list[CallFacts], as_of: date) -> dict[str, ContactDay]:
     """Case id -> what the borrower's other loans counted on ``as_of``, for the cases whose borrower has several."""
     others = {case.case_id: several[case.case_id] for case in cases if case.case_id in several}
     if not others:
         return {}
-    states = {case_id: case.contact for case_id, case in app.store.load({i for ids in others.values() for i in ids}).items()}
+    states = {case_id: facts.contact for case_id, facts in app.store.call_facts({i for ids in others.values() for i in ids}).items()}
     return {case_id: borrower_day([states[i] for i in ids if i in states], as_of) for case_id, ids in others.items()}
 
 
-def _calling_cases(app: App) -> Iterator[list]:
+def _calling_facts(app: App) -> Iterator[list[CallFacts]]:
+    """The call-list facts of the phone- and visit-stage cases, 2,000 at a time (their rows, not the cases)."""
     for ids in chunks(app.store.case_ids_in_stages(CALLING_STAGES), 2_000):
-        yield list(app.store.load(ids).values())
+        yield list(app.store.call_facts(ids).values())
 
 
 def case_list(
@@ -146,7 +148,7 @@ def visit_list(app: App, as_of: date) -> list[dict[str, object]]:
     """The field visits due: visit-stage cases with a visit scheduled, the overdue ones first."""
     rows = []
     for ids in chunks(app.store.case_ids_in_stages((Stage.VISIT.value,)), 2_000):
-        for case in app.store.load(ids).values():
+        for case in app.store.call_facts(ids).values():
             if case.visit_due_on is None:
                 continue
             rows.append({

@@ -56,12 +56,13 @@ def test_every_teams_list_comes_from_one_pass_and_is_that_teams_share_of_the_who
     advance(store, ids, FIRST_DUE + timedelta(days=10))
     app = bootstrap(engine=store.engine, policy=replace(POLICY, teams={"north": 50, "south": 50}), clock=lambda: TODAY)
     day = FIRST_DUE + timedelta(days=11)
-    loads = []
-    original = app.store.load
-    app.store.load = lambda case_ids: loads.append(1) or original(case_ids)
+    reads, loads = [], []
+    original_facts, original_load = app.store.call_facts, app.store.load
+    app.store.call_facts = lambda case_ids: reads.append(1) or original_facts(case_ids)
+    app.store.load = lambda case_ids: loads.append(1) or original_load(case_ids)
     lists = call_lists_by_team(app, day, limit=4)
-    assert len(loads) == 1  # the calling cases are loaded once, whatever the number of teams
-    app.store.load = original
+    assert (len(reads), len(loads)) == (1, 0)  # the rows' facts read once, whatever the number of teams; no case loaded
+    app.store.call_facts, app.store.load = original_facts, original_load
     whole = call_list(app, day)
     assert sorted(lists) == ["north", "south"]
     for name, calls in lists.items():
