@@ -19,11 +19,9 @@ from states.events import (
     ChargePosting,
     ChargesAccrued,
     ScheduledInstallment,
-    _decode_decimal,
-    _decoder,
-    _encode_decimal,
     _field_payload_decoder,
 )
+from states.json_codec import decode_decimal, decoder, encode_decimal
 from states.rule_texts import POSTING_RULES, SEGMENT_RULES
 
 _ONE_DAY = timedelta(days=1)
@@ -78,7 +76,7 @@ def decode_schedule(rows: Any) -> tuple[ScheduledInstallment, ...]:
 # [code, argument] (the argument of a posting's rule is its installment unless stored), or
 # ["", text] for a text no template gives.
 
-_V2_INSTALLMENT = _decoder(ScheduledInstallment)
+_V2_INSTALLMENT = decoder(ScheduledInstallment)
 
 # Fields stored in a compact form of their own: name -> (encode, decode), by event class.
 FIELD_CODECS: dict[type, dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]]] = {
@@ -148,11 +146,11 @@ def _installment(value: Any) -> int | None:
 
 
 def _rate_text(value: Decimal) -> str:
-    return _encode_decimal(value)
+    return encode_decimal(value)
 
 
 def _rate(value: Any) -> Decimal:
-    return _decode_decimal(value)
+    return decode_decimal(value)
 
 
 @functools.lru_cache(maxsize=4096)
