@@ -14,27 +14,25 @@ import os
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import typer  # noqa: E402
 from typer.core import TyperGroup  # noqa: E402
-from rich.console import Console  # noqa: E402
 from rich.markup import escape  # noqa: E402
 
 from flows import report  # noqa: E402
-from states.commands import MakePromise, PauseCase, RecallFromAgency, RecordContact, RecordPayment, ReportVisit, ResumeCase, WriteOff  # noqa: E402
+from flows.cli_common import console, current_app, err, fail, parse_date, print_json, run_command  # noqa: E402
+from states.commands import MakePromise, PauseCase, RecordContact, RecordPayment, ResumeCase, WriteOff  # noqa: E402
 from states.commands import EnterJudgment, FileLawsuit, RecordExecution  # noqa: E402
 from states.litigation import ExecutionOutcome  # noqa: E402
 from states.vocabulary import (  # noqa: E402
     ContactChannel,
     ContactOutcome,
     ContactParty,
-    OperatorRole,
     PauseReason,
     PaymentChannel,
-    VisitOutcome,
     accepted,
 )
 
@@ -72,21 +70,17 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-case_app = typer.Typer(help="Look at one case: its balances as of a date, its history explained.", no_args_is_help=True)
 db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
+from flows.case_cli import case_app  # noqa: E402  (one case: its views and its rebuild)
 app.add_typer(case_app, name="case")
 app.add_typer(db_app, name="db")
-cases_app = typer.Typer(help="The portfolio as of a date: cases by stage, bucket, DPD and agency.", no_args_is_help=True)
+from flows.desk_cli import agency_app, calls_app, cases_app, operators_app, visits_app  # noqa: E402  (the desk)
 app.add_typer(cases_app, name="cases")
-visits_app = typer.Typer(help="Field visits: the visits due, and a visit's report.", no_args_is_help=True)
 app.add_typer(visits_app, name="visits")
-calls_app = typer.Typer(help="Today's call list: who to call, in which order, and who may not be called today.", no_args_is_help=True)
 app.add_typer(calls_app, name="calls")
 lawsuit_app = typer.Typer(help="Litigation: file a lawsuit, record the judgment, record the execution.", no_args_is_help=True)
 app.add_typer(lawsuit_app, name="lawsuit")
-operators_app = typer.Typer(help="The operator roster: who may act, as collector, supervisor or auditor.", no_args_is_help=True)
 app.add_typer(operators_app, name="operators")
-agency_app = typer.Typer(help="Collection agencies: the registry, recalls, and what each agency recovers at what cost.", no_args_is_help=True)
 app.add_typer(agency_app, name="agency")
 from flows.loans import borrower_app, loans_app  # noqa: E402  (the loan book and borrowers)
 app.add_typer(loans_app, name="loans")
@@ -96,39 +90,11 @@ app.add_typer(payments_app, name="payments")
 from flows.keys import keys_app  # noqa: E402  (personal-data key rotation)
 app.add_typer(keys_app, name="keys")
 
-console = Console()
-err = Console(stderr=True)
 
 
 def main() -> None:
     """The console script."""
     app()
-
-
-def fail(message: str, code: int = 2) -> None:
-    """One unwrapped line on stderr, whatever the terminal width (a long path is never cut)."""
-    sys.stderr.write(f"error: {' '.join(message.split())}\n")
-    raise SystemExit(code)
-
-
-def parse_date(value: Optional[str], name: str) -> Optional[date]:
-    from states.parse import parse_date as parse
-
-    return None if value is None else parse(value, name)
-
-
-def _app():
-    from flows import runtime
-
-    return runtime.app()
-
-
-def _iso(day: Optional[date]) -> Optional[str]:
-    return None if day is None else day.isoformat()
-
-
-def print_json(data: object) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
 # ---------------------------------------------------------------------------
@@ -167,248 +133,6 @@ def db_upgrade() -> None:
 
 
 # ---------------------------------------------------------------------------
-# the collector's desk
-
-
-def _as_of(as_of: Optional[str]) -> date:
-    """--as-of, or today in the lender's time zone; never after today."""
-    from flows.handlers.cases import check_not_in_future
-
-    today = _app().today()
-    day = parse_date(as_of, "--as-of") or today
-    check_not_in_future({"--as-of": day}, today)
-    return day
-
-
-def _print_rows(rows: list[dict], columns: Sequence[str], *, as_json: bool, as_csv: bool, title: str) -> None:
-    if as_json:
-        print_json(rows)
-    elif as_csv:
-        import csv
-
-        writer = csv.DictWriter(sys.stdout, list(columns), extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    else:
-        console.print(report.rows_table(rows, columns, title, console.width))
-
-
-@cases_app.command("list")
-def cases_list(
-    stage: Optional[str] = typer.Option(None, help="Only this stage (current, overdue, phone, visit, outsourced, litigation, settled, written_off)"),
-    bucket: Optional[str] = typer.Option(None, help="Only this bucket as of the date (M0 ... M6, M7+)"),
-    dpd_min: Optional[int] = typer.Option(None, "--dpd-min", min=0, help="At least this many days past due"),
-    dpd_max: Optional[int] = typer.Option(None, "--dpd-max", min=0, help="At most this many days past due"),
-    agency: Optional[str] = typer.Option(None, help="Only cases placed with this agency"),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="DPD as of this date (default: today, the lender's time zone)"),
-    as_json: bool = typer.Option(False, "--json"),
-    as_csv: bool = typer.Option(False, "--csv"),
-) -> None:
-    """The portfolio as of a date, one row per case, DPD computed as of that date."""
-    from flows.handlers.worklists import LIST_COLUMNS, case_list
-
-    day = _as_of(as_of)
-    rows = case_list(_app(), day, stage=stage, bucket=bucket, dpd_min=dpd_min, dpd_max=dpd_max, agency=agency)
-    _print_rows(rows, LIST_COLUMNS, as_json=as_json, as_csv=as_csv, title=f"{len(rows)} case(s) as of {day}")
-
-
-@calls_app.command("list")
-def calls_list(
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="The day of the calls (default: today, the lender's time zone)"),
-    team: Optional[str] = typer.Option(None, help="Only this team's share of the list (teams are policy: [teams])"),
-    limit: Optional[int] = typer.Option(None, min=1, help="At most this many calls"),
-    explain: bool = typer.Option(False, "--explain", help="Also list the cases left out today, each with its reason"),
-    as_json: bool = typer.Option(False, "--json"),
-    as_csv: bool = typer.Option(False, "--csv"),
-) -> None:
-    """Today's call list in calling order: broken promises first, then overdue amount x DPD weight."""
-    from flows.handlers.worklists import call_list
-
-    day = _as_of(as_of)
-    calls = call_list(_app(), day, team=team, limit=limit)
-    if as_json:
-        print_json(calls.as_dict(explain))
-        return
-    columns = ("case_id", "contract_no", "team", "stage", "dpd", "bucket", "overdue_total", "priority", "broken_promise", "last_contact_at")
-    rows = [e.as_dict() for e in calls.entries]
-    _print_rows(rows, columns, as_json=False, as_csv=as_csv, title=f"call list {day}{' ' + team if team else ''}: {len(rows)} call(s)")
-    if explain and not as_csv:
-        left = [e.as_dict() for e in calls.left_out]
-        console.print(report.rows_table(left, ("case_id", "contract_no", "team", "reason"), f"left out today: {len(left)}", console.width))
-
-
-@visits_app.command("list")
-def visits_list(
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="The day (default: today, the lender's time zone)"),
-    as_json: bool = typer.Option(False, "--json"),
-    as_csv: bool = typer.Option(False, "--csv"),
-) -> None:
-    """The field visits due, the overdue ones first (a visit not reported by its date is overdue)."""
-    from flows.handlers.worklists import visit_list
-
-    day = _as_of(as_of)
-    rows = visit_list(_app(), day)
-    columns = ("case_id", "contract_no", "due_on", "overdue", "dpd", "failed_visits")
-    _print_rows(rows, columns, as_json=as_json, as_csv=as_csv, title=f"field visits as of {day}: {len(rows)}")
-
-
-@visits_app.command("report")
-def visit_report(
-    case: str = typer.Argument(..., help=ReportVisit.help("case")),
-    collectors: str = typer.Option(..., "--collectors", help=ReportVisit.help("collectors")),
-    outcome: str = typer.Option(..., "--outcome", help=f"{ReportVisit.help('outcome')}: {accepted(VisitOutcome)}"),
-    at: str = typer.Option(..., "--at", help=ReportVisit.help("visited_at")),
-    operator: str = typer.Option(..., "--operator", help=ReportVisit.help("operator")),
-    note: str = typer.Option("", help=ReportVisit.help("note")),
-) -> None:
-    """Report a field visit (two collectors at least); a failed one schedules the next and counts toward outsourcing."""
-    _run(ReportVisit(case=case, collectors=collectors, outcome=outcome, visited_at=at, operator=operator, note=note))
-
-
-# ---------------------------------------------------------------------------
-# the operator roster
-
-
-@operators_app.command("add")
-def operators_add(
-    operator: str = typer.Argument(..., help="The operator id (letters, digits and . _ @ -)"),
-    role: str = typer.Option(..., help=f"What the operator may do: {accepted(OperatorRole)}"),
-) -> None:
-    """Put an operator on the roster (or change its role). Once a roster exists, only its operators may act."""
-    from states.parse import parse_enum, parse_operator
-
-    entry = _app().store.add_operator(parse_operator(operator), parse_enum(OperatorRole, role, "--role"))
-    console.print(f"operator {entry.operator_id}: {entry.role.value}", highlight=False)
-
-
-@operators_app.command("deactivate")
-def operators_deactivate(operator: str = typer.Argument(..., help="The operator id")) -> None:
-    """Take an operator off duty: its id stays in the history, it may no longer act."""
-    from states.parse import parse_operator
-
-    _app().store.deactivate_operator(parse_operator(operator))
-    console.print(f"operator {operator.strip()}: deactivated", highlight=False)
-
-
-@operators_app.command("list")
-def operators_list(as_json: bool = typer.Option(False, "--json")) -> None:
-    """The roster (empty: no roster in use, any well-formed operator id may act)."""
-    roster = _app().store.operators()
-    rows = [{"operator": o.operator_id, "role": o.role.value, "active": o.active} for o in roster]
-    if as_json:
-        print_json(rows)
-    elif not rows:
-        console.print("no operator roster: any well-formed operator id may act (add one with: collectflow operators add ID --role supervisor)")
-    else:
-        for row in rows:
-            console.print(f"{row['operator']}  {row['role']}{'' if row['active'] else '  (deactivated)'}", highlight=False)
-
-
-# ---------------------------------------------------------------------------
-# agencies (DOMAIN.md §7)
-
-
-@agency_app.command("add")
-def agency_add(
-    name: str = typer.Argument(..., help="The agency's name (letters, digits and . _ -): how placements name it"),
-    licence: str = typer.Option(..., "--licence", help="The agency's licence number"),
-    capacity: str = typer.Option(..., "--capacity", help="Cases it may hold at once (a positive whole number)"),
-    rates: str = typer.Option(..., "--rates", help="Commission by bucket group at placement, e.g. M4-M6=0.15,M7+=0.25,written_off=0.35"),
-    operator: str = typer.Option(..., "--operator", help="Your operator id: recorded with the change"),
-    inactive: bool = typer.Option(False, "--inactive", help="Register it without taking placements yet"),
-) -> None:
-    """Register an agency. An agency is never edited afterwards; it may be deactivated."""
-    from flows.handlers.agencies import register_agency
-    from states.agency import RegisterAgency, rates_text
-
-    agency = register_agency(
-        RegisterAgency(name=name, licence_no=licence, capacity=capacity, rates=rates, operator=operator, active=not inactive), _app()
-    )
-    state = "active" if agency.active else "inactive"
-    console.print(f"agency {agency.name}: registered ({state}), licence {agency.licence_no}, capacity {agency.capacity}, {rates_text(agency.rates)}", highlight=False)
-
-
-@agency_app.command("deactivate")
-def agency_deactivate(
-    name: str = typer.Argument(..., help="The agency's name"),
-    operator: str = typer.Option(..., "--operator", help="Your operator id: recorded with the change"),
-) -> None:
-    """Take an agency off new placements; what it holds stays with it until recalled."""
-    from flows.handlers.agencies import deactivate_agency
-    from states.agency import DeactivateAgency
-
-    agency = deactivate_agency(DeactivateAgency(name=name, operator=operator), _app())
-    console.print(f"agency {agency.name}: deactivated", highlight=False)
-
-
-@agency_app.command("list")
-def agency_list(as_json: bool = typer.Option(False, "--json")) -> None:
-    """The registry: each agency's capacity, what it holds now, its measured recovery rate and rates."""
-    from flows.handlers.agencies import LIST_COLUMNS, agency_rows
-
-    rows = agency_rows(_app())
-    if as_json:
-        print_json(rows)
-    elif not rows:
-        console.print("no agency registered: placements rotate over the policy's agency list (register one with: collectflow agency add NAME ...)")
-    else:
-        _print_rows(rows, LIST_COLUMNS, as_json=False, as_csv=False, title=f"{len(rows)} agencies")
-
-
-@agency_app.command("show")
-def agency_show(
-    name: str = typer.Argument(..., help="The agency's name"),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """One agency: registry entry, what it holds, every change (who, when), its performance."""
-    from flows.handlers.agencies import REPORT_COLUMNS, agency_detail
-
-    detail = agency_detail(_app(), name)
-    if as_json:
-        print_json(detail)
-        return
-    for key in ("agency", "licence_no", "active", "capacity", "placed", "capacity_left", "measured_rate", "rate_used"):
-        console.print(f"{key.replace('_', ' ')}: {detail[key]}", highlight=False)
-    console.print("rates: " + ", ".join(f"{g} {r}" for g, r in detail["rates"].items()), highlight=False)
-    for change in detail["changes"]:
-        console.print(f"{change['recorded_at']}  {change['action']} by {change['actor']}", highlight=False)
-    if detail["performance"]:
-        _print_rows(detail["performance"], REPORT_COLUMNS, as_json=False, as_csv=False, title=f"performance of {detail['agency']}")
-
-
-@agency_app.command("recall")
-def agency_recall(
-    case: str = typer.Argument(..., help=RecallFromAgency.help("case")),
-    reason: str = typer.Option(..., "--reason", help=RecallFromAgency.help("reason")),
-    operator: str = typer.Option(..., "--operator", help=RecallFromAgency.help("operator")),
-    on: Optional[str] = typer.Option(None, "--on", help=RecallFromAgency.help("made_on") + "; default: today"),
-) -> None:
-    """Recall a case from its agency; it goes to another agency (or is tried again when none has room)."""
-    made_on = on or _app().today().isoformat()
-    _run(RecallFromAgency(case=case, operator=operator, reason=reason, made_on=made_on))
-
-
-@agency_app.command("report")
-def agency_report(
-    start: Optional[str] = typer.Option(None, "--from", help="First placement date counted (default: the first)"),
-    end: Optional[str] = typer.Option(None, "--to", help="Last placement date counted, and recoveries up to it (default: today)"),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Per agency and strategy: cases placed, balance placed, recovered, recovery rate, commission, net recovered."""
-    from flows.handlers.agencies import REPORT_COLUMNS, agency_report as report_of
-
-    result = report_of(_app(), parse_date(start, "--from"), parse_date(end, "--to"))
-    if as_json:
-        print_json(result.as_dict())
-        return
-    period = f"{result.start or 'first placement'} .. {result.end}"
-    if not result.rows:
-        console.print(f"no placement made in {period}", highlight=False)
-        return
-    _print_rows(result.table(), REPORT_COLUMNS, as_json=False, as_csv=False, title=f"agencies, placements {period}")
-
-
-# ---------------------------------------------------------------------------
 # the daily close and the demo
 
 
@@ -427,7 +151,7 @@ def advance(
     from flows.local_server import die_with_this_process
 
     business_date = parse_date(on, "--date")
-    dates_to_close(None, business_date, _app().today())  # refuse a future date before Prefect starts
+    dates_to_close(None, business_date, current_app().today())  # refuse a future date before Prefect starts
     if worker:
         _help_close(business_date, as_json)
         return
@@ -450,7 +174,7 @@ def _help_close(business_date: Optional[date], as_json: bool) -> None:
 
     from flows.handlers.close import work_day
 
-    app_ = _app()
+    app_ = current_app()
     dates = [business_date] if business_date else []
     deadline = time.monotonic() + app_.settings.join_seconds
     while not dates and time.monotonic() < deadline:
@@ -531,7 +255,7 @@ def report_command(
     from flows.charts import save_report
     from flows.handlers.reports import build_report, report_date
 
-    current = _app()
+    current = current_app()
     day = report_date(current.store, parse_date(as_of, "--as-of"), current.today())
     data = build_report(current.store, day).as_dict()
     written = save_report(data, out if out is not None else current.settings.data_dir / "reports" / day.isoformat())
@@ -563,17 +287,6 @@ def serve(
 # operator actions: each builds its command (validated there) and calls the one handler
 
 
-def _run(cmd) -> list:
-    from flows.handlers.cases import handle
-
-    events = handle(cmd, _app())
-    if not events:
-        console.print(f"nothing recorded: this {cmd.action.split('-')[1]} was already recorded", highlight=False)
-    for e in events:
-        console.print(report.event_line(e), highlight=False)
-    return events
-
-
 NEGATIVE_OK = {"ignore_unknown_options": True}  # so "pay CASE -100" reaches the amount check, not "no such option"
 
 
@@ -592,7 +305,7 @@ def pay(
     before the case's last closed date is value-dated (applied as of its date)."""
     from states.explain import payment_notes
 
-    events = _run(
+    events = run_command(
         RecordPayment(
             case=case, amount=amount, received_on=on, payment_id=payment_id, operator=operator, channel=channel,
             expect_total=expect_total, backdate_reason=backdate_reason,
@@ -600,7 +313,7 @@ def pay(
     )
     for e in events:
         if e.type == "PaymentReceived":
-            for note in payment_notes(e, _app().store.events(e.case_id)[0]):
+            for note in payment_notes(e, current_app().store.events(e.case_id)[0]):
                 console.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
@@ -613,7 +326,7 @@ def promise(
     operator: str = typer.Option(..., "--operator", help=MakePromise.help("operator")),
 ) -> None:
     """Record a promise to pay; it holds escalation until its date."""
-    _run(MakePromise(case=case, amount=amount, promised_on=by, made_on=on, operator=operator))
+    run_command(MakePromise(case=case, amount=amount, promised_on=by, made_on=on, operator=operator))
 
 
 @app.command()
@@ -631,7 +344,7 @@ def contact(
     note: str = typer.Option("", help=RecordContact.help("note")),
 ) -> None:
     """Record a contact attempt; one that breaks the conduct rules is refused and the refusal recorded."""
-    events = _run(
+    events = run_command(
         RecordContact(
             case=case, channel=channel, outcome=outcome, contacted_at=at, operator=operator,
             party=party, by=by, disclosed_debt=disclosed_debt, asked_to_pay=asked_to_pay, collectors=collectors, note=note,
@@ -650,7 +363,7 @@ def pause(
     operator: str = typer.Option(..., "--operator", help=PauseCase.help("operator")),
 ) -> None:
     """Pause escalation (not accrual) until a date."""
-    _run(PauseCase(case=case, reason=reason, until=until, made_on=on, operator=operator))
+    run_command(PauseCase(case=case, reason=reason, until=until, made_on=on, operator=operator))
 
 
 @app.command()
@@ -660,7 +373,7 @@ def resume(
     operator: str = typer.Option(..., "--operator", help=ResumeCase.help("operator")),
 ) -> None:
     """Lift a pause."""
-    _run(ResumeCase(case=case, made_on=on, operator=operator))
+    run_command(ResumeCase(case=case, made_on=on, operator=operator))
 
 
 @app.command("write-off")
@@ -671,7 +384,7 @@ def write_off(
     operator: str = typer.Option(..., "--operator", help=WriteOff.help("operator")),
 ) -> None:
     """Write a case off (from outsourced; from litigation once execution ended without recovery)."""
-    _run(WriteOff(case=case, reason=reason, made_on=on, operator=operator))
+    run_command(WriteOff(case=case, reason=reason, made_on=on, operator=operator))
 
 
 @lawsuit_app.command("file")
@@ -682,7 +395,7 @@ def lawsuit_file(
     override: Optional[str] = typer.Option(None, "--override", help=FileLawsuit.help("override")),
 ) -> None:
     """File a lawsuit outside the automatic rule; refused with the reason when suing is not worth it, unless --override."""
-    _run(FileLawsuit(case=case, filed_on=on, operator=operator, override=override))
+    run_command(FileLawsuit(case=case, filed_on=on, operator=operator, override=override))
 
 
 @lawsuit_app.command("judgment", context_settings=NEGATIVE_OK)
@@ -696,7 +409,7 @@ def lawsuit_judgment(
     case_number: str = typer.Option("", "--case-number", help=EnterJudgment.help("case_number")),
 ) -> None:
     """Record the judgment; from the day after the deadline the unpaid judgment debt bears delayed-performance interest."""
-    _run(EnterJudgment(case=case, amount=amount, deadline=deadline, entered_on=on, operator=operator, court=court, case_number=case_number))
+    run_command(EnterJudgment(case=case, amount=amount, deadline=deadline, entered_on=on, operator=operator, court=court, case_number=case_number))
 
 
 @lawsuit_app.command("execution")
@@ -707,7 +420,7 @@ def lawsuit_execution(
     operator: str = typer.Option(..., "--operator", help=RecordExecution.help("operator")),
 ) -> None:
     """Record how execution ended and post the execution fee as a cost; no_assets allows the write-off."""
-    _run(RecordExecution(case=case, outcome=outcome, recorded_on=on, operator=operator))
+    run_command(RecordExecution(case=case, outcome=outcome, recorded_on=on, operator=operator))
 
 
 @app.command("retry-case")
@@ -718,7 +431,7 @@ def retry_case(
     """Advance one (stuck) case: to --date, else the date it got stuck on, else the last closed date."""
     from flows.handlers.cases import retry_case as retry
 
-    case_id, day, result = retry(_app(), case, parse_date(on, "--date"))
+    case_id, day, result = retry(current_app(), case, parse_date(on, "--date"))
     if day is None:
         fail("no business date has been closed yet; give --date")
     if result.stuck:
@@ -727,99 +440,7 @@ def retry_case(
 
 
 # ---------------------------------------------------------------------------
-# case views and audit
-
-
-@case_app.command("show")
-def case_show(
-    case: str = typer.Argument(..., help="Case id or contract number"),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Value the case as of this date (default: the last closed business date)"),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """Stage, DPD, bucket, class and every balance as of a date (accrued but not yet posted included),
-    with what a collector needs: a pending promise, a pause, the agency, the last contact, stuck or not."""
-    from models.audit import case_view
-
-    store = _app().store
-    view = case_view(store, case, parse_date(as_of, "--as-of") or store.last_closed_business_date(), _app().policy)
-    row = store.case_row(view.projection.case_id)
-    stuck = f"since {row.stuck_on}: {row.stuck_error}" if row.stuck else None
-    commission, rate = store.case_commission(view.projection.case_id, view.as_of)
-    lender = {"agency_commission": str(commission), "agency_commission_rate": rate}  # the lender's cost, not the borrower's
-    if as_json:
-        print_json({**view.as_dict(), **lender, "stuck": row.stuck, "stuck_on": _iso(row.stuck_on), "stuck_error": row.stuck_error})
-    else:
-        console.print(report.case_panel(view, stuck, lender))
-
-
-@case_app.command("schedule")
-def case_schedule(case: str = typer.Argument(..., help="Case id or contract number"), as_json: bool = typer.Option(False, "--json")) -> None:
-    """The repayment plan: one row per installment with what it has had paid (interest and principal),
-    and whether collectflow computed it (by which convention) or it is the plan as imported."""
-    loaded = _app().store.load_one(case)
-    basis = loaded.plan_basis()
-    rows = loaded.plan()
-    if as_json:
-        print_json({"case_id": loaded.case_id, "contract_no": loaded.contract_no, "plan": basis, "installments": rows})
-        return
-    columns = ("installment", "due_on", "principal", "interest", "total", "paid", "unpaid")
-    console.print(report.rows_table(rows, columns, f"plan of {loaded.case_id} ({loaded.contract_no}): {basis}", console.width))
-
-
-@case_app.command("quote")
-def case_quote(
-    case: str = typer.Argument(..., help="Case id or contract number"),
-    on: Optional[str] = typer.Option(None, "--on", help="The day of the payoff (default: today, the lender's time zone)"),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """What it takes to settle the case on a date: each component, the cap applied. Changes nothing;
-    a payment of the total on that date settles the case."""
-    from flows.handlers.cases import payoff_quote
-
-    app_ = _app()
-    quote = payoff_quote(app_, case, parse_date(on, "--on") or app_.today())
-    if as_json:
-        print_json(quote)
-    else:
-        rows = [{"component": k.replace("_", " "), "yuan": v} for k, v in quote.items() if k not in ("case_id", "contract_no", "on")]
-        console.print(report.rows_table(rows, ("component", "yuan"), f"payoff of {quote['case_id']} ({quote['contract_no']}) on {quote['on']}", console.width))
-
-
-@case_app.command("replay")
-def case_replay(
-    case: str = typer.Argument(..., help="Case id or contract number"),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="Stop at this business date"),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """The case's history, one line per event, every charge explained, with running balances."""
-    from models.audit import timeline
-
-    store = _app().store
-    rows = timeline(store, store.resolve_case_id(case), parse_date(as_of, "--as-of"), _app().policy)
-    if as_json:
-        print_json([row.as_dict() for row in rows])
-    else:
-        report.print_timeline(console, rows)
-
-
-@case_app.command("export")
-def case_export(
-    case: str = typer.Argument(..., help="Case id or contract number"),
-    as_of: Optional[str] = typer.Option(None, "--as-of", help="History through this date (default: the last closed business date)"),
-    out: Path = typer.Option(..., "--out", help="The JSON file to write (a readable FILE.md is written beside it)"),
-) -> None:
-    """Export a case's history for a court or a regulator: events with their hashes, every charge
-    explained, the allocations, and the seal that covers them; check it with verify-export."""
-    from models.export import export_case, markdown
-
-    app_ = _app()
-    day = parse_date(as_of, "--as-of") or app_.store.last_closed_business_date() or app_.today()
-    document = export_case(app_.store, case, day, app_.settings.seals_dir, app_.policy)
-    out.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    out.with_suffix(".md").write_text(markdown(document), encoding="utf-8")
-    sealed = document["seal"]
-    note = f"sealed through seq {sealed['leaf']['seq']}" if sealed else "no seal covers it yet"
-    console.print(f"case {document['case_id']}: {len(document['events'])} events through {day} ({note}): {out}", highlight=False, soft_wrap=True)
+# audit (one case's views: flows.case_cli)
 
 
 @app.command("verify-export")
@@ -846,28 +467,6 @@ def verify_export_command(
         raise typer.Exit(1)
 
 
-@case_app.command("rebuild")
-def case_rebuild(
-    case: str = typer.Argument(..., help="Case id or contract number"),
-    operator: str = typer.Option(..., "--operator", help="Your operator id: recorded with the rebuild"),
-    reason: str = typer.Option(..., "--reason", help="Why the row is rebuilt (recorded)"),
-) -> None:
-    """Rebuild a case's snapshot and projection from its events: the fix for a corrupt row.
-
-    Refused when the events fail their chain or a seal that covered the case; the rebuild is
-    recorded as a CaseRebuilt event."""
-    from models.audit import rebuild_case
-    from states.parse import parse_operator, parse_text
-
-    app_ = _app()
-    case_id = app_.store.resolve_case_id(case)
-    rebuild_case(
-        app_.store, case_id, on=app_.today(), actor=parse_operator(operator), reason=parse_text(reason, "--reason"),
-        seals=app_.settings.seals_dir,
-    )
-    console.print(f"case {case_id}: snapshot and projection rebuilt from its events")
-
-
 @app.command()
 def verify(
     cases: Optional[list[str]] = typer.Argument(None, help="Case ids or contract numbers (default: every case)"),
@@ -880,7 +479,7 @@ def verify(
     from models.crypto import configured_keyring
     from models.errors import CaseNotFound
 
-    store = _app().store
+    store = current_app().store
     keyring = configured_keyring()  # with it, each borrowers row is also checked against its own ciphertext
 
     def case_id(ref: str) -> str:
@@ -916,7 +515,7 @@ def _trusted_key():
     """The public key of the key dir (the one the closes sign with), if it is there."""
     from models.seals import PUBLIC_KEY_FILE, read_public_key
 
-    path = _app().settings.key_dir / PUBLIC_KEY_FILE
+    path = current_app().settings.key_dir / PUBLIC_KEY_FILE
     return read_public_key(path.read_text(encoding="ascii")) if path.exists() else None
 
 
@@ -939,7 +538,7 @@ def whatif(
     from states.parse import parse_decimal
 
     result = run_whatif(
-        _app(), load_policy(policy), start=parse_date(start, "--from"), end=parse_date(end, "--to"), cases=cases,
+        current_app(), load_policy(policy), start=parse_date(start, "--from"), end=parse_date(end, "--to"), cases=cases,
         sample=None if sample is None else parse_decimal(sample, "--sample"),
     )
     totals = result.totals()
@@ -983,7 +582,7 @@ def seal_command(on: Optional[str] = typer.Option(None, "--date", help="The busi
     """Seal the store now: a signed Merkle root over every case's newest event, written to the seals dir."""
     from models.seals import seal
 
-    app_ = _app()
+    app_ = current_app()
     day = parse_date(on, "--date") or app_.store.last_closed_business_date() or app_.today()
     made = seal(app_.engine, app_.settings, day)
     console.print(f"sealed {made.body.cases} cases, {made.body.events} events for {day}: {made.path}", highlight=False)
@@ -999,7 +598,7 @@ def credit_report(
     from states.parse import parse_enum
 
     fmt = parse_enum(ReportFormat, file_format, "--format")
-    report = month_report(_app(), month, parse_date(as_of, "--as-of"), field="--month")
+    report = month_report(current_app(), month, parse_date(as_of, "--as-of"), field="--month")
     data = render(report, fmt)
     if out is None:
         sys.stdout.buffer.write(data)

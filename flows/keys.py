@@ -38,7 +38,7 @@ def keys_rotate(
 
     The old key is kept in <key dir>/retired/, so what was written under it stays readable.
     Run it again after a crash: it finishes (or cleanly redoes) the interrupted rotation."""
-    from flows.cli import parse_date
+    from flows.cli_common import parse_date
     from flows.handlers.keys import rotate
 
     done = rotate(_app(), operator=operator, on=parse_date(on, "--date"))

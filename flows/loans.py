@@ -38,7 +38,7 @@ err = Console(stderr=True)
 
 
 def _date(value: Optional[str], name: str):
-    from flows.cli import parse_date
+    from flows.cli_common import parse_date
 
     return parse_date(value, name)
 

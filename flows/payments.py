@@ -51,7 +51,7 @@ def import_command(
     amount or date is rejected naming both. Exit code 1 when rows were rejected.
     """
     from flows import runtime
-    from flows.cli import parse_date
+    from flows.cli_common import parse_date
     from flows.handlers.payments import import_payments
 
     app = runtime.app()
