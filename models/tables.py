@@ -40,6 +40,7 @@ SQLModel.metadata.naming_convention = {
 
 HASH = String(64)
 GENESIS_HASH = "0" * 64
+BUSINESS_DAY_STATUSES = ("running", "closed", "failed")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -56,6 +57,14 @@ def hash_bytes(digest: str) -> bytes:
     return raw
 
 
+def _hex(value: bytes | None) -> str | None:
+    return None if value is None else value.hex()
+
+
+def _instant(value: int | None) -> datetime | None:
+    return None if value is None else _EPOCH + timedelta(microseconds=value)
+
+
 class HashBytes(TypeDecorator):
     """A sha256 digest: 32 bytes on disk (BLOB on SQLite, bytea on PostgreSQL), its 64 lowercase hex
     digits in Python, the text every hash is computed, compared, sealed and exported as."""
@@ -67,7 +76,10 @@ class HashBytes(TypeDecorator):
         return None if value is None else hash_bytes(value)
 
     def process_result_value(self, value: bytes | None, dialect: Any) -> str | None:
-        return None if value is None else bytes(value).hex()
+        return _hex(value)
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        return _hex  # both drivers give bytes: no wrapper around the impl's processor (verify reads every row)
 
 
 class EpochMicroseconds(TypeDecorator):
@@ -85,12 +97,14 @@ class EpochMicroseconds(TypeDecorator):
         return (value - _EPOCH) // _MICROSECOND
 
     def process_result_value(self, value: int | None, dialect: Any) -> datetime | None:
-        return None if value is None else _EPOCH + value * _MICROSECOND
+        return _instant(value)
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        return _instant  # the driver gives an int: no wrapper around the impl's processor
 
 
 # an event's ``recorded_at``: integer microseconds on SQLite; timestamptz (8 bytes already) on PostgreSQL
 RECORDED_AT = DateTime(timezone=True).with_variant(EpochMicroseconds(), "sqlite")
-BUSINESS_DAY_STATUSES = ("running", "closed", "failed")
 
 
 def _fen(**kwargs: Any) -> Any:
