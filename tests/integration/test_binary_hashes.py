@@ -9,6 +9,7 @@ loaded here into a store at revision 0012, on SQLite exactly as SQLite held it.
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -251,3 +252,17 @@ def test_the_fixture_is_the_old_format():
         linked = before["hash"] if before is not None and before["case_id"] == event["case_id"] else "0" * 64
         assert event["prev_hash"] == linked
     assert isinstance(old[0]["recorded_at"], str) and len(old[0]["hash"]) == 64
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # PostgreSQL enforces its foreign keys throughout
+def test_on_sqlite_a_row_left_without_its_event_refuses_the_upgrade_and_foreign_keys_stay_on(engine_0012):
+    engine = engine_0012
+    load_0012(engine)
+    path = engine.url.database
+    with sqlite3.connect(path) as raw:  # foreign keys off: as a hand edit of the file could leave it
+        raw.execute("INSERT INTO payments (payment_id, case_id, seq, amount_fen, received_on) VALUES ('P-ORPHAN', 'CASE-000953', 999, 1, '2024-02-18')")
+    with pytest.raises(StoreError, match="migration refused: payments row .* refers to a events row that is not there"):
+        upgrade(engine)
+    assert current_revision(engine) == "0012"
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # switched back on the pooled connection
