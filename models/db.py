@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc as sa_exc, 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
-from models.errors import ConcurrencyError
+from models.errors import ConcurrencyError, StoreError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -139,7 +139,7 @@ def upgrade(engine_or_url: Engine | str | URL | None = None, revision: str = "he
     """Bring the database to ``revision`` (default: the newest); a database at head is left alone."""
     engine, owned = _engine(engine_or_url)
     try:
-        with write_transaction(engine) as conn:
+        with _migration_transaction(engine) as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK_KEY})
             config = alembic_config()
@@ -154,13 +154,44 @@ def downgrade(engine_or_url: Engine | str | URL | None, revision: str) -> None:
     """Take the database back to ``revision`` (for tests of a migration and for an operator's rollback)."""
     engine, owned = _engine(engine_or_url)
     try:
-        with write_transaction(engine) as conn:
+        with _migration_transaction(engine) as conn:
             config = alembic_config()
             config.attributes["connection"] = conn
             command.downgrade(config, revision)
     finally:
         if owned:
             engine.dispose()
+
+
+@contextmanager
+def _migration_transaction(engine: Engine) -> Iterator[Connection]:
+    """The one transaction a whole upgrade or downgrade runs in.
+
+    On SQLite, foreign keys are not enforced while it runs and checked in full before it commits:
+    SQLite can rebuild a table other tables refer to (``events``, migration 0015) only so, and the
+    switch takes effect only outside a transaction (https://sqlite.org/lang_altertable.html#otheralter).
+    A row left without its parent refuses the commit, naming the table and the row (checked when
+    the revision moved: a store at head is not scanned at every start).
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            with conn.begin():
+                yield conn
+            return
+        conn.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+        raw = conn.connection.driver_connection
+        raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with conn.begin():
+                before = MigrationContext.configure(conn).get_current_revision()
+                yield conn
+                migrated = MigrationContext.configure(conn).get_current_revision() != before
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").first() if migrated else None
+                if broken is not None:
+                    table, rowid, parent, _ = broken
+                    raise StoreError(f"migration refused: {table} row {rowid} refers to a {parent} row that is not there")
+        finally:
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 def _engine(engine_or_url: Engine | str | URL | None) -> tuple[Engine, bool]:

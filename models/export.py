@@ -44,12 +44,12 @@ def export_case(store: CaseStore, case_ref: str, as_of: date, seals_dir: Path | 
     """The export document of a case through ``as_of`` (see the module docstring)."""
     case_id = store.resolve_case_id(case_ref)
     with store.engine.connect() as conn:
-        rows = conn.execute(
-            select(events).where(events.c.case_id == case_id, events.c.business_date <= as_of).order_by(events.c.seq)
-        ).mappings().all()
+        rows = conn.execute(select(events).where(events.c.case_id == case_id).order_by(events.c.seq)).mappings().all()
+    # each event's prev_hash is the hash of the row before it in seq order (the store keeps it once, in that row)
     stored = [
-        {**{k: (row[k].isoformat() if k == "business_date" else row[k]) for k in HASHED}, "prev_hash": row["prev_hash"], "hash": row["hash"]}
-        for row in rows
+        {**{k: (row[k].isoformat() if k == "business_date" else row[k]) for k in HASHED}, "prev_hash": prev["hash"], "hash": row["hash"]}
+        for prev, row in zip([{"hash": GENESIS_HASH}, *rows], rows)
+        if row["business_date"] <= as_of
     ]
     document: dict[str, Any] = {
         "format": FORMAT,

@@ -1,9 +1,11 @@
 """The event recorder: the hash-chained, append-only event table. It only inserts and selects.
 
 Each stored event carries ``hash = sha256(prev_hash + canonical JSON of the
-event)``; the first event of a case chains from 64 zeros, and the case row
-keeps the hash of its newest event (``last_hash``). ``models.audit.verify``
-recomputes all of it. Nothing here updates or deletes an event (triggers on
+event)``, where ``prev_hash`` is the hash of the event before it in seq order
+(read off that row: it is not stored twice); the first event of a case chains
+from 64 zeros, and the case row keeps the hash of its newest event
+(``last_hash``). Hashes are hex text in Python, 32 bytes on disk
+(``models.tables.HashBytes``). ``models.audit.verify`` recomputes all of it. Nothing here updates or deletes an event (triggers on
 both databases refuse it), and the ``(case_id, seq)`` primary key turns a
 second writer of the same step into an error.
 """
@@ -199,7 +201,6 @@ def event_rows(
                     "schema_version": event.schema_version,
                     "actor": event.actor,
                     "payload": payload_json,
-                    "prev_hash": prev,
                     "hash": current,
                     "mac": None if chain_key is None else event_mac(chain_key, current),
                     "recorded_at": now,

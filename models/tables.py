@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Mapping
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, ForeignKeyConstraint, String, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, ForeignKeyConstraint, LargeBinary, String, Text
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from states.case import CaseProjection
@@ -40,6 +41,70 @@ SQLModel.metadata.naming_convention = {
 HASH = String(64)
 GENESIS_HASH = "0" * 64
 BUSINESS_DAY_STATUSES = ("running", "closed", "failed")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def hash_bytes(digest: str) -> bytes:
+    """The 32 bytes of a sha256 digest written as 64 lowercase hex digits; any other text is refused
+    (read back it would not give the same text: an uppercase or malformed hash must stay visible)."""
+    try:
+        raw = bytes.fromhex(digest) if len(digest) == 64 else b""
+    except ValueError:
+        raw = b""
+    if raw.hex() != digest:
+        raise ValueError(f"not a sha256 digest in lowercase hex: {digest[:70]!r}")
+    return raw
+
+
+def _hex(value: bytes | None) -> str | None:
+    return None if value is None else value.hex()
+
+
+def _instant(value: int | None) -> datetime | None:
+    return None if value is None else _EPOCH + timedelta(microseconds=value)
+
+
+class HashBytes(TypeDecorator):
+    """A sha256 digest: 32 bytes on disk (BLOB on SQLite, bytea on PostgreSQL), its 64 lowercase hex
+    digits in Python, the text every hash is computed, compared, sealed and exported as."""
+
+    impl = LargeBinary(32)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> bytes | None:
+        return None if value is None else hash_bytes(value)
+
+    def process_result_value(self, value: bytes | None, dialect: Any) -> str | None:
+        return _hex(value)
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        return _hex  # both drivers give bytes: no wrapper around the impl's processor (verify reads every row)
+
+
+class EpochMicroseconds(TypeDecorator):
+    """A UTC instant as integer microseconds since 1970 (8 bytes on SQLite, not 26 of text); an
+    instant without a zone is taken as UTC, as SQLite's text form took it. Read back: aware, UTC."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> int | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return (value - _EPOCH) // _MICROSECOND
+
+    def process_result_value(self, value: int | None, dialect: Any) -> datetime | None:
+        return _instant(value)
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        return _instant  # the driver gives an int: no wrapper around the impl's processor
+
+
+# an event's ``recorded_at``: integer microseconds on SQLite; timestamptz (8 bytes already) on PostgreSQL
+RECORDED_AT = DateTime(timezone=True).with_variant(EpochMicroseconds(), "sqlite")
 
 
 def _fen(**kwargs: Any) -> Any:
@@ -159,10 +224,11 @@ class StoredEvent(SQLModel, table=True):
     schema_version: int
     actor: str
     payload: str = Field(sa_type=Text)
-    prev_hash: str = Field(sa_type=HASH)
-    hash: str = Field(sa_type=HASH)
-    mac: str | None = Field(default=None, sa_type=HASH)  # HMAC of ``hash`` under the chain key (None: written unkeyed)
-    recorded_at: datetime = _timestamp()
+    # sha256(hash of the event before in seq order, or GENESIS_HASH, + canonical JSON): the previous
+    # hash is not stored again (migration 0015); ``models.audit.check_case`` reads it off the row before
+    hash: str = Field(sa_type=HashBytes)
+    mac: str | None = Field(default=None, sa_type=HashBytes)  # HMAC of ``hash`` under the chain key (None: written unkeyed)
+    recorded_at: datetime = Field(sa_type=RECORDED_AT)
 
 
 class Payment(SQLModel, table=True):

@@ -66,7 +66,7 @@ def append_v2(store, case_id: str, n: int) -> list:
         record["payload"] = canonical_json(field_payload_encoder(type(event))(event))
         record["business_date"] = event.business_date
         current = chain_hash(prev, stored_canonical_json(**record))
-        rows.append({**record, "prev_hash": prev, "hash": current, "recorded_at": RECORDED_AT})
+        rows.append({**record, "hash": current, "recorded_at": RECORDED_AT})
         prev = current
         if isinstance(event, PaymentReceived):
             paid.append({"payment_id": event.payment_id, "case_id": case_id, "seq": event.seq,

@@ -3,8 +3,7 @@ would have written: the column text its type gives, read back to the same values
 
 from __future__ import annotations
 
-import re
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -22,14 +21,18 @@ def test_the_close_writes_the_column_text_sqlalchemy_would_write(store: CaseStor
     advance(store, ids, date(2024, 5, 1))
     with store.engine.connect() as conn:
         written = conn.execute(select(events).where(events.c.case_id == ids[0]).order_by(events.c.seq)).mappings().all()
-        raw = conn.exec_driver_sql("SELECT business_date, recorded_at, mac FROM events WHERE case_id = ? ORDER BY seq", (ids[0],)).all()
+        raw = conn.exec_driver_sql("SELECT business_date, recorded_at, mac, hash FROM events WHERE case_id = ? ORDER BY seq", (ids[0],)).all()
         row = conn.execute(select(cases).where(cases.c.case_id == ids[0])).mappings().one()
         raw_case = conn.exec_driver_sql("SELECT accrued_through, next_review_on, stuck, version FROM cases WHERE case_id = ?", (ids[0],)).one()
 
-    # SQLAlchemy's SQLite storage formats: dates ISO, datetimes without offset and always with microseconds
+    # SQLAlchemy's SQLite storage formats: dates ISO; an event's recorded_at as integer microseconds
+    # since 1970 UTC, its hash as 32 bytes (hex text in Python), its MAC none (written unkeyed)
     assert len(written) > 5 and written[-1]["business_date"] > date(2024, 4, 2)
     assert [r[0] for r in raw] == [e["business_date"].isoformat() for e in written]
-    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", r[1]) for r in raw), raw[0]
-    assert [r[1] for r in raw] == [e["recorded_at"].strftime("%Y-%m-%d %H:%M:%S.%f") for e in written]
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    assert [r[1] for r in raw] == [(e["recorded_at"] - epoch) // timedelta(microseconds=1) for e in written]
+    assert all(type(r[1]) is int and abs(e["recorded_at"] - datetime.now(timezone.utc)) < timedelta(hours=1) for r, e in zip(raw, written))
+    assert [r[2] for r in raw] == [None] * len(written)
+    assert [r[3] for r in raw] == [bytes.fromhex(e["hash"]) for e in written] and all(len(r[3]) == 32 for r in raw)
     assert raw_case[:3] == (row["accrued_through"].isoformat(), row["next_review_on"].isoformat(), int(row["stuck"]))
     assert raw_case[3] == row["version"] == written[-1]["seq"]

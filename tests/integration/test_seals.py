@@ -45,7 +45,7 @@ def rechain(conn, case_id: str) -> None:
             case_id=row["case_id"], seq=row["seq"], type=row["type"], business_date=row["business_date"],
             actor=row["actor"], schema_version=row["schema_version"], payload=row["payload"],
         ))
-        conn.execute(update(events).where(events.c.case_id == case_id, events.c.seq == row["seq"]).values(prev_hash=prev, hash=digest))
+        conn.execute(update(events).where(events.c.case_id == case_id, events.c.seq == row["seq"]).values(hash=digest))
         prev = digest
     conn.execute(update(cases).where(cases.c.case_id == case_id).values(last_hash=prev))
 

@@ -36,7 +36,7 @@ def store_v1_history(store) -> dict:
         business_date = date.fromisoformat(record["business_date"])
         current = chain_hash(prev, stored_canonical_json(**{**record, "business_date": business_date}))
         rows.append(
-            {**record, "business_date": business_date, "prev_hash": prev, "hash": current, "recorded_at": RECORDED_AT}
+            {**record, "business_date": business_date, "hash": current, "recorded_at": RECORDED_AT}
         )
         prev = current
         if record["type"] == "PaymentReceived":

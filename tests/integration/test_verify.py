@@ -121,7 +121,7 @@ def test_an_inserted_event_is_caught(portfolio):
                 case_id=TARGET, seq=forged.seq, business_date=forged.business_date, type=forged.type,
                 schema_version=forged.schema_version, actor=forged.actor,
                 payload=json.dumps(forged.payload(), sort_keys=True, separators=(",", ":")),
-                prev_hash=last["hash"], hash=chain_hash(last["hash"], forged.canonical_json()),
+                hash=chain_hash(last["hash"], forged.canonical_json()),
                 recorded_at=datetime.now(timezone.utc),
             )
         )  # a perfectly chained forgery: only the case row can give it away
