@@ -4,7 +4,8 @@
 
 Books N cases (``benchmarks.sweep``'s loans, every 10th borrower with a second
 loan) into a new SQLite file and closes them into the phone stage, records a
-connected call on every 7th, then, in this one process, alternating, ``--repeat``
+connected call on every 7th (three on every 49th, which leaves it out of the
+day's list), then, in this one process, alternating, ``--repeat``
 times each:
 
 - ``call_lists_by_team`` as the daily close publishes it (the rows' call-list
@@ -77,9 +78,10 @@ def main() -> None:
             ids = store.due_case_ids(day)
             for start in range(0, len(ids), 5_000):
                 advance_batch(app, ids[start : start + 5_000], day)
-        at = datetime(list_day.year, list_day.month, list_day.day, 10)
-        for k in range(0, n, 7):
-            handle(RecordContact(case=f"SW{k:08d}", operator="op-1", channel="call", party="borrower", outcome="connected", contacted_at=at), app)
+        for k in range(0, n, 7):  # a call on every 7th; every 49th's three calls leave it (and its borrower's other loan) out
+            for hour in (9, 10, 11) if k % 49 == 0 else (10,):
+                at = datetime(list_day.year, list_day.month, list_day.day, hour)
+                handle(RecordContact(case=f"SW{k:08d}", operator="op-1", channel="call", party="borrower", outcome="connected", contacted_at=at), app)
         print(f"booked, closed into the phone stage and called {n:,} cases in {time.perf_counter() - began:.1f} s ({path})", flush=True)
 
     def from_loaded_cases() -> tuple[list, list]:
