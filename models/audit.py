@@ -36,6 +36,7 @@ from models.booking import terms_hash
 from models.borrowers import booked_terms
 from models.crypto import Keyring
 from models.audit_rows import RowFinding, verify_borrowers, verify_business_days
+from models import report_totals
 from models.errors import StoreError
 from models.findings import Finding, VerifyReport
 from models.recorder import event_mac
@@ -52,6 +53,7 @@ from models.tables import (
     loans,
     payments,
     projection_from_row,
+    stage_moves,
 )
 from states.case import CaseProjection, CaseView, CollectionCase
 from states.events import (
@@ -145,6 +147,7 @@ def verify(
             if case_ids is None:
                 _find_orphan_events(conn, report)
                 verify_business_days(conn, report)
+                _check_report_totals(conn, report)
     return report
 
 
@@ -258,6 +261,16 @@ def _verify_chunk(conn: Connection, chunk: Sequence[str], report: VerifyReport, 
                 report.findings.append(Finding(case_id, None, "the case has no events"))
             else:
                 report.findings.append(Finding(case_id, None, "no such case"))
+
+
+def _check_report_totals(conn: Connection, report: VerifyReport) -> None:
+    """The reports' totals tables against the events (``models.report_totals.differences``)."""
+    for table, key, problem in report_totals.differences(conn):
+        if table == stage_moves.name and key:
+            case_id, move = key.split(" ", 1)
+            report.findings.append(Finding(case_id, None, f"stage_moves {move}: {problem}"))
+        else:
+            report.findings.append(RowFinding(f"{table} {key}".rstrip(), None, problem))
 
 
 def _find_orphan_events(conn: Connection, report: VerifyReport) -> None:
