@@ -29,7 +29,10 @@ from states.events import (
     StageChanged,
 )
 from states.lifecycle import COLLECTION_STAGES, Stage
-from tests.integration.test_reports import AS_OF, book  # noqa: F401 - the fixture
+from tests.integration import test_reports
+from tests.integration.test_reports import AS_OF
+
+book = test_reports.book  # the fixture: the small book of test_reports
 
 COLLECTION = tuple(s.value for s in COLLECTION_STAGES)
 ZERO = Decimal("0.00")
@@ -141,3 +144,27 @@ def test_verify_names_a_total_that_differs_from_the_events_until_they_are_filled
         fill_from_events(conn)
     assert verify(engine).ok
     assert build_report(store, AS_OF).as_dict() == report
+
+
+def test_a_second_write_adds_to_the_days_sums_and_keeps_the_earliest_move(engine):
+    from models.report_totals import ReportTotals
+
+    def write(day: date, moved_on: date) -> None:
+        totals = ReportTotals()
+        totals.charges[(day, "late_fee")] = [150, -50]
+        totals.counts[(day, "CaseReviewed")] = 2
+        totals.moves[("CASE-1", "overdue", "phone")] = moved_on
+        with engine.begin() as conn:
+            totals.insert(conn)
+
+    write(date(2024, 3, 1), date(2024, 3, 1))
+    write(date(2024, 3, 1), date(2024, 2, 20))  # a move dated earlier, appended later
+    write(date(2024, 3, 2), date(2024, 3, 5))
+    with engine.connect() as conn:
+        assert sorted(tuple(r) for r in conn.execute(select(daily_charges))) == [
+            (date(2024, 3, 1), "late_fee", 300, -100), (date(2024, 3, 2), "late_fee", 150, -50),
+        ]
+        assert sorted(tuple(r) for r in conn.execute(select(daily_event_counts))) == [
+            (date(2024, 3, 1), "CaseReviewed", 4), (date(2024, 3, 2), "CaseReviewed", 2),
+        ]
+        assert [tuple(r) for r in conn.execute(select(stage_moves))] == [("CASE-1", "overdue", "phone", date(2024, 2, 20))]
