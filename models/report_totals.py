@@ -222,23 +222,42 @@ SHOWN = 20  # differences named per table; the rest counted
 
 def differences(conn: Connection) -> list[tuple[str, str, str]]:
     """Where the totals tables differ from the events: (table, key, what differs), at most ``SHOWN``
-    a table and then a count. Reads every event once per table: part of ``verify``'s pass."""
+    a table and then a count. Reads the events once per table: part of ``verify``'s pass."""
     dialect = conn.dialect.name
     found: list[tuple[str, str, str]] = []
-    checks = ((daily_charges, _charges_query(dialect), 2), (daily_event_counts, COUNTS_FROM_EVENTS, 2), (stage_moves, moves_from_events(dialect), 3))
-    for table, made, key_len in checks:
-        stored = select(*table.c)
-        made_rows = select(*made.subquery().c)
-        for what, rows in (("not what the events make", stored.except_(made_rows)), ("missing", made_rows.except_(stored))):
-            n = 0
-            for row in conn.execute(rows):
-                n += 1
-                if n <= SHOWN:
-                    key, values = row[:key_len], row[key_len:]
-                    found.append((table.name, " ".join(str(k) for k in key), f"{what}: {', '.join(str(v) for v in values)}"))
-            if n > SHOWN:
-                found.append((table.name, "", f"and {n - SHOWN} more rows {what}"))
+    for table, made in ((daily_charges, _charges_query(dialect)), (daily_event_counts, COUNTS_FROM_EVENTS)):
+        # a few rows a day: both sides side by side
+        stored = {tuple(r[:2]): tuple(int(v) for v in r[2:]) for r in conn.execute(select(*table.c))}
+        wanted = {tuple(r[:2]): tuple(int(v) for v in r[2:]) for r in conn.execute(made)}
+        problems = []
+        for key in sorted(stored.keys() | wanted.keys()):
+            have, want = stored.get(key), wanted.get(key)
+            if have == want:
+                continue
+            if want is None:
+                problems.append((key, f"not what the events make: {_text(have)}"))
+            elif have is None:
+                problems.append((key, f"missing: {_text(want)}"))
+            else:
+                problems.append((key, f"stored {_text(have)}; the events make {_text(want)}"))
+        found += [(table.name, _text(key, " "), problem) for key, problem in problems[:SHOWN]]
+        if len(problems) > SHOWN:
+            found.append((table.name, "", f"and {len(problems) - SHOWN} more rows differ"))
+    # one row per stage move of a case: compared in the database
+    stored_moves, made_moves = select(*stage_moves.c), select(*moves_from_events(dialect).subquery().c)
+    for what, rows in (("not what the events make", stored_moves.except_(made_moves)), ("missing", made_moves.except_(stored_moves))):
+        n = 0
+        for row in conn.execute(rows):
+            n += 1
+            if n <= SHOWN:
+                found.append((stage_moves.name, _text(row[:3], " "), f"{what}: {row[3]}"))
+        if n > SHOWN:
+            found.append((stage_moves.name, "", f"and {n - SHOWN} more rows {what}"))
     return found
+
+
+def _text(values: tuple, sep: str = ", ") -> str:
+    return sep.join(str(v) for v in values)
 
 
 def rebuild_stage_moves(conn: Connection, case_id: str, case_events: Iterable[Event]) -> None:
