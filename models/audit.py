@@ -8,7 +8,8 @@ that the case row's ``last_hash`` and ``version`` point at the newest event,
 that replaying the events through the domain gives exactly the stored
 projection and snapshot, and that the case's credit-report rows are exactly
 those its ``MonthEndReported`` events make. It reports every failing case,
-seq and difference.
+seq and difference. Over the whole store, once all of that holds, it checks
+the reports' totals against the events (``models.report_totals``).
 
 ``timeline`` is what ``collectflow case replay`` prints (the explaining is
 ``states.explain``'s): one row per event,
@@ -36,6 +37,7 @@ from models.booking import terms_hash
 from models.borrowers import booked_terms
 from models.crypto import Keyring
 from models.audit_rows import RowFinding, verify_borrowers, verify_business_days
+from models import report_totals
 from models.errors import StoreError
 from models.findings import Finding, VerifyReport
 from models.recorder import event_mac
@@ -52,6 +54,7 @@ from models.tables import (
     loans,
     payments,
     projection_from_row,
+    stage_moves,
 )
 from states.case import CaseProjection, CaseView, CollectionCase
 from states.events import (
@@ -147,6 +150,8 @@ def verify(
             if case_ids is None:
                 _find_orphan_events(conn, report)
                 verify_business_days(conn, report)
+                if report.ok:  # totals over events that fail would only repeat their findings
+                    _check_report_totals(conn, report)
     return report
 
 
@@ -260,6 +265,17 @@ def _verify_chunk(conn: Connection, chunk: Sequence[str], report: VerifyReport, 
                 report.findings.append(Finding(case_id, None, "the case has no events"))
             else:
                 report.findings.append(Finding(case_id, None, "no such case"))
+
+
+def _check_report_totals(conn: Connection, report: VerifyReport) -> None:
+    """The reports' totals tables against the events (``models.report_totals.differences``); run
+    once everything else verifies (the events they are checked against hold)."""
+    for table, key, problem in report_totals.differences(conn):
+        if table == stage_moves.name and key:
+            case_id, move = key.split(" ", 1)
+            report.findings.append(Finding(case_id, None, f"stage_moves {move}: {problem}"))
+        else:
+            report.findings.append(RowFinding(f"{table} {key}".rstrip(), None, problem))
 
 
 def _find_orphan_events(conn: Connection, report: VerifyReport) -> None:

@@ -136,6 +136,7 @@ class Bookings:
                         ],
                     )
                     new_rows.insert(conn)
+                    new_rows.insert_totals(conn)
                     booked_now = {t.contract_no for t, _, _ in fresh}
                     rows = [row for row in borrower_rows if row["contract_no"] in booked_now]
                     if rows:

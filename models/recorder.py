@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from models.errors import ConcurrencyError, StoreError
+from models.report_totals import ReportTotals
 from models.sql import executemany_rows
 from models.tables import (
     PlacementRows,
@@ -113,6 +114,7 @@ class EventRows:
     payments: list[dict[str, Any]] = field(default_factory=list)
     credit_reports: list[dict[str, Any]] = field(default_factory=list)
     agencies: PlacementRows = field(default_factory=PlacementRows)
+    totals: ReportTotals = field(default_factory=ReportTotals)  # the reports' daily sums and stage moves
     last_hashes: dict[str, str] = field(default_factory=dict)
 
     def insert(self, conn: Connection) -> None:
@@ -126,6 +128,11 @@ class EventRows:
         if self.credit_reports:
             conn.execute(insert(credit_reports), self.credit_reports)
         insert_placement_rows(conn, self.agencies)
+
+    def insert_totals(self, conn: Connection) -> None:
+        """Add the events to the reports' totals: the caller's last write before its commit (the
+        daily rows are shared by every writer of a date; ``models.report_totals``)."""
+        self.totals.insert(conn)
 
 
 _RECALL = (
@@ -220,6 +227,7 @@ def event_rows(
                 rows.credit_reports.append(credit_report_values(event))
             prev = current
         rows.agencies.add(new_events)
+        rows.totals.add(new_events)
         rows.last_hashes[case.case_id] = prev
     return rows
 

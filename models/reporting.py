@@ -1,17 +1,14 @@
-"""The reports' reads (a part of ``CaseStore``): portfolio figures summed in SQL, over case rows and events.
+"""The reports' reads (a part of ``CaseStore``): portfolio figures summed in SQL, over case rows,
+the reports' totals and events.
 
-Every read takes the business date it reports as of and looks only at
-events dated on or before it. Sums stay in the database: a read returns a
-row per group (a stage, a due date, a day, a component), never one per
-event, so a report costs a few scans whatever the size of the book.
-
-Payloads are JSON text: ``_json_text`` reads one key on both databases
-(SQLite's ``json_extract``, PostgreSQL's ``->>`` on the text cast to JSON),
-and ``_POSTINGS`` expands an event's list of charge postings. A posting's
-amount is a decimal string in fen; each is turned into integer fen in SQL
-before it is summed, so totals are exact (``ROUND`` of the amount x 100 is
-exact for any posting below 10^13 yuan even where SQLite holds it as a
-double for the moment of the cast).
+Every read takes the business date it reports as of and looks only at what
+is dated on or before it. Sums stay in the database: a read returns a row
+per group (a stage, a due date, a day, a component), never one per event.
+Charges, event counts and the stage funnel read the totals kept beside the
+events (``models.report_totals``: a few rows a day, one per stage move of a
+case), not the events themselves. The DPD readings behind the roll rates
+and the recoveries still read events (one group per case, one row per
+payment).
 """
 
 from __future__ import annotations
@@ -20,12 +17,11 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, Engine, String, and_, bindparam, cast, distinct, func, select, text, type_coerce
+from sqlalchemy import Engine, String, and_, cast, distinct, func, select
 from sqlalchemy import case as sql_case
-from sqlalchemy.sql.elements import ColumnElement
 
-from models.tables import business_days, cases, events, payments
-from states.payload_codecs import COMPONENT_NAMES
+from models.report_totals import json_text
+from models.tables import business_days, cases, daily_charges, daily_event_counts, events, payments, stage_moves
 from states.lifecycle import COLLECTION_STAGES, Stage
 from states.money import from_fen
 from states.reporting import DpdReading
@@ -67,75 +63,6 @@ class PostedCharges:
     unenforceable: Decimal
 
 
-def _json_text(column: ColumnElement, key: str, dialect: str) -> ColumnElement:
-    """One key of a JSON text column, as text (NULL when absent)."""
-    if dialect == "postgresql":
-        return cast(column, JSON)[key].as_string()
-    return type_coerce(column, JSON)[key].as_string()
-
-
-# One row per charge posting of an event type; its amounts in integer fen.
-_POSTINGS = {
-    "sqlite": """
-        SELECT json_extract(p.value, '$.component') AS component,
-               SUM(CAST(ROUND(CAST(json_extract(p.value, '$.enforceable') AS NUMERIC) * 100) AS INTEGER)),
-               SUM(CAST(ROUND(CAST(json_extract(p.value, '$.unenforceable') AS NUMERIC) * 100) AS INTEGER))
-        FROM events AS e, json_each(e.payload, '$.{key}') AS p
-        WHERE e.type = :type AND e.business_date <= :as_of
-        GROUP BY 1""",
-    "postgresql": """
-        SELECT p.value ->> 'component' AS component,
-               SUM(CAST(ROUND(CAST(p.value ->> 'enforceable' AS NUMERIC) * 100) AS BIGINT)),
-               SUM(CAST(ROUND(CAST(p.value ->> 'unenforceable' AS NUMERIC) * 100) AS BIGINT))
-        FROM events AS e CROSS JOIN LATERAL json_array_elements(CAST(e.payload AS JSON) -> '{key}') AS p(value)
-        WHERE e.type = :type AND e.business_date <= :as_of
-        GROUP BY 1""",
-}
-
-# Charges held above the cap by earlier postings and released by a later one (``ChargesAccrued.released``).
-_RELEASES = {
-    "sqlite": """
-        SELECT json_extract(p.value, '$.component') AS component,
-               SUM(CAST(ROUND(CAST(json_extract(p.value, '$.amount') AS NUMERIC) * 100) AS INTEGER))
-        FROM events AS e, json_each(e.payload, '$.released') AS p
-        WHERE e.type = 'ChargesAccrued' AND e.business_date <= :as_of
-        GROUP BY 1""",
-    "postgresql": """
-        SELECT p.value ->> 'component' AS component,
-               SUM(CAST(ROUND(CAST(p.value ->> 'amount' AS NUMERIC) * 100) AS BIGINT))
-        FROM events AS e CROSS JOIN LATERAL json_array_elements(
-            COALESCE(CAST(e.payload AS JSON) -> 'released', CAST('[]' AS JSON))) AS p(value)
-        WHERE e.type = 'ChargesAccrued' AND e.business_date <= :as_of
-        GROUP BY 1""",
-}
-
-
-# The same two reads over ``ChargesAccrued`` v3 (``states.events.encode_charges_accrued``): a posting is
-# [component code, installment, computed, enforceable, unenforceable, rule], a release [component code,
-# amount, installment]; an amount is integer fen, or a decimal string where it is not a plain fen amount.
-def _compact_sql(dialect: str, key: str, positions: tuple[int, ...]) -> str:
-    if dialect == "postgresql":
-        item = "p.value ->> {}".format
-        fen = "CASE json_typeof(p.value -> {0}) WHEN 'number' THEN CAST(p.value ->> {0} AS BIGINT) " \
-              "ELSE CAST(ROUND(CAST(p.value ->> {0} AS NUMERIC) * 100) AS BIGINT) END"
-        source = f"events AS e CROSS JOIN LATERAL json_array_elements(COALESCE(CAST(e.payload AS JSON) -> '{key}', CAST('[]' AS JSON))) AS p(value)"
-    else:
-        item = "json_extract(p.value, '$[{}]')".format
-        fen = "CASE json_type(p.value, '$[{0}]') WHEN 'integer' THEN json_extract(p.value, '$[{0}]') " \
-              "ELSE CAST(ROUND(CAST(json_extract(p.value, '$[{0}]') AS NUMERIC) * 100) AS INTEGER) END"
-        source = f"events AS e, json_each(e.payload, '$.{key}') AS p"
-    names = " ".join(f"WHEN '{code}' THEN '{name}'" for code, name in sorted(COMPONENT_NAMES.items()))
-    sums = ", ".join(f"SUM({fen.format(n)})" for n in positions)
-    return (
-        f"SELECT CASE {item(0)} {names} ELSE {item(0)} END AS component, {sums} FROM {source} "
-        "WHERE e.type = 'ChargesAccrued' AND e.schema_version >= 3 AND e.business_date <= :as_of GROUP BY 1"
-    )
-
-
-_COMPACT_POSTINGS = {dialect: _compact_sql(dialect, "p", (3, 4)) for dialect in ("sqlite", "postgresql")}
-_COMPACT_RELEASES = {dialect: _compact_sql(dialect, "r", (1,)) for dialect in ("sqlite", "postgresql")}
-
-
 class Reporting:
     """Portfolio reads for the reports (a part of ``CaseStore``)."""
 
@@ -159,38 +86,32 @@ class Reporting:
             ]
 
     def cases_opened(self, as_of: date) -> int:
-        query = select(func.count()).where(events.c.type == "CaseOpened", events.c.business_date <= as_of)
-        with self.engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
+        return self.event_counts(("CaseOpened",), as_of)["CaseOpened"]
 
     def cases_reaching(self, as_of: date) -> dict[str, int]:
         """Cases that entered each stage on or before ``as_of`` (each case counted once a stage)."""
-        to_stage = _json_text(events.c.payload, "to_stage", self.engine.dialect.name)
         query = (
-            select(to_stage, func.count(distinct(events.c.case_id)))
-            .where(events.c.type == "StageChanged", events.c.business_date <= as_of)
-            .group_by(to_stage)
+            select(stage_moves.c.to_stage, func.count(distinct(stage_moves.c.case_id)))
+            .where(stage_moves.c.first_on <= as_of)
+            .group_by(stage_moves.c.to_stage)
         )
         with self.engine.connect() as conn:
             return {stage: int(n) for stage, n in conn.execute(query)}
 
     def cases_cured(self, as_of: date) -> int:
         """Cases moved from a collection stage back to current on or before ``as_of`` (once each)."""
-        dialect = self.engine.dialect.name
-        query = select(func.count(distinct(events.c.case_id))).where(
-            events.c.type == "StageChanged",
-            events.c.business_date <= as_of,
-            _json_text(events.c.payload, "from_stage", dialect).in_(COLLECTION),
-            _json_text(events.c.payload, "to_stage", dialect) == Stage.CURRENT.value,
+        query = select(func.count(distinct(stage_moves.c.case_id))).where(
+            stage_moves.c.first_on <= as_of,
+            stage_moves.c.from_stage.in_(COLLECTION),
+            stage_moves.c.to_stage == Stage.CURRENT.value,
         )
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
     def cases_entering(self, stages: tuple[str, ...], as_of: date) -> int:
         """Cases that entered any of ``stages`` on or before ``as_of`` (once each)."""
-        to_stage = _json_text(events.c.payload, "to_stage", self.engine.dialect.name)
-        query = select(func.count(distinct(events.c.case_id))).where(
-            events.c.type == "StageChanged", events.c.business_date <= as_of, to_stage.in_(stages)
+        query = select(func.count(distinct(stage_moves.c.case_id))).where(
+            stage_moves.c.first_on <= as_of, stage_moves.c.to_stage.in_(stages)
         )
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
@@ -198,9 +119,9 @@ class Reporting:
     def event_counts(self, types: tuple[str, ...], as_of: date) -> dict[str, int]:
         """How many events of each type are dated on or before ``as_of`` (0 for a type with none)."""
         query = (
-            select(events.c.type, func.count())
-            .where(events.c.type.in_(types), events.c.business_date <= as_of)
-            .group_by(events.c.type)
+            select(daily_event_counts.c.type, func.sum(daily_event_counts.c.events))
+            .where(daily_event_counts.c.type.in_(types), daily_event_counts.c.business_date <= as_of)
+            .group_by(daily_event_counts.c.type)
         )
         with self.engine.connect() as conn:
             found = dict(conn.execute(query).all())
@@ -226,8 +147,8 @@ class Reporting:
             last.c.paid_seq,
             last.c.dpd_seq,
             stated.c.business_date,
-            _json_text(stated.c.payload, "dpd", dialect),
-            _json_text(stated.c.payload, "to_stage", dialect),
+            json_text(stated.c.payload, "dpd", dialect),
+            json_text(stated.c.payload, "to_stage", dialect),
         ).select_from(
             last.outerjoin(stated, and_(stated.c.case_id == last.c.case_id, stated.c.seq == last.c.dpd_seq))
         )
@@ -250,7 +171,7 @@ class Reporting:
         moved = events.alias("moved")
         placed = events.alias("placed")
         stage = (
-            select(_json_text(moved.c.payload, "to_stage", dialect))
+            select(json_text(moved.c.payload, "to_stage", dialect))
             .where(moved.c.case_id == paid.c.case_id, moved.c.seq < paid.c.seq, moved.c.type == "StageChanged")
             .order_by(moved.c.seq.desc())
             .limit(1)
@@ -259,7 +180,7 @@ class Reporting:
         agency = (
             select(
                 sql_case(
-                    (placed.c.type == "PlacedWithAgency", _json_text(placed.c.payload, "agency_id", dialect)),
+                    (placed.c.type == "PlacedWithAgency", json_text(placed.c.payload, "agency_id", dialect)),
                     else_=cast(None, String),
                 )
             )
@@ -290,27 +211,18 @@ class Reporting:
 
     def posted_charges(self, as_of: date) -> list[PostedCharges]:
         """Charges posted on or before ``as_of`` by component: interest and fees (``ChargesAccrued``)
-        and litigation costs (``LawsuitFiled``), each split into enforceable and unenforceable
-        (a release of a held-back charge is a row moving its amount from the one to the other)."""
-        sql = _POSTINGS[self.engine.dialect.name]
-        found: list[PostedCharges] = []
+        and litigation costs (``LawsuitFiled``, ``ExecutionRecorded``), delayed-performance interest,
+        each split into enforceable and unenforceable (a release of a held-back charge moved its
+        amount from the one to the other): the days' sums of ``daily_charges``."""
+        sums = (func.sum(daily_charges.c.enforceable_fen), func.sum(daily_charges.c.unenforceable_fen))
+        query = (
+            select(daily_charges.c.component, *sums)
+            .where(daily_charges.c.business_date <= as_of)
+            .group_by(daily_charges.c.component)
+            .order_by(daily_charges.c.component)
+        )
         with self.engine.connect() as conn:
-            for event_type, key in (
-                ("ChargesAccrued", "postings"), ("LawsuitFiled", "costs"), ("ExecutionRecorded", "costs"),
-                ("DelayedPerformanceInterestAccrued", "postings"),
-            ):
-                query = text(sql.format(key=key)).bindparams(
-                    bindparam("type", event_type, type_=String), bindparam("as_of", as_of, type_=Date)
-                )
-                for component, enforceable, unenforceable in conn.execute(query):
-                    found.append(PostedCharges(component, from_fen(int(enforceable or 0)), from_fen(int(unenforceable or 0))))
-            query = text(_COMPACT_POSTINGS[self.engine.dialect.name]).bindparams(bindparam("as_of", as_of, type_=Date))
-            for component, enforceable, unenforceable in conn.execute(query):
-                found.append(PostedCharges(component, from_fen(int(enforceable or 0)), from_fen(int(unenforceable or 0))))
-            # a release moves an amount from held back to charged
-            for sql in (_RELEASES, _COMPACT_RELEASES):
-                query = text(sql[self.engine.dialect.name]).bindparams(bindparam("as_of", as_of, type_=Date))
-                for component, released in conn.execute(query):
-                    amount = from_fen(int(released or 0))
-                    found.append(PostedCharges(component, amount, -amount))
-        return found
+            return [
+                PostedCharges(component, from_fen(int(enforceable or 0)), from_fen(int(unenforceable or 0)))
+                for component, enforceable, unenforceable in conn.execute(query)
+            ]

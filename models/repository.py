@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from models.db import write_transaction
 from models.errors import CaseNotFound, ConcurrencyError, DuplicatePayment, StoreError
+from models.report_totals import rebuild_stage_moves
 from models.recorder import check_sequence, insert_placement_rows, select_accruals, select_events
 from models.recorder import event_rows as build_event_rows
 from models.sql import chunks, executemany_rows
@@ -268,6 +269,7 @@ class CaseRows:
                     if version != new_versions[case_id]:
                         raise ConcurrencyError(case_id, expected_versions[case_id], version)
             raise ConcurrencyError(ids[0], expected_versions[ids[0]], None, "case rows changed meanwhile")
+        new_rows.insert_totals(conn)
         return len(new_rows.events)
 
     # ------------------------------------------------------------------
@@ -352,7 +354,7 @@ class CaseRows:
             return conn.execute(select(payments.c.payment_id).where(payments.c.payment_id == payment_id)).first() is not None
 
     def rebuild_projections(self, case_ids: Iterable[str]) -> int:
-        """Rewrite the projection, snapshot, credit-report, placement and commission rows of each case from its events.
+        """Rewrite the projection, snapshot, credit-report, placement, commission and stage-move rows of each case from its events.
 
         For a snapshot format this code no longer reads, or history imported
         from elsewhere. The events are untouched; returns the cases rewritten.
@@ -378,6 +380,7 @@ class CaseRows:
                 agency_rows = PlacementRows()
                 agency_rows.add(case_events)
                 insert_placement_rows(conn, agency_rows, check_capacity=False)  # the rows it had
+                rebuild_stage_moves(conn, case_id, case_events)
                 count += 1
         return count
 

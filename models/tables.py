@@ -9,8 +9,10 @@ adds triggers so the database itself refuses UPDATE and DELETE on it.
 ``cases`` is the projection a batch reads (with the snapshot that lets it
 load a case without replaying its history); ``payments`` and
 ``credit_reports`` are projections of single events (``PaymentReceived``,
-``MonthEndReported``), written with them; ``verify`` proves they agree with
-the events.
+``MonthEndReported``), written with them; ``daily_charges``,
+``daily_event_counts`` and ``stage_moves`` are the reports' totals over the
+events (``models.report_totals``), written in the same transaction too;
+``verify`` proves they all agree with the events.
 """
 
 from __future__ import annotations
@@ -268,6 +270,42 @@ class CreditReportRow(SQLModel, table=True):
     default_ended_on: date | None = None  # when the default ended, if it had by the month end: starts the 5 years
 
 
+class DailyCharges(SQLModel, table=True):
+    """Charges posted on one business date, by component, summed (``models.report_totals``): the
+    postings of the day's ``ChargesAccrued``, ``LawsuitFiled``, ``ExecutionRecorded`` and
+    ``DelayedPerformanceInterestAccrued`` events, a release moving its amount from unenforceable to
+    enforceable (so a day's unenforceable sum may be negative)."""
+
+    __tablename__ = "daily_charges"
+
+    business_date: date = Field(primary_key=True)
+    component: str = Field(primary_key=True)
+    enforceable_fen: int = _fen()
+    unenforceable_fen: int = _fen()
+
+
+class DailyEventCount(SQLModel, table=True):
+    """How many events of one type are dated on one business date (``models.report_totals``)."""
+
+    __tablename__ = "daily_event_counts"
+
+    business_date: date = Field(primary_key=True)
+    type: str = Field(primary_key=True)
+    events: int = Field(sa_type=BigInteger)
+
+
+class StageMove(SQLModel, table=True):
+    """The first business date a case made one stage move (a ``StageChanged`` from one stage to
+    another), whatever it did after (``models.report_totals``)."""
+
+    __tablename__ = "stage_moves"
+
+    case_id: str = Field(primary_key=True)
+    from_stage: str = Field(primary_key=True)
+    to_stage: str = Field(primary_key=True)
+    first_on: date
+
+
 class LprFixingRow(SQLModel, table=True):
     """One-year LPR fixings, in percent as published (``"3.85"``)."""
 
@@ -506,6 +544,9 @@ borrowers = Borrower.__table__
 business_days = BusinessDay.__table__
 operators = OperatorRow.__table__
 credit_reports = CreditReportRow.__table__
+daily_charges = DailyCharges.__table__
+daily_event_counts = DailyEventCount.__table__
+stage_moves = StageMove.__table__
 
 
 close_batches = CloseBatch.__table__

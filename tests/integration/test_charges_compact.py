@@ -14,6 +14,7 @@ from decimal import Decimal
 from sqlalchemy import insert, select
 
 from models.audit import timeline, verify
+from models.report_totals import fill_from_events
 from models.store import chain_hash, stored_canonical_json
 from models.tables import events, payments
 from states.caps import DEFAULT_LPR_TABLE
@@ -74,6 +75,7 @@ def append_v2(store, case_id: str, n: int) -> list:
     with store.engine.begin() as conn:
         conn.execute(insert(events), rows)
         conn.execute(insert(payments), paid)
+        fill_from_events(conn)  # the reports' totals, as migration 0014 fills them for such a store
     store.rebuild_projections([case_id])
     return made
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import insert, select
 
 from models.audit import verify
+from models.report_totals import fill_from_events
 from models.store import chain_hash, stored_canonical_json
 from models.tables import events, payments
 from states.caps import DEFAULT_LPR_TABLE
@@ -53,6 +54,7 @@ def store_v1_history(store) -> dict:
     with store.engine.begin() as conn:
         conn.execute(insert(events), rows)
         conn.execute(insert(payments), paid)
+        fill_from_events(conn)  # the reports' totals, as migration 0014 fills them for such a store
     store.rebuild_projections([fixture["case_id"]])
     return fixture
 

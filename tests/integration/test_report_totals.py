@@ -1,0 +1,171 @@
+"""The reports' totals (``models.report_totals``) against the events, on SQLite and PostgreSQL.
+
+The small book of ``test_reports`` (payments, promises kept and broken, a cure, a payoff, a
+placement with an agency), recorded through the normal handlers: its charge, event-count and
+stage reads equal the figures the events give as of every day from before the first event to
+after the last; the migration fills the tables from the events to exactly what the appends
+wrote; and ``verify`` names a total that differs from the events until they are filled again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import delete, insert, select, update
+
+from flows.handlers.reports import build_report
+from models.audit import verify
+from models.db import downgrade, upgrade
+from models.report_totals import differences, fill_from_events
+from models.store import CaseStore
+from models.tables import daily_charges, daily_event_counts, stage_moves
+from states.events import (
+    ChargesAccrued,
+    DelayedPerformanceInterestAccrued,
+    ExecutionRecorded,
+    LawsuitFiled,
+    StageChanged,
+)
+from states.lifecycle import COLLECTION_STAGES, Stage
+from tests.integration import test_reports
+from tests.integration.test_reports import AS_OF
+
+book = test_reports.book  # the fixture: the small book of test_reports
+
+COLLECTION = tuple(s.value for s in COLLECTION_STAGES)
+ZERO = Decimal("0.00")
+
+
+def figures_from_events(store: CaseStore, case_ids: list[str], as_of: date) -> dict:
+    """What the reports' reads must say as of ``as_of``, worked out from each case's events in Python."""
+    charges: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    counts: Counter[str] = Counter()
+    reached: dict[str, set[str]] = defaultdict(set)
+    cured: set[str] = set()
+    for case_id in case_ids:
+        for event in store.events(case_id):
+            if event.business_date > as_of:
+                continue  # a later event may be dated earlier: every event is looked at
+            counts[event.type] += 1
+            postings = ()
+            if isinstance(event, (ChargesAccrued, DelayedPerformanceInterestAccrued)):
+                postings = event.postings
+            elif isinstance(event, (LawsuitFiled, ExecutionRecorded)):
+                postings = event.costs
+            for p in postings:
+                charges[p.component][0] += p.enforceable
+                charges[p.component][1] += p.unenforceable
+            for lot in getattr(event, "released", ()) if isinstance(event, ChargesAccrued) else ():
+                charges[lot.component][0] += lot.amount
+                charges[lot.component][1] -= lot.amount
+            if isinstance(event, StageChanged):
+                reached[event.to_stage].add(case_id)
+                if event.from_stage in COLLECTION and event.to_stage == Stage.CURRENT.value:
+                    cured.add(case_id)
+    return {
+        "charges": {c: tuple(v) for c, v in charges.items()},
+        "opened": counts["CaseOpened"],
+        "promises": {t: counts[t] for t in ("PromiseMade", "PromiseKept", "PromiseBroken")},
+        "reaching": {s: len(ids) for s, ids in reached.items()},
+        "entering": len(set().union(*(reached[s] for s in COLLECTION))),
+        "cured": len(cured),
+    }
+
+
+def figures_read(store: CaseStore, as_of: date) -> dict:
+    charges: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    for posted in store.posted_charges(as_of):
+        charges[posted.component][0] += posted.enforceable
+        charges[posted.component][1] += posted.unenforceable
+    return {
+        "charges": {c: tuple(v) for c, v in charges.items()},
+        "opened": store.cases_opened(as_of),
+        "promises": store.event_counts(("PromiseMade", "PromiseKept", "PromiseBroken"), as_of),
+        "reaching": store.cases_reaching(as_of),
+        "entering": store.cases_entering(COLLECTION, as_of),
+        "cured": store.cases_cured(as_of),
+    }
+
+
+def totals_rows(store: CaseStore) -> dict[str, list[tuple]]:
+    with store.engine.connect() as conn:
+        return {
+            t.name: sorted(tuple(row) for row in conn.execute(select(t)))
+            for t in (daily_charges, daily_event_counts, stage_moves)
+        }
+
+
+def test_the_reads_equal_the_events_as_of_every_day(store, book):
+    first = date(2024, 1, 14)  # the day before the first loan is disbursed: nothing yet
+    assert figures_read(store, first)["opened"] == 0
+    assert figures_read(store, first)["charges"] == {} and figures_read(store, first)["reaching"] == {}
+    day = first
+    while day <= AS_OF + timedelta(days=1):
+        assert figures_read(store, day) == figures_from_events(store, book, day), day
+        day += timedelta(days=1)
+    final = figures_read(store, AS_OF)
+    assert final["cured"] == 2 and final["entering"] == 7 and final["promises"]["PromiseBroken"] == 1
+    assert final["charges"]["penalty_interest"][0] > ZERO  # the charges are not all zero
+
+
+def test_the_migration_fills_the_totals_exactly_as_the_appends_wrote_them(engine, store, book):
+    written = totals_rows(store)
+    assert all(written.values())
+    report = build_report(store, AS_OF).as_dict()
+    downgrade(engine, "0012")
+    upgrade(engine)
+    assert totals_rows(store) == written
+    assert build_report(store, AS_OF).as_dict() == report
+    with engine.connect() as conn:
+        assert differences(conn) == []
+
+
+def test_verify_names_a_total_that_differs_from_the_events_until_they_are_filled_again(engine, store, book):
+    report = build_report(store, AS_OF).as_dict()
+    assert verify(engine).ok
+    with engine.begin() as conn:
+        conn.execute(
+            update(daily_charges)
+            .where(daily_charges.c.component == "penalty_interest", daily_charges.c.business_date == date(2024, 6, 30))
+            .values(enforceable_fen=daily_charges.c.enforceable_fen + 1)
+        )
+        conn.execute(delete(stage_moves).where(stage_moves.c.case_id == book[0], stage_moves.c.to_stage == Stage.CURRENT.value))
+        conn.execute(insert(daily_event_counts).values(business_date=date(2024, 7, 2), type="PromiseMade", events=3))
+    found = [str(f) for f in verify(engine).findings]
+    assert len(found) == 3, found  # the edited row, the deleted move, the invented count
+    (edited,) = [f for f in found if f.startswith("daily_charges 2024-06-30 penalty_interest: stored ")]
+    have, want = (part.split(", ")[0] for part in edited.split(": stored ")[1].split("; the events make "))
+    assert int(have) == int(want) + 1, edited
+    assert any(f.startswith(f"case {book[0]}: stage_moves ") and "current: missing" in f for f in found)
+    assert "daily_event_counts 2024-07-02 PromiseMade: not what the events make: 3" in found
+    assert build_report(store, AS_OF).as_dict() != report
+    with engine.begin() as conn:
+        fill_from_events(conn)
+    assert verify(engine).ok
+    assert build_report(store, AS_OF).as_dict() == report
+
+
+def test_a_second_write_adds_to_the_days_sums_and_keeps_the_earliest_move(engine):
+    from models.report_totals import ReportTotals
+
+    def write(day: date, moved_on: date) -> None:
+        totals = ReportTotals()
+        totals.charges[(day, "late_fee")] = [150, -50]
+        totals.counts[(day, "CaseReviewed")] = 2
+        totals.moves[("CASE-1", "overdue", "phone")] = moved_on
+        with engine.begin() as conn:
+            totals.insert(conn)
+
+    write(date(2024, 3, 1), date(2024, 3, 1))
+    write(date(2024, 3, 1), date(2024, 2, 20))  # a move dated earlier, appended later
+    write(date(2024, 3, 2), date(2024, 3, 5))
+    with engine.connect() as conn:
+        assert sorted(tuple(r) for r in conn.execute(select(daily_charges))) == [
+            (date(2024, 3, 1), "late_fee", 300, -100), (date(2024, 3, 2), "late_fee", 150, -50),
+        ]
+        assert sorted(tuple(r) for r in conn.execute(select(daily_event_counts))) == [
+            (date(2024, 3, 1), "CaseReviewed", 4), (date(2024, 3, 2), "CaseReviewed", 2),
+        ]
+        assert [tuple(r) for r in conn.execute(select(stage_moves))] == [("CASE-1", "overdue", "phone", date(2024, 2, 20))]
