@@ -7,7 +7,7 @@ queries ``verify`` checks the tables against, so an existing store reports
 the same figures as before, as of any date.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-02
 
 """
@@ -22,7 +22,7 @@ from alembic import op
 from models.report_totals import COUNTS_FROM_EVENTS, charges_from_events, moves_from_events
 
 revision: str = "0014"
-down_revision: Union[str, Sequence[str], None] = "0012"
+down_revision: Union[str, Sequence[str], None] = "0013"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -26,7 +26,7 @@ triggers stay). Run ``VACUUM`` afterwards on SQLite to give the freed pages
 back to the file system.
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-02
 
 """
@@ -42,7 +42,7 @@ from alembic import op
 from models.errors import StoreError
 
 revision: str = "0015"
-down_revision: Union[str, Sequence[str], None] = "0013"
+down_revision: Union[str, Sequence[str], None] = "0014"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
