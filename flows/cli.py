@@ -132,6 +132,14 @@ def db_upgrade() -> None:
     console.print(f"database at head: {report.redact_url(url)}")
 
 
+@db_app.command("rebuild-totals")
+def db_rebuild_totals() -> None:
+    """Refill the report's totals (daily charges, event counts, stage moves) from the events: the
+    repair when verify finds them differing. The events are untouched; run it with no close running."""
+    events = current_app().store.rebuild_report_totals()
+    console.print(f"report totals refilled from {events:,} events")
+
+
 # ---------------------------------------------------------------------------
 # the daily close and the demo
 

@@ -271,6 +271,7 @@ def _check_report_totals(conn: Connection, report: VerifyReport) -> None:
     """The reports' totals tables against the events (``models.report_totals.differences``); run
     once everything else verifies (the events they are checked against hold)."""
     for table, key, problem in report_totals.differences(conn):
+        problem = f"{problem} (collectflow db rebuild-totals refills the totals from the events)"
         if table == stage_moves.name and key:
             case_id, move = key.split(" ", 1)
             report.findings.append(Finding(case_id, None, f"stage_moves {move}: {problem}"))

@@ -20,7 +20,8 @@ from decimal import Decimal
 from sqlalchemy import Engine, String, and_, cast, distinct, func, select
 from sqlalchemy import case as sql_case
 
-from models.report_totals import json_text
+from models.db import write_transaction
+from models.report_totals import fill_from_events, json_text
 from models.tables import business_days, cases, daily_charges, daily_event_counts, events, payments, stage_moves
 from states.lifecycle import COLLECTION_STAGES, Stage
 from states.money import from_fen
@@ -67,6 +68,14 @@ class Reporting:
     """Portfolio reads for the reports (a part of ``CaseStore``)."""
 
     engine: Engine
+
+    def rebuild_report_totals(self) -> int:
+        """Empty the reports' totals (daily charges, daily event counts, stage moves) and fill them from
+        the events, in one transaction: the repair when ``verify`` finds them differing. Returns the
+        number of events they were made from."""
+        with write_transaction(self.engine) as conn:
+            fill_from_events(conn)
+            return conn.execute(select(func.count()).select_from(events)).scalar_one()
 
     def last_run_business_date(self) -> date | None:
         """The latest business date the daily close ran for, closed or failed (stuck cases)."""

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from flows.handlers.reports import build_report
 from models.audit import verify
@@ -21,6 +21,7 @@ from models.db import downgrade, upgrade
 from models.report_totals import differences, fill_from_events
 from models.store import CaseStore
 from models.tables import daily_charges, daily_event_counts, stage_moves
+from models.tables import events as events_table
 from states.events import (
     ChargesAccrued,
     DelayedPerformanceInterestAccrued,
@@ -139,12 +140,35 @@ def test_verify_names_a_total_that_differs_from_the_events_until_they_are_filled
     have, want = (part.split(", ")[0] for part in edited.split(": stored ")[1].split("; the events make "))
     assert int(have) == int(want) + 1, edited
     assert any(f.startswith(f"case {book[0]}: stage_moves ") and "current: missing" in f for f in found)
-    assert "daily_event_counts 2024-07-02 PromiseMade: not what the events make: 3" in found
+    assert "daily_event_counts 2024-07-02 PromiseMade: not what the events make: 3 (collectflow db rebuild-totals refills the totals from the events)" in found
     assert build_report(store, AS_OF).as_dict() != report
     with engine.begin() as conn:
         fill_from_events(conn)
     assert verify(engine).ok
     assert build_report(store, AS_OF).as_dict() == report
+
+
+def test_the_cli_refills_totals_edited_behind_the_stores_back(engine, store, book, db_url, monkeypatch):
+    from typer.testing import CliRunner
+
+    from flows import runtime
+    from flows.cli import app as cli
+
+    report = build_report(store, AS_OF).as_dict()
+    with engine.begin() as conn:
+        conn.execute(delete(daily_charges))
+    assert not verify(engine).ok
+    monkeypatch.setenv("COLLECTFLOW_DATABASE_URL", db_url)
+    runtime.forget()
+    try:
+        result = CliRunner().invoke(cli, ["db", "rebuild-totals"])
+    finally:
+        runtime.forget()
+    assert result.exit_code == 0, result.output
+    with engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(events_table)).scalar_one()
+    assert " ".join(result.output.split()) == f"report totals refilled from {stored:,} events"
+    assert verify(engine).ok and build_report(store, AS_OF).as_dict() == report
 
 
 def test_a_second_write_adds_to_the_days_sums_and_keeps_the_earliest_move(engine):
