@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
 from models.errors import ConcurrencyError, StoreError
 from models.report_totals import ReportTotals
@@ -46,6 +46,7 @@ from states.events import (
     parse_json,
 )
 from states.money import to_fen
+from states.value_dating import COST_EVENTS
 
 
 def chain_hash(prev_hash: str, canonical: str) -> str:
@@ -248,15 +249,19 @@ def check_sequence(case: CollectionCase, new_events: Sequence[Event], *, expecte
 
 
 def select_accruals(conn: Connection, case_id: str, after_seq: int, after: date) -> list[Event]:
-    """A case's ``ChargesAccrued`` and ``PaymentReceived`` events after seq ``after_seq`` dated after
-    ``after``, in order (what a value-dated payment reads: ``states.value_dating``)."""
+    """What a value-dated payment reads (``states.value_dating``), in order: a case's ``ChargesAccrued``
+    and ``PaymentReceived`` events after seq ``after_seq`` dated after ``after``, and every event that
+    posted litigation costs dated after ``after`` (those are not owed on the value date)."""
+    costs = tuple(cls.type for cls in COST_EVENTS)
     query = (
         select(events)
         .where(
             events.c.case_id == case_id,
-            events.c.type.in_(("ChargesAccrued", "PaymentReceived")),
-            events.c.seq > after_seq,
             events.c.business_date > after,
+            or_(
+                and_(events.c.type.in_(("ChargesAccrued", "PaymentReceived")), events.c.seq > after_seq),
+                events.c.type.in_(costs),
+            ),
         )
         .order_by(events.c.seq)
     )

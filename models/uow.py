@@ -59,7 +59,8 @@ class CaseRepository:
 
     def accruals_for_payment(self, case: CollectionCase, paid_on: date) -> list[Event]:
         """The stored events a payment dated ``paid_on`` reads to be value-dated: the accruals it may
-        reverse, the payments valued after its date (none when it is not value-dated)."""
+        reverse, the payments valued after its date, the litigation costs posted after it (none when
+        it is not value-dated)."""
         after = case.accruals_reversed_by(paid_on)
         return [] if after is None else self._store.accruals_after(case.case_id, *after)
 

@@ -229,8 +229,9 @@ class CollectionCase(CourtAndAgencies, CaseState):
 
     def accruals_reversed_by(self, paid_on: date) -> tuple[int, date] | None:
         """For a payment dated ``paid_on``: the stored events its value-dating reads (the
-        ``ChargesAccrued`` and ``PaymentReceived`` after seq n dated after d, as ``(n, d)``), or
-        ``None`` when it is not value-dated."""
+        ``ChargesAccrued`` and ``PaymentReceived`` after seq n dated after d, as ``(n, d)``, and the
+        events that posted litigation costs after d: ``value_dating.COST_EVENTS``), or ``None``
+        when it is not value-dated."""
         if paid_on >= self.accrued_through:
             return None
         return self.last_reversal_seq, paid_on
@@ -264,18 +265,21 @@ class CollectionCase(CourtAndAgencies, CaseState):
             raise DomainError(f"case {self.case_id}: is {self.stage.value}; it takes no more payments")
         recorded_on = max(paid_on, self.accrued_through)
         on = paid_on
+        later_costs = ZERO  # litigation costs posted after the value date: not owed on it
         if paid_on < self.accrued_through:
             known = [*recorded, *self._pending]  # the pending ones are not stored yet
             on = value_dating.value_date(paid_on, known, self.last_reversal_seq)
             on = max(on, litigation.value_dating_floor(self.litigation, self.accrued_through))
             if self.stage.is_closed:  # a written-off case accrues nothing again: its recovery is applied as of the last accrual
                 on = self.accrued_through
+            later_costs = value_dating.costs_posted_after(on, known)
         if on < self.accrued_through:
             self._reverse_charges_after(on, [e for e in known if isinstance(e, ChargesAccrued)], recorded_on, cmd.payment_id)
         self._accrue(on, dated=recorded_on)
-        if cmd.expect_total is not None and cmd.expect_total != self.total_due(on):
+        owed = self.total_due(on) - later_costs
+        if cmd.expect_total is not None and cmd.expect_total != owed:
             raise DomainError(
-                f"case {self.case_id}: expect_total {cmd.expect_total} but the case owes {self.total_due(on)} "
+                f"case {self.case_id}: expect_total {cmd.expect_total} but the case owes {owed} "
                 f"on {on}; nothing recorded (check the amount, or leave out expect_total)"
             )
         if self.promise is not None and on > self.promise.promised_on:
@@ -283,9 +287,9 @@ class CollectionCase(CourtAndAgencies, CaseState):
         payoff_interest = ZERO if self.stage.is_closed else self.accrued_contract_interest()
         # A payment that would clear all principal is a payoff: the contract interest accrued
         # so far falls due with it, or settling would forgive that interest.
-        if payoff_interest > 0 and amount >= self.total_due(on) + self.principal_not_yet_due(on + ONE_DAY):
+        if payoff_interest > 0 and amount >= owed + self.principal_not_yet_due(on + ONE_DAY):
             self._post_payoff_interest(on, payoff_interest, dated=recorded_on)
-        allocation = self._allocate(amount, on, policy.allocation_order)
+        allocation = self._allocate(amount, on, policy.allocation_order, costs_held_back=later_costs)
         self._emit(
             PaymentReceived,
             recorded_on,

@@ -12,7 +12,7 @@ type it has no handler for. Nothing else changes the state;
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Callable
@@ -238,10 +238,14 @@ class CaseState(CaseFigures):
             execution_failed=litigation.execution_failed(self.litigation),
         )
 
-    def _allocate(self, amount: Decimal, on: date, order: AllocationOrder) -> Allocation:
+    def _allocate(self, amount: Decimal, on: date, order: AllocationOrder, costs_held_back: Decimal = ZERO) -> Allocation:
         """Allocate to what is due; what is left pays interest brought forward by a payoff,
-        then prepays principal not yet due, oldest installment first."""
-        allocation = allocate(amount, self.dues(on), order)
+        then prepays principal not yet due, oldest installment first. ``costs_held_back``: the
+        litigation costs posted after ``on`` (a value-dated payment), not allocated against."""
+        dues = self.dues(on)
+        if costs_held_back:
+            dues = [d if d.component != COSTS else replace(d, amount=d.amount - costs_held_back) for d in dues]
+        allocation = allocate(amount, dues, order)
         leftover = allocation.overpayment
         lines = list(allocation.lines)
         future = [i for i in self.installments if i.due_on > on]

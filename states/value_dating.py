@@ -8,7 +8,9 @@ edited), the payment is allocated as of v, and the case is accrued again
 through the last accrual date, so interest is charged only on what was
 really owed each day (``CollectionCase.record_payment``). Stage changes made
 meanwhile stand as history; the next review decides on the corrected
-balances.
+balances. Litigation costs posted after v (a lawsuit filed, an execution
+recorded) stand as history too, and are not what the payment is allocated
+against: it pays what was owed on v (``costs_posted_after``).
 
 Only the accruals still in effect matter: those after the case's last
 reversal (an earlier value-dated payment already reversed and re-posted
@@ -28,7 +30,7 @@ from states import cap_ledger
 from states.accrual import CONTRACT, PERIOD_START, Totals
 from states.cap_ledger import Unenforced
 from states.errors import DomainError
-from states.events import AccrualTotal, AllocatedLine, ChargesAccrued, Event, PaymentReceived
+from states.events import AccrualTotal, AllocatedLine, ChargesAccrued, Event, ExecutionRecorded, LawsuitFiled, PaymentReceived
 from states.money import ZERO
 
 
@@ -66,6 +68,17 @@ def value_date(paid_on: date, recorded: Iterable[Event], after_seq: int) -> date
     """
     valued = [e.valued_on for e in recorded if isinstance(e, PaymentReceived) and e.seq > after_seq]
     return max([paid_on, *valued])
+
+
+COST_EVENTS = (LawsuitFiled, ExecutionRecorded)  # the events that post litigation costs (what the store hands a value-dated payment)
+
+
+def costs_posted_after(value_date: date, recorded: Iterable[Event]) -> Decimal:
+    """The litigation costs the case was charged after ``value_date`` (``recorded``: at least its
+    lawsuit and execution events dated after it): owed now, not on the value date, so a payment
+    valued then is not allocated against them (they stay due, as if it had been recorded on its day)."""
+    posted = {e.seq: e for e in recorded if isinstance(e, COST_EVENTS) and e.business_date > value_date}  # each once
+    return sum((c.enforceable for e in posted.values() for c in e.costs), ZERO)
 
 
 def in_effect_after(value_date: date, accruals: Iterable[ChargesAccrued], after_seq: int) -> list[ChargesAccrued]:

@@ -58,6 +58,7 @@ from states.events import (
 from states.lifecycle import Stage
 from states.money import ZERO
 from states.policy import CollectionPolicy
+from states.value_dating import COST_EVENTS
 
 ONE_DAY = timedelta(days=1)
 PENALTIES = ("penalty_interest", "compound_interest")
@@ -141,7 +142,7 @@ def _input(event: Event, case: CollectionCase, policy: CollectionPolicy, made: S
     if isinstance(event, PaymentReceived):  # on the date it carried: a value-dated one is value-dated again if need be
         cmd = RecordPayment(case=case.case_id, operator=_operator(actor), amount=event.amount, received_on=event.received_on,
                             payment_id=event.payment_id, channel=event.channel, backdate_reason=event.backdate_reason or "")
-        return lambda: case.record_payment(cmd, policy, recorded=[e for e in made if isinstance(e, (ChargesAccrued, PaymentReceived))])
+        return lambda: case.record_payment(cmd, policy, recorded=[e for e in made if isinstance(e, (ChargesAccrued, PaymentReceived, *COST_EVENTS))])
     if isinstance(event, PromiseMade):
         cmd = MakePromise(case=case.case_id, operator=_operator(actor), amount=event.amount, promised_on=event.promised_on,
                           made_on=event.business_date)

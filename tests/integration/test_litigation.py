@@ -131,3 +131,26 @@ def test_every_bad_lawsuit_input_is_one_line_naming_it(store, cli, outsourced, a
     before = {c: len(store.events(c)) for c in outsourced}
     assert message in one_line_error(cli(*args))
     assert {c: len(store.events(c)) for c in outsourced} == before  # nothing half-written
+
+
+def test_a_late_bank_file_valued_before_the_lawsuit_leaves_its_costs_due(store, outsourced):
+    """Through the handler, on a real store: a payment valued before the filing (the store hands the
+    case its LawsuitFiled with the accruals) pays what was owed then, not the court's costs."""
+    from flows.bootstrap import bootstrap
+    from flows.handlers.cases import handle
+    from states.commands import FileLawsuit, RecordPayment
+    from states.events import PaymentReceived
+    from tests.integration.builders import POLICY
+
+    big, _ = outsourced
+    filed_on = OUTSOURCED_ON + timedelta(days=1)
+    app = bootstrap(engine=store.engine, policy=POLICY, clock=lambda: filed_on + timedelta(days=3))
+    handle(FileLawsuit(case=big, operator="op-lawyer", filed_on=filed_on), app)
+    costs = store.case_row(big).projection.costs
+    assert costs > 0
+    advance(store, [big], filed_on + timedelta(days=2))
+    events = handle(RecordPayment(case=big, operator="op-1", amount=Decimal("300.00"), received_on=OUTSOURCED_ON, payment_id="LATE-1"), app)
+    (paid,) = [e for e in events if isinstance(e, PaymentReceived)]
+    assert paid.value_date == OUTSOURCED_ON and "costs" not in {line.component for line in paid.lines}
+    assert store.case_row(big).projection.costs == costs  # still owed in full
+    assert verify(store.engine).ok

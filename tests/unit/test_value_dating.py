@@ -16,6 +16,7 @@ from states.case import CollectionCase, DomainError
 from states.events import ChargesAccrued, ChargesReversed, PaymentReceived
 from states.explain import describe, timeline_of
 from states.schedule import DayCount, RepaymentMethod, ScheduleInterest
+from states.value_dating import COST_EVENTS
 from tests.unit.conftest import DUE, POLICY, D, LoggedCase, loan, of_type, open_case, payment_cmd, stored
 from tests.unit.test_cap_path_independence import binding_loans
 
@@ -27,7 +28,10 @@ def stored_accruals(case: CollectionCase, paid_on: date) -> list[ChargesAccrued]
         return []
     seq, day = after
     kinds = (ChargesAccrued, PaymentReceived)
-    return [e for e in stored(case.log) if isinstance(e, kinds) and e.seq > seq and e.business_date > day]
+    return [
+        e for e in stored(case.log)
+        if e.business_date > day and ((isinstance(e, kinds) and e.seq > seq) or isinstance(e, COST_EVENTS))
+    ]
 
 
 def pay_late(case: CollectionCase, amount, paid_on: date, payment_id: str, backdate_reason: str = ""):
@@ -289,3 +293,51 @@ def test_a_case_read_back_from_its_snapshot_keeps_its_period_starts_and_value_da
     for c in (case, loaded):  # across the 04-15 due date, back into the period that started 03-15
         pay_late(c, "11001.60", date(2026, 4, 10), "bank-1")
     assert loaded.snapshot() == case.snapshot()
+
+
+# --- litigation costs posted after the value date (DOMAIN.md §4, §5) ---------------------------
+
+
+def test_a_payment_valued_before_the_lawsuit_pays_what_was_owed_then_and_leaves_the_costs_due():
+    """Sued at DPD 100 (costs posted then), a payment of 500.00 arrives valued at DPD 90: it is
+    allocated as the same payment recorded on DPD 90 was (interest, principal; no costs, which did
+    not exist then), and the lawsuit's costs stay due in full."""
+    from states.events import LawsuitFiled
+    from states.commands import FileLawsuit
+
+    def at(dpd: int) -> date:
+        return DUE + timedelta(days=dpd)
+
+    on_its_day, late = open_case("case-day"), open_case("case-late")
+    for case in (on_its_day, late):
+        case.advance(at(89), POLICY)
+    (paid_then,) = of_type(on_its_day.record_payment(payment_cmd(on_its_day, "500.00", at(90), "P-1"), POLICY), PaymentReceived)
+    late.advance(at(100), POLICY)
+    filed = late.file_lawsuit(FileLawsuit(case=late.case_id, operator="op-lawyer", filed_on=at(100)), POLICY)
+    (lawsuit,) = of_type(filed, LawsuitFiled)
+    costs = sum((c.enforceable for c in lawsuit.costs), D("0"))
+    assert costs > 0 and late.costs_due == costs
+
+    (paid_late,) = of_type(pay_late(late, "500.00", at(90), "P-1"), PaymentReceived)
+    assert paid_late.value_date == at(90)
+    assert [(l.component, l.amount, l.installment) for l in paid_late.lines] == [
+        (l.component, l.amount, l.installment) for l in paid_then.lines
+    ]
+    assert "costs" not in {l.component for l in paid_late.lines}
+    assert late.costs_due == costs  # owed since the filing, and still owed
+    assert CollectionCase.replay(stored(late.log)).snapshot() == late.snapshot()
+
+
+def test_a_payment_valued_after_the_lawsuit_pays_its_costs_first():
+    def at(dpd: int) -> date:
+        return DUE + timedelta(days=dpd)
+
+    from states.commands import FileLawsuit
+
+    case = open_case()
+    case.advance(at(100), POLICY)
+    case.file_lawsuit(FileLawsuit(case=case.case_id, operator="op-lawyer", filed_on=at(100)), POLICY)
+    case.advance(at(105), POLICY)
+    case._accrue(at(105))  # the close of that day accrued it
+    (paid,) = of_type(pay_late(case, "100.00", at(101), "P-1"), PaymentReceived)
+    assert paid.value_date == at(101) and [(l.component, l.amount) for l in paid.lines] == [("costs", D("100.00"))]
