@@ -122,8 +122,10 @@ def facts_record(case: Any, rows: Iterable[tuple] | None = None) -> list[Any] | 
     """The call-list facts of a case as plain JSON values (``facts_from_record`` reads them back), or
     None for a case in a stage no list reads (the lists load such a case when they need its contacts);
     ``rows``: the case's ``installment_rows()``, if the caller has them."""
-    if case.stage not in LISTED_STAGES:
-        return None
+    return _record(case, rows) if case.stage in LISTED_STAGES else None
+
+
+def _record(case: Any, rows: Iterable[tuple] | None = None) -> list[Any]:
     promise = case.promise
     if rows is None:
         rows = case.installment_rows()
@@ -164,13 +166,7 @@ def facts_from_record(case_id: str, contract_no: str, record: list[Any]) -> Call
 
 def facts_of(case: Any) -> CallFacts:
     """A loaded case's call-list facts, in any stage (as its row keeps them in a listed stage)."""
-    promise = case.promise
-    return CallFacts(
-        case.case_id, case.contract_no, case.stage, case.paused_until,
-        None if promise is None else PromiseTerms(promise.amount, promise.promised_on), case.broken_in_a_row,
-        case.contact, tuple((row[0], row[1]) for row in case.installment_rows() if row[1]), case.case_dues,
-        case.visit_due_on, case.failed_visits,
-    )
+    return facts_from_record(case.case_id, case.contract_no, _record(case))
 
 
 def _iso(day: date | None) -> str | None:
