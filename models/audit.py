@@ -9,7 +9,8 @@ that replaying the events through the domain gives exactly the stored
 projection and snapshot, and that the case's credit-report rows are exactly
 those its ``MonthEndReported`` events make. It reports every failing case,
 seq and difference. Over the whole store, once all of that holds, it checks
-the reports' totals against the events (``models.report_totals``).
+the reports' totals and the roll rates' kept counts against the events
+(``models.report_totals``, ``models.roll_rates``).
 
 ``timeline`` is what ``collectflow case replay`` prints (the explaining is
 ``states.explain``'s): one row per event,
@@ -37,7 +38,7 @@ from models.booking import terms_hash
 from models.borrowers import booked_terms
 from models.crypto import Keyring
 from models.audit_rows import RowFinding, verify_borrowers, verify_business_days
-from models import report_totals
+from models import report_totals, roll_rates
 from models.errors import StoreError
 from models.findings import Finding, VerifyReport
 from models.recorder import event_mac
@@ -54,6 +55,7 @@ from models.tables import (
     loans,
     payments,
     projection_from_row,
+    roll_rate_memos,
     stage_moves,
 )
 from states.case import CaseProjection, CaseView, CollectionCase
@@ -277,6 +279,8 @@ def _check_report_totals(conn: Connection, report: VerifyReport) -> None:
             report.findings.append(Finding(case_id, None, f"stage_moves {move}: {problem}"))
         else:
             report.findings.append(RowFinding(f"{table} {key}".rstrip(), None, problem))
+    for key, problem in roll_rates.differences(conn):
+        report.findings.append(RowFinding(f"{roll_rate_memos.name} {key}", None, f"{problem} (collectflow db rebuild-totals drops it)"))
 
 
 def _find_orphan_events(conn: Connection, report: VerifyReport) -> None:

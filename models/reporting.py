@@ -6,9 +6,9 @@ is dated on or before it. Sums stay in the database: a read returns a row
 per group (a stage, a due date, a day, a component), never one per event.
 Charges, event counts and the stage funnel read the totals kept beside the
 events (``models.report_totals``: a few rows a day, one per stage move of a
-case), not the events themselves. The DPD readings behind the roll rates
-and the recoveries still read events (one group per case, one row per
-payment).
+case), not the events themselves. The roll rates are counted from the
+events once per pair of month ends and kept (``models.roll_rates``); the
+recoveries still read events (one row per payment).
 """
 
 from __future__ import annotations
@@ -20,15 +20,14 @@ from decimal import Decimal
 from sqlalchemy import Engine, String, and_, cast, distinct, func, select
 from sqlalchemy import case as sql_case
 
+from models import roll_rates
 from models.db import write_transaction
 from models.report_totals import fill_from_events, json_text
 from models.tables import business_days, cases, daily_charges, daily_event_counts, events, payments, stage_moves
 from states.lifecycle import COLLECTION_STAGES, Stage
 from states.money import from_fen
-from states.reporting import DpdReading
+from states.reporting import DpdReading, RollRates
 
-DPD_EVENTS = ("CaseReviewed", "StageChanged")  # the events whose payload states the case's DPD that day
-CLOSED = tuple(stage.value for stage in Stage if stage.is_closed)
 COLLECTION = tuple(stage.value for stage in COLLECTION_STAGES)
 
 
@@ -71,10 +70,11 @@ class Reporting:
 
     def rebuild_report_totals(self) -> int:
         """Empty the reports' totals (daily charges, daily event counts, stage moves) and fill them from
-        the events, in one transaction: the repair when ``verify`` finds them differing. Returns the
+        the events, and drop the kept roll-rate counts, in one transaction: the repair when ``verify`` finds them differing. Returns the
         number of events they were made from."""
         with write_transaction(self.engine) as conn:
             fill_from_events(conn)
+            roll_rates.forget(conn)
             return conn.execute(select(func.count()).select_from(events)).scalar_one()
 
     def last_run_business_date(self) -> date | None:
@@ -137,40 +137,15 @@ class Reporting:
         return {t: int(found.get(t, 0)) for t in types}
 
     def dpd_readings(self, as_of: date) -> dict[str, DpdReading]:
-        """Each case booked by ``as_of``: its last DPD-stating event on or before that date, and
-        whether a payment came after it (``states.reporting`` reads the DPD from it)."""
-        dialect = self.engine.dialect.name
-        last = (
-            select(
-                events.c.case_id,
-                func.max(events.c.seq).filter(events.c.type.in_(DPD_EVENTS)).label("dpd_seq"),
-                func.max(events.c.seq).filter(events.c.type == "PaymentReceived").label("paid_seq"),
-            )
-            .where(events.c.business_date <= as_of)
-            .group_by(events.c.case_id)
-            .subquery()
-        )
-        stated = events.alias("stated")
-        query = select(
-            last.c.case_id,
-            last.c.paid_seq,
-            last.c.dpd_seq,
-            stated.c.business_date,
-            json_text(stated.c.payload, "dpd", dialect),
-            json_text(stated.c.payload, "to_stage", dialect),
-        ).select_from(
-            last.outerjoin(stated, and_(stated.c.case_id == last.c.case_id, stated.c.seq == last.c.dpd_seq))
-        )
-        readings: dict[str, DpdReading] = {}
+        """Each case booked by ``as_of``: its last DPD-stating event on or before that date
+        (``models.roll_rates.dpd_readings``)."""
         with self.engine.connect() as conn:
-            for case_id, paid_seq, dpd_seq, stated_on, dpd, to_stage in conn.execute(query):
-                readings[case_id] = DpdReading(
-                    stated_on=stated_on,
-                    dpd=int(dpd or 0),
-                    closed_stage=to_stage if to_stage in CLOSED else None,
-                    paid_after=paid_seq is not None and (dpd_seq is None or paid_seq > dpd_seq),
-                )
-        return readings
+            return roll_rates.dpd_readings(conn, as_of)
+
+    def roll_rates(self, from_end: date, to_end: date) -> RollRates:
+        """Open cases by bucket at ``from_end`` against their place at ``to_end`` (month ends), kept
+        once counted from the events (``models.roll_rates``)."""
+        return roll_rates.roll_rates(self.engine, from_end, to_end)
 
     def recoveries(self, as_of: date) -> list[Recovery]:
         """Payments received on or before ``as_of``, summed by day, by the stage the case was in and

@@ -306,6 +306,19 @@ class StageMove(SQLModel, table=True):
     first_on: date
 
 
+class RollRateMemo(SQLModel, table=True):
+    """The roll-rate counts of one pair of month ends, as the events dated by the later one gave
+    them (``models.roll_rates``): reused while that many events are dated on or before it."""
+
+    __tablename__ = "roll_rate_memos"
+
+    from_month_end: date = Field(primary_key=True)
+    to_month_end: date = Field(primary_key=True)
+    version: int  # of the rules that counted them (``models.roll_rates.MEMO_VERSION``)
+    events_through: int = Field(sa_type=BigInteger)  # events dated on or before to_month_end
+    counts: str  # JSON: {"rows": [...], "columns": [...], "counts": [[...], ...]}
+
+
 class LprFixingRow(SQLModel, table=True):
     """One-year LPR fixings, in percent as published (``"3.85"``)."""
 
@@ -547,6 +560,7 @@ credit_reports = CreditReportRow.__table__
 daily_charges = DailyCharges.__table__
 daily_event_counts = DailyEventCount.__table__
 stage_moves = StageMove.__table__
+roll_rate_memos = RollRateMemo.__table__
 
 
 close_batches = CloseBatch.__table__

@@ -168,7 +168,13 @@ def roll_matrix(moves: Iterable[tuple[str, str]], from_month_end: date, to_month
         if row not in counts or column not in ROLL_COLUMNS:
             raise ValueError(f"roll move {row!r} -> {column!r}: rows are {ROLL_ROWS}, columns {ROLL_COLUMNS}")
         counts[row][column] += 1
-    grid = tuple(tuple(counts[row][column] for column in ROLL_COLUMNS) for row in ROLL_ROWS)
+    return roll_rates_of(tuple(tuple(counts[row][column] for column in ROLL_COLUMNS) for row in ROLL_ROWS), from_month_end, to_month_end)
+
+
+def roll_rates_of(grid: tuple[tuple[int, ...], ...], from_month_end: date, to_month_end: date) -> RollRates:
+    """The matrix of counted moves (``ROLL_ROWS`` by ``ROLL_COLUMNS``), each row normalised by its cases."""
+    if len(grid) != len(ROLL_ROWS) or any(len(line) != len(ROLL_COLUMNS) for line in grid):
+        raise ValueError(f"roll counts must be {len(ROLL_ROWS)} rows of {len(ROLL_COLUMNS)} counts")
     rates = tuple(tuple(rate(n, sum(line)) for n in line) for line in grid)
     return RollRates(from_month_end, to_month_end, grid, rates)
 

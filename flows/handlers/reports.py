@@ -18,7 +18,6 @@ from decimal import Decimal
 from models.queries import StuckCase
 from models.store import CaseStore
 from states.allocation import Component
-from states.case import CollectionCase
 from states.delinquency import Bucket, bucket_for, days_past_due
 from states.lifecycle import COLLECTION_STAGES, Stage
 from states.money import ZERO
@@ -29,12 +28,9 @@ from states.reporting import (
     Segment,
     band_label,
     dpd_band,
-    dpd_from_reading,
     rate,
     rate_text,
-    roll_matrix,
     roll_month_ends,
-    roll_position,
     total_of,
 )
 
@@ -223,28 +219,9 @@ def _balances(store: CaseStore, as_of: date):
     return tuple(stages.values()), tuple(buckets.values()), dpd_zero, labelled, overpayment
 
 
-def positions_at(store: CaseStore, day: date) -> dict[str, tuple[int, str | None]]:
-    """Each case booked by ``day`` (a closed business date): its DPD and closed stage (or None) at the end of it."""
-    positions: dict[str, tuple[int, str | None]] = {}
-    for case_id, reading in store.dpd_readings(day).items():
-        if reading.needs_replay:  # a late case paid after its last reading: its events up to the date decide
-            case = CollectionCase.replay(store.events(case_id, day))
-            positions[case_id] = (case.dpd(day), case.stage.value if case.stage.is_closed else None)
-        else:
-            positions[case_id] = (dpd_from_reading(reading, day), reading.closed_stage)
-    return positions
-
-
 def _roll_rates(store: CaseStore, as_of: date) -> RollRates:
     """Open cases by bucket at the end of month M-1 against their place at the end of month M."""
-    from_end, to_end = roll_month_ends(as_of)
-    before, after = positions_at(store, from_end), positions_at(store, to_end)
-    moves = [
-        (roll_position(dpd, None), roll_position(*after[case_id]))
-        for case_id, (dpd, closed) in before.items()
-        if closed is None
-    ]
-    return roll_matrix(moves, from_end, to_end)
+    return store.roll_rates(*roll_month_ends(as_of))
 
 
 def _recoveries(store: CaseStore, as_of: date):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from flows.bootstrap import bootstrap
@@ -21,6 +21,8 @@ from flows.handlers.cases import advance_batch, handle
 from flows.handlers.close import finish_day, plan_day, work_day
 from models.db import make_engine, upgrade
 from models.store import CaseStore
+from models.tables import roll_rate_memos
+from states.reporting import roll_month_ends
 from states.commands import RecordPayment
 from tests.integration.builders import FIRST_DUE, POLICY, book
 
@@ -66,6 +68,10 @@ def test_the_close_and_a_payment_run_under_a_role_that_owns_nothing(app_role_url
         plan = plan_day(app, later, 10)
         work_day(app, later, join_seconds=0)
         assert finish_day(app, plan).advanced == 1
+        pair = roll_month_ends(later)
+        assert app.store.roll_rates(*pair) == CaseStore(owner).roll_rates(*pair)  # counted and kept by the role
+        with owner.connect() as conn:
+            assert conn.execute(select(roll_rate_memos.c.to_month_end)).scalars().all() == [pair[1]]
         with engine.connect() as conn:
             for attack in ("ALTER TABLE events DISABLE TRIGGER USER", "DROP TRIGGER events_refuse_update_delete ON events", "TRUNCATE events"):
                 with pytest.raises(Exception, match="must be owner|permission denied|append-only"):

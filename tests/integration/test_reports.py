@@ -23,7 +23,8 @@ from decimal import Decimal
 
 import pytest
 
-from flows.handlers.reports import build_report, positions_at, report_date
+from flows.handlers.reports import build_report, report_date
+from models import roll_rates
 from models.store import CaseStore
 from states.case import CollectionCase
 from states.commands import MakePromise
@@ -84,7 +85,9 @@ def test_a_past_month_end_dpd_read_from_the_reviews_equals_a_replay_of_the_event
     for month_end in MONTH_ENDS:
         readings = store.dpd_readings(month_end)
         replayed += sum(r.needs_replay for r in readings.values())
-        for case_id, (dpd, closed) in positions_at(store, month_end).items():
+        with store.engine.connect() as conn:
+            positions = roll_rates.positions_at(conn, month_end)
+        for case_id, (dpd, closed) in positions.items():
             case = CollectionCase.replay(store.events(case_id, month_end))
             assert (dpd, closed) == (case.dpd(month_end), case.stage.value if case.stage.is_closed else None), (case_id, month_end)
     assert replayed == 1  # case 6, paid on 05-31 after that day's review
