@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
 from models.errors import ConcurrencyError, StoreError
-from models.report_totals import ReportTotals
+from models.report_totals import ReportTotals, case_at_start
 from models.sql import executemany_rows
 from models.tables import (
     PlacementRows,
@@ -228,7 +228,7 @@ def event_rows(
                 rows.credit_reports.append(credit_report_values(event))
             prev = current
         rows.agencies.add(new_events)
-        rows.totals.add(new_events)
+        rows.totals.add(new_events, case_at_start(case.stage.value, case.agency_id, new_events))
         rows.last_hashes[case.case_id] = prev
     return rows
 

@@ -5,7 +5,9 @@ a report reads a few rows per business date (and one per stage move of a case), 
   day's postings made (``ChargesAccrued`` and its releases, ``LawsuitFiled`` and
   ``ExecutionRecorded`` costs, ``DelayedPerformanceInterestAccrued``);
 - ``daily_event_counts``: per business date and event type, how many events;
-- ``stage_moves``: per case and (from stage, to stage), the first business date it moved so.
+- ``stage_moves``: per case and (from stage, to stage), the first business date it moved so;
+- ``daily_recoveries``: per date received, stage and agency (``""``: in house) the payment was
+  received in, the fen received (the stage and agency of the events before the payment's).
 
 A report as of a date sums the daily rows dated on or before it and counts the cases whose first
 move is on or before it: the same figures the events give as of any past date.
@@ -23,26 +25,33 @@ tables, per date): the migration that made the tables filled them with these que
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Connection, Date, String, Table, cast, column, func, select, text, type_coerce
+from sqlalchemy import JSON, BigInteger, Connection, Date, String, Table, and_, cast, column, func, literal, select, text, type_coerce
+from sqlalchemy import case as sql_case
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
-from models.tables import daily_charges, daily_event_counts, events, stage_moves
+from models.tables import daily_charges, daily_event_counts, daily_recoveries, events, payments, stage_moves
 from states.events import (
     ChargesAccrued,
     DelayedPerformanceInterestAccrued,
     Event,
     ExecutionRecorded,
     LawsuitFiled,
+    PaymentReceived,
+    PlacedWithAgency,
+    RecalledFromAgency,
     StageChanged,
 )
 from states.money import to_fen
+from states.lifecycle import Stage
 from states.payload_codecs import COMPONENT_NAMES
+
+IN_HOUSE = ""  # daily_recoveries' agency of a payment received while placed with none
 
 
 @dataclass
@@ -52,12 +61,24 @@ class ReportTotals:
     charges: dict[tuple[date, str], list[int]] = field(default_factory=dict)  # -> [enforceable, unenforceable] fen
     counts: Counter[tuple[date, str]] = field(default_factory=Counter)
     moves: dict[tuple[str, str, str], date] = field(default_factory=dict)  # (case, from, to) -> first date
+    recoveries: Counter[tuple[date, str, str]] = field(default_factory=Counter)  # (received, stage, agency) -> fen
 
-    def add(self, new_events: Iterable[Event]) -> None:
+    def add(self, new_events: Iterable[Event], at_start: tuple[str, str | None] | None = None) -> None:
+        """Add one case's new events; ``at_start`` is its stage and agency (or None) before the first
+        of them (``case_at_start``), which a payment among them needs."""
+        stage, agency = at_start if at_start is not None else (None, None)
         for event in new_events:
             day = event.business_date
             self.counts[(day, event.type)] += 1
-            if isinstance(event, (ChargesAccrued, DelayedPerformanceInterestAccrued)):
+            if isinstance(event, PaymentReceived):
+                if stage is None:
+                    raise ValueError(f"case {event.case_id}: a payment's totals need the case's stage before it")
+                self.recoveries[(event.received_on, stage, agency or IN_HOUSE)] += to_fen(event.amount)
+            elif isinstance(event, PlacedWithAgency):
+                agency = event.agency_id
+            elif isinstance(event, RecalledFromAgency):
+                agency = None
+            elif isinstance(event, (ChargesAccrued, DelayedPerformanceInterestAccrued)):
                 self._post(day, event.postings)
                 if isinstance(event, ChargesAccrued):
                     for lot in event.released:  # held above the cap before, charged now
@@ -65,6 +86,7 @@ class ReportTotals:
             elif isinstance(event, (LawsuitFiled, ExecutionRecorded)):
                 self._post(day, event.costs)
             elif isinstance(event, StageChanged):
+                stage = event.to_stage
                 key = (event.case_id, event.from_stage, event.to_stage)
                 if key not in self.moves or day < self.moves[key]:
                     self.moves[key] = day
@@ -99,6 +121,23 @@ class ReportTotals:
                 for (case_id, f, t), d in sorted(self.moves.items())
             ]
             _upsert(conn, stage_moves, rows, lambda t, new: {"first_on": earlier(t.c.first_on, new.first_on)})
+        if self.recoveries:
+            rows = [
+                {"received_on": d, "stage": stage, "agency_id": agency, "amount_fen": fen}
+                for (d, stage, agency), fen in sorted(self.recoveries.items())
+            ]
+            _upsert(conn, daily_recoveries, rows, lambda t, new: {"amount_fen": t.c.amount_fen + new.amount_fen})
+
+
+def case_at_start(stage: str, agency_id: str | None, new_events: Sequence[Event]) -> tuple[str, str | None]:
+    """A case's stage and agency before ``new_events``, from what they are after them: the first
+    stage move's from-stage, the first placement event's agency before it (a case is placed only
+    when it is not placed; a recall names the agency it left)."""
+    moved = next((e for e in new_events if isinstance(e, StageChanged)), None)
+    placed = next((e for e in new_events if isinstance(e, (PlacedWithAgency, RecalledFromAgency))), None)
+    if placed is not None:
+        agency_id = placed.agency_id if isinstance(placed, RecalledFromAgency) else None
+    return (moved.from_stage if moved is not None else stage), agency_id
 
 
 def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], merged: Any) -> None:
@@ -217,6 +256,47 @@ def moves_from_events(dialect: str):
     )
 
 
+def recoveries_from_events(dialect: str):
+    """``daily_recoveries`` as the events make it (received_on, stage, agency_id, amount_fen): each
+    payments row with the stage and agency of its case's events before the payment's."""
+    paid, moved, placed = events.alias("paid"), events.alias("moved"), events.alias("placed")
+    stage = (
+        select(json_text(moved.c.payload, "to_stage", dialect))
+        .where(moved.c.case_id == paid.c.case_id, moved.c.seq < paid.c.seq, moved.c.type == StageChanged.type)
+        .order_by(moved.c.seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    agency = (
+        select(
+            sql_case(
+                (placed.c.type == PlacedWithAgency.type, json_text(placed.c.payload, "agency_id", dialect)),
+                else_=cast(None, String),
+            )
+        )
+        .where(
+            placed.c.case_id == paid.c.case_id,
+            placed.c.seq < paid.c.seq,
+            placed.c.type.in_((PlacedWithAgency.type, RecalledFromAgency.type)),
+        )
+        .order_by(placed.c.seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    each = (
+        select(
+            payments.c.received_on,
+            func.coalesce(stage, Stage.CURRENT.value).label("stage"),
+            func.coalesce(agency, literal(IN_HOUSE)).label("agency_id"),
+            payments.c.amount_fen,
+        )
+        .select_from(payments.join(paid, and_(paid.c.case_id == payments.c.case_id, paid.c.seq == payments.c.seq)))
+        .subquery()
+    )
+    key = (each.c.received_on, each.c.stage, each.c.agency_id)
+    return select(*key, func.sum(each.c.amount_fen).label("amount_fen")).group_by(*key)
+
+
 SHOWN = 20  # differences named per table; the rest counted
 
 
@@ -225,10 +305,16 @@ def differences(conn: Connection) -> list[tuple[str, str, str]]:
     a table and then a count. Reads the events once per table: part of ``verify``'s pass."""
     dialect = conn.dialect.name
     found: list[tuple[str, str, str]] = []
-    for table, made in ((daily_charges, _charges_query(dialect)), (daily_event_counts, COUNTS_FROM_EVENTS)):
+    daily = (
+        (daily_charges, _charges_query(dialect)),
+        (daily_event_counts, COUNTS_FROM_EVENTS),
+        (daily_recoveries, recoveries_from_events(dialect)),
+    )
+    for table, made in daily:
         # a few rows a day: both sides side by side
-        stored = {tuple(r[:2]): tuple(int(v) for v in r[2:]) for r in conn.execute(select(*table.c))}
-        wanted = {tuple(r[:2]): tuple(int(v) for v in r[2:]) for r in conn.execute(made)}
+        k = len(table.primary_key.columns)
+        stored = {tuple(r[:k]): tuple(int(v) for v in r[k:]) for r in conn.execute(select(*table.c))}
+        wanted = {tuple(r[:k]): tuple(int(v) for v in r[k:]) for r in conn.execute(made)}
         problems = []
         for key in sorted(stored.keys() | wanted.keys()):
             have, want = stored.get(key), wanted.get(key)
@@ -264,11 +350,14 @@ def rebuild_stage_moves(conn: Connection, case_id: str, case_events: Iterable[Ev
     """Rewrite one case's ``stage_moves`` rows from its events (``CaseRows.rebuild_projections``)."""
     conn.execute(stage_moves.delete().where(stage_moves.c.case_id == case_id))
     made = ReportTotals()
-    made.add(case_events)
+    made.add(case_events, (Stage.CURRENT.value, None))  # the whole history: from the opening
     ReportTotals(moves=made.moves).insert(conn)
 
 
-def fill_from_events(conn: Connection, tables: tuple[str, ...] = ("daily_charges", "daily_event_counts", "stage_moves")) -> None:
+TABLES = ("daily_charges", "daily_event_counts", "stage_moves", "daily_recoveries")
+
+
+def fill_from_events(conn: Connection, tables: tuple[str, ...] = TABLES) -> None:
     """Empty the named totals tables and fill them from the events (the migration that made them;
     a repair after ``verify`` found them differing from the events)."""
     dialect = conn.dialect.name
@@ -276,6 +365,7 @@ def fill_from_events(conn: Connection, tables: tuple[str, ...] = ("daily_charges
         "daily_charges": (daily_charges, _charges_query(dialect)),
         "daily_event_counts": (daily_event_counts, COUNTS_FROM_EVENTS),
         "stage_moves": (stage_moves, moves_from_events(dialect)),
+        "daily_recoveries": (daily_recoveries, recoveries_from_events(dialect)),
     }
     for name in tables:
         table, query = made[name]

@@ -6,9 +6,9 @@ is dated on or before it. Sums stay in the database: a read returns a row
 per group (a stage, a due date, a day, a component), never one per event.
 Charges, event counts and the stage funnel read the totals kept beside the
 events (``models.report_totals``: a few rows a day, one per stage move of a
-case), not the events themselves. The roll rates are counted from the
-events once per pair of month ends and kept (``models.roll_rates``); the
-recoveries still read events (one row per payment).
+case), not the events themselves. Recoveries read the same totals
+(``daily_recoveries``). The roll rates are counted from the events once per
+pair of month ends and kept (``models.roll_rates``).
 """
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Engine, String, and_, cast, distinct, func, select
-from sqlalchemy import case as sql_case
+from sqlalchemy import Engine, distinct, func, select
 
 from models import roll_rates
 from models.db import write_transaction
-from models.report_totals import fill_from_events, json_text
-from models.tables import business_days, cases, daily_charges, daily_event_counts, events, payments, stage_moves
+from models.report_totals import fill_from_events
+from models.tables import business_days, cases, daily_charges, daily_event_counts, daily_recoveries, events, stage_moves
 from states.lifecycle import COLLECTION_STAGES, Stage
 from states.money import from_fen
 from states.reporting import DpdReading, RollRates
@@ -149,49 +148,11 @@ class Reporting:
 
     def recoveries(self, as_of: date) -> list[Recovery]:
         """Payments received on or before ``as_of``, summed by day, by the stage the case was in and
-        by the agency it was placed with when each was received (the events before the payment's)."""
-        dialect = self.engine.dialect.name
-        paid = events.alias("paid")
-        moved = events.alias("moved")
-        placed = events.alias("placed")
-        stage = (
-            select(json_text(moved.c.payload, "to_stage", dialect))
-            .where(moved.c.case_id == paid.c.case_id, moved.c.seq < paid.c.seq, moved.c.type == "StageChanged")
-            .order_by(moved.c.seq.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        agency = (
-            select(
-                sql_case(
-                    (placed.c.type == "PlacedWithAgency", json_text(placed.c.payload, "agency_id", dialect)),
-                    else_=cast(None, String),
-                )
-            )
-            .where(
-                placed.c.case_id == paid.c.case_id,
-                placed.c.seq < paid.c.seq,
-                placed.c.type.in_(("PlacedWithAgency", "RecalledFromAgency")),
-            )
-            .order_by(placed.c.seq.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        each = (
-            select(
-                payments.c.received_on,
-                func.coalesce(stage, Stage.CURRENT.value).label("stage"),
-                agency.label("agency_id"),
-                payments.c.amount_fen,
-            )
-            .select_from(payments.join(paid, and_(paid.c.case_id == payments.c.case_id, paid.c.seq == payments.c.seq)))
-            .where(payments.c.received_on <= as_of)
-            .subquery()
-        )
-        key = (each.c.received_on, each.c.stage, each.c.agency_id)
-        query = select(*key, func.sum(each.c.amount_fen)).group_by(*key).order_by(*key)
+        by the agency it was placed with when each was received: the rows of ``daily_recoveries``."""
+        key = (daily_recoveries.c.received_on, daily_recoveries.c.stage, daily_recoveries.c.agency_id)
+        query = select(*key, daily_recoveries.c.amount_fen).where(daily_recoveries.c.received_on <= as_of).order_by(*key)
         with self.engine.connect() as conn:
-            return [Recovery(day, s, a, from_fen(int(fen))) for day, s, a, fen in conn.execute(query)]
+            return [Recovery(day, s, a or None, from_fen(int(fen))) for day, s, a, fen in conn.execute(query)]
 
     def posted_charges(self, as_of: date) -> list[PostedCharges]:
         """Charges posted on or before ``as_of`` by component: interest and fees (``ChargesAccrued``)

@@ -306,6 +306,18 @@ class StageMove(SQLModel, table=True):
     first_on: date
 
 
+class DailyRecovery(SQLModel, table=True):
+    """What was received on one date while cases were in one stage, placed with one agency (``""``:
+    none), in fen (``models.report_totals``)."""
+
+    __tablename__ = "daily_recoveries"
+
+    received_on: date = Field(primary_key=True)
+    stage: str = Field(primary_key=True)
+    agency_id: str = Field(primary_key=True)
+    amount_fen: int = Field(sa_type=BigInteger)
+
+
 class RollRateMemo(SQLModel, table=True):
     """The roll-rate counts of one pair of month ends, as the events dated by the later one gave
     them (``models.roll_rates``): reused while that many events are dated on or before it."""
@@ -561,6 +573,7 @@ daily_charges = DailyCharges.__table__
 daily_event_counts = DailyEventCount.__table__
 stage_moves = StageMove.__table__
 roll_rate_memos = RollRateMemo.__table__
+daily_recoveries = DailyRecovery.__table__
 
 
 close_batches = CloseBatch.__table__

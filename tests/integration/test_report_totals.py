@@ -20,13 +20,16 @@ from models.audit import verify
 from models.db import downgrade, upgrade
 from models.report_totals import differences, fill_from_events
 from models.store import CaseStore
-from models.tables import daily_charges, daily_event_counts, stage_moves
+from models.tables import daily_charges, daily_event_counts, daily_recoveries, stage_moves
 from models.tables import events as events_table
 from states.events import (
     ChargesAccrued,
     DelayedPerformanceInterestAccrued,
     ExecutionRecorded,
     LawsuitFiled,
+    PaymentReceived,
+    PlacedWithAgency,
+    RecalledFromAgency,
     StageChanged,
 )
 from states.lifecycle import COLLECTION_STAGES, Stage
@@ -45,8 +48,14 @@ def figures_from_events(store: CaseStore, case_ids: list[str], as_of: date) -> d
     counts: Counter[str] = Counter()
     reached: dict[str, set[str]] = defaultdict(set)
     cured: set[str] = set()
+    recovered: Counter[tuple[date, str, str | None]] = Counter()
     for case_id in case_ids:
+        stage, agency = Stage.CURRENT.value, None
         for event in store.events(case_id):
+            if isinstance(event, PaymentReceived) and event.received_on <= as_of:  # by the date it carried
+                recovered[(event.received_on, stage, agency)] += event.amount
+            stage = event.to_stage if isinstance(event, StageChanged) else stage
+            agency = event.agency_id if isinstance(event, PlacedWithAgency) else None if isinstance(event, RecalledFromAgency) else agency
             if event.business_date > as_of:
                 continue  # a later event may be dated earlier: every event is looked at
             counts[event.type] += 1
@@ -72,6 +81,7 @@ def figures_from_events(store: CaseStore, case_ids: list[str], as_of: date) -> d
         "reaching": {s: len(ids) for s, ids in reached.items()},
         "entering": len(set().union(*(reached[s] for s in COLLECTION))),
         "cured": len(cured),
+        "recovered": dict(recovered),
     }
 
 
@@ -87,6 +97,7 @@ def figures_read(store: CaseStore, as_of: date) -> dict:
         "reaching": store.cases_reaching(as_of),
         "entering": store.cases_entering(COLLECTION, as_of),
         "cured": store.cases_cured(as_of),
+        "recovered": {(r.received_on, r.stage, r.agency_id): r.amount for r in store.recoveries(as_of)},
     }
 
 
@@ -94,7 +105,7 @@ def totals_rows(store: CaseStore) -> dict[str, list[tuple]]:
     with store.engine.connect() as conn:
         return {
             t.name: sorted(tuple(row) for row in conn.execute(select(t)))
-            for t in (daily_charges, daily_event_counts, stage_moves)
+            for t in (daily_charges, daily_event_counts, stage_moves, daily_recoveries)
         }
 
 
@@ -109,6 +120,7 @@ def test_the_reads_equal_the_events_as_of_every_day(store, book):
     final = figures_read(store, AS_OF)
     assert final["cured"] == 2 and final["entering"] == 7 and final["promises"]["PromiseBroken"] == 1
     assert final["charges"]["penalty_interest"][0] > ZERO  # the charges are not all zero
+    assert final["recovered"][(date(2024, 6, 10), Stage.OUTSOURCED.value, "AGENCY-POOL")] == Decimal("1000.00")
 
 
 def test_the_migration_fills_the_totals_exactly_as_the_appends_wrote_them(engine, store, book):
