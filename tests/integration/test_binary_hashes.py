@@ -18,7 +18,7 @@ from sqlalchemy import Boolean, Date, DateTime, Engine, MetaData, insert, select
 from sqlalchemy import exc as sa_exc
 
 from models.audit import verify
-from models.db import current_revision, downgrade, upgrade
+from models.db import current_revision, downgrade, head_revision, upgrade
 from models.errors import StoreError
 from models.export import export_case, verify_export
 from models.seals import check_seals, current_leaves
@@ -88,7 +88,7 @@ def test_a_store_written_before_upgrades_and_verifies_with_the_same_hashes_seal_
     with engine.connect() as conn:  # the column the migration drops: a link of the chain, stored twice
         assert conn.execute(text("SELECT count(*) FROM events WHERE prev_hash IS NOT NULL")).scalar_one() == 45
     upgrade(engine)
-    assert current_revision(engine) == "0015"
+    assert current_revision(engine) == head_revision()
     old = old_events()
     new = stored_events(engine)
     assert [(e["case_id"], e["seq"], e["hash"], e["mac"]) for e in new] == [(e["case_id"], e["seq"], e["hash"], e["mac"]) for e in old]
