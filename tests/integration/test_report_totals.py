@@ -146,8 +146,10 @@ def test_verify_names_a_total_that_differs_from_the_events_until_they_are_filled
         )
         conn.execute(delete(stage_moves).where(stage_moves.c.case_id == book[0], stage_moves.c.to_stage == Stage.CURRENT.value))
         conn.execute(insert(daily_event_counts).values(business_date=date(2024, 7, 2), type="PromiseMade", events=3))
+        conn.execute(update(daily_recoveries).where(daily_recoveries.c.received_on == date(2024, 6, 10)).values(amount_fen=1))
     found = [str(f) for f in verify(engine).findings]
-    assert len(found) == 3, found  # the edited row, the deleted move, the invented count
+    assert len(found) == 4, found  # the edited row, the deleted move, the invented count, the edited recovery
+    assert "daily_recoveries 2024-06-10 outsourced AGENCY-POOL: stored 1; the events make 100000 (collectflow db rebuild-totals refills the totals from the events)" in found
     (edited,) = [f for f in found if f.startswith("daily_charges 2024-06-30 penalty_interest: stored ")]
     have, want = (part.split(", ")[0] for part in edited.split(": stored ")[1].split("; the events make "))
     assert int(have) == int(want) + 1, edited
