@@ -1,7 +1,7 @@
 """The close against its raw floor, side by side in one run (issue: a million cases per close).
 
     python -m benchmarks.sweep --cases N [--database URL] [--batch B] [--naive-cases M]
-                               [--import-rows R] [--flow-cases F | --no-flow] [--workers W] [--only-parallel]
+                               [--import-rows R] [--flow-cases F | --no-flow] [--workers W] [--only-parallel] [--only-import]
 
 Builds N open cases all due on one business date (their first installment
 missed the day before), then measures, in this one process:
@@ -182,9 +182,18 @@ def main() -> None:
     parser.add_argument("--no-steady", action="store_true", help="skip the 5 %%-due day (it closes the book through 45 days first)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the parallel close, against 1 (1: not measured)")
     parser.add_argument("--only-parallel", action="store_true", help="measure only 1 vs W worker processes")
+    parser.add_argument("--only-import", action="store_true", help="measure only loans import against the raw insert (--import-rows)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="sweep-"))
+    if args.only_import:
+        rows = 10_000 if args.import_rows is None else args.import_rows
+        import_s, raw_s = import_against_raw(workdir, rows)
+        print(f"loans import: {rows:,} new loans in {import_s:.1f} s = {rows / import_s:,.0f} rows/s; the same rows "
+              f"inserted by plain sqlite3: {raw_s:.2f} s; the import is {import_s / raw_s:.1f}x the raw insert", flush=True)
+        print(json.dumps({"import_rows": rows, "import_rows_per_s": round(rows / import_s, 1),
+                          "import_floor_ratio": round(import_s / raw_s, 2)}))
+        return
     if args.only_parallel:
         walls = parallel_close(args.database, workdir, args.cases, args.workers, args.batch)
         label = "sqlite" if args.database is None or args.database.startswith("sqlite") else "postgresql"
