@@ -47,8 +47,8 @@ from states.events import (
     RecalledFromAgency,
     StageChanged,
 )
-from states.money import to_fen
 from states.lifecycle import Stage
+from states.money import to_fen
 from states.payload_codecs import COMPONENT_NAMES
 
 IN_HOUSE = ""  # daily_recoveries' agency of a payment received while placed with none
