@@ -70,6 +70,9 @@ def followed(terms, paid: list[tuple[int, Decimal]], extra: list[int], end_after
             case.advance(day, POLICY)
     end = start + timedelta(days=end_after)
     case.advance(end, POLICY)
+    if case.reviewed_through < end:  # reviewed on the last day whatever the path: a stage moves only at a review
+        case._wake_by(end)
+        case.advance(end, POLICY)
     if not case.stage.is_closed:
         case._accrue(end)
     return case
