@@ -69,7 +69,7 @@ from states.errors import UserError
 from states.loan import LoanTerms
 from states.schedule import Installment
 from states.policy import CollectionPolicy
-from states.snapshot import SNAPSHOT_VERSION, decode_opening_event
+from states.snapshot import SNAPSHOT_VERSION, decode_opening_event, record_of
 from states.views import BALANCE_FIELDS
 from states.worklist import facts_record
 
@@ -414,6 +414,11 @@ def check_case(
         stored_snapshot = parse_json(row["snapshot"])
     except ValueError as exc:
         found(None, f"snapshot is not JSON: {exc}")
+        return findings
+    try:
+        stored_snapshot = record_of(stored_snapshot, case_id)
+    except Exception as exc:  # noqa: BLE001 - an unreadable snapshot is a finding
+        found(None, f"snapshot cannot be read back: {exc}")
         return findings
     replayed_snapshot = parse_json(canonical_json(replayed.snapshot()))
     kept_starts = "period_starts" in stored_snapshot

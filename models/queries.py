@@ -26,6 +26,7 @@ from states.credit import CreditRecord
 from states.events import canonical_json
 from states.lifecycle import Stage
 from states.money import ZERO, from_fen
+from states.snapshot import record_of
 from states.views import CaseProjection
 
 
@@ -148,7 +149,7 @@ class Queries:
         listed = []
         with self.engine.connect() as conn:
             for row in conn.execution_options(yield_per=2_000).execute(query).mappings():
-                last = json.loads(row["snapshot"]).get("last_contact")
+                last = record_of(json.loads(row["snapshot"]), row["case_id"]).get("last_contact")
                 at = datetime.fromisoformat(last[0]) if last else None
                 listed.append(ListedCase(projection_from_row(row), at, row["stuck"]))
         return listed

@@ -41,6 +41,7 @@ from models.tables import (
 )
 from states.case import CaseProjection, CollectionCase
 from states.events import CaseOpened, Event, MonthEndReported, PaymentReceived, canonical_json, event_from_record, parse_json
+from states.snapshot import packed
 from states.worklist import CallFacts, facts_from_record, facts_of, facts_record
 
 
@@ -62,7 +63,7 @@ class CaseRow:
 
 _NO_SUCH_CASE = "no such case"
 
-# A snapshot (v10) holds no terms: a case is loaded with its opening event, the loan's terms and
+# A snapshot (v10 on) holds no terms: a case is loaded with its opening event, the loan's terms and
 # schedule as booked (immutable, hash-chained), read in the same query by primary key. Nothing
 # is cached across loads, so memory does not grow with the cases loaded (issue 13).
 _LOAD_CASES = select(
@@ -92,7 +93,7 @@ def case_values(case: CollectionCase, last_hash: str) -> dict[str, Any]:
     return {
         **projection_values(case.projection(rows)),
         "last_hash": last_hash,
-        "snapshot": canonical_json(case.snapshot()),
+        "snapshot": canonical_json(packed(case.snapshot())),
         "call_facts": None if facts is None else canonical_json(facts),
     }
 

@@ -95,7 +95,7 @@ _FEN_EXP = -2
 _EXACT_EXP = -12
 
 
-def _component_code(name: str) -> str:
+def component_code(name: str) -> str:
     code = _COMPONENT_CODES.get(name)
     if code is not None:
         return code
@@ -104,7 +104,7 @@ def _component_code(name: str) -> str:
     return name
 
 
-def _component_name(code: Any) -> str:
+def component_name(code: Any) -> str:
     if not isinstance(code, str):
         raise TypeError(f"expected a component, got {code!r}")
     return COMPONENT_NAMES.get(code, code)
@@ -212,7 +212,7 @@ def encode_charges_accrued(event: ChargesAccrued) -> dict[str, Any]:
     segments = []
     for s in event.segments:
         row = [
-            _component_code(s.component), _scaled(s.base, _FEN_EXP), _rate_text(s.annual_rate), _count(s.days),
+            component_code(s.component), _scaled(s.base, _FEN_EXP), _rate_text(s.annual_rate), _count(s.days),
             _scaled(s.exact, _EXACT_EXP), _rule_code("segment", s.rule, None),
         ]
         if s.start != first or s.end != through:
@@ -220,7 +220,7 @@ def encode_charges_accrued(event: ChargesAccrued) -> dict[str, Any]:
         segments.append(row)
     postings = [
         [
-            _component_code(p.component), _installment(p.installment), _scaled(p.computed, _FEN_EXP),
+            component_code(p.component), _installment(p.installment), _scaled(p.computed, _FEN_EXP),
             _scaled(p.enforceable, _FEN_EXP), _scaled(p.unenforceable, _FEN_EXP),
             _rule_code("posting", p.rule, str(p.installment)),
         ]
@@ -237,7 +237,7 @@ def encode_charges_accrued(event: ChargesAccrued) -> dict[str, Any]:
     }
     if event.released:
         payload["r"] = [
-            [_component_code(lot.component), _scaled(lot.amount, _FEN_EXP), _installment(lot.installment)]
+            [component_code(lot.component), _scaled(lot.amount, _FEN_EXP), _installment(lot.installment)]
             for lot in event.released
         ]
     return payload
@@ -262,7 +262,7 @@ def decode_charges_accrued(data: dict[str, Any]) -> dict[str, Any]:
         else:
             raise ValueError(f"segment {row!r}")
         segments.append(AccrualSegment(
-            names.get(component, component) if type(component) is str else _component_name(component),
+            names.get(component, component) if type(component) is str else component_name(component),
             money(base, _FEN_EXP), _rate(rate), start, end, _count(days), money(exact, _EXACT_EXP),
             rule_text("segment", rule, None),
         ))
@@ -271,12 +271,12 @@ def decode_charges_accrued(data: dict[str, Any]) -> dict[str, Any]:
         if installment is not None and type(installment) is not int:
             raise TypeError(f"expected an installment, got {installment!r}")
         postings.append(ChargePosting(
-            names.get(component, component) if type(component) is str else _component_name(component),
+            names.get(component, component) if type(component) is str else component_name(component),
             money(computed, _FEN_EXP), money(enforceable, _FEN_EXP), money(unenforceable, _FEN_EXP),
             rule_text("posting", rule, str(installment)), installment,
         ))
     released = tuple(
-        Unenforced(_component_name(component), money(amount, _FEN_EXP), _installment(installment))
+        Unenforced(component_name(component), money(amount, _FEN_EXP), _installment(installment))
         for component, amount, installment in data.get("r", ())
     )
     return {

@@ -26,6 +26,7 @@ from states.events import (
     field_payload_encoder,
 )
 from states.money import ZERO, to_fen
+from states.snapshot import record_of
 from tests.integration.builders import POLICY, payment, terms
 
 RECORDED_AT = datetime(2025, 1, 31, 18, 0, tzinfo=UTC)
@@ -176,7 +177,7 @@ def test_case_opened_v3_and_v2_verify_load_and_go_on(store):
         disable_event_triggers(conn)
         conn.execute(update(events).where(events.c.case_id == "CASE-P2", events.c.seq == 1).values(
             schema_version=2, payload=old["payload"], hash=chain_hash(GENESIS_HASH, text), mac=None))
-        snapshot = json.loads(conn.execute(select(cases.c.snapshot).where(cases.c.case_id == "CASE-P2")).scalar_one())
+        snapshot = record_of(json.loads(conn.execute(select(cases.c.snapshot).where(cases.c.case_id == "CASE-P2")).scalar_one()), "CASE-P2")
         assert "opened" not in snapshot  # a snapshot (v10 on) holds no opening: the load reads the event row
         conn.execute(update(cases).where(cases.c.case_id == "CASE-P2").values(last_hash=chain_hash(GENESIS_HASH, text)))
     report = verify(store.engine)

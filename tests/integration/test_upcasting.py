@@ -18,6 +18,7 @@ from states.case import CollectionCase
 from states.events import CaseOpened, PaymentReceived
 from states.loan import LoanTerms
 from states.money import to_fen
+from states.snapshot import record_of
 
 RECORDED_AT = datetime(2023, 4, 21, 18, 0, tzinfo=timezone.utc)
 FIXTURE = Path(__file__).parent / "fixtures" / "payment_received_v1.json"
@@ -107,7 +108,7 @@ def test_a_case_opened_under_schema_1_reads_as_actual_days_and_verifies(store):
         disable_event_triggers(conn)
         conn.execute(update(events).where(events.c.case_id == case.case_id, events.c.seq == 1).values(
             schema_version=1, payload=old["payload"], hash=chain_hash(GENESIS_HASH, text), mac=None))
-        snapshot = json.loads(conn.execute(select(cases.c.snapshot).where(cases.c.case_id == case.case_id)).scalar_one())
+        snapshot = record_of(json.loads(conn.execute(select(cases.c.snapshot).where(cases.c.case_id == case.case_id)).scalar_one()), case.case_id)
         rows = [row + ["0.00"] * (5 - len(row)) for row in snapshot["installments"]]  # as v9 wrote them
         conn.execute(update(cases).where(cases.c.case_id == case.case_id).values(
             last_hash=chain_hash(GENESIS_HASH, text), snapshot=json.dumps({**snapshot, "v": 9, "opened": text, "installments": rows})))

@@ -11,6 +11,7 @@ import models.audit
 from models.audit import verify
 from models.store import CaseStore
 from models.tables import cases, events
+from states.snapshot import packed, record_of
 from tests.integration.builders import advance, book, disable_event_triggers, pay
 
 
@@ -24,8 +25,8 @@ def test_verify_in_two_processes_finds_exactly_what_one_process_finds(store: Cas
         disable_event_triggers(conn)
         conn.execute(update(events).where(events.c.case_id == ids[1], events.c.seq == 3).values(business_date=date(2024, 1, 1)))
         conn.execute(update(cases).where(cases.c.case_id == ids[3]).values(total_paid_fen=1))
-        snapshot = json.loads(conn.execute(cases.select().where(cases.c.case_id == ids[4])).mappings().one()["snapshot"])
-        conn.execute(update(cases).where(cases.c.case_id == ids[4]).values(snapshot=json.dumps({**snapshot, "charged": "9.99"})))
+        snapshot = record_of(json.loads(conn.execute(cases.select().where(cases.c.case_id == ids[4])).mappings().one()["snapshot"]), ids[4])
+        conn.execute(update(cases).where(cases.c.case_id == ids[4]).values(snapshot=json.dumps(packed({**snapshot, "charged": "9.99"}))))
     monkeypatch.setattr(models.audit, "VERIFY_CHUNK", 2)  # 5 cases: three chunks over two processes
     one, progress = verify(store.engine, workers=1), []
     two = verify(store.engine, workers=2, on_progress=progress.append)

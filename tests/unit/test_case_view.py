@@ -111,7 +111,7 @@ def test_a_v4_snapshot_loads_with_no_credit_reporting_state():
 def test_the_collector_fields_survive_a_snapshot_and_a_replay():
     case = collector_case()
     snapshot = json.loads(json.dumps(case.snapshot()))
-    assert snapshot["v"] == SNAPSHOT_VERSION == 10
+    assert snapshot["v"] == SNAPSHOT_VERSION == 11
     restored = CollectionCase.from_snapshot(snapshot, case.terms)
     assert restored.snapshot() == case.snapshot()
     assert restored.view(day(12), POLICY) == CollectionCase.replay(case.log).view(day(12), POLICY) == case.view(day(12), POLICY)

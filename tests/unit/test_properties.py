@@ -22,6 +22,7 @@ from states.events import ChargesAccrued, PaymentReceived, StageChanged
 from states.lifecycle import Stage, edge_exists
 from states.money import DayCount
 from states.schedule import RepaymentMethod, ScheduleInterest
+from states.snapshot import packed, unpacked
 from tests.unit.conftest import POLICY, D, LoggedCase, TracedCase, loan, pause_cmd, payment_cmd, promise_cmd, stored
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -164,6 +165,9 @@ def test_replay_and_snapshots_reproduce_the_live_case_at_every_version(terms, pl
         restored = CollectionCase.from_snapshot(json.loads(json.dumps(snapshot)), events[0])  # (d)
         assert restored.projection() == projection
         assert restored.snapshot() == snapshot
+        stored_row = json.loads(json.dumps(packed(snapshot)))  # as the store keeps it (v11)
+        assert unpacked(stored_row, case.case_id) == snapshot
+        assert CollectionCase.from_snapshot(stored_row, events[0]).snapshot() == snapshot
     picks = data.draw(st.lists(st.integers(1, len(events)), min_size=1, max_size=4)) + [len(events)]
     for k in picks:
         _version, projection, snapshot = case.states[k - 1]

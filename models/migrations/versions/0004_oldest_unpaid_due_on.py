@@ -37,6 +37,8 @@ STALE = ("dpd", "bucket", "classification")
 def _oldest_unpaid(snapshot_text: str, opening_payload: str | None) -> str | None:
     """The due date of the first installment not paid in full, from a stored snapshot."""
     snapshot = json.loads(snapshot_text)
+    if isinstance(snapshot, list):  # v11 on, packed: [version, case version, stage, installments, ...]
+        snapshot = {"installments": snapshot[3]}
     if "opened" in snapshot:
         schedule = json.loads(snapshot["opened"])["payload"]["schedule"]
     else:  # v10 on: the opening event row's
