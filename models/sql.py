@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timezone
 from typing import Any, TypeVar
@@ -49,7 +50,14 @@ def executemany_rows(
     profiled for issue 13). SQLite's paramstyle; returns the rows affected."""
     keys = [key for key, _ in binds]
     processors = _bind_processors(conn.dialect, tuple(column for _, column in binds))
-    params = [tuple(row[k] if p is None else p(row[k]) for k, p in zip(keys, processors)) for row in rows]
+    values_of = operator.itemgetter(*keys) if len(keys) > 1 else (lambda row: (row[keys[0]],))
+    converting = [(index, _remembering(process)) for index, process in enumerate(processors) if process is not None]
+    params = []
+    for row in rows:
+        values = list(values_of(row))
+        for index, process in converting:
+            values[index] = process(values[index])
+        params.append(tuple(values))  # SQLAlchemy passes a list of tuples to the driver
     if not params:
         return 0
     return conn.exec_driver_sql(sql, params).rowcount
@@ -57,4 +65,40 @@ def executemany_rows(
 
 @functools.lru_cache(maxsize=64)
 def _bind_processors(dialect: Dialect, columns: tuple[Column, ...]) -> tuple[Callable[[Any], Any] | None, ...]:
-    return tuple(column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns)
+    return tuple(_iso_dates(column.type.dialect_impl(dialect).bind_processor(dialect)) for column in columns)
+
+
+_SAMPLE_DATES = (date(1, 1, 1), date(999, 12, 31), date(2024, 2, 29), date(9999, 12, 31))
+
+
+def _iso_dates(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """A processor that writes dates as ``date.isoformat`` does (SQLite's DATE, 1.3 us a value) as
+    ``isoformat`` itself (0.1 us) for a plain date, the processor for anything else."""
+    if process is None:
+        return None
+    try:
+        same = all(process(day) == day.isoformat() for day in _SAMPLE_DATES)
+    except Exception:  # noqa: BLE001 - a processor for another kind of value
+        same = False
+    if not same:
+        return process
+
+    def iso(value: Any) -> Any:
+        return value.isoformat() if type(value) is date else process(value)
+
+    return iso
+
+
+def _remembering(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``process`` giving the same object's result again without calling it: a batch's rows share
+    their dates and their instant (each bind costs 0.5-1.3 us on SQLite). The values are immutable."""
+    last_in: Any = object()
+    last_out: Any = None
+
+    def remembered(value: Any) -> Any:
+        nonlocal last_in, last_out
+        if value is not last_in:
+            last_in, last_out = value, process(value)
+        return last_out
+
+    return remembered

@@ -36,3 +36,32 @@ def test_the_close_writes_the_column_text_sqlalchemy_would_write(store: CaseStor
     assert [r[3] for r in raw] == [bytes.fromhex(e["hash"]) for e in written] and all(len(r[3]) == 32 for r in raw)
     assert raw_case[:3] == (row["accrued_through"].isoformat(), row["next_review_on"].isoformat(), int(row["stuck"]))
     assert raw_case[3] == row["version"] == written[-1]["seq"]
+
+
+def test_the_driver_binds_give_sqlalchemys_text_for_every_value_of_a_date_or_hash(tmp_path):
+    from sqlalchemy import Column, Date, Integer, MetaData, Table, insert
+
+    from models.db import make_engine
+    from models.sql import executemany_rows
+    from models.tables import HashBytes
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'binds.db'}")
+    table = Table("binds", MetaData(), Column("n", Integer, primary_key=True), Column("day", Date, nullable=True),
+                  Column("digest", HashBytes, nullable=True))
+    table.create(engine)
+    day = date(2024, 2, 29)
+    values = [day, day, date(1, 1, 1), date(9999, 12, 31), datetime(2024, 3, 1, 23, 59, tzinfo=timezone.utc), None, day]
+    digests = ["ab" * 32, "ab" * 32, None, "0" * 64, "cd" * 32, None, "ab" * 32]
+    rows = [{"n": n, "day": v, "digest": d} for n, (v, d) in enumerate(zip(values, digests))]
+    with engine.begin() as conn:
+        executemany_rows(conn, "INSERT INTO binds (n, day, digest) VALUES (?, ?, ?)",
+                         [("n", table.c.n), ("day", table.c.day), ("digest", table.c.digest)], rows)
+        conn.execute(insert(table), [{**row, "n": row["n"] + 100} for row in rows])
+        raw = conn.exec_driver_sql("SELECT n, day, digest FROM binds ORDER BY n").all()
+    by_driver, by_sqlalchemy = raw[: len(rows)], raw[len(rows):]
+    assert [r[1:] for r in by_driver] == [r[1:] for r in by_sqlalchemy]
+    assert by_driver[4][1] == "2024-03-01" and by_driver[5][1:] == (None, None)  # a datetime: its date, as SQLAlchemy writes it
+    with engine.begin() as conn, pytest.raises(ValueError, match="not a sha256 digest in lowercase hex"):
+        executemany_rows(conn, "INSERT INTO binds (n, digest) VALUES (?, ?)", [("n", table.c.n), ("digest", table.c.digest)],
+                         [{"n": 50, "digest": "AB" * 32}])
+    engine.dispose()
