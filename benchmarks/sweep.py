@@ -389,6 +389,7 @@ def flow_close(day: date, batch: int) -> tuple[float, float, int]:
     report included), the seconds of its close inside (``close_business_day``, timed here), cases advanced.
     Prints where the rest went."""
     from flows import daily
+    from flows.local_server import local_mode_heartbeats_off
 
     parts = ("close_business_day", "publish_call_lists", "seal", "daily_report")
     timed = dict.fromkeys(parts, 0.0)
@@ -407,7 +408,8 @@ def flow_close(day: date, batch: int) -> tuple[float, float, int]:
         setattr(daily, name, timer(name, function))
     try:
         began = time.perf_counter()
-        state = daily.advance_portfolio(business_date=day, batch_size=batch, return_state=True)
+        with local_mode_heartbeats_off():  # as `collectflow advance` runs it in local mode
+            state = daily.advance_portfolio(business_date=day, batch_size=batch, return_state=True)
         seconds = time.perf_counter() - began
     finally:
         for name, function in originals.items():
@@ -436,6 +438,7 @@ def naive_prefect_close(case_ids: list[str], day: date) -> float:
     from prefect import flow, task
 
     from flows import runtime
+    from flows.local_server import local_mode_heartbeats_off
     from states.case import CollectionCase
 
     @task(name="naive-advance-case")
@@ -452,7 +455,8 @@ def naive_prefect_close(case_ids: list[str], day: date) -> float:
 
     naive([])  # Prefect's start-up is not the naive close's cost
     began = time.perf_counter()
-    written = naive(case_ids)
+    with local_mode_heartbeats_off():  # as the flow close above
+        written = naive(case_ids)
     seconds = time.perf_counter() - began
     if not written:
         raise RuntimeError("the naive close wrote no event: its cases were not due")

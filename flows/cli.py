@@ -156,7 +156,7 @@ def advance(
     """Run the daily close flow (advance-portfolio) in Prefect's local mode, or help a running close (--worker)."""
     from flows.daily import advance_portfolio, dates_to_close
 
-    from flows.local_server import die_with_this_process
+    from flows.local_server import die_with_this_process, local_mode_heartbeats_off
 
     business_date = parse_date(on, "--date")
     dates_to_close(None, business_date, current_app().today())  # refuse a future date before Prefect starts
@@ -164,7 +164,8 @@ def advance(
         _help_close(business_date, as_json)
         return
     die_with_this_process()  # a killed advance leaves no Prefect server behind
-    state = advance_portfolio(business_date=business_date, batch_size=batch_size, return_state=True)
+    with local_mode_heartbeats_off():
+        state = advance_portfolio(business_date=business_date, batch_size=batch_size, return_state=True)
     data = state.result(raise_on_failure=False)
     summary = getattr(data, "summary", data)  # a failed run carries StuckCases(summary)
     summary = summary if isinstance(summary, dict) else {}
@@ -229,13 +230,13 @@ def demo(
 
     from flows import demo as demo_flow
     from flows import runtime
-    from flows.local_server import die_with_this_process
+    from flows.local_server import die_with_this_process, local_mode_heartbeats_off
 
     die_with_this_process()  # a killed demo leaves no Prefect server behind
     console.print(f"[bold]collectflow demo[/]: {size:,} loans, {days} business days from {first}, seed {seed}")
     console.print("Starting Prefect in local mode (a temporary server; 10-30 s on a small machine) ...")
     began = time.monotonic()
-    with report.progress(console) as bar:
+    with report.progress(console) as bar, local_mode_heartbeats_off():
         task_id = bar.add_task("closing business days", total=days)
         result = demo_flow.run_demo(
             size=size, days=days, start=first, seed=seed, on_day_closed=lambda n, _total: bar.update(task_id, completed=n)

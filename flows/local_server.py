@@ -8,6 +8,13 @@ the kernel send the server SIGTERM when its parent dies (Linux
 ``PR_SET_PDEATHSIG``), by handing Prefect's server module a ``subprocess``
 whose ``Popen`` sets that in the child. Nothing else changes, and on systems
 without ``prctl`` it does nothing.
+
+Flow-run heartbeats let a Prefect server mark a run crashed when its process
+vanishes. In local mode the temporary server ends with the command, so no one
+reads them, and each flow run's end waits up to a second for the heartbeat
+thread, which sleeps in whole seconds (Prefect 3.9's ``_send_heartbeats``):
+``local_mode_heartbeats_off`` turns them off for one command's runs when no
+``PREFECT_API_URL`` is set. Against a server they stay as configured.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ import signal
 import subprocess
 import sys
 import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 PR_SET_PDEATHSIG = 1
 
@@ -43,3 +52,19 @@ def die_with_this_process() -> None:
     shim.__dict__.update(subprocess.__dict__)
     shim.Popen = _Popen
     prefect_server.subprocess = shim
+
+
+@contextmanager
+def local_mode_heartbeats_off() -> Iterator[None]:
+    """Within: no flow-run heartbeats when Prefect runs in local mode (no API URL); otherwise nothing changes."""
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
