@@ -149,7 +149,10 @@ class Queries:
         listed = []
         with self.engine.connect() as conn:
             for row in conn.execution_options(yield_per=2_000).execute(query).mappings():
-                last = record_of(json.loads(row["snapshot"]), row["case_id"]).get("last_contact")
+                try:
+                    last = record_of(json.loads(row["snapshot"]), row["case_id"]).get("last_contact")
+                except Exception:  # noqa: BLE001 - a snapshot is a cache: an unreadable one shows no last contact (verify names it)
+                    last = None
                 at = datetime.fromisoformat(last[0]) if last else None
                 listed.append(ListedCase(projection_from_row(row), at, row["stuck"]))
         return listed

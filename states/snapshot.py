@@ -46,8 +46,9 @@ snapshots are read back for ever, so the format only grows by versions:
   case row has it); the components of ``principal_days`` and ``computed`` by
   their event codes; values equal to a new case's left out from the end. Read
   back (``unpacked``) it is the v10 record again, so ``snapshot()`` and every
-  reader of it are unchanged, and a stored v10 record reads as v11. About 40 %
-  of a v10 snapshot's bytes were keys.
+  reader of it are unchanged, and a stored v10 record reads as v11. About 60 %
+  of a v10 snapshot's bytes were keys and a new case's values (904 -> 333
+  bytes a case on a million-case store).
 
 The domain keeps no cache: a loaded case holds its own opening event and
 nothing else outlives it.

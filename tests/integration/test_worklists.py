@@ -38,6 +38,19 @@ def test_the_portfolio_lists_dpd_as_of_the_date_asked_not_as_of_the_last_review(
         case_list(app, as_of, stage="calling")
 
 
+def test_a_snapshot_that_cannot_be_read_leaves_the_case_listed_without_its_last_contact(desk):
+    from sqlalchemy import update
+
+    from models.tables import cases
+
+    app, ids = desk
+    as_of = FIRST_DUE + timedelta(days=45)
+    before = case_list(app, as_of, stage="phone")
+    with app.store.engine.begin() as conn:
+        conn.execute(update(cases).where(cases.c.case_id == ids[1]).values(snapshot="[12, 1]"))  # a later version's
+    assert case_list(app, as_of, stage="phone") == before  # never contacted: no last contact either way
+
+
 def test_the_call_list_holds_the_phone_cases_in_calling_order(desk):
     app, ids = desk
     calls = call_list(app, FIRST_DUE + timedelta(days=11))
