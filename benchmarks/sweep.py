@@ -8,10 +8,11 @@ missed the day before), then measures, in this one process:
 
 - the close of that date through the same code the daily flow runs per batch
   (``flows.handlers.cases.advance_batch``), cases per second, and peak RSS;
-- the raw floor on SQLite: plain ``sqlite3`` doing the same I/O in one
-  transaction (read the N snapshot rows with each case's opening event row,
-  re-read their versions, append as many events of the payloads' mean size,
-  update the N case rows), and the close's ratio to it;
+- the raw floor: plain ``sqlite3`` doing the same I/O in one transaction
+  (read the N snapshot rows with each case's opening event row, re-read
+  their versions, append as many events of the payloads' mean size, update
+  the N case rows), on PostgreSQL plain psycopg (the events by COPY, the case
+  rows by ``UPDATE ... FROM unnest``), and the close's ratio to it;
 - a naive baseline on M cases in the same state on the same date, half of
   them each in a Prefect task of its own (one task and one state machine per
   case: replayed from all its events, advanced, saved in its own
@@ -44,6 +45,7 @@ No threshold is asserted: these machines are noisy, so compare ratios from one r
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import resource
@@ -114,6 +116,46 @@ def raw_floor(path: Path, case_ids: list[str], events_written: int, payload_byte
     return seconds
 
 
+def raw_floor_postgresql(url: str, case_ids: list[str], events_written: int, payload_bytes: int) -> float:
+    """Seconds plain psycopg takes for the close's I/O on PostgreSQL, in one transaction, on a copy of
+    the table shapes: the same reads as ``raw_floor``, the events by COPY, the case rows by one
+    ``UPDATE ... FROM unnest(...)`` a chunk."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    per_case = max(1, events_written // len(case_ids))
+    payload = "x" * payload_bytes
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("CREATE TABLE floor_events (case_id text, seq integer, payload text, hash bytea, PRIMARY KEY (case_id, seq))")
+        conn.execute("CREATE TABLE floor_cases AS SELECT case_id, version, snapshot, last_hash FROM cases")
+        conn.execute("CREATE UNIQUE INDEX floor_cases_id ON floor_cases (case_id)")
+        conn.commit()
+        began = time.perf_counter()
+        for start in range(0, len(case_ids), 1000):
+            chunk = case_ids[start : start + 1000]
+            snapshots = conn.execute(
+                "SELECT f.case_id, f.snapshot, e.payload FROM floor_cases f LEFT JOIN events e ON e.case_id = f.case_id "
+                "AND e.seq = 1 WHERE f.case_id = ANY(%s)",
+                (chunk,),
+            ).fetchall()
+            for _, text, opening in snapshots:
+                json.loads(text)
+                json.loads(opening)
+            conn.execute("SELECT case_id, version FROM floor_cases WHERE case_id = ANY(%s) FOR UPDATE", (chunk,)).fetchall()
+            with conn.cursor().copy("COPY floor_events (case_id, seq, payload, hash) FROM STDIN") as copy:
+                for case_id in chunk:
+                    for seq in range(1, per_case + 1):
+                        copy.write_row((case_id, seq, payload, bytes(32)))
+            conn.execute(
+                "UPDATE floor_cases f SET version = f.version + 1, snapshot = t.snapshot "
+                "FROM unnest(%s::text[], %s::text[]) AS t(case_id, snapshot) WHERE f.case_id = t.case_id",
+                ([cid for cid, _, _ in snapshots], [text for _, text, _ in snapshots]),
+            )
+        conn.commit()
+        return time.perf_counter() - began
+
+
 def fresh_store(database: str | None, workdir: Path, name: str) -> str:
     """The URL of a new empty store: a SQLite file in ``workdir``, or a new schema of the PostgreSQL ``database``."""
     if database is None or database.startswith("sqlite"):
@@ -124,9 +166,18 @@ def fresh_store(database: str | None, workdir: Path, name: str) -> str:
 
     url = database_url(database)
     schema = f"sweep_{name}_{os.getpid()}_{int(time.time())}"
-    with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True) as conn:
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
+    atexit.register(_drop_schema, conninfo, schema)  # the benchmark leaves nothing in the database
     return url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+
+
+def _drop_schema(conninfo: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def parallel_close(database: str | None, workdir: Path, n: int, workers: int, batch: int) -> dict[int, float]:
@@ -202,7 +253,7 @@ def main() -> None:
         print(f"{args.workers} processes / 1 process, wall, {label}: {walls[1]:.1f} s / {walls[args.workers]:.1f} s = {speedup:.2f}x", flush=True)
         print(json.dumps({"cases": args.cases, "workers": args.workers, "parallel_speedup": round(speedup, 2), "database": label}))
         return
-    url = args.database or f"sqlite:///{workdir / 'sweep.db'}"
+    url = fresh_store(args.database, workdir, "sweep")  # on PostgreSQL a schema of its own, as the parallel figure's
     os.environ["COLLECTFLOW_DATABASE_URL"] = url
     os.environ.setdefault("COLLECTFLOW_DATA_DIR", str(workdir / "data"))
     os.environ.setdefault("COLLECTFLOW_KEY_DIR", str(workdir / "keys"))
@@ -237,12 +288,15 @@ def main() -> None:
     rss = peak_rss_mb()
     print(f"close: {len(ids):,} cases, {events_written:,} events in {close_s:.1f} s = {len(ids) / close_s:,.0f} cases/s; peak RSS {rss:.0f} MiB", flush=True)
 
-    floor_s = floor_ratio = None
+    payload_bytes = _avg_payload(engine, DUE_DAY)
     if url.startswith("sqlite"):
-        payload_bytes = _avg_payload(engine, DUE_DAY)
         floor_s = raw_floor(Path(url.removeprefix("sqlite:///")), ids, events_written, payload_bytes)
-        floor_ratio = close_s / floor_s
-        print(f"raw floor (plain sqlite3, same I/O): {floor_s:.2f} s; the close is {floor_ratio:.1f}x the floor", flush=True)
+        floor_name = "plain sqlite3"
+    else:
+        floor_s = raw_floor_postgresql(url, ids, events_written, payload_bytes)
+        floor_name = "plain psycopg, COPY and UPDATE ... FROM"
+    floor_ratio = close_s / floor_s
+    print(f"raw floor ({floor_name}, same I/O): {floor_s:.2f} s; the close is {floor_ratio:.1f}x the floor", flush=True)
 
     flow_ratio = flow_total_ratio = flow_s = startup_s = None
     flow_n = n if args.flow_cases is None else args.flow_cases
