@@ -41,8 +41,8 @@ from models.audit_rows import RowFinding, verify_borrowers, verify_business_days
 from models import report_totals, roll_rates
 from models.errors import StoreError
 from models.findings import Finding, VerifyReport
-from models.recorder import event_mac
-from models.store import CaseStore, chain_hash, event_from_row, stored_canonical_json
+from models.recorder import event_mac, recomputed_hash
+from models.store import CaseStore, event_from_row
 from models.tables import (
     GENESIS_HASH,
     cases,
@@ -381,7 +381,7 @@ def check_case(
             gap = f"seq {missing} missing" if seq > expected_seq else "out of order"
             found(seq, f"expected seq {expected_seq}, found {seq} ({gap})")
         payloads.append(parse_json(event["payload"]))
-        recomputed = chain_hash(prev_hash, stored_canonical_json(**_envelope_columns(event), parsed=payloads[-1]))
+        recomputed = recomputed_hash(prev_hash, event["hash"], _envelope_columns(event), payloads[-1])
         if recomputed != event["hash"] and seq != expected_seq:
             found(seq, f"hash {event['hash'][:12]}… does not link to the event before it ({prev_hash[:12]}…)")
         elif recomputed != event["hash"]:

@@ -246,3 +246,18 @@ def test_an_edited_loan_row_is_found_by_verify(portfolio):
     found = [str(f) for f in verify(portfolio.engine).findings]
     assert f"case {TARGET} seq 1: loans row annual_rate: 0.36, but the case was opened with 0.18" in found
     assert f"case {TARGET} seq 1: loans row terms do not match its terms hash: edited" in found
+
+
+def test_an_events_hash_is_recomputed_from_its_text_as_stored_or_else_its_canonical_form():
+    from models.recorder import chain_hash, recomputed_hash, stored_canonical_json
+
+    columns = {"case_id": "C-1", "seq": 2, "type": "CaseReviewed", "business_date": date(2026, 3, 2), "actor": "system",
+               "schema_version": 1, "payload": '{"dpd":3,"next_review_on":"2026-03-03"}'}
+    prev = "ab" * 32
+    stored = chain_hash(prev, stored_canonical_json(**columns))
+    assert recomputed_hash(prev, stored, columns) == stored  # the text this code writes: canonical already
+    spaced = {**columns, "payload": '{"next_review_on": "2026-03-03", "dpd": 3}'}  # another writer's spelling
+    assert recomputed_hash(prev, stored, spaced) == stored  # the chain hashes the canonical form
+    edited = {**columns, "payload": '{"dpd":30,"next_review_on":"2026-03-03"}'}
+    assert recomputed_hash(prev, stored, edited) != stored
+    assert recomputed_hash("cd" * 32, stored, columns) != stored  # another link
