@@ -24,7 +24,7 @@ from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, u
 
 from models.errors import ConcurrencyError, StoreError
 from models.report_totals import ReportTotals, case_at_start
-from models.sql import executemany_rows
+from models.sql import copy_rows, executemany_rows
 from models.tables import (
     PlacementRows,
     agencies,
@@ -119,6 +119,8 @@ _EVENT_COLUMNS = tuple(events.c)
 _INSERT_EVENTS_SQLITE = "INSERT INTO events ({}) VALUES ({})".format(
     ", ".join(f'"{c.name}"' for c in _EVENT_COLUMNS), ", ".join("?" * len(_EVENT_COLUMNS))
 )
+_COPY_EVENTS = "COPY events ({}) FROM STDIN".format(", ".join(f'"{c.name}"' for c in _EVENT_COLUMNS))  # PostgreSQL
+_EVENT_BINDS = tuple((c.name, c) for c in _EVENT_COLUMNS)
 
 
 @dataclass
@@ -135,8 +137,8 @@ class EventRows:
     def insert(self, conn: Connection) -> None:
         """Insert them all (inside the caller's transaction, with the case rows)."""
         if conn.dialect.name == "sqlite" and self.events:
-            executemany_rows(conn, _INSERT_EVENTS_SQLITE, [(c.name, c) for c in _EVENT_COLUMNS], self.events)
-        elif self.events:
+            executemany_rows(conn, _INSERT_EVENTS_SQLITE, _EVENT_BINDS, self.events)
+        elif self.events and not (conn.dialect.name == "postgresql" and copy_rows(conn, _COPY_EVENTS, _EVENT_BINDS, self.events)):
             conn.execute(insert(events), self.events)
         if self.payments:
             conn.execute(insert(payments), self.payments)

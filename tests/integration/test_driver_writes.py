@@ -65,3 +65,47 @@ def test_the_driver_binds_give_sqlalchemys_text_for_every_value_of_a_date_or_has
         executemany_rows(conn, "INSERT INTO binds (n, digest) VALUES (?, ?)", [("n", table.c.n), ("digest", table.c.digest)],
                          [{"n": 50, "digest": "AB" * 32}])
     engine.dispose()
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_events_copied_into_postgresql_are_the_rows_an_insert_writes(store: CaseStore, monkeypatch):
+    import models.recorder
+    from models.db import make_engine, upgrade
+    from models.store import CaseStore as Store
+
+    def history(into: CaseStore) -> None:
+        ids = book(into, 3)
+        advance(into, ids, date(2024, 4, 1))
+        pay(into, ids[0], "500.00", date(2024, 4, 2), "BANK-1")
+        advance(into, ids, date(2024, 5, 1))
+
+    copies = []
+    real_copy = models.recorder.copy_rows
+    monkeypatch.setattr(models.recorder, "copy_rows", lambda *a: copies.append(1) or real_copy(*a))
+    history(store)  # the events by COPY
+    assert copies
+    columns = [c for c in events.c if c.name != "recorded_at"]
+    with store.engine.connect() as conn:
+        copied = conn.execute(select(*columns).order_by(events.c.case_id, events.c.seq)).all()
+        raw = conn.exec_driver_sql("SELECT business_date, recorded_at, hash, mac FROM events ORDER BY case_id, seq").all()
+    assert {(type(r[0]), type(r[1]), type(r[2]), r[3]) for r in raw} == {(date, datetime, bytes, None)}  # timestamptz, bytea
+    assert all(abs(r[1] - datetime.now(timezone.utc)) < timedelta(hours=1) and len(r[2]) == 32 for r in raw)
+
+    url = store.engine.url.update_query_dict({"options": store.engine.url.query["options"] + "_ins"})
+    schema = url.query["options"].removeprefix("-csearch_path=")
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    other = make_engine(url)
+    try:
+        upgrade(other)
+        monkeypatch.setattr(models.recorder, "copy_rows", lambda *a: False)  # as another driver: INSERT
+        inserted_store = Store(other)
+        history(inserted_store)
+        with other.connect() as conn:
+            inserted = conn.execute(select(*columns).order_by(events.c.case_id, events.c.seq)).all()
+        assert copied == inserted and len(copied) > 10
+        assert inserted_store.digest() == store.digest()
+    finally:
+        other.dispose()
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
