@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
-from models.booking import terms_hash
+from models.booking import record_hash, terms_hash
 from models.borrowers import booked_terms
 from models.crypto import Keyring
 from models.audit_rows import RowFinding, verify_borrowers, verify_business_days
@@ -66,7 +66,7 @@ from states.payload_codecs import decode_schedule
 from states.explain import ChargeLine, TimelineRow, describe, explain, timeline_of
 from states.money import from_fen, to_fen
 from states.errors import UserError
-from states.loan import LoanTerms
+from states.loan import LoanTerms, record_value
 from states.schedule import Installment
 from states.policy import CollectionPolicy
 from states.snapshot import SNAPSHOT_VERSION, decode_opening_event, record_of
@@ -303,12 +303,13 @@ def check_terms(case_id: str, history: Sequence[Mapping[str, Any]], loan_row: Ma
     for name, value in booked.items():
         if name in opened and _plain_term(opened[name]) != _plain_term(value):
             findings.append(Finding(case_id, 1, f"loans row {name}: {_plain_term(value)}, but the case was opened with {opened[name]}"))
-    try:
+    plan = decode_schedule(opened["schedule"]) if opened.get("plan_imported") else None  # the case's own plan
+    if record_hash({name: record_value(value) for name, value in booked.items()}, plan) == loan_row["terms_hash"]:
+        return findings  # the row holds the terms its hash was made of: no need to rebuild them (and a schedule)
+    try:  # which it is: terms no longer valid, or edited
         terms = LoanTerms.from_record(booked)
-        if opened.get("plan_imported"):  # the plan is the one the case was opened with
-            terms = terms.with_plan(tuple(
-                Installment(i.number, i.due_on, i.principal, i.interest) for i in decode_schedule(opened["schedule"])
-            ))
+        if plan is not None:
+            terms = terms.with_plan(tuple(Installment(i.number, i.due_on, i.principal, i.interest) for i in plan))
         rehashed = terms_hash(terms)
     except UserError as exc:
         return [*findings, Finding(case_id, 1, f"loans row does not hold valid terms: {exc}")]

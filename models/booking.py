@@ -34,18 +34,20 @@ from states.money import to_fen
 def terms_hash(terms: LoanTerms) -> str:
     """sha256 of the contract terms (a computed schedule is derived from them, so it is left out; a plan
     as imported is in)."""
-    return hashlib.sha256(canonical_json(_terms_record(terms)).encode("utf-8")).hexdigest()
+    return record_hash(terms.record(), terms.schedule if terms.plan_imported else None)
 
 
-def _terms_record(terms: LoanTerms) -> dict[str, Any]:
-    record = terms.record()
+def record_hash(record: Mapping[str, Any], plan: Sequence[Any] | None = None) -> str:
+    """``terms_hash`` of terms given as ``LoanTerms.record()`` writes them and, for a plan as imported,
+    its installments (``number``, ``due_on``, ``principal``, ``interest``)."""
+    record = dict(record)
     # Loans booked before schedule_interest existed were all actual_days and hashed without it:
     # leaving that value out keeps their hashes (and verify) as they were.
     if record.get("schedule_interest") == "actual_days":
         del record["schedule_interest"]
-    if terms.plan_imported:  # a plan as imported is part of the contract: another plan is other terms
-        record["plan"] = [[i.number, i.due_on.isoformat(), str(i.principal), str(i.interest)] for i in terms.schedule]
-    return record
+    if plan is not None:  # a plan as imported is part of the contract: another plan is other terms
+        record["plan"] = [[i.number, i.due_on.isoformat(), str(i.principal), str(i.interest)] for i in plan]
+    return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
 
 
 

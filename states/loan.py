@@ -161,7 +161,7 @@ class LoanTerms:
 
     def record(self) -> dict[str, str | int | bool]:
         """The terms as plain JSON values: amounts, rates and dates as text, vocabularies by value."""
-        return {name: _plain(getattr(self, name)) for name in TERM_FIELDS}
+        return {name: record_value(getattr(self, name)) for name in TERM_FIELDS}
 
     @classmethod
     def from_record(cls, record: Mapping[str, object]) -> LoanTerms:
@@ -198,7 +198,8 @@ def term_value(name: str, value: object) -> Any:
     return kind(value)
 
 
-def _plain(value: object) -> str | int | bool:
+def record_value(value: object) -> str | int | bool:
+    """A term's value as ``LoanTerms.record()`` writes it."""
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, Decimal):

@@ -261,3 +261,34 @@ def test_an_events_hash_is_recomputed_from_its_text_as_stored_or_else_its_canoni
     edited = {**columns, "payload": '{"dpd":30,"next_review_on":"2026-03-03"}'}
     assert recomputed_hash(prev, stored, edited) != stored
     assert recomputed_hash("cd" * 32, stored, columns) != stored  # another link
+
+
+@pytest.mark.parametrize("kind", ["computed", "actual_days", "plan"])
+def test_a_loans_row_rehashes_to_its_terms_hash_from_its_own_values(store, kind):
+    """verify rehashes each loans row from its values (``record_hash``) and rebuilds its terms only
+    when that does not give the stored hash: for rows this code books, it always does."""
+    from dataclasses import replace as changed
+
+    from sqlalchemy import select as select_rows
+
+    from models.booking import record_hash
+    from models.borrowers import booked_terms
+    from models.tables import loans
+    from states.caps import DEFAULT_LPR_TABLE
+    from states.case import CollectionCase
+    from states.loan import record_value
+    from states.schedule import ScheduleInterest
+    from tests.integration.builders import case_id, terms
+
+    loan = terms(7)
+    if kind == "actual_days":
+        loan = changed(loan, schedule_interest=ScheduleInterest.ACTUAL_DAYS)
+    if kind == "plan":
+        loan = loan.with_plan(tuple(changed(i, interest=i.interest + 1) for i in loan.schedule))
+    case, opening = CollectionCase.open(case_id(7), loan, DEFAULT_LPR_TABLE)
+    store.add_cases([(loan, case, opening)])
+    with store.engine.connect() as conn:
+        row = conn.execute(select_rows(loans)).mappings().one()
+    plan = case.terms.schedule if kind == "plan" else None
+    assert record_hash({k: record_value(v) for k, v in booked_terms(row).items()}, plan) == row["terms_hash"]
+    assert verify(store.engine).ok
