@@ -98,12 +98,15 @@ def copy_rows(conn: Connection, sql: str, binds: Sequence[tuple[str, Column]], r
     columns of ``binds``, in order) inside the connection's transaction, each value through its
     column's bind processor as ``executemany_rows`` does. False (nothing written) on another driver."""
     cursor = conn.connection.dbapi_connection.cursor()
-    if not hasattr(cursor, "copy"):
-        return False
-    with cursor.copy(sql) as copy:
-        for values in _driver_values(conn, binds, rows):
-            copy.write_row(values)
-    return True
+    try:
+        if not hasattr(cursor, "copy"):
+            return False
+        with cursor.copy(sql) as copy:
+            for values in _driver_values(conn, binds, rows):
+                copy.write_row(values)
+        return True
+    finally:
+        cursor.close()
 
 
 def _remembering(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
