@@ -21,6 +21,7 @@ balances after the event, found by applying the events one by one.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import itertools
 import multiprocessing
@@ -140,8 +141,9 @@ def verify(
                     yield chunk
 
             processes = _verify_processes(conn, workers, None if case_ids is None else len(case_ids))
+            totals: list[Finding] | None = None  # the reports' totals against the events: the whole store only
             if processes > 1:
-                _verify_in_processes(engine, conn, chunks(), report, chain_key, processes, on_progress)
+                totals = _verify_in_processes(engine, conn, chunks(), report, chain_key, processes, on_progress, case_ids is None)
             else:
                 for chunk in chunks():
                     _verify_chunk(conn, chunk, report, chain_key)
@@ -153,7 +155,7 @@ def verify(
                 _find_orphan_events(conn, report)
                 verify_business_days(conn, report)
                 if report.ok:  # totals over events that fail would only repeat their findings
-                    _check_report_totals(conn, report)
+                    report.findings.extend(_report_totals_findings(conn) if totals is None else totals)
     return report
 
 
@@ -179,12 +181,19 @@ def _verify_in_processes(
     chain_key: bytes | None,
     processes: int,
     on_progress: Callable[[int], None] | None,
-) -> None:
+    with_totals: bool = False,
+) -> list[Finding] | None:
     """Check the chunks in a pool of processes, merging their reports in chunk order.
 
     On PostgreSQL every worker reads the snapshot of this transaction
     (``pg_export_snapshot``), so all of them see one consistent store. At
     most two chunks per process are in flight: memory stays bounded.
+
+    ``with_totals``: one worker also compares the reports' totals with the
+    events (``_report_totals_findings``, a few scans of the whole events
+    table) while the others check chunks, and they are returned; ``verify``
+    reports them only if everything else holds, as it does when they run
+    after the cases.
     """
     snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one() if conn.dialect.name == "postgresql" else None
     url = engine.url.render_as_string(hide_password=False)
@@ -200,32 +209,46 @@ def _verify_in_processes(
 
     # spawned, not forked: a fork would copy this process's open connections and threads
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        totals = pool.submit(_report_totals_in_worker, url, snapshot) if with_totals else None  # first: the longest task
         for chunk in chunks:
             pending.append(pool.submit(_verify_chunk_in_worker, url, chunk, chain_key, snapshot))
             if len(pending) >= 2 * processes:
                 merge_oldest()
         while pending:
             merge_oldest()
+        return None if totals is None else totals.result()
 
 
 _WORKER_ENGINES: dict[str, Engine] = {}  # one engine per database in each worker process
 
 
-def _verify_chunk_in_worker(url: str, chunk: list[str], chain_key: bytes | None, snapshot: str | None) -> VerifyReport:
+@contextlib.contextmanager
+def _worker_transaction(url: str, snapshot: str | None) -> Iterator[Connection]:
+    """A read transaction of a worker process (on PostgreSQL, in the exported ``snapshot``)."""
     from models.db import make_engine
 
     engine = _WORKER_ENGINES.get(url)
     if engine is None:
         engine = _WORKER_ENGINES[url] = make_engine(url)
-    part = VerifyReport()
     with engine.connect() as conn:
         if snapshot is not None:
             conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
             if snapshot is not None:
                 conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            _verify_chunk(conn, chunk, part, chain_key)
+            yield conn
+
+
+def _verify_chunk_in_worker(url: str, chunk: list[str], chain_key: bytes | None, snapshot: str | None) -> VerifyReport:
+    part = VerifyReport()
+    with _worker_transaction(url, snapshot) as conn:
+        _verify_chunk(conn, chunk, part, chain_key)
     return part
+
+
+def _report_totals_in_worker(url: str, snapshot: str | None) -> list[Finding]:
+    with _worker_transaction(url, snapshot) as conn:
+        return _report_totals_findings(conn)
 
 
 def _verify_chunk(conn: Connection, chunk: Sequence[str], report: VerifyReport, chain_key: bytes | None = None) -> None:
@@ -269,18 +292,21 @@ def _verify_chunk(conn: Connection, chunk: Sequence[str], report: VerifyReport, 
                 report.findings.append(Finding(case_id, None, "no such case"))
 
 
-def _check_report_totals(conn: Connection, report: VerifyReport) -> None:
-    """The reports' totals tables against the events (``models.report_totals.differences``); run
-    once everything else verifies (the events they are checked against hold)."""
+def _report_totals_findings(conn: Connection) -> list[Finding]:
+    """The reports' totals tables against the events (``models.report_totals.differences``) and the
+    roll rates' kept counts; reported once everything else verifies (the events they are checked
+    against hold)."""
+    found: list[Finding] = []
     for table, key, problem in report_totals.differences(conn):
         problem = f"{problem} (collectflow db rebuild-totals refills the totals from the events)"
         if table == stage_moves.name and key:
             case_id, move = key.split(" ", 1)
-            report.findings.append(Finding(case_id, None, f"stage_moves {move}: {problem}"))
+            found.append(Finding(case_id, None, f"stage_moves {move}: {problem}"))
         else:
-            report.findings.append(RowFinding(f"{table} {key}".rstrip(), None, problem))
+            found.append(RowFinding(f"{table} {key}".rstrip(), None, problem))
     for key, problem in roll_rates.differences(conn):
-        report.findings.append(RowFinding(f"{roll_rate_memos.name} {key}", None, f"{problem} (collectflow db rebuild-totals drops it)"))
+        found.append(RowFinding(f"{roll_rate_memos.name} {key}", None, f"{problem} (collectflow db rebuild-totals drops it)"))
+    return found
 
 
 def _find_orphan_events(conn: Connection, report: VerifyReport) -> None:

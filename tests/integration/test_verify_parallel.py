@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 import models.audit
 from models.audit import verify
 from models.store import CaseStore
-from models.tables import cases, events
+from models.tables import cases, daily_event_counts, events
 from states.snapshot import packed, record_of
 from tests.integration.builders import advance, book, disable_event_triggers, pay
 
@@ -34,3 +34,20 @@ def test_verify_in_two_processes_finds_exactly_what_one_process_finds(store: Cas
     assert two.findings == one.findings
     assert (two.cases_checked, two.events_checked) == (one.cases_checked, one.events_checked) == (5, one.events_checked)
     assert progress == [2, 4, 5]
+
+
+def test_two_processes_report_the_totals_one_process_reports_and_only_when_the_cases_hold(store: CaseStore, monkeypatch):
+    ids = book(store, 5)
+    advance(store, ids, date(2024, 4, 1))
+    advance(store, ids, date(2024, 5, 1))
+    with store.engine.begin() as conn:
+        conn.execute(delete(daily_event_counts).where(daily_event_counts.c.type == "ChargesAccrued"))
+    monkeypatch.setattr(models.audit, "VERIFY_CHUNK", 2)  # the totals run in a worker beside three chunks
+    one, two = verify(store.engine, workers=1), verify(store.engine, workers=2)
+    assert [f for f in one.findings if "daily_event_counts" in str(f)], one.findings
+    assert two.findings == one.findings
+    with store.engine.begin() as conn:  # a case that fails: its events cannot be trusted, so no totals
+        conn.execute(update(cases).where(cases.c.case_id == ids[2]).values(total_paid_fen=1))
+    one, two = verify(store.engine, workers=1), verify(store.engine, workers=2)
+    assert one.failing_cases == [ids[2]] and not [f for f in one.findings if "daily_event_counts" in str(f)]
+    assert two.findings == one.findings
