@@ -61,11 +61,18 @@ def compose_canonical_json(
     spaces), without encoding the payload a second time: the store hashes
     every event it writes and verify re-hashes every event it reads.
     """
-    text = canonical_json
+    text = _string_json
     return (
         f'{{"actor":{text(actor)},"business_date":{text(business_date)},"case_id":{text(case_id)},'
         f'"payload":{payload_json},"schema_version":{int(schema_version)},"seq":{int(seq)},"type":{text(type)}}}'
     )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _string_json(value: str) -> str:
+    """``canonical_json`` of an envelope's text (a case id, a date, a type, an actor: each seen again
+    and again, by every event of its case or day)."""
+    return canonical_json(value)
 
 
 def to_json_value(value: Any) -> Any:
