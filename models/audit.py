@@ -408,7 +408,7 @@ def check_case(
             gap = f"seq {missing} missing" if seq > expected_seq else "out of order"
             found(seq, f"expected seq {expected_seq}, found {seq} ({gap})")
         payloads.append(parse_json(event["payload"]))
-        recomputed = recomputed_hash(prev_hash, event["hash"], _envelope_columns(event), payloads[-1])
+        recomputed = recomputed_hash(prev_hash, event["hash"], event, payloads[-1])
         if recomputed != event["hash"] and seq != expected_seq:
             found(seq, f"hash {event['hash'][:12]}… does not link to the event before it ({prev_hash[:12]}…)")
         elif recomputed != event["hash"]:
@@ -530,10 +530,6 @@ def _credit_report_differences(
                 if have[column] != value:
                     problems.append((want["seq"], f"credit report {month} {column}: stored {have[column]}, event gives {value}"))
     return problems
-
-
-def _envelope_columns(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: row[k] for k in ("case_id", "seq", "type", "business_date", "actor", "schema_version", "payload")}
 
 
 def _projection_differences(stored: CaseProjection, replayed: CaseProjection) -> list[tuple[str, Any, Any]]:

@@ -76,17 +76,19 @@ def stored_canonical_json(
 
 
 def recomputed_hash(prev_hash: str, stored_hash: str, columns: Mapping[str, Any], parsed: Any = None) -> str:
-    """The hash of a stored event recomputed from its columns (``stored_canonical_json``'s), chained from
-    ``prev_hash``: first over its payload text as stored, which this code writes canonical already, so
-    one hash settles it (no re-encoding); when that is not ``stored_hash``, over the canonical form of
-    the payload, which is what the chain hashes (a text written otherwise, or an edit)."""
+    """The hash of a stored event recomputed from its columns (``stored_canonical_json``'s; others in
+    ``columns``, such as its hash, are left out), chained from ``prev_hash``: first over its payload
+    text as stored, which this code writes canonical already, so one hash settles it (no
+    re-encoding); when that is not ``stored_hash``, over the canonical form of the payload, which
+    is what the chain hashes (a text written otherwise, or an edit)."""
     as_stored = chain_hash(prev_hash, compose_canonical_json(
         case_id=columns["case_id"], seq=columns["seq"], type=columns["type"], business_date=columns["business_date"].isoformat(),
         actor=columns["actor"], schema_version=columns["schema_version"], payload_json=columns["payload"],
     ))
     if as_stored == stored_hash:
         return as_stored
-    return chain_hash(prev_hash, stored_canonical_json(**columns, parsed=parsed))
+    envelope = {name: columns[name] for name in ("case_id", "seq", "type", "business_date", "actor", "schema_version", "payload")}
+    return chain_hash(prev_hash, stored_canonical_json(**envelope, parsed=parsed))
 
 
 def _canonical_payload(payload: str, parsed: Any = None) -> str:

@@ -256,8 +256,8 @@ def test_an_events_hash_is_recomputed_from_its_text_as_stored_or_else_its_canoni
     prev = "ab" * 32
     stored = chain_hash(prev, stored_canonical_json(**columns))
     assert recomputed_hash(prev, stored, columns) == stored  # the text this code writes: canonical already
-    spaced = {**columns, "payload": '{"next_review_on": "2026-03-03", "dpd": 3}'}  # another writer's spelling
-    assert recomputed_hash(prev, stored, spaced) == stored  # the chain hashes the canonical form
+    spaced = {**columns, "payload": '{"next_review_on": "2026-03-03", "dpd": 3}', "hash": stored}  # another writer's spelling
+    assert recomputed_hash(prev, stored, spaced) == stored  # the chain hashes the canonical form (the row's other columns left out)
     edited = {**columns, "payload": '{"dpd":30,"next_review_on":"2026-03-03"}'}
     assert recomputed_hash(prev, stored, edited) != stored
     assert recomputed_hash("cd" * 32, stored, columns) != stored  # another link
