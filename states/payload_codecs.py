@@ -126,13 +126,20 @@ def _scaled(value: Decimal, exponent: int) -> int | str:
 
 def _unscaled(value: Any, exponent: int) -> Decimal:
     if type(value) is int:
-        return _DECIMAL(value).scaleb(exponent)
+        key = (value, exponent)
+        found = _UNSCALED.get(key)
+        if found is None:
+            if len(_UNSCALED) >= 65536:  # a bound: a book repeats its amounts (a case its base, day after day)
+                _UNSCALED.clear()
+            found = _UNSCALED[key] = _DECIMAL(value).scaleb(exponent)
+        return found
     if type(value) is str:
         return _DECIMAL(value)
     raise TypeError(f"money must be fen or a decimal string, got {value!r}")
 
 
 _DECIMAL = Decimal
+_UNSCALED: dict[tuple[int, int], Decimal] = {}  # stored fen -> its Decimal (immutable: shared by every event reading it)
 
 
 def _count(value: Any) -> int:
