@@ -24,7 +24,7 @@ from models.errors import CaseNotFound, ConcurrencyError, DuplicatePayment, Stor
 from models.report_totals import rebuild_stage_moves
 from models.recorder import check_sequence, insert_placement_rows, select_accruals, select_events
 from models.recorder import event_rows as build_event_rows
-from models.sql import chunks, executemany_rows, update_from_arrays
+from models.sql import chunks, executemany_rows
 from models.sql import now as utc_now
 from models.tables import (
     PROJECTION_COLUMNS,
@@ -78,9 +78,7 @@ _UPDATE_CASE = (
     .where(cases.c.case_id == bindparam("b_case_id"), cases.c.version == bindparam("b_expected"))
     .values({name: bindparam(name) for name in _UPDATED})
 )
-_UPDATE_CASE_SETS = tuple((name, cases.c[name]) for name in _UPDATED)
-_UPDATE_CASE_MATCHES = (("b_case_id", cases.c.case_id), ("b_expected", cases.c.version))
-_UPDATE_CASE_BINDS = (*_UPDATE_CASE_SETS, *_UPDATE_CASE_MATCHES)
+_UPDATE_CASE_BINDS = (*((name, cases.c[name]) for name in _UPDATED), ("b_case_id", cases.c.case_id), ("b_expected", cases.c.version))
 _UPDATE_CASE_SQLITE = "UPDATE cases SET {} WHERE case_id = ? AND version = ?".format(", ".join(f'"{name}" = ?' for name in _UPDATED))
 _UPDATE_STUCK = (
     update(cases)
@@ -260,8 +258,6 @@ class CaseRows:
             case_rows.append({**row, "b_case_id": case.case_id, "b_expected": expected_versions[case.case_id]})
         if conn.dialect.name == "sqlite":
             updated = executemany_rows(conn, _UPDATE_CASE_SQLITE, _UPDATE_CASE_BINDS, case_rows)
-        elif conn.dialect.driver == "psycopg":
-            updated = update_from_arrays(conn, cases.name, _UPDATE_CASE_SETS, _UPDATE_CASE_MATCHES, case_rows)
         else:
             updated = conn.execute(_UPDATE_CASE, case_rows).rowcount
         if updated != len(case_rows):

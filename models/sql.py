@@ -109,36 +109,6 @@ def copy_rows(conn: Connection, sql: str, binds: Sequence[tuple[str, Column]], r
         cursor.close()
 
 
-def update_from_arrays(
-    conn: Connection,
-    table: str,
-    sets: Sequence[tuple[str, Column]],
-    matches: Sequence[tuple[str, Column]],
-    rows: Iterable[Mapping[str, Any]],
-) -> int:
-    """PostgreSQL: update many rows of ``table`` in one statement, ``UPDATE ... FROM unnest(...)``
-    with one array per bind. Each row sets the columns of ``sets`` from its keys where the
-    columns of ``matches`` equal its keys (values through the columns' bind processors, as
-    ``executemany_rows``); returns the rows updated. A row matching nothing updates nothing.
-    One statement, where an executemany runs one UPDATE a row (the close's case rows, issue 13)."""
-    columns = [list(values) for values in zip(*_driver_values(conn, (*sets, *matches), rows))]
-    if not columns:
-        return 0
-    return conn.exec_driver_sql(_update_from_arrays_sql(conn.dialect, table, tuple(sets), tuple(matches)), tuple(columns)).rowcount
-
-
-@functools.lru_cache(maxsize=16)
-def _update_from_arrays_sql(
-    dialect: Dialect, table: str, sets: tuple[tuple[str, Column], ...], matches: tuple[tuple[str, Column], ...]
-) -> str:
-    binds = (*sets, *matches)
-    arrays = ", ".join(f"%s::{column.type.compile(dialect=dialect)}[]" for _, column in binds)
-    names = ", ".join(f"v{i}" for i in range(len(binds)))
-    assigned = ", ".join(f'"{column.name}" = t.v{i}' for i, (_, column) in enumerate(sets))
-    matched = " AND ".join(f'u."{column.name}" = t.v{len(sets) + i}' for i, (_, column) in enumerate(matches))
-    return f'UPDATE "{table}" AS u SET {assigned} FROM unnest({arrays}) AS t({names}) WHERE {matched}'
-
-
 def _remembering(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """``process`` giving the same object's result again without calling it: a batch's rows share
     their dates and their instant (each bind costs 0.5-1.3 us on SQLite). The values are immutable."""

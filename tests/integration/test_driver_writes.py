@@ -68,9 +68,8 @@ def test_the_driver_binds_give_sqlalchemys_text_for_every_value_of_a_date_or_has
 
 
 @pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
-def test_events_copied_and_case_rows_updated_from_arrays_in_postgresql_are_the_rows_sqlalchemy_writes(store: CaseStore, monkeypatch):
+def test_events_copied_into_postgresql_are_the_rows_an_insert_writes(store: CaseStore, monkeypatch):
     import models.recorder
-    import models.repository
     from models.db import make_engine, upgrade
     from models.store import CaseStore as Store
 
@@ -80,16 +79,14 @@ def test_events_copied_and_case_rows_updated_from_arrays_in_postgresql_are_the_r
         pay(into, ids[0], "500.00", date(2024, 4, 2), "BANK-1")
         advance(into, ids, date(2024, 5, 1))
 
-    copies, updates = [], []
-    real_copy, real_update = models.recorder.copy_rows, models.repository.update_from_arrays
+    copies = []
+    real_copy = models.recorder.copy_rows
     monkeypatch.setattr(models.recorder, "copy_rows", lambda *a: copies.append(1) or real_copy(*a))
-    monkeypatch.setattr(models.repository, "update_from_arrays", lambda *a: updates.append(1) or real_update(*a))
-    history(store)  # the events by COPY, the case rows by UPDATE ... FROM unnest
-    assert copies and updates
+    history(store)  # the events by COPY
+    assert copies
     columns = [c for c in events.c if c.name != "recorded_at"]
     with store.engine.connect() as conn:
         copied = conn.execute(select(*columns).order_by(events.c.case_id, events.c.seq)).all()
-        updated = conn.execute(select(cases).order_by(cases.c.case_id)).all()
         raw = conn.exec_driver_sql("SELECT business_date, recorded_at, hash, mac FROM events ORDER BY case_id, seq").all()
     assert {(type(r[0]), type(r[1]), type(r[2]), r[3]) for r in raw} == {(date, datetime, bytes, None)}  # timestamptz, bytea
     assert all(abs(r[1] - datetime.now(timezone.utc)) < timedelta(hours=1) and len(r[2]) == 32 for r in raw)
@@ -102,17 +99,11 @@ def test_events_copied_and_case_rows_updated_from_arrays_in_postgresql_are_the_r
     try:
         upgrade(other)
         monkeypatch.setattr(models.recorder, "copy_rows", lambda *a: False)  # as another driver: INSERT
-        monkeypatch.setattr(  # and SQLAlchemy's executemany UPDATE
-            models.repository, "update_from_arrays",
-            lambda conn, _table, _sets, _matches, rows: conn.execute(models.repository._UPDATE_CASE, rows).rowcount,
-        )
         inserted_store = Store(other)
         history(inserted_store)
         with other.connect() as conn:
             inserted = conn.execute(select(*columns).order_by(events.c.case_id, events.c.seq)).all()
-            executed = conn.execute(select(cases).order_by(cases.c.case_id)).all()
         assert copied == inserted and len(copied) > 10
-        assert updated == executed and {row.version for row in updated} != {1}
         assert inserted_store.digest() == store.digest()
     finally:
         other.dispose()
