@@ -191,9 +191,9 @@ def _verify_in_processes(
 
     ``with_totals``: one worker also compares the reports' totals with the
     events (``_report_totals_findings``, a few scans of the whole events
-    table) while the others check chunks, and they are returned; ``verify``
-    reports them only if everything else holds, as it does when they run
-    after the cases.
+    table) while the others check chunks, and they are returned (None if
+    they fail); ``verify`` reports them only if everything else holds, as it
+    does when they run after the cases.
     """
     snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one() if conn.dialect.name == "postgresql" else None
     url = engine.url.render_as_string(hide_password=False)
@@ -216,7 +216,12 @@ def _verify_in_processes(
                 merge_oldest()
         while pending:
             merge_oldest()
-        return None if totals is None else totals.result()
+        if totals is None:
+            return None
+        try:
+            return totals.result()
+        except Exception:  # noqa: BLE001 - e.g. a payload edited into bad JSON: verify then runs them itself, if the cases hold
+            return None
 
 
 _WORKER_ENGINES: dict[str, Engine] = {}  # one engine per database in each worker process

@@ -51,3 +51,4 @@ def test_two_processes_report_the_totals_one_process_reports_and_only_when_the_c
     one, two = verify(store.engine, workers=1), verify(store.engine, workers=2)
     assert one.failing_cases == [ids[2]] and not [f for f in one.findings if "daily_event_counts" in str(f)]
     assert two.findings == one.findings
+
