@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Optional
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Local mode's temporary server takes 8-25 s to start on a small, busy machine; Prefect waits 20 s.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 import typer  # noqa: E402
 from typer.core import TyperGroup  # noqa: E402

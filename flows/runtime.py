@@ -14,6 +14,8 @@ from datetime import date
 
 # No network here, and none is needed: keep Prefect from phoning home.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Local mode's temporary server takes 8-25 s to start on a small, busy machine; Prefect waits 20 s.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 from flows.bootstrap import App, bootstrap  # noqa: E402
 from models.settings import Settings, get_settings  # noqa: E402
