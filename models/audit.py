@@ -41,7 +41,7 @@ from models.crypto import Keyring
 from models.audit_rows import RowFinding, verify_borrowers, verify_business_days
 from models import report_totals, roll_rates
 from models.errors import StoreError
-from models.findings import Finding, VerifyReport
+from models.findings import Finding, UnreadableEvent, VerifyReport, checked
 from models.recorder import event_mac, recomputed_hash
 from models.store import CaseStore, event_from_row
 from models.tables import (
@@ -61,7 +61,7 @@ from models.tables import (
 )
 from states.case import CaseProjection, CaseView, CollectionCase
 from states.events import (
-    MonthEndReported, canonical_json, parse_json,
+    MonthEndReported, UnreadablePayload, canonical_json, parse_json, payload_object,
 )
 from states.payload_codecs import decode_schedule
 from states.explain import ChargeLine, TimelineRow, describe, explain, timeline_of
@@ -279,13 +279,19 @@ def _verify_chunk(conn: Connection, chunk: Sequence[str], report: VerifyReport, 
         history = list(case_events)
         seen.add(case_id)
         report.events_checked += len(history)
-        report.findings.extend(check_case(case_id, rows.get(case_id), history, reports.get(case_id, [])))
+        case_findings = check_case(case_id, rows.get(case_id), history, reports.get(case_id, []))
+        report.findings.extend(case_findings)
         if chain_key is not None:
             report.findings.extend(check_macs(case_id, history, chain_key))
+        payment_rows = paid.pop(case_id, {})
+        if any(isinstance(finding, UnreadableEvent) for finding in case_findings):
+            continue  # the checks below read the events: the unreadable one is the finding
         if case_id in loan_rows:
-            report.findings.extend(check_terms(case_id, history, loan_rows[case_id]))
-        report.findings.extend(check_payments(case_id, history, paid.pop(case_id, {})))
-        report.findings.extend(check_placements(case_id, history, *agency_rows.get(case_id, ([], []))))
+            report.findings.extend(checked(case_id, "loans row", check_terms, case_id, history, loan_rows[case_id]))
+        report.findings.extend(checked(case_id, "payments rows", check_payments, case_id, history, payment_rows))
+        report.findings.extend(
+            checked(case_id, "agency rows", check_placements, case_id, history, *agency_rows.get(case_id, ([], [])))
+        )
     for case_id, rows_left in paid.items():  # payment rows of a case with no events at all
         report.findings.extend(check_payments(case_id, [], rows_left))
     for case_id in chunk:
@@ -406,18 +412,24 @@ def check_case(
     # each hash chains from the stored hash of the row before it in seq order (GENESIS_HASH for the first)
     expected_seq, prev_hash = 1, GENESIS_HASH
     payloads = []  # each payload read once, for the hash and the replay
+    unreadable = False
     for event in history:
         seq = event["seq"]
         if seq != expected_seq:
             missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}..{seq - 1}"
             gap = f"seq {missing} missing" if seq > expected_seq else "out of order"
             found(seq, f"expected seq {expected_seq}, found {seq} ({gap})")
-        payloads.append(parse_json(event["payload"]))
-        recomputed = recomputed_hash(prev_hash, event["hash"], event, payloads[-1])
-        if recomputed != event["hash"] and seq != expected_seq:
-            found(seq, f"hash {event['hash'][:12]}… does not link to the event before it ({prev_hash[:12]}…)")
-        elif recomputed != event["hash"]:
-            found(seq, f"hash does not match the stored event (stored {event['hash'][:12]}…, recomputed {recomputed[:12]}…): edited")
+        try:
+            payloads.append(payload_object(event["payload"]))
+        except UnreadablePayload as exc:
+            findings.append(UnreadableEvent(case_id, seq, f"{exc}: edited"))
+            unreadable = True
+        else:
+            recomputed = recomputed_hash(prev_hash, event["hash"], event, payloads[-1])
+            if recomputed != event["hash"] and seq != expected_seq:
+                found(seq, f"hash {event['hash'][:12]}… does not link to the event before it ({prev_hash[:12]}…)")
+            elif recomputed != event["hash"]:
+                found(seq, f"hash does not match the stored event (stored {event['hash'][:12]}…, recomputed {recomputed[:12]}…): edited")
         expected_seq, prev_hash = seq + 1, event["hash"]
 
     if row is None:
@@ -428,6 +440,8 @@ def check_case(
         found(None, f"case row last_hash {row['last_hash'][:12]}… is not the hash of its newest event seq {newest['seq']}")
     if row["version"] != newest["seq"]:
         found(None, f"case row version {row['version']} but the newest event is seq {newest['seq']}")
+    if unreadable:  # nothing to replay
+        return findings
 
     try:
         replayed = CollectionCase.replay((event_from_row(e, p) for e, p in zip(history, payloads)), case_id)

@@ -17,10 +17,10 @@ from sqlalchemy import Connection, func, select
 
 from models.borrowers import details_hash, stored_details
 from models.crypto import CryptoKeyError, Keyring
-from models.findings import Finding, VerifyReport
+from models.findings import Finding, VerifyReport, checked
 from models.tables import borrowers, business_days, cases, events
 from states import borrower as personal
-from states.events import SYSTEM, BorrowerDetailsAmended, CaseOpened, CaseReviewed, parse_json
+from states.events import SYSTEM, BorrowerDetailsAmended, CaseOpened, CaseReviewed, UnreadablePayload, payload_object
 from states.loanfile import PERSONAL
 
 
@@ -53,7 +53,7 @@ def verify_borrowers(conn: Connection, chunk: Sequence[str], report: VerifyRepor
     for event in conn.execute(history).mappings():
         recorded.setdefault(event["case_id"], []).append(event)
     for case_id in sorted(rows):
-        report.findings.extend(check_borrower(case_id, rows[case_id], recorded.get(case_id, []), keyring))
+        report.findings.extend(checked(case_id, "borrowers row", check_borrower, case_id, rows[case_id], recorded.get(case_id, []), keyring))
 
 
 def check_borrower(
@@ -79,7 +79,10 @@ def check_borrower(
     newest: dict[str, tuple[int, str | None]] = {}
     amended = False
     for event in recorded:
-        payload = parse_json(event["payload"])
+        try:
+            payload = payload_object(event["payload"])
+        except UnreadablePayload:
+            continue  # verify's check of the case's events reports it
         if event["type"] == CaseOpened.type:
             if payload.get("borrower_id") != row["borrower_id"]:
                 found(event["seq"], f"borrower_id {row['borrower_id']}, but the case was opened for {payload.get('borrower_id')}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,20 @@ class Finding:
     def __str__(self) -> str:
         where = f"case {self.case_id}" + (f" seq {self.seq}" if self.seq is not None else "")
         return f"{where}: {self.problem}"
+
+
+class UnreadableEvent(Finding):
+    """A stored event this code cannot read (its payload is not a JSON object): the case's checks
+    that read its events are not run, as the unreadable event is the finding."""
+
+
+def checked(case_id: str, what: str, check: Callable[..., list[Finding]], *args: Any) -> list[Finding]:
+    """``check(*args)``'s findings, or one finding naming ``what`` was not checked when the events it
+    reads cannot be (a payload edited into another shape, which the case's replay reports too)."""
+    try:
+        return check(*args)
+    except Exception as exc:  # noqa: BLE001 - an unreadable event is a finding, never a crash
+        return [Finding(case_id, None, f"{what} not checked: its events cannot be read ({type(exc).__name__}: {exc})")]
 
 
 @dataclass

@@ -40,6 +40,21 @@ class EventError(UserError):
     """A stored event that cannot be read (unknown type, bad payload, unknown version)."""
 
 
+class UnreadablePayload(EventError):
+    """A stored payload that is not a JSON object: edited (this code writes only objects)."""
+
+
+def payload_object(text: str) -> dict[str, Any]:
+    """A stored event's payload text read back; ``UnreadablePayload`` says why it cannot be."""
+    try:
+        payload = parse_json(text)
+    except (ValueError, TypeError) as exc:
+        raise UnreadablePayload(f"payload is not JSON ({exc})") from None
+    if not isinstance(payload, dict):
+        raise UnreadablePayload(f"payload is a JSON {type(payload).__name__}, not an object")
+    return payload
+
+
 # --------------------------------------------------------------------------
 # Value objects carried inside events
 
@@ -617,13 +632,19 @@ def event_from_record(
     cls = EVENT_TYPES.get(type)
     if cls is None:
         raise EventError(f"case {case_id} seq {seq}: unknown event type {type!r}")
-    data = parse_json(payload) if isinstance(payload, str) else dict(payload)
+    try:
+        data = payload_object(payload) if isinstance(payload, str) else dict(payload)
+    except UnreadablePayload as exc:
+        raise UnreadablePayload(f"case {case_id} seq {seq}: {type} {exc}") from None
     version = schema_version
     while version < cls.schema_version:
         upcast = UPCASTERS.get((type, version))
         if upcast is None:
             raise EventError(f"case {case_id} seq {seq}: no upcaster for {type} v{version}")
-        data = upcast(data)
+        try:
+            data = upcast(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EventError(f"case {case_id} seq {seq}: bad {type} v{version} payload: {exc}") from None
         version += 1
     if version != cls.schema_version:
         raise EventError(f"case {case_id} seq {seq}: {type} schema v{schema_version} is newer than this code")
