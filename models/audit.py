@@ -360,19 +360,27 @@ def _plain_term(value: Any) -> str:
 
 
 def check_macs(case_id: str, history: Sequence[Mapping[str, Any]], chain_key: bytes) -> list[Finding]:
-    """Each keyed event's MAC matches its hash under the chain key, and no unkeyed event follows a keyed
-    one (what a forger who recomputed every sha256, but has not the key, cannot get right)."""
-    findings, keyed = [], False
+    """The keyed chain: each MAC matches its event's hash under the chain key, and once a case has keyed
+    events its newest event is keyed (what a forger who recomputed every sha256, but has not the key,
+    cannot get right).
+
+    Only the newest event of each write carries a MAC (``models.recorder.event_mac``); its hash chains
+    every event before it, so an edit anywhere fails the first MAC at or after it. Events before a
+    case's first MAC were written before MACs existed and are checked by their sha256 chain only.
+    """
+    last_good = 0  # the seq of the newest MAC that matched (0: none yet)
+    keyed = False
     for event in history:
         if event["mac"] is None:
-            if keyed:
-                findings.append(Finding(case_id, event["seq"], "no MAC after keyed events: written without the chain key (forged?)"))
-        elif event["mac"] != event_mac(chain_key, event["hash"]):
-            findings.append(Finding(case_id, event["seq"], "its MAC does not match its hash under the chain key: forged or edited"))
-            keyed = True
-        else:
-            keyed = True
-    return findings
+            continue
+        keyed = True
+        if event["mac"] != event_mac(chain_key, event["hash"]):
+            edited = f"seq {last_good + 1}" if last_good + 1 == event["seq"] else f"seq {last_good + 1} to {event['seq']}"
+            return [Finding(case_id, event["seq"], f"its MAC does not match its hash under the chain key: an event in {edited} was forged or edited")]
+        last_good = event["seq"]
+    if keyed and history[-1]["mac"] is None:
+        return [Finding(case_id, last_good + 1, "no MAC after keyed events: written without the chain key (forged?)")]
+    return []
 
 
 def check_payments(

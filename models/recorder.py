@@ -199,7 +199,9 @@ def event_mac(chain_key: bytes, event_hash: str) -> str:
 
     The sha256 chain stays publicly checkable (seals and case exports rely on
     it); the MAC is what someone who can recompute every sha256 cannot forge
-    without the chain key, which is kept away from the database.
+    without the chain key, which is kept away from the database. Only the
+    newest event of each write carries one: its hash chains every event
+    before it, so one MAC keys them all (``models.audit.check_macs``).
     """
     return hmac.new(chain_key, event_hash.encode("ascii"), hashlib.sha256).hexdigest()
 
@@ -215,6 +217,7 @@ def event_rows(
     rows = EventRows()
     for case, new_events in work:
         prev = prev_hashes[case.case_id]
+        head = new_events[-1] if new_events else None
         for event in new_events:
             payload_json = event.payload_json()
             current = chain_hash(prev, event.canonical_json_with(payload_json))
@@ -228,7 +231,8 @@ def event_rows(
                     "actor": event.actor,
                     "payload": payload_json,
                     "hash": current,
-                    "mac": None if chain_key is None else event_mac(chain_key, current),
+                    # the head of the write only: its hash chains every event before it
+                    "mac": None if chain_key is None or event is not head else event_mac(chain_key, current),
                     "recorded_at": now,
                 }
             )

@@ -15,6 +15,7 @@ from models.recorder import chain_hash, stored_canonical_json
 from models.report_totals import fill_from_events
 from models.seals import check_seals, load_seals, public_key_text, read_public_key, seal
 from models.settings import Settings
+from models.store import CaseStore
 from models.tables import GENESIS_HASH, borrowers, cases, credit_reports, events, loans, payments
 from tests.integration.builders import FIRST_DUE, advance, book, disable_event_triggers, pay
 
@@ -146,9 +147,7 @@ def test_a_case_export_proves_itself_with_the_public_key_and_an_edit_is_caught(s
 
 
 def test_a_forged_event_with_a_recomputed_sha256_fails_the_keyed_chain(store, tmp_path):
-    """Written by a store with the chain key, each event carries a MAC the forger cannot recompute."""
-    from models.store import CaseStore
-
+    """Written by a store with the chain key, each write's newest event carries a MAC the forger cannot recompute."""
     key = b"k" * 32
     keyed = CaseStore(store.engine, chain_key=key)
     ids = book(keyed, 2)
@@ -165,3 +164,46 @@ def test_a_forged_event_with_a_recomputed_sha256_fails_the_keyed_chain(store, tm
     found = [str(f) for f in verify(store.engine, chain_key=key).findings]
     assert any(f.startswith(f"case {ids[0]} seq {row['seq']}: its MAC does not match") for f in found), found
     assert not verify(store.engine, chain_key=b"x" * 32).ok  # another key is no key
+
+
+def test_each_write_keys_its_newest_event_and_an_edit_before_it_fails_that_mac(store):
+    """One MAC per write, on its newest event: an edited event without a MAC of its own (recomputed
+    sha256 and all) fails the first MAC after it, and the finding names the seqs it can be in."""
+    key = b"k" * 32
+    keyed = CaseStore(store.engine, chain_key=key)
+    ids = book(keyed, 2)
+    advance(keyed, ids, DAY)
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(events).where(events.c.case_id == ids[0]).order_by(events.c.seq)).mappings().all()
+    assert rows[-1]["mac"] is not None and any(row["mac"] is None for row in rows)  # advance wrote several events, one keyed
+    plain = next(row for row in rows if row["mac"] is None and row["seq"] > 1)
+    head = next(row for row in rows if row["mac"] is not None and row["seq"] > plain["seq"])
+    before = max((row["seq"] for row in rows if row["mac"] is not None and row["seq"] < plain["seq"]), default=0)
+    with store.engine.begin() as conn:
+        disable_event_triggers(conn)
+        conn.execute(update(events).where(events.c.case_id == ids[0], events.c.seq == plain["seq"]).values(actor="op-someone-else"))
+        rechain(conn, ids[0])
+    assert verify(store.engine).ok  # sha256 alone: the forgery holds
+    found = [str(f) for f in verify(store.engine, chain_key=key).findings]
+    assert found == [
+        (
+            f"case {ids[0]} seq {head['seq']}: its MAC does not match its hash under the chain key: "
+            f"an event in seq {before + 1} to {head['seq']} was forged or edited"
+        )
+    ]
+
+
+def test_a_newest_event_written_without_the_chain_key_after_keyed_ones_is_a_finding(store):
+    key = b"k" * 32
+    keyed = CaseStore(store.engine, chain_key=key)
+    ids = book(keyed, 1)
+    advance(keyed, ids, DAY)
+    pay(store, ids[0], "500.00", DAY, "BANK-U")  # a store without the key writes the newest events
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(events.c.seq, events.c.mac).where(events.c.case_id == ids[0]).order_by(events.c.seq)).all()
+    last_keyed = max(seq for seq, mac in rows if mac is not None)
+    assert rows[-1].mac is None and last_keyed < rows[-1].seq
+    assert [str(f) for f in verify(store.engine, chain_key=key).findings] == [
+        f"case {ids[0]} seq {last_keyed + 1}: no MAC after keyed events: written without the chain key (forged?)"
+    ]
+    assert verify(store.engine).ok  # without the key, only the sha256 chain is checked
