@@ -50,6 +50,7 @@ import json
 import os
 import resource
 import sqlite3
+import shutil
 import sys
 import tempfile
 import time
@@ -235,9 +236,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the parallel close, against 1 (1: not measured)")
     parser.add_argument("--only-parallel", action="store_true", help="measure only 1 vs W worker processes")
     parser.add_argument("--only-import", action="store_true", help="measure only loans import against the raw insert (--import-rows)")
+    parser.add_argument("--keep-files", action="store_true", help="keep the stores it builds (default: removed at exit)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="sweep-"))
+    if args.keep_files:
+        print(f"the stores are kept in {workdir}", flush=True)
+    else:  # a million cases is gigabytes of SQLite files
+        atexit.register(shutil.rmtree, workdir, ignore_errors=True)
     if args.only_import:
         rows = 10_000 if args.import_rows is None else args.import_rows
         import_s, raw_s = import_against_raw(workdir, rows)
