@@ -229,9 +229,12 @@ class ChargesAccrued(Event):
     Schema 3 stores the same values compactly (``encode_charges_accrued``): short keys,
     positional rows, money in integer fen, each rule as its code and numbers
     (``states.rule_texts``), never its prose; the event read back is the one written.
+
+    Schema 4 leaves out what the rest of the event gives: ``through`` when it is the business
+    date, and each segment's unrounded ``exact`` when it recomputes from the segment's numbers.
     """
 
-    schema_version: ClassVar[int] = 3
+    schema_version: ClassVar[int] = 4
 
     accrued_from: date  # exclusive: the last day accrued before
     through: date  # inclusive
@@ -594,6 +597,19 @@ def upcast_charges_accrued_v2_v3(payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
+def upcast_charges_accrued_v3_v4(payload: dict[str, Any]) -> dict[str, Any]:
+    """v3 stored ``through`` and every segment's ``exact``: v4's reader reads it as it is, once it is
+    seen to hold no row v4 shortened (so a v3 payload is read as strictly as before)."""
+    if "segments" in payload:  # a v2 payload, upcast as it is
+        return payload
+    if "t" not in payload:
+        raise KeyError("t")
+    for row in payload["s"]:
+        if type(row) is not list or len(row) not in (6, 8):
+            raise ValueError(f"segment {row!r}")
+    return payload
+
+
 def upcast_case_opened_v2_v3(payload: dict[str, Any]) -> dict[str, Any]:
     """v2 schedules were rows of named fields: ``decode_schedule`` reads them as they are (the text stays as stored)."""
     return payload
@@ -614,6 +630,7 @@ UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("PaymentReceived", 2): upcast_payment_received_v2_v3,
     ("ChargesAccrued", 1): upcast_charges_accrued_v1_v2,
     ("ChargesAccrued", 2): upcast_charges_accrued_v2_v3,
+    ("ChargesAccrued", 3): upcast_charges_accrued_v3_v4,
     ("CaseOpened", 2): upcast_case_opened_v2_v3,
 }
 
@@ -643,7 +660,7 @@ def event_from_record(
             raise EventError(f"case {case_id} seq {seq}: no upcaster for {type} v{version}")
         try:
             data = upcast(data)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:  # ArithmeticError: decimal text that is not a number
             raise EventError(f"case {case_id} seq {seq}: bad {type} v{version} payload: {exc}") from None
         version += 1
     if version != cls.schema_version:
@@ -651,8 +668,8 @@ def event_from_record(
     if isinstance(business_date, str):
         business_date = date.fromisoformat(business_date)
     try:
-        values = _payload_decoder(cls)(data)
-    except (KeyError, TypeError, ValueError) as exc:
+        values = _payload_decoder(cls)(data, business_date)
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:  # ArithmeticError: decimal text that is not a number
         raise EventError(f"case {case_id} seq {seq}: bad {type} payload: {exc}") from None
     return cls(case_id=case_id, seq=seq, business_date=business_date, actor=actor, **values)
 
@@ -686,10 +703,13 @@ def field_payload_encoder(cls: type, compact: bool = True) -> Callable[[Any], di
 
 
 @functools.lru_cache(maxsize=None)
-def _payload_decoder(cls: type) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def _payload_decoder(cls: type) -> Callable[[dict[str, Any], date], dict[str, Any]]:
+    """The fields of a ``cls`` from its payload and business date (a compact form may leave out
+    what the business date gives)."""
     if cls is ChargesAccrued:
         return payload_codecs.decode_charges_accrued
-    return _field_payload_decoder(cls)
+    fields = _field_payload_decoder(cls)
+    return lambda data, _business_date: fields(data)
 
 
 @functools.lru_cache(maxsize=None)

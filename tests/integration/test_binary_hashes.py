@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Boolean, Date, DateTime, Engine, MetaData, insert, select, text, update
+from sqlalchemy import Boolean, Date, DateTime, Engine, MetaData, insert, select, text
 from sqlalchemy import exc as sa_exc
 
 from models.audit import verify
@@ -122,7 +122,11 @@ def test_a_store_written_before_upgrades_and_verifies_with_the_same_hashes_seal_
     assert findings == []
 
 
-def test_the_same_history_written_today_has_the_same_hashes_and_the_same_mac_on_each_writes_newest_event(db_url, tmp_path):
+def test_the_same_history_written_today_reads_back_alike_and_differs_only_where_charges_accrued_v4_is_shorter(db_url, tmp_path):
+    """The fixture's history written by today's code: the same events read back and the same case rows
+    and snapshots; the bytes differ only in each ``ChargesAccrued`` (v4 leaves out what recomputes), so
+    each case's hashes are the old ones up to its first of those; only each write's newest event is keyed,
+    with the old MAC where its hash is the old one."""
     from models.db import make_engine
 
     engine = make_engine(db_url)
@@ -131,42 +135,52 @@ def test_the_same_history_written_today_has_the_same_hashes_and_the_same_mac_on_
         store = CaseStore(engine, chain_key=CHAIN_KEY)
         assert write_history(store) == FIXTURE["case_ids"]
         new, old = stored_events(engine), old_events()
-        assert [(e["case_id"], e["seq"], e["hash"]) for e in new] == [(e["case_id"], e["seq"], e["hash"]) for e in old]
-        # the old code keyed every event; today only the newest of each write, with the same MAC
-        keyed = [(e["mac"], o["mac"]) for e, o in zip(new, old) if e["mac"] is not None]
-        assert keyed and all(m == o for m, o in keyed) and len(keyed) < len(new)
-        newest = {e["case_id"]: e for e in new}
-        assert all(e["mac"] is not None for e in newest.values())
-        assert export_case(store, FIXTURE["case_ids"][2], AS_OF, None)["events"] == FIXTURE["export"]["events"]
-        with engine.begin() as conn:  # the old code's rows keep no call-list facts (migration 0013): compare without them
-            conn.execute(update(cases).values(call_facts=None))
-        assert _digest_and_snapshots(engine) == _digest_and_snapshots_of_the_old_store(tmp_path)  # every event hash, every case row
+        assert [(e["case_id"], e["seq"], e["type"]) for e in new] == [(e["case_id"], e["seq"], e["type"]) for e in old]
+        charged: set[str] = set()
+        for e, o in zip(new, old, strict=True):
+            assert (e["payload"] == o["payload"]) == (e["type"] != "ChargesAccrued"), (e["seq"], e["type"])
+            charged |= {e["case_id"]} if e["type"] == "ChargesAccrued" else set()
+            assert (e["hash"] == o["hash"]) == (e["case_id"] not in charged), (e["case_id"], e["seq"])
+            assert e["mac"] is None or e["hash"] != o["hash"] or e["mac"] == o["mac"]
+        assert charged and sum(e["mac"] is not None for e in new) < len(new)
+        assert all(e["mac"] is not None for e in {e["case_id"]: e for e in new}.values())  # each case's newest
+
+        old_store = _old_store(tmp_path)
+        try:
+            for case_id in FIXTURE["case_ids"]:
+                assert store.events(case_id) == CaseStore(old_store).events(case_id)
+            exported = export_case(store, FIXTURE["case_ids"][2], AS_OF, None)["events"]
+            assert [{k: v for k, v in e.items() if k not in ("hash", "prev_hash", "payload", "schema_version")} for e in exported] == [
+                {k: v for k, v in e.items() if k not in ("hash", "prev_hash", "payload", "schema_version")} for e in FIXTURE["export"]["events"]
+            ]
+            assert _cases_and_snapshots(engine) == _cases_and_snapshots(old_store)
+        finally:
+            old_store.dispose()
     finally:
         engine.dispose()
 
 
-def _digest_and_snapshots(engine) -> tuple[str, dict]:
-    """``CaseStore.digest`` (over every event hash and every case row) with each row's snapshot as the
-    case it loads: the stored text of a snapshot depends on the version that wrote it (packed since v11)."""
+def _cases_and_snapshots(engine) -> tuple[list, dict]:
+    """Each case row but its last hash and call-list facts (the old code kept none: migration 0013),
+    and its snapshot as the case it loads (the stored text depends on the version that wrote it)."""
     store = CaseStore(engine)
     with engine.connect() as conn:
-        ids = list(conn.execute(select(cases.c.case_id)).scalars())
-    snapshots = {case_id: case.snapshot() for case_id, case in store.load(ids).items()}
-    with engine.begin() as conn:
-        conn.execute(update(cases).values(snapshot=""))
-    return store.digest(), snapshots
+        rows = [
+            {k: v for k, v in row.items() if k not in ("last_hash", "snapshot", "call_facts")}
+            for row in conn.execute(select(cases).order_by(cases.c.case_id)).mappings()
+        ]
+    loaded = store.load([row["case_id"] for row in rows])
+    snapshots = {row["case_id"]: loaded[row["case_id"]].snapshot() for row in rows}
+    return rows, snapshots
 
 
-def _digest_and_snapshots_of_the_old_store(tmp_path) -> tuple[str, dict]:
+def _old_store(tmp_path) -> Engine:
     from models.db import make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    try:
-        load_0012(engine)
-        upgrade(engine)
-        return _digest_and_snapshots(engine)
-    finally:
-        engine.dispose()
+    load_0012(engine)
+    upgrade(engine)
+    return engine
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ from states.events import (
 from states.money import ZERO, to_fen
 from states.snapshot import record_of
 from tests.integration.builders import POLICY, payment, terms
+from tests.unit.conftest import charges_v3_record
 
 RECORDED_AT = datetime(2025, 1, 31, 18, 0, tzinfo=UTC)
 NEW, OLD = "CASE-V3", "CASE-V2"
@@ -55,17 +56,27 @@ def history(case_id: str, n: int) -> tuple[CollectionCase, list, list]:
     return case, opening, made
 
 
-def append_v2(store, case_id: str, n: int) -> list:
-    """Book the case, then append its history as the previous release stored it (ChargesAccrued v2)."""
+def v2_form(event) -> dict:
+    record = json.loads(event.canonical_json())
+    if isinstance(event, ChargesAccrued):
+        record["schema_version"] = 2
+    record["payload"] = canonical_json(field_payload_encoder(type(event))(event))
+    return record
+
+
+def v3_form(event) -> dict:
+    record = charges_v3_record(event) if isinstance(event, ChargesAccrued) else json.loads(event.canonical_json())
+    return {**record, "payload": canonical_json(record["payload"])}
+
+
+def append_v2(store, case_id: str, n: int, form=v2_form) -> list:
+    """Book the case, then append its history as an earlier release stored it (by default ChargesAccrued v2)."""
     _case, opening, made = history(case_id, n)
     store.add_cases([(loan(n), CollectionCase.open(case_id, loan(n), DEFAULT_LPR_TABLE)[0], opening)])
     prev = store.case_row(case_id).last_hash
     rows, paid = [], []
     for event in made:
-        record = json.loads(event.canonical_json())
-        if isinstance(event, ChargesAccrued):
-            record["schema_version"] = 2
-        record["payload"] = canonical_json(field_payload_encoder(type(event))(event))
+        record = form(event)
         record["business_date"] = event.business_date
         current = chain_hash(prev, stored_canonical_json(**record))
         rows.append({**record, "hash": current, "recorded_at": RECORDED_AT})
@@ -109,7 +120,7 @@ def rows_text(rows) -> list[dict]:
 def test_v2_and_v3_charges_verify_load_and_explain_alike(store):
     made = append_v2(store, OLD, 1)
     save_v3(store, NEW, 2)  # the same loan under another contract number
-    assert stored_versions(store, OLD) == {2} and stored_versions(store, NEW) == {3}
+    assert stored_versions(store, OLD) == {2} and stored_versions(store, NEW) == {ChargesAccrued.schema_version}
     report = verify(store.engine)
     assert report.ok, [str(f) for f in report.findings]
 
@@ -144,9 +155,28 @@ def test_a_case_with_v2_charges_goes_on_in_v3_and_still_verifies(store):
     case = store.load_one(OLD)
     version = case.version
     store.save([(case, case.advance(START + timedelta(days=240), POLICY))], expected_versions={OLD: version})
-    assert stored_versions(store, OLD) == {2, 3}
+    assert stored_versions(store, OLD) == {2, ChargesAccrued.schema_version}
     assert verify(store.engine).ok
     assert store.load_one(OLD).version > version
+
+
+def test_v3_charges_as_the_release_before_stored_them_verify_explain_and_go_on_in_v4(store):
+    """v3 kept ``through`` and every unrounded ``exact``; v4 leaves out what recomputes. Both are hashed
+    as stored, read back as the same events and explain in the same words."""
+    made = append_v2(store, OLD, 1, form=v3_form)
+    save_v3(store, NEW, 2)
+    assert stored_versions(store, OLD) == {3} and stored_versions(store, NEW) == {4}
+    assert verify(store.engine).ok
+    assert store.events(OLD)[1:] == made and same(repr(store.events(OLD)[1:])) == repr(store.events(NEW)[1:])
+    assert same(json.dumps(rows_text(timeline(store, OLD))[1:])) == json.dumps(rows_text(timeline(store, NEW))[1:])
+    with store.engine.connect() as conn:
+        sizes = {case_id: sum(len(p) for p in conn.execute(select(events.c.payload).where(
+            events.c.case_id == case_id, events.c.type == "ChargesAccrued")).scalars()) for case_id in (OLD, NEW)}
+    assert sizes[NEW] < 0.85 * sizes[OLD], sizes  # this case posts a lot: its postings are most of it
+    case = store.load_one(OLD)
+    version = case.version
+    store.save([(case, case.advance(START + timedelta(days=240), POLICY))], expected_versions={OLD: version})
+    assert stored_versions(store, OLD) == {3, 4} and verify(store.engine).ok
 
 
 def imported(n: int):

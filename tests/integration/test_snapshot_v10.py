@@ -3,7 +3,7 @@ lists, verifies and goes on.
 
 ``fixtures/snapshots_v10.json`` holds the snapshots and call-list facts the release before v11 wrote for
 the history ``write_history`` makes (``fixtures/make_snapshots_v10.py`` wrote it). The test writes that
-history again (the events' format is unchanged, so the same hashes), puts the old snapshots and facts
+history again (the same events: with each ``ChargesAccrued`` in its v3 form, the same hashes), puts the old snapshots and facts
 back in the case rows, and loads them: from the snapshots themselves, not by replay; the lists read the
 v1 facts as they are; the next save rewrites both in the current versions.
 """
@@ -18,14 +18,23 @@ import pytest
 from sqlalchemy import select, update
 
 from models.audit import verify
-from models.tables import cases
+from models.recorder import chain_hash
+from models.tables import GENESIS_HASH, cases
 from states.case import CollectionCase
 from states.commands import MakePromise, RecordContact
 from states.snapshot import SNAPSHOT_VERSION
 from states.worklist import FACTS_VERSION, facts_of
 from tests.integration.builders import FIRST_DUE, OPERATOR, POLICY, advance, book, pay
+from tests.unit.conftest import as_v3_json
 
 FIXTURE = Path(__file__).parent / "fixtures" / "snapshots_v10.json"
+
+
+def v3_last_hash(history) -> str:
+    last = GENESIS_HASH
+    for event in history:
+        last = chain_hash(last, as_v3_json(event))
+    return last
 
 
 def write_history(store) -> list[str]:
@@ -58,8 +67,8 @@ def fixture():
 def test_v10_snapshots_and_v1_facts_written_by_the_release_before_load_list_verify_and_go_on(store, monkeypatch, fixture):
     ids = write_history(store)
     old, old_facts = fixture["snapshots"], fixture["call_facts"]
-    with store.engine.connect() as conn:  # the events are as they were: the same chains
-        assert dict(conn.execute(select(cases.c.case_id, cases.c.last_hash).where(cases.c.case_id.in_(ids))).all()) == fixture["last_hash"]
+    # the events are as they were: the same chains, a ChargesAccrued in the v3 form the fixture's release wrote
+    assert {case_id: v3_last_hash(store.events(case_id)) for case_id in ids} == fixture["last_hash"]
     assert sorted(old) == ids and {json.loads(text)["v"] for text in old.values()} == {10}
     assert {json.loads(text)[0] for text in old_facts.values() if text is not None} == {1}
     assert sum(text is not None for text in old_facts.values()) >= 2  # the listed cases keep facts

@@ -11,9 +11,10 @@ from typing import Iterable
 from states.caps import DEFAULT_LPR_TABLE, CapRegime
 from states.case import CollectionCase
 from states.commands import MakePromise, PauseCase, RecordContact, RecordPayment, ResumeCase, WriteOff
-from states.events import ChargesAccrued, Event, StageChanged, event_from_record
+from states.events import ChargesAccrued, Event, StageChanged, canonical_json, compose_canonical_json, event_from_record
 from states.loan import LoanTerms
 from states.money import DayCount
+from states.payload_codecs import _EXACT_EXP, _scaled
 from states.policy import CollectionPolicy
 from states.schedule import RepaymentMethod, ScheduleInterest
 
@@ -137,6 +138,33 @@ def write_off_cmd(case, reason, made_on, *, operator="op-1") -> WriteOff:
 def stored(events: Iterable[Event]) -> list[Event]:
     """The events as the store gives them back: through their record form and canonical JSON."""
     return [event_from_record(**json.loads(e.canonical_json())) for e in events]
+
+
+def charges_v3_record(event: ChargesAccrued) -> dict:
+    """The record ChargesAccrued v3 (the release before v4) stored for ``event``: the same payload
+    with ``through`` and every segment's ``exact`` written out, and no day-count basis."""
+    record = json.loads(event.canonical_json())
+    record["schema_version"] = 3
+    payload = record["payload"]
+    payload.pop("b", None)
+    payload["t"] = event.through.isoformat()
+    rows = []
+    for s, row in zip(event.segments, payload["s"], strict=True):
+        rule = row[4] if len(row) in (5, 7) else row[5]
+        dates = row[-2:] if len(row) in (7, 8) else []
+        rows.append([*row[:4], _scaled(s.exact, _EXACT_EXP), rule, *dates])
+    payload["s"] = rows
+    return record
+
+
+def as_v3_json(event: Event) -> str:
+    """The canonical JSON of ``event`` with a ``ChargesAccrued`` in its v3 form (what the pinned digests
+    fold: v4 leaves out only what the rest of the event gives), once its v4 form is seen to read back."""
+    if not isinstance(event, ChargesAccrued):
+        return event.canonical_json()
+    assert event_from_record(**json.loads(event.canonical_json())) == event
+    record = charges_v3_record(event)
+    return compose_canonical_json(**{k: v for k, v in record.items() if k != "payload"}, payload_json=canonical_json(record["payload"]))
 
 
 def of_type(events: Iterable[Event], kind: type[Event]) -> list:

@@ -101,7 +101,7 @@ def test_the_same_history_in_v2_and_v3_explains_in_the_same_words():
     events = binding_history()
     old, new = as_v2(events), as_v3(events)
     assert old == new == events
-    assert [e.schema_version for e in of_type(old, ChargesAccrued)] == [3] * len(of_type(old, ChargesAccrued))
+    assert {e.schema_version for e in of_type(old, ChargesAccrued)} == {ChargesAccrued.schema_version}
     assert [describe(e) for e in old] == [describe(e) for e in new]
     assert [[line.text() for line in explain(e)] for e in old] == [[line.text() for line in explain(e)] for e in new]
     assert rendered(old) == rendered(new)
@@ -179,7 +179,7 @@ def test_a_component_spelt_like_a_code_is_refused():
     {"t": "2024-05-31", "n": 1, "cr": "0.24", "cl": 1, "cb": 0, "s": [["p", 1, "0.1", 1, 1, "p"]], "p": []},
 ])
 def test_a_bad_v3_payload_is_an_event_error(payload):
-    with pytest.raises(EventError, match="bad ChargesAccrued payload"):
+    with pytest.raises(EventError, match="bad ChargesAccrued (v3 )?payload"):
         read({"case_id": "c", "seq": 2, "type": "ChargesAccrued", "business_date": "2024-05-31", "actor": "system",
               "schema_version": 3, "payload": payload})
 
