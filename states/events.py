@@ -29,7 +29,7 @@ from typing import Any, Callable, ClassVar
 
 from states.cap_ledger import Unenforced
 from states.credit import CreditRecord
-from states.json_codec import canonical_json, compose_canonical_json, decoder, encoder, hints, parse_json
+from states.json_codec import builder, canonical_json, compose_canonical_json, decoder, encoder, hints, parse_json
 from states.vocabulary import LENDER
 
 SYSTEM = "system"
@@ -671,7 +671,7 @@ def event_from_record(
         values = _payload_decoder(cls)(data, business_date)
     except (KeyError, TypeError, ValueError, ArithmeticError) as exc:  # ArithmeticError: decimal text that is not a number
         raise EventError(f"case {case_id} seq {seq}: bad {type} payload: {exc}") from None
-    return cls(case_id=case_id, seq=seq, business_date=business_date, actor=actor, **values)
+    return builder(cls)({"case_id": case_id, "seq": seq, "business_date": business_date, "actor": actor, **values})
 
 
 # --------------------------------------------------------------------------

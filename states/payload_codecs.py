@@ -21,7 +21,7 @@ from states.events import (
     ScheduledInstallment,
     _field_payload_decoder,
 )
-from states.json_codec import decode_decimal, decoder, encode_decimal
+from states.json_codec import builder, decode_decimal, decoder, encode_decimal
 from states.rule_texts import POSTING_RULES, SEGMENT_RULES
 
 _ONE_DAY = timedelta(days=1)
@@ -53,9 +53,10 @@ def decode_schedule(rows: Any) -> tuple[ScheduledInstallment, ...]:
             raise TypeError(f"expected a schedule row, got {row!r}")
         number = _count(row[0]) if len(row) == 4 else place
         due_on, principal, interest = row[-3:]
-        schedule.append(ScheduledInstallment(
-            number, date.fromisoformat(due_on), _unscaled(principal, _FEN_EXP), _unscaled(interest, _FEN_EXP)
-        ))
+        schedule.append(_INSTALLMENT({
+            "number": number, "due_on": date.fromisoformat(due_on),
+            "principal": _unscaled(principal, _FEN_EXP), "interest": _unscaled(interest, _FEN_EXP),
+        }))
     return tuple(schedule)
 
 
@@ -83,6 +84,7 @@ def decode_schedule(rows: Any) -> tuple[ScheduledInstallment, ...]:
 # as written, and the explanation still shows each unrounded amount.
 
 _V2_INSTALLMENT = decoder(ScheduledInstallment)
+_INSTALLMENT, _SEGMENT, _POSTING = builder(ScheduledInstallment), builder(AccrualSegment), builder(ChargePosting)
 
 # Fields stored in a compact form of their own: name -> (encode, decode), by event class.
 FIELD_CODECS: dict[type, dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]]] = {
@@ -338,19 +340,21 @@ def decode_charges_accrued(data: dict[str, Any], business_date: date) -> dict[st
             start, end = first, through
         if exact is None:
             exact = _recomputed(base, rate, _count(days), basis)
-        segments.append(AccrualSegment(
-            names.get(component, component) if type(component) is str else component_name(component),
-            money(base, _FEN_EXP), _rate(rate), start, end, _count(days), exact, rule_text("segment", rule, None),
-        ))
+        segments.append(_SEGMENT({
+            "component": names.get(component, component) if type(component) is str else component_name(component),
+            "base": money(base, _FEN_EXP), "annual_rate": _rate(rate), "start": start, "end": end, "days": _count(days),
+            "exact": exact, "rule": rule_text("segment", rule, None),
+        }))
     postings = []
     for component, installment, computed, enforceable, unenforceable, rule in data["p"]:
         if installment is not None and type(installment) is not int:
             raise TypeError(f"expected an installment, got {installment!r}")
-        postings.append(ChargePosting(
-            names.get(component, component) if type(component) is str else component_name(component),
-            money(computed, _FEN_EXP), money(enforceable, _FEN_EXP), money(unenforceable, _FEN_EXP),
-            rule_text("posting", rule, str(installment)), installment,
-        ))
+        postings.append(_POSTING({
+            "component": names.get(component, component) if type(component) is str else component_name(component),
+            "computed": money(computed, _FEN_EXP), "enforceable": money(enforceable, _FEN_EXP),
+            "unenforceable": money(unenforceable, _FEN_EXP), "rule": rule_text("posting", rule, str(installment)),
+            "installment": installment,
+        }))
     released = tuple(
         Unenforced(component_name(component), money(amount, _FEN_EXP), _installment(installment))
         for component, amount, installment in data.get("r", ())
