@@ -40,7 +40,7 @@ from models.tables import (
     projection_values,
 )
 from states.case import CaseProjection, CollectionCase
-from states.events import CaseOpened, Event, MonthEndReported, PaymentReceived, canonical_json, event_from_record, parse_json
+from states.events import CaseOpened, Event, EventError, MonthEndReported, PaymentReceived, canonical_json, event_from_record, parse_json
 from states.snapshot import packed
 from states.worklist import CallFacts, facts_from_record, facts_of, facts_record
 
@@ -99,6 +99,13 @@ def case_values(case: CollectionCase, last_hash: str) -> dict[str, Any]:
 
 
 
+def _why_unreadable(case_id: str, exc: Exception) -> str:
+    """Why a case could not be read, said once: our own errors name the case already."""
+    if isinstance(exc, (EventError, StoreError)):
+        return str(exc).removeprefix(f"case {case_id}: ").removeprefix(f"case {case_id} ")
+    return f"{type(exc).__name__}: {exc}"
+
+
 class CaseRows:
     """Loading, saving and quarantining cases (a part of ``CaseStore``)."""
 
@@ -142,7 +149,7 @@ class CaseRows:
                         try:
                             loaded[case_id] = CollectionCase.replay(select_events(conn, case_id), case_id)
                         except Exception as exc:  # noqa: BLE001 - reported per case
-                            unreadable[case_id] = f"{type(exc).__name__}: {exc}"
+                            unreadable[case_id] = _why_unreadable(case_id, exc)
         for case_id in ids:
             if case_id not in loaded and case_id not in unreadable:
                 unreadable[case_id] = _NO_SUCH_CASE

@@ -98,6 +98,7 @@ def test_a_command_reading_a_case_with_an_unreadable_payload_refuses_it_in_one_l
     assert code == 2 and "Traceback" not in err, err
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "payload is not JSON" in lines[0], err
-    assert f"{case_id} seq 1" in lines[0]
+    assert f"{case_id} seq 1" in lines[0] or f"case {case_id}: cannot be loaded: seq 1: CaseOpened payload" in lines[0], lines[0]
+    assert "UnreadablePayload" not in lines[0] and lines[0].count(case_id) == 1, lines[0]
     code, _ = run_cli(monkeypatch, capsys, "verify")
     assert code == 1
