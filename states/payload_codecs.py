@@ -267,14 +267,16 @@ def encode_charges_accrued(event: ChargesAccrued) -> dict[str, Any]:
     """The v4 payload of a ``ChargesAccrued`` (the layout above)."""
     through = event.through
     first = event.accrued_from + _ONE_DAY
-    basis = _BASES[0]
-    if event.segments and not _recomputes(event.segments[0], basis) and _recomputes(event.segments[0], _BASES[1]):
-        basis = _BASES[1]
+    basis, first_recomputes = _BASES[0], False  # the basis is the one the first segment recomputes by
+    if event.segments:
+        first_recomputes = _recomputes(event.segments[0], basis)
+        if not first_recomputes and _recomputes(event.segments[0], _BASES[1]):
+            basis, first_recomputes = _BASES[1], True
     omitted = False
     segments = []
-    for s in event.segments:
+    for place, s in enumerate(event.segments):
         row = [component_code(s.component), _scaled(s.base, _FEN_EXP), _rate_text(s.annual_rate), _count(s.days)]
-        if _recomputes(s, basis):
+        if first_recomputes if place == 0 else _recomputes(s, basis):
             omitted = True
         else:
             row.append(_scaled(s.exact, _EXACT_EXP))
