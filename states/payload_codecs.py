@@ -165,7 +165,17 @@ def _rate_text(value: Decimal) -> str:
 
 
 def _rate(value: Any) -> Decimal:
-    return decode_decimal(value)
+    """A stored rate (decimal text), read once per distinct text: a book has a few dozen rates."""
+    found = _RATES.get(value) if type(value) is str else None
+    if found is None:
+        found = decode_decimal(value)
+        if len(_RATES) >= 4096:  # a bound, for a history of many rates
+            _RATES.clear()
+        _RATES[value] = found
+    return found
+
+
+_RATES: dict[str, Decimal] = {}  # immutable: shared by every event reading it
 
 
 @functools.lru_cache(maxsize=4096)
