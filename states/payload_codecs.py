@@ -323,7 +323,7 @@ def encode_charges_accrued(event: ChargesAccrued) -> dict[str, Any]:
 
 
 def decode_charges_accrued(data: dict[str, Any], business_date: date) -> dict[str, Any]:
-    """The fields of a ``ChargesAccrued`` from its v4 or v3 payload (``upcast_charges_accrued_v3_v4`` has
+    """The fields of a ``ChargesAccrued`` from its v4 or v3 payload (``states.upcasting.upcast_charges_accrued_v3_v4`` has
     checked a v3 one has no v4 row), or from a v2 one (field names, rules as prose)."""
     if "segments" in data:
         return _field_payload_decoder(ChargesAccrued)(data)

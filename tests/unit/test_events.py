@@ -26,8 +26,8 @@ from states.events import (
     PromiseMade,
     canonical_json,
     event_from_record,
-    upcast_payment_received_v1_v2,
 )
+from states.upcasting import upcast_payment_received_v1_v2
 from tests.unit.conftest import (
     DUE,
     POLICY,
