@@ -350,11 +350,12 @@ def decode_charges_accrued(data: dict[str, Any], business_date: date) -> dict[st
             start, end = date.fromisoformat(row[-2]), date.fromisoformat(row[-1])
         else:
             start, end = first, through
+        days = _count(days)
         if exact is None:
-            exact = _recomputed(base, rate, _count(days), basis)
+            exact = _recomputed(base, rate, days, basis)
         segments.append(_SEGMENT({
             "component": names.get(component, component) if type(component) is str else component_name(component),
-            "base": money(base, _FEN_EXP), "annual_rate": _rate(rate), "start": start, "end": end, "days": _count(days),
+            "base": money(base, _FEN_EXP), "annual_rate": _rate(rate), "start": start, "end": end, "days": days,
             "exact": exact, "rule": rule_text("segment", rule, None),
         }))
     postings = []
