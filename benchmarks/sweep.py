@@ -30,7 +30,9 @@ missed the day before), then measures, in this one process:
   through the flow (``steady_flow_ratio``; the report the day before's
   close published is built first, not timed, as in daily operation);
 - ``verify`` throughput (events per second; every core, and one process on
-  a sample) and bytes per event on disk;
+  a sample) and bytes per event on disk; then ``verify --incremental`` over
+  the store unchanged since its first pass, and after a day on which 5 % of
+  the cases were advanced (only those replayed, every chain rehashed);
 - ``loans import`` of R new loans from a CSV (``flows.handlers.loans.import_file``,
   as the CLI runs it) into a fresh SQLite file, against plain ``sqlite3``
   inserting the same rows into the same tables of another fresh file;
@@ -237,6 +239,7 @@ def main() -> None:
     parser.add_argument("--only-parallel", action="store_true", help="measure only 1 vs W worker processes")
     parser.add_argument("--only-import", action="store_true", help="measure only loans import against the raw insert (--import-rows)")
     parser.add_argument("--keep-files", action="store_true", help="keep the stores it builds (default: removed at exit)")
+    parser.add_argument("--no-incremental", action="store_true", help="skip verify --incremental (three more passes over the store)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="sweep-"))
@@ -372,11 +375,12 @@ def main() -> None:
                   f"in {naive_s:.1f} s; {naive_speedup:.1f}x the close's cost per case", flush=True)
 
     sample = ids[: min(len(ids), 2_000)]
+    chain_key = app.store.chain_key  # as the CLI verifies: the MACs checked too
     began = time.perf_counter()
-    one = verify(engine, case_ids=sample, workers=1)
+    one = verify(engine, case_ids=sample, workers=1, chain_key=chain_key)
     one_s = time.perf_counter() - began
     began = time.perf_counter()
-    checked = verify(engine)
+    checked = verify(engine, chain_key=chain_key)
     verify_s = time.perf_counter() - began
     print(f"verify: {checked.events_checked:,} events in {verify_s:.1f} s = {checked.events_checked / verify_s:,.0f} events/s "
           f"({os.cpu_count()} cores; {'ok' if checked.ok else 'FINDINGS'}); one process on {len(sample):,} cases: "
@@ -408,6 +412,10 @@ def main() -> None:
         bytes_per_event = size / max(1, checked.events_checked)
         print(f"disk: {size / 2**20:,.0f} MiB for {checked.events_checked:,} events = {bytes_per_event:,.0f} bytes per event (cases, snapshots and indexes included)", flush=True)
 
+    unchanged_rate = changed_rate = None
+    if not args.no_incremental:
+        unchanged_rate, changed_rate = incremental_verify(app, engine, ids, args.batch)
+
     print(json.dumps({
         "cases": n,
         "close_cases_per_s": round(len(ids) / close_s, 1),
@@ -416,6 +424,8 @@ def main() -> None:
         "peak_rss_mb": round(rss, 1),
         "verify_events_per_s": round(checked.events_checked / verify_s, 1),
         "verify_one_process_events_per_s": round(one.events_checked / one_s, 1),
+        "verify_incremental_events_per_s": unchanged_rate,
+        "verify_incremental_5pct_changed_events_per_s": changed_rate,
         "import_rows_per_s": None if import_rate is None else round(import_rate, 1),
         "import_floor_ratio": None if import_ratio is None else round(import_ratio, 2),
         "bytes_per_event": None if bytes_per_event is None else round(bytes_per_event),
@@ -429,6 +439,34 @@ def main() -> None:
         "parallel_speedup": None if speedup is None else round(speedup, 2),
         "database": "sqlite" if url.startswith("sqlite") else "postgresql",
     }))
+
+
+def incremental_verify(app, engine, ids: list[str], batch: int) -> tuple[float, float]:
+    """``verify --incremental`` (every core), events per second: over the store unchanged since a
+    first incremental pass (which replays every case and checkpoints it, not timed), then after a
+    day on which 5 % of the cases were advanced (those replayed, the rest rehashed)."""
+    from flows.handlers.cases import advance_batch
+    from models.audit import verify
+
+    def timed() -> tuple[float, int, int]:
+        began = time.perf_counter()
+        report = verify(engine, chain_key=app.store.chain_key, incremental=True)
+        seconds = time.perf_counter() - began
+        if not report.ok or report.checkpoint_problem:
+            print(f"verify --incremental: FINDINGS or no checkpoints ({report.checkpoint_problem})", flush=True)
+        return report.events_checked / seconds, report.cases_replayed, report.events_checked
+
+    first_rate, first_replayed, _ = timed()
+    unchanged_rate, replayed, events_checked = timed()
+    print(f"verify --incremental: {events_checked:,} events, nothing changed since its first pass ({first_replayed:,} cases "
+          f"replayed at {first_rate:,.0f} events/s): {replayed:,} replayed, {unchanged_rate:,.0f} events/s", flush=True)
+    day = DUE_DAY + timedelta(days=30)
+    changed = ids[: max(1, len(ids) // 20)]
+    advanced = sum(advance_batch(app, changed[start : start + batch], day).advanced for start in range(0, len(changed), batch))
+    changed_rate, replayed, events_checked = timed()
+    print(f"verify --incremental after {advanced:,} cases ({advanced / len(ids):.0%}) were advanced to {day}: {events_checked:,} "
+          f"events, {replayed:,} cases replayed, {changed_rate:,.0f} events/s", flush=True)
+    return round(unchanged_rate, 1), round(changed_rate, 1)
 
 
 def naive_close(store, app, case_ids: list[str], day: date) -> float:

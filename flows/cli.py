@@ -483,6 +483,10 @@ def verify(
     cases: Optional[list[str]] = typer.Argument(None, help="Case ids or contract numbers (default: every case)"),
     seals: Optional[Path] = typer.Option(None, "--seals", help="Also check the store against the signed seals in this folder"),
     public_key: Optional[Path] = typer.Option(None, "--public-key", help="The trusted seal public key file (default: the key dir's)"),
+    incremental: bool = typer.Option(
+        False, "--incremental",
+        help="The same findings, but replay only the cases changed since an incremental verify last found them clean",
+    ),
 ) -> None:
     """Check every hash chain and that replay reproduces every stored projection; with --seals,
     that nothing a seal covered was deleted, shortened or rewritten since."""
@@ -502,7 +506,10 @@ def verify(
     ids = [case_id(ref) for ref in cases or ()]
     with report.progress(console) as bar:
         task_id = bar.add_task("verifying", total=None)
-        outcome = run_verify(store.engine, ids or None, on_progress=lambda n: bar.update(task_id, completed=n), chain_key=store.chain_key, keyring=keyring)
+        outcome = run_verify(
+            store.engine, ids or None, on_progress=lambda n: bar.update(task_id, completed=n), chain_key=store.chain_key,
+            keyring=keyring, incremental=incremental,
+        )
     report.print_verify(console, outcome)
     if keyring is None:
         console.print("[dim]no personal data key configured: borrowers rows checked against the events only, not against their ciphertext[/]")

@@ -323,6 +323,16 @@ def print_timeline(console: Console, rows) -> None:
 
 
 def print_verify(console: Console, outcome) -> None:
+    if outcome.checkpoint_problem:
+        console.print(f"[yellow]{escape(outcome.checkpoint_problem)}[/]", highlight=False)
+    unchanged = outcome.cases_checked - outcome.cases_replayed
+    if outcome.ok and outcome.incremental:
+        console.print(
+            f"[green]verified[/]: {outcome.cases_checked:,} cases, {outcome.events_checked:,} events; {outcome.cases_replayed:,} "
+            f"cases replayed, every hash chain intact and every projection reproduced; {unchanged:,} unchanged, byte for "
+            "byte, since an earlier verify found them so"
+        )
+        return
     if outcome.ok:
         console.print(
             f"[green]verified[/]: {outcome.cases_checked:,} cases, {outcome.events_checked:,} events; "

@@ -10,7 +10,9 @@ projection and snapshot, and that the case's credit-report rows are exactly
 those its ``MonthEndReported`` events make. It reports every failing case,
 seq and difference. Over the whole store, once all of that holds, it checks
 the reports' totals and the roll rates' kept counts against the events
-(``models.report_totals``, ``models.roll_rates``).
+(``models.report_totals``, ``models.roll_rates``). ``incremental`` skips the
+full check of a case whose events and rows are, byte for byte, those an
+earlier incremental verify found clean (``models.checkpoints``).
 
 ``timeline`` is what ``collectflow case replay`` prints (the explaining is
 ``states.explain``'s): one row per event,
@@ -39,10 +41,11 @@ from models.booking import record_hash, terms_hash
 from models.borrowers import booked_terms
 from models.crypto import Keyring
 from models.audit_rows import RowFinding, verify_borrowers, verify_business_days
-from models import report_totals, roll_rates
+from models import checkpoints, report_totals, roll_rates
 from models.errors import StoreError
 from models.findings import Finding, UnreadableEvent, VerifyReport, checked
 from models.recorder import event_mac, recomputed_hash
+from models.sql import driver_rows, mark
 from models.store import CaseStore, event_from_row
 from models.tables import (
     GENESIS_HASH,
@@ -94,6 +97,9 @@ __all__ = [
 
 VERIFY_CHUNK = 500  # cases whose events are read and checked together
 _CHECKED_COLUMNS = [c for c in events.c if c.name != "recorded_at"]  # what verify checks (recorded_at is not hashed)
+_EVENTS_OF_CASES = "SELECT {} FROM events WHERE case_id IN ({{}}) ORDER BY case_id, seq".format(
+    ", ".join(c.name for c in _CHECKED_COLUMNS)
+)
 STREAM_ROWS = 5_000  # rows fetched per round trip from the server-side cursor
 
 
@@ -108,10 +114,15 @@ def verify(
     chain_key: bytes | None = None,
     workers: int | None = None,
     keyring: Keyring | None = None,
+    incremental: bool = False,
 ) -> VerifyReport:
     """Check the hash chains and projections of every case (or of ``case_ids``), each case's
     borrowers row against its events (``verify_borrowers``; with ``keyring``, also against its own
     ciphertext) and, for the whole store, the business-day rows (``verify_business_days``).
+
+    ``incremental`` (needs ``chain_key``): every chain is rehashed, but a case is replayed only
+    when it changed since an incremental verify last found it clean, and each case found clean
+    now is checkpointed (``models.checkpoints``); the findings are a full verify's.
 
     ``on_progress(cases_done)`` is called after each chunk of cases (the
     total is ``len(case_ids)``, or ``store.portfolio_summary().total.cases``).
@@ -121,7 +132,9 @@ def verify(
     in this process), each on its own connection; the report is the same,
     finding for finding and in the same order, as one process gives.
     """
-    report = VerifyReport()
+    report = VerifyReport(incremental=incremental)
+    if incremental:
+        _check_incremental(engine, chain_key)
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn.execution_options(isolation_level="REPEATABLE READ")  # one consistent view
@@ -143,10 +156,13 @@ def verify(
             processes = _verify_processes(conn, workers, None if case_ids is None else len(case_ids))
             totals: list[Finding] | None = None  # the reports' totals against the events: the whole store only
             if processes > 1:
-                totals = _verify_in_processes(engine, conn, chunks(), report, chain_key, processes, on_progress, case_ids is None)
+                totals = _verify_in_processes(
+                    engine, conn, chunks(), report, chain_key, processes, on_progress, case_ids is None, incremental
+                )
             else:
                 for chunk in chunks():
-                    _verify_chunk(conn, chunk, report, chain_key)
+                    _verify_chunk(conn, chunk, report, chain_key, incremental)
+                    _keep_checkpoints(engine, chain_key, report, report.checkpoints)
                     if on_progress is not None:
                         on_progress(report.cases_checked)
             for chunk in seen:
@@ -160,6 +176,21 @@ def verify(
 
 
 PARALLEL_MIN_CASES = 4 * VERIFY_CHUNK  # below this, starting processes costs more than they save
+
+
+def _check_incremental(engine: Engine, chain_key: bytes | None) -> None:
+    if chain_key is None:
+        raise UserError("verify --incremental needs the chain key (its checkpoints are signed with it); run verify without it")
+    database = engine.url.database or ""
+    if engine.dialect.name == "sqlite" and (database in ("", ":memory:") or "mode=memory" in str(engine.url)):
+        raise UserError("verify --incremental keeps its checkpoints in the database: an in-memory database keeps none")
+
+
+def _keep_checkpoints(engine: Engine, chain_key: bytes | None, report: VerifyReport, marks: list[tuple[str, int, str]]) -> None:
+    """Write the checkpoints of a chunk's clean cases as soon as it is checked (memory stays bounded)."""
+    if marks and chain_key is not None and report.checkpoint_problem is None:
+        report.checkpoint_problem = checkpoints.record(engine, chain_key, marks)
+    marks.clear()
 
 
 def _verify_processes(conn: Connection, workers: int | None, cases_given: int | None) -> int:
@@ -182,6 +213,7 @@ def _verify_in_processes(
     processes: int,
     on_progress: Callable[[int], None] | None,
     with_totals: bool = False,
+    incremental: bool = False,
 ) -> list[Finding] | None:
     """Check the chunks in a pool of processes, merging their reports in chunk order.
 
@@ -203,7 +235,9 @@ def _verify_in_processes(
         part = pending.popleft().result()
         report.cases_checked += part.cases_checked
         report.events_checked += part.events_checked
+        report.cases_replayed += part.cases_replayed
         report.findings.extend(part.findings)
+        _keep_checkpoints(engine, chain_key, report, part.checkpoints)
         if on_progress is not None:
             on_progress(report.cases_checked)
 
@@ -211,7 +245,7 @@ def _verify_in_processes(
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
         totals = pool.submit(_report_totals_in_worker, url, snapshot) if with_totals else None  # first: the longest task
         for chunk in chunks:
-            pending.append(pool.submit(_verify_chunk_in_worker, url, chunk, chain_key, snapshot))
+            pending.append(pool.submit(_verify_chunk_in_worker, url, chunk, chain_key, snapshot, incremental))
             if len(pending) >= 2 * processes:
                 merge_oldest()
         while pending:
@@ -244,10 +278,12 @@ def _worker_transaction(url: str, snapshot: str | None) -> Iterator[Connection]:
             yield conn
 
 
-def _verify_chunk_in_worker(url: str, chunk: list[str], chain_key: bytes | None, snapshot: str | None) -> VerifyReport:
+def _verify_chunk_in_worker(
+    url: str, chunk: list[str], chain_key: bytes | None, snapshot: str | None, incremental: bool = False
+) -> VerifyReport:
     part = VerifyReport()
     with _worker_transaction(url, snapshot) as conn:
-        _verify_chunk(conn, chunk, part, chain_key)
+        _verify_chunk(conn, chunk, part, chain_key, incremental)
     return part
 
 
@@ -256,16 +292,16 @@ def _report_totals_in_worker(url: str, snapshot: str | None) -> list[Finding]:
         return _report_totals_findings(conn)
 
 
-def _verify_chunk(conn: Connection, chunk: Sequence[str], report: VerifyReport, chain_key: bytes | None = None) -> None:
+def _verify_chunk(
+    conn: Connection, chunk: Sequence[str], report: VerifyReport, chain_key: bytes | None = None, incremental: bool = False
+) -> None:
     rows = {row["case_id"]: row for row in conn.execute(select(cases).where(cases.c.case_id.in_(chunk))).mappings()}
     reports: dict[str, list[Mapping[str, Any]]] = {}
     loan_rows = {row["case_id"]: row for row in conn.execute(select(loans).where(loans.c.case_id.in_(chunk))).mappings()}
     for report_row in conn.execute(select(credit_reports).where(credit_reports.c.case_id.in_(chunk))).mappings():
         reports.setdefault(report_row["case_id"], []).append(report_row)
-    stream = (
-        conn.execution_options(yield_per=STREAM_ROWS)
-        .execute(select(*_CHECKED_COLUMNS).where(events.c.case_id.in_(chunk)).order_by(events.c.case_id, events.c.seq))
-        .mappings()
+    stream = driver_rows(
+        conn, _EVENTS_OF_CASES.format(", ".join([mark(conn)] * len(chunk))), _CHECKED_COLUMNS, chunk, yield_per=STREAM_ROWS
     )
     agency_rows: dict[str, tuple[list, list]] = {}
     for table, n in ((placements, 0), (agency_commissions, 1)):
@@ -274,24 +310,25 @@ def _verify_chunk(conn: Connection, chunk: Sequence[str], report: VerifyReport, 
     paid: dict[str, dict[str, tuple[int, int]]] = {}
     for payment in conn.execute(select(payments).where(payments.c.case_id.in_(chunk))).mappings():
         paid.setdefault(payment["case_id"], {})[payment["payment_id"]] = (payment["seq"], payment["amount_fen"])
+    marks = checkpoints.read(conn, chunk) if incremental and chain_key is not None else None  # ``verify`` refuses no key
     seen: set[str] = set()
     for case_id, case_events in itertools.groupby(stream, key=lambda r: r["case_id"]):
         history = list(case_events)
         seen.add(case_id)
         report.events_checked += len(history)
-        case_findings = check_case(case_id, rows.get(case_id), history, reports.get(case_id, []))
-        report.findings.extend(case_findings)
-        if chain_key is not None:
-            report.findings.extend(check_macs(case_id, history, chain_key))
-        payment_rows = paid.pop(case_id, {})
-        if any(isinstance(finding, UnreadableEvent) for finding in case_findings):
-            continue  # the checks below read the events: the unreadable one is the finding
-        if case_id in loan_rows:
-            report.findings.extend(checked(case_id, "loans row", check_terms, case_id, history, loan_rows[case_id]))
-        report.findings.extend(checked(case_id, "payments rows", check_payments, case_id, history, payment_rows))
-        report.findings.extend(
-            checked(case_id, "agency rows", check_placements, case_id, history, *agency_rows.get(case_id, ([], [])))
-        )
+        row, payment_rows = rows.get(case_id), paid.pop(case_id, {})
+        digest = ""
+        if marks is not None:
+            digest = checkpoints.case_digest(_compared_rows(
+                history, row, loan_rows.get(case_id), reports.get(case_id, []), agency_rows.get(case_id, ([], [])), payment_rows
+            ))
+            if checkpoints.holds(chain_key, marks.get(case_id), case_id, history[-1]["seq"], digest):
+                continue  # checked clean before, and not a byte of its events or rows has changed since
+        report.cases_replayed += 1
+        found = _case_findings(case_id, row, history, chain_key, reports, loan_rows, payment_rows, agency_rows)
+        report.findings.extend(found)
+        if marks is not None and not found:
+            report.checkpoints.append((case_id, history[-1]["seq"], digest))
     for case_id, rows_left in paid.items():  # payment rows of a case with no events at all
         report.findings.extend(check_payments(case_id, [], rows_left))
     for case_id in chunk:
@@ -301,6 +338,49 @@ def _verify_chunk(conn: Connection, chunk: Sequence[str], report: VerifyReport, 
                 report.findings.append(Finding(case_id, None, "the case has no events"))
             else:
                 report.findings.append(Finding(case_id, None, "no such case"))
+
+
+def _case_findings(
+    case_id: str,
+    row: Mapping[str, Any] | None,
+    history: list[Mapping[str, Any]],
+    chain_key: bytes | None,
+    reports: Mapping[str, list[Mapping[str, Any]]],
+    loan_rows: Mapping[str, Mapping[str, Any]],
+    payment_rows: Mapping[str, tuple[int, int]],
+    agency_rows: Mapping[str, tuple[list, list]],
+) -> list[Finding]:
+    """Everything wrong with one case: its chain and replay, its MACs, and the rows beside its events."""
+    found = check_case(case_id, row, history, reports.get(case_id, []))
+    if chain_key is not None:
+        found.extend(check_macs(case_id, history, chain_key))
+    if any(isinstance(finding, UnreadableEvent) for finding in found):
+        return found  # the checks below read the events: the unreadable one is the finding
+    if case_id in loan_rows:
+        found.extend(checked(case_id, "loans row", check_terms, case_id, history, loan_rows[case_id]))
+    found.extend(checked(case_id, "payments rows", check_payments, case_id, history, payment_rows))
+    found.extend(checked(case_id, "agency rows", check_placements, case_id, history, *agency_rows.get(case_id, ([], []))))
+    return found
+
+
+def _compared_rows(
+    history: list[dict[str, Any]],
+    row: Mapping[str, Any] | None,
+    loan_row: Mapping[str, Any] | None,
+    credit_rows: Sequence[Mapping[str, Any]],
+    agency_rows: tuple[list, list],
+    payment_rows: Mapping[str, tuple[int, int]],
+) -> tuple:
+    """Everything a case's full check reads, as plain values (``models.checkpoints``): its events
+    (every column checked, MACs included) and the rows compared with them."""
+    return (
+        history,
+        None if row is None else tuple(row[name] for name in checkpoints.COMPARED_COLUMNS),
+        None if loan_row is None else tuple(loan_row.values()),
+        [tuple(r.values()) for r in credit_rows],
+        [[tuple(r.values()) for r in rows] for rows in agency_rows],
+        sorted(payment_rows.items()),
+    )
 
 
 def _report_totals_findings(conn: Connection) -> list[Finding]:

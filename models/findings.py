@@ -39,6 +39,11 @@ class VerifyReport:
     cases_checked: int = 0
     events_checked: int = 0
     findings: list[Finding] = field(default_factory=list)
+    cases_replayed: int = 0  # checked in full; an incremental verify only rehashes the chains of the others
+    incremental: bool = False
+    # (case_id, version, digest) of the cases an incremental verify found clean, to be checkpointed
+    checkpoints: list[tuple[str, int, str]] = field(default_factory=list, repr=False)
+    checkpoint_problem: str | None = None  # why checkpoints could not be kept (the verify itself stands)
 
     @property
     def ok(self) -> bool:

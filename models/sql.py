@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timezone
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Connection, Dialect
+from sqlalchemy import Column, Connection, Date, Dialect
 from sqlalchemy.sql.elements import ColumnElement
 
 CHUNK = 1000  # ids per IN (...) list: well inside SQLite's and PostgreSQL's parameter limits
@@ -91,6 +91,55 @@ def _iso_dates(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | N
         return value.isoformat() if type(value) is date else process(value)
 
     return iso
+
+
+def driver_rows(
+    conn: Connection, sql: str, columns: Sequence[Column], params: Sequence[Any], *, yield_per: int
+) -> Iterator[dict[str, Any]]:
+    """The rows of ``sql`` (selecting ``columns``, in order; ``mark`` placeholders for ``params``),
+    fetched ``yield_per`` at a time through the driver (a server-side cursor on PostgreSQL), each
+    value through its column's result processor, as dicts by column name: the values SQLAlchemy's
+    ``.mappings()`` gives, for a quarter of its cost per row (verify reads every event)."""
+    names = [column.name for column in columns]
+    converting = [
+        (index, _memoized(process) if isinstance(column.type, Date) else process)
+        for index, (column, process) in enumerate(zip(columns, _result_processors(conn.dialect, tuple(columns))))
+        if process is not None
+    ]
+    result = conn.exec_driver_sql(sql, tuple(params), execution_options={"yield_per": yield_per})  # this statement's only
+    while batch := result.fetchmany(yield_per):
+        for row in batch:
+            values = list(row)
+            for index, process in converting:
+                values[index] = process(values[index])
+            yield dict(zip(names, values))
+
+
+def mark(conn: Connection) -> str:
+    """The driver's positional placeholder (``driver_rows``)."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+@functools.lru_cache(maxsize=64)
+def _result_processors(dialect: Dialect, columns: tuple[Column, ...]) -> tuple[Callable[[Any], Any] | None, ...]:
+    return tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
+
+
+def _memoized(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``process`` remembering what it gave for each value (a stream's dates repeat; SQLite's DATE
+    costs ~1.3 us a value); forgets them all past 10,000."""
+    seen: dict[Any, Any] = {}
+
+    def remembered(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            if len(seen) >= 10_000:
+                seen.clear()
+            seen[value] = converted = process(value)
+            return converted
+
+    return remembered
 
 
 def copy_rows(conn: Connection, sql: str, binds: Sequence[tuple[str, Column]], rows: Iterable[Mapping[str, Any]]) -> bool:

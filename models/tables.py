@@ -325,6 +325,19 @@ class DailyRecovery(SQLModel, table=True):
     amount_fen: int = Field(sa_type=BigInteger)
 
 
+class VerifiedCase(SQLModel, table=True):
+    """A case as the last clean ``verify --incremental`` checked it (``models.checkpoints``): the
+    seq of its newest event, and a MAC of it and of a digest of every event and row the check read.
+    While the MAC holds for them as they are, the next incremental verify does not check the case
+    again; otherwise it is checked in full (migration 0017)."""
+
+    __tablename__ = "verified_cases"
+
+    case_id: str = Field(primary_key=True)
+    version: int  # the seq of the case's newest event, verified
+    mac: str = Field(sa_type=HashBytes)  # HMAC-SHA256 under the chain key of case_id, version and the rows' digest
+
+
 class RollRateMemo(SQLModel, table=True):
     """The roll-rate counts of one pair of month ends, as the events dated by the later one gave
     them (``models.roll_rates``): reused while that many events are dated on or before it."""
@@ -580,6 +593,7 @@ daily_charges = DailyCharges.__table__
 daily_event_counts = DailyEventCount.__table__
 stage_moves = StageMove.__table__
 roll_rate_memos = RollRateMemo.__table__
+verified_cases = VerifiedCase.__table__
 daily_recoveries = DailyRecovery.__table__
 
 

@@ -117,6 +117,10 @@ def test_a_case_advanced_paid_and_replayed_from_the_cli_reads_as_a_timeline(book
 
     verified = collectflow("verify", db=booked_db)
     assert verified.returncode == 0 and "verified" in verified.stdout
+    first, again = (collectflow("verify", "--incremental", db=booked_db) for _ in range(2))
+    assert first.returncode == again.returncode == 0, first.stderr + again.stderr
+    assert "1 cases replayed" in " ".join(first.stdout.split()), first.stdout
+    assert "0 cases replayed" in " ".join(again.stdout.split()) and "1 unchanged" in " ".join(again.stdout.split()), again.stdout
 
 
 def test_bad_input_is_one_line_naming_the_value_and_nothing_is_stored(booked_db: Path):

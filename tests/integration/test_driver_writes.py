@@ -109,3 +109,21 @@ def test_events_copied_into_postgresql_are_the_rows_an_insert_writes(store: Case
         other.dispose()
         with store.engine.begin() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def test_rows_read_through_the_driver_are_the_rows_sqlalchemy_reads(store: CaseStore):
+    from models.sql import driver_rows, mark
+
+    keyed = CaseStore(store.engine, chain_key=b"k" * 32)  # MACs: a column of hashes with NULLs
+    ids = book(keyed, 3)
+    advance(keyed, ids, date(2024, 4, 1))
+    pay(keyed, ids[1], "500.00", date(2024, 4, 2), "BANK-1")
+    with store.engine.connect() as conn, conn.begin():
+        columns = list(events.c)
+        wanted = conn.execute(select(events).where(events.c.case_id.in_(ids)).order_by(events.c.case_id, events.c.seq)).mappings().all()
+        sql = f"SELECT {', '.join(c.name for c in columns)} FROM events WHERE case_id IN ({', '.join([mark(conn)] * 3)}) ORDER BY case_id, seq"
+        read = list(driver_rows(conn, sql, columns, ids, yield_per=7))  # several fetches
+        assert read == [dict(row) for row in wanted] and len(read) > 20
+        assert {type(r["business_date"]) for r in read} == {date} and {r["mac"] is None for r in read} == {True, False}
+        # the statement's streaming option stays with it: the connection writes as before
+        conn.execute(cases.update().where(cases.c.case_id == ids[0]).values(stuck=True))
