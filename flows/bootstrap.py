@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from models.crypto import load_chain_key
+from models.crypto import CryptoKeyError, load_chain_key
 from models.db import current_revision, head_revision, make_engine
 from models.errors import StoreError
+from models.recorder import chain_key_mismatch
 from models.settings import Settings, get_settings
 from models.store import CaseStore
 from models.uow import UnitOfWork
@@ -64,6 +65,8 @@ def load_policy(path: Path | None) -> CollectionPolicy:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise UserError(f"policy file {str(path)!r}: cannot be read ({exc.strerror or exc}); set COLLECTFLOW_POLICY_FILE to a TOML file") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"policy file {str(path)!r}: not UTF-8 text (byte {exc.start}); save it as UTF-8 TOML") from None
     return CollectionPolicy.from_toml(text)
 
 
@@ -80,6 +83,15 @@ def check_schema(engine: Engine) -> None:
         raise SchemaBehind(f"the database {engine.url.render_as_string(hide_password=True)} {state}; run: collectflow db upgrade")
 
 
+def check_chain_key(engine: Engine, chain_key: bytes) -> None:
+    """Refuse, in one line, a chain key other than the one the store's events were keyed with: what
+    it wrote would read as forged, for good (events are never edited)."""
+    with engine.connect() as conn:
+        problem = chain_key_mismatch(conn, chain_key)
+    if problem is not None:
+        raise CryptoKeyError(problem)
+
+
 def bootstrap(
     settings: Settings | None = None,
     *,
@@ -92,11 +104,13 @@ def bootstrap(
     """Build the App: every part may be passed in (tests do), the rest comes from the settings."""
     settings = settings or get_settings()
     engine = engine or make_engine(settings.database_url)
+    chain_key = load_chain_key(settings)
     if require_schema:
         check_schema(engine)
+        check_chain_key(engine, chain_key)
     return App(
         settings=settings,
-        store=CaseStore(engine, chain_key=load_chain_key(settings)),
+        store=CaseStore(engine, chain_key=chain_key),
         policy=policy or load_policy(settings.policy_file),
         clock=clock or lender_clock(settings.timezone),
         fault=fault,

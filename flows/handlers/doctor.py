@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 
 from flows.bootstrap import App, SchemaBehind, check_schema
+from models.recorder import chain_key_mismatch
 from models.crypto import CHAIN_KEY_ENV, CHAIN_KEY_FILE, KEY_FILE, NEXT_KEY_FILE, RETIRED_DIR
 from models.seals import ENV_KEY, SIGNING_KEY_FILE, load_seals
 
@@ -22,8 +23,10 @@ def checks(app: App) -> list[tuple[str, str]]:
     try:
         check_schema(app.engine)
         found.append(("ok", "the database is at the schema this code needs"))
+        schema_ok = True
     except SchemaBehind as exc:
         found.append(("fail", str(exc)))
+        schema_ok = False
     data = settings.data_dir.resolve()
     beside = data / KEY_FILE
     if beside.exists():
@@ -42,8 +45,17 @@ def checks(app: App) -> list[tuple[str, str]]:
         else:
             found.append(("warn", f"{name}: not made yet; it is generated into {path} on first use (or set {env})"))
     found.extend(_rotation(keys))
-    found.append(_seals(app, settings.seals_dir))
+    if schema_ok:
+        found.append(_chain_key(app))
+        found.append(_seals(app, settings.seals_dir))  # both read the store: not without its schema
     return found
+
+
+def _chain_key(app: App) -> tuple[str, str]:
+    """Whether the chain key is the one the store's events were keyed with."""
+    with app.engine.connect() as conn:
+        problem = chain_key_mismatch(conn, app.store.chain_key) if app.store.chain_key else None
+    return ("fail", problem) if problem else ("ok", "chain key: the store's events are keyed with it (or none is keyed yet)")
 
 
 def _rotation(keys: Path) -> list[tuple[str, str]]:
