@@ -38,6 +38,9 @@ from states.vocabulary import (  # noqa: E402
     accepted,
 )
 
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError, ProgrammingError  # noqa: E402
+
+
 class CollectflowGroup(TyperGroup):
     """The root command group: the one place a user's mistake becomes one line on stderr (exit 2).
 
@@ -64,6 +67,20 @@ class CollectflowGroup(TyperGroup):
             raise SystemExit(0) from None
         except OSError as exc:  # a file the user named: missing, unreadable, unwritable
             fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+        except (OperationalError, DatabaseError) as exc:  # the store cannot be opened or read (not a query's mistake)
+            if isinstance(exc, (IntegrityError, ProgrammingError)):
+                raise
+            fail(f"the database {_database_shown()} cannot be used: {str(exc.orig).strip() or type(exc.orig).__name__}")
+
+
+def _database_shown() -> str:
+    from models.db import database_url
+    from models.settings import get_settings
+
+    try:
+        return database_url(get_settings().database_url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - only for the message
+        return "(configured)"
 
 
 app = typer.Typer(
@@ -206,6 +223,9 @@ def _help_close(business_date: Optional[date], as_json: bool) -> None:
         console.print(f"helped close {row['business_date']}: {row['advanced']} cases advanced by this worker, {row['events']} events, {row['stuck']} stuck")
 
 
+MAX_DEMO_LOANS = 1_000_000
+
+
 @app.command()
 def demo(
     size: int = typer.Option(10_000, min=10, help="Loans in the synthetic book"),
@@ -217,7 +237,21 @@ def demo(
     """Seed a synthetic loan book and close DAYS business days through the real daily flow."""
     import time
 
+    from datetime import timedelta
+
+    from flows.bootstrap import lender_clock
+    from models.settings import get_settings
+    from states.parse import InputError
+
     first = parse_date(start, "--start")
+    if size > MAX_DEMO_LOANS:
+        raise InputError(f"--size: at most {MAX_DEMO_LOANS:,} loans in a demo, got {size:,}")
+    today, last = lender_clock(get_settings().timezone)(), first + timedelta(days=days - 1)
+    if last > today:  # refused before anything is written: the close refuses a day after today
+        raise InputError(
+            f"--start {first} and --days {days} would close up to {last}, after today ({today} in the lender's time zone); "
+            f"start on {today - timedelta(days=days - 1)} or earlier, or close fewer days"
+        )
     data_dir.mkdir(parents=True, exist_ok=True)
     db_path = (data_dir / "demo.db").resolve()
     for suffix in ("", "-wal", "-shm"):
@@ -600,8 +634,19 @@ def seal_command(on: Optional[str] = typer.Option(None, "--date", help="The busi
     """Seal the store now: a signed Merkle root over every case's newest event, written to the seals dir."""
     from models.seals import seal
 
+    from states.parse import InputError
+
     app_ = current_app()
-    day = parse_date(on, "--date") or app_.store.last_closed_business_date() or app_.today()
+    given = parse_date(on, "--date")
+    if given is not None:
+        record = app_.store.business_day(given)
+        if record is None or record.status != "closed":
+            last = app_.store.last_closed_business_date()
+            raise InputError(
+                f"--date: {given} is not a closed business date (the last close was {last or 'never'}); "
+                "a seal is of a closed date, or leave --date out"
+            )
+    day = given or app_.store.last_closed_business_date() or app_.today()
     made = seal(app_.engine, app_.settings, day)
     console.print(f"sealed {made.body.cases} cases, {made.body.events} events for {day}: {made.path}", highlight=False)
 @app.command("credit-report")

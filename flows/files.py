@@ -137,6 +137,8 @@ class RowFile:
             raise FileError(f"{self.path.name}: not readable as CSV after row {last}: {exc}") from None
         except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
             raise FileError(f"{self.path.name}: not a readable gzip file after row {last} ({exc}); compress it again or give it uncompressed") from None
+        except UnicodeError as exc:  # an encoding that must start with a byte-order mark, and the file has none
+            raise FileError(f"{self.path.name}: not {self.encoding_name} text ({exc}); give its encoding, e.g. --encoding utf-16-le") from None
         finally:
             text.close()
 

@@ -20,11 +20,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import ResolutionError
 from sqlalchemy import Connection, Engine, create_engine, event, exc as sa_exc, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
 from models.errors import ConcurrencyError, StoreError
+from states.errors import UserError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -41,12 +43,12 @@ def database_url(url: str | URL) -> URL:
     try:
         parsed = make_url(text_url)
     except sa_exc.ArgumentError:
-        raise ValueError(
+        raise UserError(
             f"database URL {text_url!r} is not a URL; give sqlite:///path/to/file.db "
             f"or postgresql://user@host:5432/dbname"
         ) from None
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise ValueError(
+        raise UserError(
             f"database URL {parsed.render_as_string(hide_password=True)!r}: "
             f"{parsed.get_backend_name()!r} is not supported; use sqlite or postgresql"
         )
@@ -144,7 +146,12 @@ def upgrade(engine_or_url: Engine | str | URL | None = None, revision: str = "he
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK_KEY})
             config = alembic_config()
             config.attributes["connection"] = conn
-            command.upgrade(config, revision)
+            try:
+                command.upgrade(config, revision)
+            except ResolutionError as exc:  # alembic_version names a revision this code has not
+                raise StoreError(
+                    f"the database is at a schema this code does not know ({exc}); was it written by a newer release?"
+                ) from None
     finally:
         if owned:
             engine.dispose()

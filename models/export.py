@@ -100,10 +100,24 @@ class ExportCheck:
         return not self.problems
 
 
-def verify_export(document: dict[str, Any], public_key: Ed25519PublicKey | None = None) -> ExportCheck:
-    """Check an export with the file alone (and the trusted public key of the seals, if given)."""
+def verify_export(document: Any, public_key: Ed25519PublicKey | None = None) -> ExportCheck:
+    """Check an export with the file alone (and the trusted public key of the seals, if given).
+
+    A file that is not an export's shape (a field missing, of another type, a date that is not one)
+    is a ``StoreError`` naming what is wrong: the file is untrusted input."""
+    if not isinstance(document, dict):
+        raise StoreError(f"not a {FORMAT} file: its top level is a JSON {type(document).__name__}, not an object")
     if document.get("format") != FORMAT:
         raise StoreError(f"not a {FORMAT} file (format {document.get('format')!r})")
+    try:
+        return _checked(document, public_key)
+    except KeyError as exc:
+        raise StoreError(f"not a well-formed {FORMAT} file: a field is missing ({exc})") from None
+    except (TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise StoreError(f"not a well-formed {FORMAT} file: {exc}") from None
+
+
+def _checked(document: dict[str, Any], public_key: Ed25519PublicKey | None) -> ExportCheck:
     problems: list[str] = []
     if _digest(document) != document.get("digest"):
         problems.append("the document's digest does not match its content: edited after export")

@@ -430,10 +430,15 @@ class CollectionCase(CourtAndAgencies, CaseState):
         self._emit(PersonalDataRead, on, actor, fields=tuple(fields), purpose=purpose)
         return self._take()
 
-    def report_visit(self, cmd: ReportVisit, policy: CollectionPolicy, agencies: Agencies | None = None) -> list[Event]:
-        """Record a field visit by two collectors or more (DOMAIN.md §6); a failed one schedules the next."""
+    def report_visit(
+        self, cmd: ReportVisit, policy: CollectionPolicy, agencies: Agencies | None = None, timezone: str = DEFAULT_TIMEZONE
+    ) -> list[Event]:
+        """Record a field visit by two collectors or more (DOMAIN.md §6); a failed one schedules the next.
+
+        ``visited_at`` is the borrower's local wall time, or a time with a UTC offset, read in the
+        borrower's ``timezone`` first (as a contact's)."""
         self._addressed(cmd)
-        at = cmd.visited_at.replace(tzinfo=None)
+        at = contact.local_time(cmd.visited_at, timezone)
         self._check_date(at.date(), "visit")
         self._catch_up(at.date() - ONE_DAY, policy, agencies)
         self._require_open("report a visit")

@@ -36,6 +36,7 @@ from states.parse import (
     parse_operator,
     parse_text,
 )
+from states.contact import local_time
 from states.litigation import ExecutionOutcome
 from states.vocabulary import (
     AGENCY_PREFIX,
@@ -77,13 +78,16 @@ class CaseCommand:
         """One field's value read as building the command reads it (a file checks a column so)."""
         return _read(_hints(cls)[name], value, _fields(cls)[name])
 
-    def happened_on(self) -> dict[str, date]:
-        """The dates on which something *happened* (not target dates): none may be after today."""
+    def happened_on(self, timezone: str | None = None) -> dict[str, date]:
+        """The dates on which something *happened* (not target dates): none may be after today. A time
+        with a UTC offset falls on its date in ``timezone`` (the lender's, as today is)."""
         found = {}
         for f in dataclasses.fields(self):
             if f.metadata.get("happened"):
                 value = getattr(self, f.name)
-                found[f.name] = value.date() if isinstance(value, datetime) else value
+                if isinstance(value, datetime):
+                    value = (local_time(value, timezone) if timezone else value).date()
+                found[f.name] = value
         return found
 
 

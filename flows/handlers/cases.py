@@ -83,7 +83,7 @@ def check_operator(store: CaseStore, operator_id: str, action: str) -> None:
 def check_command(cmd: CaseCommand, app: App) -> None:
     """What every command is checked for before its case is loaded: who, and when."""
     check_operator(app.store, cmd.operator, cmd.action)
-    check_not_in_future(cmd.happened_on(), app.today())
+    check_not_in_future(cmd.happened_on(app.settings.timezone), app.today())
 
 
 def agency_board(app: App, cmd: CaseCommand) -> AgencyBoard | None:
@@ -156,7 +156,9 @@ def write_off(cmd: WriteOff, app: App) -> list[Event]:
 
 
 def report_visit(cmd: ReportVisit, app: App) -> list[Event]:
-    return _on_case(app, cmd, lambda case: case.report_visit(cmd, app.policy, agency_board(app, cmd)))
+    """Report a field visit; a time given with a UTC offset is read in the borrower's time zone."""
+    timezone = app.store.borrower_timezone(cmd.case)
+    return _on_case(app, cmd, lambda case: case.report_visit(cmd, app.policy, agency_board(app, cmd), timezone))
 
 
 def recall_from_agency(cmd: RecallFromAgency, app: App) -> list[Event]:

@@ -180,3 +180,78 @@ def test_a_valid_payment_through_the_cli_is_recorded_once(cli_db, monkeypatch, c
     code, out = run_cli(monkeypatch, capsys, *pay_args(case_id, amount="1,234.50"))
     assert code == 0
     assert [e.amount for e in store.events(case_id) if e.type == "PaymentReceived"] == [Decimal("1234.50")]
+
+
+def _truncated(path):
+    good = path.with_name("good.db")
+    engine = make_engine(f"sqlite:///{good}")
+    upgrade(engine)
+    engine.dispose()
+    path.write_bytes(good.read_bytes()[:3000])
+
+
+UNUSABLE = {
+    "truncated": (_truncated, "database disk image is malformed"),
+    "text": (lambda path: path.write_text("not a database\n"), "file is not a database"),
+    "a folder": (lambda path: path.mkdir(), "unable to open database file"),
+}
+
+
+@pytest.mark.parametrize("make", UNUSABLE.values(), ids=UNUSABLE.keys())
+@pytest.mark.parametrize("command", [["cases", "list"], ["doctor"], ["db", "upgrade"], ["verify"]], ids=" ".join)
+def test_a_database_file_that_cannot_be_used_is_one_line_on_every_command(tmp_path, monkeypatch, capsys, make, command):
+    maker, reason = make
+    path = tmp_path / "store.db"
+    maker(path)
+    monkeypatch.setenv("COLLECTFLOW_DATABASE_URL", f"sqlite:///{path}")
+    monkeypatch.setenv("COLLECTFLOW_DATA_DIR", str(tmp_path))
+    runtime.forget()
+    try:
+        code, err = run_cli(monkeypatch, capsys, *command)
+    finally:
+        runtime.forget()
+    refused_in_one_line(code, err, f"the database sqlite:///{path} cannot be used: {reason}")
+
+
+def test_a_key_dir_without_the_stores_chain_key_writes_nothing(cli_db, monkeypatch, capsys, tmp_path_factory):
+    case_id, store = cli_db
+    before = store.digest()
+    monkeypatch.setenv("COLLECTFLOW_KEY_DIR", str(tmp_path_factory.mktemp("an-empty-key-dir")))  # not inside the data dir
+    runtime.forget()
+    code, err = run_cli(monkeypatch, capsys, *pay_args(case_id))
+    refused_in_one_line(code, err, "the chain key is not the one this store's events were written with")
+    assert store.digest() == before
+
+
+def test_a_time_with_a_utc_offset_after_today_in_the_lenders_zone_is_refused(cli_db, monkeypatch, capsys):
+    case_id, store = cli_db
+    before = store.digest()
+    today = runtime.app().today()
+    late = f"{today.isoformat()}T23:30-10:00"  # today in Honolulu, tomorrow (or later) in the lender's zone
+    code, err = run_cli(monkeypatch, capsys, "contact", case_id, "--channel", "call", "--outcome", "no_answer", "--at", late, "--operator", "op-li")
+    refused_in_one_line(code, err, "is after today")
+    assert store.digest() == before
+
+
+def test_a_seal_of_a_date_never_closed_and_a_demo_past_today_are_refused_before_writing(cli_db, monkeypatch, capsys, tmp_path):
+    code, err = run_cli(monkeypatch, capsys, "seal", "--date", "2027-01-01")
+    refused_in_one_line(code, err, "--date: 2027-01-01 is not a closed business date")
+    code, err = run_cli(monkeypatch, capsys, "demo", "--size", "10", "--days", "5", "--start", "2099-01-01", "--data-dir", str(tmp_path / "demo"))
+    refused_in_one_line(code, err, "after today")
+    assert not (tmp_path / "demo").exists()
+
+
+@pytest.mark.parametrize("content", [b"[]", b'{"format": "collectflow-case-export/1", "events": null}',
+                                     b'{"format": "collectflow-case-export/1", "events": [{"seq": 1}]}'])
+def test_an_export_of_the_wrong_shape_is_one_line(tmp_path, monkeypatch, capsys, content):
+    path = tmp_path / "case.json"
+    path.write_bytes(content)
+    code, err = run_cli(monkeypatch, capsys, "verify-export", str(path))
+    refused_in_one_line(code, err, "collectflow-case-export/1 file")
+
+
+def test_a_policy_file_that_is_not_utf8_is_one_line(cli_db, monkeypatch, capsys, tmp_path):
+    policy = tmp_path / "policy.toml"
+    policy.write_bytes(b"\xff\xfe\x00bad")
+    code, err = run_cli(monkeypatch, capsys, "whatif", "--policy", str(policy))
+    refused_in_one_line(code, err, "not UTF-8 text")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -42,6 +42,26 @@ def test_a_visit_needs_two_collectors_and_keeps_the_quiet_hours():
     (reported,) = [e for e in visit(case, "met", day) if isinstance(e, VisitReported)]
     assert reported.collectors == ("op-1", "op-2")
     assert case.visit_due_on is None and case.failed_visits == 0
+
+
+def test_a_visit_time_with_a_utc_offset_is_read_in_the_borrowers_time_zone():
+    case = in_visit()
+    day = DUE + timedelta(days=33)
+    evening_in_hawaii = datetime(day.year, day.month, day.day, 10, 0, tzinfo=timezone(timedelta(hours=-10)))  # 04:00 next day in Shanghai
+    cmd = ReportVisit(case=case.case_id, operator="op-1", collectors="op-1,op-2", outcome="met", visited_at=evening_in_hawaii)
+    with pytest.raises(DomainError, match="between 22:00 and 08:00 borrower local time, got 04:00"):
+        case.report_visit(cmd, POLICY, timezone="Asia/Shanghai")
+    utc_morning = datetime(day.year, day.month, day.day, 3, 0, tzinfo=timezone.utc)  # 11:00 in Shanghai
+    cmd = ReportVisit(case=case.case_id, operator="op-1", collectors="op-1,op-2", outcome="met", visited_at=utc_morning)
+    (reported,) = [e for e in case.report_visit(cmd, POLICY, timezone="Asia/Shanghai") if isinstance(e, VisitReported)]
+    assert reported.visited_at == f"{day.isoformat()}T11:00" and reported.business_date == day
+
+
+def test_a_time_with_a_utc_offset_happens_on_its_date_in_the_lenders_time_zone():
+    late_in_new_york = datetime(2026, 12, 3, 20, 0, tzinfo=timezone(timedelta(hours=-5)))  # 09:00 on the 4th in Shanghai
+    cmd = ReportVisit(case="C-1", operator="op-1", collectors="op-1,op-2", outcome="met", visited_at=late_in_new_york)
+    assert cmd.happened_on("Asia/Shanghai") == {"visited_at": date(2026, 12, 4)}
+    assert cmd.happened_on() == {"visited_at": date(2026, 12, 3)}  # no zone given: the date as written
 
 
 def test_two_failed_visits_send_the_case_to_an_agency_before_dpd_91():
