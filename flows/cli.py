@@ -535,6 +535,8 @@ def verify(
         try:
             return store.resolve_case_id(ref)
         except CaseNotFound:  # a case whose row is gone: verify reports what is left of it
+            if not store.has_events(ref.strip()):
+                raise  # nothing stored under it at all: a mistyped reference, not a finding
             return ref.strip()
 
     ids = [case_id(ref) for ref in cases or ()]

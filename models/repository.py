@@ -345,6 +345,11 @@ class CaseRows:
         case_id = self.resolve_case_id(case_id_or_contract_no)
         return self.load([case_id])[case_id]
 
+    def has_events(self, case_id: str) -> bool:
+        """Whether any event is stored under ``case_id`` (a case whose row is gone still has its events)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(events.c.seq).where(events.c.case_id == case_id).limit(1)).first() is not None
+
     def events(self, case_id: str, as_of: date | None = None) -> list[Event]:
         """The case's events in order, upcast to the current schema; with ``as_of``, the history up
         to that business date (the events before the first one dated later)."""

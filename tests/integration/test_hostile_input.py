@@ -255,3 +255,8 @@ def test_a_policy_file_that_is_not_utf8_is_one_line(cli_db, monkeypatch, capsys,
     policy.write_bytes(b"\xff\xfe\x00bad")
     code, err = run_cli(monkeypatch, capsys, "whatif", "--policy", str(policy))
     refused_in_one_line(code, err, "not UTF-8 text")
+
+
+def test_verify_of_a_case_never_stored_is_a_mistyped_reference_not_a_finding(cli_db, monkeypatch, capsys):
+    code, err = run_cli(monkeypatch, capsys, "verify", "CF9999999")
+    refused_in_one_line(code, err, "no case with id or contract number 'CF9999999'")
