@@ -32,7 +32,8 @@ missed the day before), then measures, in this one process:
 - ``verify`` throughput (events per second; every core, and one process on
   a sample) and bytes per event on disk; then ``verify --incremental`` over
   the store unchanged since its first pass, and after a day on which 5 % of
-  the cases were advanced (only those replayed, every chain rehashed);
+  the cases were advanced (only those replayed; the rest read and compared
+  with their checkpoints' digests);
 - ``loans import`` of R new loans from a CSV (``flows.handlers.loans.import_file``,
   as the CLI runs it) into a fresh SQLite file, against plain ``sqlite3``
   inserting the same rows into the same tables of another fresh file;
@@ -444,7 +445,7 @@ def main() -> None:
 def incremental_verify(app, engine, ids: list[str], batch: int) -> tuple[float, float]:
     """``verify --incremental`` (every core), events per second: over the store unchanged since a
     first incremental pass (which replays every case and checkpoints it, not timed), then after a
-    day on which 5 % of the cases were advanced (those replayed, the rest rehashed)."""
+    day on which 5 % of the cases were advanced (those replayed, the rest read and digested)."""
     from flows.handlers.cases import advance_batch
     from models.audit import verify
 

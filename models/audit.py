@@ -120,9 +120,10 @@ def verify(
     borrowers row against its events (``verify_borrowers``; with ``keyring``, also against its own
     ciphertext) and, for the whole store, the business-day rows (``verify_business_days``).
 
-    ``incremental`` (needs ``chain_key``): every chain is rehashed, but a case is replayed only
-    when it changed since an incremental verify last found it clean, and each case found clean
-    now is checkpointed (``models.checkpoints``); the findings are a full verify's.
+    ``incremental`` (needs ``chain_key``): every event and row is read again, but a case is checked
+    in full (rehashed and replayed) only when a byte of it changed since an incremental verify last
+    found it clean, and each case found clean now is checkpointed (``models.checkpoints``); the
+    findings are a full verify's.
 
     ``on_progress(cases_done)`` is called after each chunk of cases (the
     total is ``len(case_ids)``, or ``store.portfolio_summary().total.cases``).
