@@ -17,4 +17,5 @@ GRANT INSERT, UPDATE ON :schema.agencies, :schema.placements TO :role;
 GRANT INSERT, UPDATE ON :schema.key_rotations TO :role;  -- keys rotate (a row only goes running -> done)
 GRANT INSERT, UPDATE ON :schema.daily_charges, :schema.daily_event_counts, :schema.stage_moves, :schema.daily_recoveries TO :role;  -- the reports' totals (upserts)
 GRANT INSERT, UPDATE ON :schema.roll_rate_memos TO :role;  -- the roll rates' kept counts (a report keeps them once counted)
+GRANT INSERT, DELETE ON :schema.verified_cases TO :role;  -- verify --incremental's checkpoints (one lost costs a replay)
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA :schema TO :role;

@@ -20,6 +20,7 @@ from flows.bootstrap import bootstrap
 from flows.handlers.cases import advance_batch, handle
 from flows.handlers.close import finish_day, plan_day, work_day
 from models.db import make_engine, upgrade
+from models.audit import verify
 from models.store import CaseStore
 from models.tables import roll_rate_memos
 from states.reporting import roll_month_ends
@@ -72,6 +73,9 @@ def test_the_close_and_a_payment_run_under_a_role_that_owns_nothing(app_role_url
         assert app.store.roll_rates(*pair) == CaseStore(owner).roll_rates(*pair)  # counted and kept by the role
         with owner.connect() as conn:
             assert conn.execute(select(roll_rate_memos.c.to_month_end)).scalars().all() == [pair[1]]
+        for replayed in (1, 0):  # verify --incremental keeps its checkpoints under the role
+            checked = verify(engine, chain_key=app.store.chain_key, incremental=True, workers=1)
+            assert checked.ok and checked.checkpoint_problem is None and checked.cases_replayed == replayed
         with engine.connect() as conn:
             for attack in ("ALTER TABLE events DISABLE TRIGGER USER", "DROP TRIGGER events_refuse_update_delete ON events", "TRUNCATE events"):
                 with pytest.raises(Exception, match="must be owner|permission denied|append-only"):
