@@ -9,6 +9,7 @@ Each command parses its input, calls one use case and prints the result (as
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Optional
 
@@ -16,8 +17,19 @@ import typer
 
 from flows import report
 from flows.cli_common import console, current_app, iso, parse_date, print_json
+from states.parse import InputError
 
 case_app = typer.Typer(help="Look at one case: its balances as of a date, its history explained.", no_args_is_help=True)
+
+
+def _as_of(text: Optional[str]) -> Optional[date]:
+    """``--as-of``, if given; never after today in the lender's time zone (nothing has happened yet)."""
+    from flows.handlers.cases import check_not_in_future
+
+    day = parse_date(text, "--as-of")
+    if day is not None:
+        check_not_in_future({"--as-of": day}, current_app().today())
+    return day
 
 
 @case_app.command("show")
@@ -31,7 +43,7 @@ def case_show(
     from models.audit import case_view
 
     store = current_app().store
-    view = case_view(store, case, parse_date(as_of, "--as-of") or store.last_closed_business_date(), current_app().policy)
+    view = case_view(store, case, _as_of(as_of) or store.last_closed_business_date(), current_app().policy)
     row = store.case_row(view.projection.case_id)
     stuck = f"since {row.stuck_on}: {row.stuck_error}" if row.stuck else None
     commission, rate = store.case_commission(view.projection.case_id, view.as_of)
@@ -85,7 +97,11 @@ def case_replay(
     from models.audit import timeline
 
     store = current_app().store
-    rows = timeline(store, store.resolve_case_id(case), parse_date(as_of, "--as-of"), current_app().policy)
+    case_id = store.resolve_case_id(case)
+    day = _as_of(as_of)
+    rows = timeline(store, case_id, day, current_app().policy)
+    if not rows:
+        raise InputError(f"--as-of: {day} is before case {case_id}'s first event; give a later date, or leave --as-of out")
     if as_json:
         print_json([row.as_dict() for row in rows])
     else:
@@ -103,8 +119,10 @@ def case_export(
     from models.export import export_case, markdown
 
     app_ = current_app()
-    day = parse_date(as_of, "--as-of") or app_.store.last_closed_business_date() or app_.today()
+    day = _as_of(as_of) or app_.store.last_closed_business_date() or app_.today()
     document = export_case(app_.store, case, day, app_.settings.seals_dir, app_.policy)
+    if not document["events"]:
+        raise InputError(f"--as-of: {day} is before case {document['case_id']}'s first event: nothing to export")
     out.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     out.with_suffix(".md").write_text(markdown(document), encoding="utf-8")
     sealed = document["seal"]

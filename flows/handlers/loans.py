@@ -503,7 +503,7 @@ def reveal(
     case = store.load_one(case_id)
     version = case.version
     try:
-        events = case.record_personal_data_read((field_name,), max(on, case.accrued_through), actor=operator, purpose=purpose)
+        events = case.record_personal_data_read((field_name,), on, actor=operator, purpose=purpose)  # not dated before the last close
     except DomainError as exc:
         raise LoanBookError(str(exc)) from None
     store.save([(case, events)], expected_versions={case_id: version})

@@ -260,3 +260,16 @@ def test_a_policy_file_that_is_not_utf8_is_one_line(cli_db, monkeypatch, capsys,
 def test_verify_of_a_case_never_stored_is_a_mistyped_reference_not_a_finding(cli_db, monkeypatch, capsys):
     code, err = run_cli(monkeypatch, capsys, "verify", "CF9999999")
     refused_in_one_line(code, err, "no case with id or contract number 'CF9999999'")
+
+
+@pytest.mark.parametrize("command", [["case", "show"], ["case", "replay"], ["case", "export", "--out", "case.json"]], ids=" ".join)
+def test_a_case_viewed_as_of_a_day_after_today_or_before_it_opened_is_one_line(cli_db, monkeypatch, capsys, tmp_path, command):
+    case_id, _ = cli_db
+    monkeypatch.chdir(tmp_path)
+    tomorrow = (runtime.app().today() + timedelta(days=1)).isoformat()
+    code, err = run_cli(monkeypatch, capsys, *command[:2], case_id, *command[2:], "--as-of", tomorrow)
+    refused_in_one_line(code, err, "is after today")
+    if command[1] != "show":  # show values the case on any day it existed; before it, no events to replay
+        code, err = run_cli(monkeypatch, capsys, *command[:2], case_id, *command[2:], "--as-of", "2020-01-01")
+        refused_in_one_line(code, err, "--as-of: 2020-01-01 is before case")
+    assert not (tmp_path / "case.json").exists()

@@ -306,6 +306,14 @@ def test_reveal_records_who_read_what_and_show_stays_masked(store, tmp_path):
     assert verify(store.engine).ok
 
 
+def test_a_read_dated_before_the_cases_last_closed_date_is_refused_not_redated(store, tmp_path):
+    run(store, write_csv(tmp_path / "a.csv", [row(1)]))
+    closed = store.load_one("HT-000001").accrued_through
+    with pytest.raises(LoanBookError, match=f"personal data read dated 2020-01-01 is before the case's last closed date {closed}"):
+        reveal(store, KEYRING, "HT-000001", "phone", operator="op-5", purpose="call", on=date(2020, 1, 1))
+    assert not any(isinstance(e, PersonalDataRead) for e in store.events("C-HT-000001"))
+
+
 def test_a_loan_booked_without_borrower_details_gets_them_by_amendment(store, tmp_path):
     terms = parse_row(row(1), 2, TODAY, DEFAULT_LPR_TABLE).terms
     book_loans(store, [("C-HT-000001", terms)])
