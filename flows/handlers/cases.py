@@ -368,6 +368,12 @@ def retry_case(app: App, case_ref: str, business_date: date | None) -> tuple[str
     if day is None:
         return row.case_id, None, BatchResult(date.min)
     check_not_in_future({"business_date": day}, app.today())
+    reviewed = row.projection.reviewed_through
+    if business_date is not None and business_date < reviewed:
+        raise InputError(
+            f"business_date: {business_date} is before case {row.case_id}'s last review, {reviewed}: it is advanced past it "
+            "already; give a later date, or none (the date it got stuck on)"
+        )
     return row.case_id, day, advance_batch(app, [row.case_id], day)
 
 

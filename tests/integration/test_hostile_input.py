@@ -273,3 +273,11 @@ def test_a_case_viewed_as_of_a_day_after_today_or_before_it_opened_is_one_line(c
         code, err = run_cli(monkeypatch, capsys, *command[:2], case_id, *command[2:], "--as-of", "2020-01-01")
         refused_in_one_line(code, err, "--as-of: 2020-01-01 is before case")
     assert not (tmp_path / "case.json").exists()
+
+
+def test_retry_case_to_a_date_the_case_is_past_already_is_refused(cli_db, monkeypatch, capsys):
+    case_id, store = cli_db
+    before = store.digest()
+    code, err = run_cli(monkeypatch, capsys, "retry-case", case_id, "--date", "2024-01-01")
+    refused_in_one_line(code, err, "2024-01-01 is before case")
+    assert store.digest() == before
