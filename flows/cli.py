@@ -38,7 +38,7 @@ from states.vocabulary import (  # noqa: E402
     accepted,
 )
 
-from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError, ProgrammingError  # noqa: E402
+from sqlalchemy.exc import DatabaseError, IntegrityError, ProgrammingError  # noqa: E402
 
 
 class CollectflowGroup(TyperGroup):
@@ -67,7 +67,7 @@ class CollectflowGroup(TyperGroup):
             raise SystemExit(0) from None
         except OSError as exc:  # a file the user named: missing, unreadable, unwritable
             fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
-        except (OperationalError, DatabaseError) as exc:  # the store cannot be opened or read (not a query's mistake)
+        except DatabaseError as exc:  # the store cannot be opened or read (not a query's mistake)
             if isinstance(exc, (IntegrityError, ProgrammingError)):
                 raise
             fail(f"the database {_database_shown()} cannot be used: {str(exc.orig).strip() or type(exc.orig).__name__}")

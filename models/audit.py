@@ -42,6 +42,7 @@ from models.borrowers import booked_terms
 from models.crypto import Keyring
 from models.audit_rows import RowFinding, verify_borrowers, verify_business_days
 from models import checkpoints, report_totals, roll_rates
+from models.db import in_memory
 from models.errors import StoreError
 from models.findings import Finding, UnreadableEvent, VerifyReport, checked
 from models.recorder import event_mac, recomputed_hash
@@ -182,8 +183,7 @@ PARALLEL_MIN_CASES = 4 * VERIFY_CHUNK  # below this, starting processes costs mo
 def _check_incremental(engine: Engine, chain_key: bytes | None) -> None:
     if chain_key is None:
         raise UserError("verify --incremental needs the chain key (its checkpoints are signed with it); run verify without it")
-    database = engine.url.database or ""
-    if engine.dialect.name == "sqlite" and (database in ("", ":memory:") or "mode=memory" in str(engine.url)):
+    if in_memory(engine.url):
         raise UserError("verify --incremental keeps its checkpoints in the database: an in-memory database keeps none")
 
 
@@ -196,8 +196,7 @@ def _keep_checkpoints(engine: Engine, chain_key: bytes | None, report: VerifyRep
 
 def _verify_processes(conn: Connection, workers: int | None, cases_given: int | None) -> int:
     """How many processes check the chunks: ``workers`` if given, else one per core for a store big enough."""
-    database = conn.engine.url.database or ""
-    if conn.dialect.name == "sqlite" and (database in ("", ":memory:") or "mode=memory" in str(conn.engine.url)):
+    if in_memory(conn.engine.url):
         return 1  # an in-memory database is not shared with other processes
     if workers is not None:
         return max(1, workers)
@@ -326,7 +325,9 @@ def _verify_chunk(
             if checkpoints.holds(chain_key, marks.get(case_id), case_id, history[-1]["seq"], digest):
                 continue  # checked clean before, and not a byte of its events or rows has changed since
         report.cases_replayed += 1
-        found = _case_findings(case_id, row, history, chain_key, reports, loan_rows, payment_rows, agency_rows)
+        found = _case_findings(
+            case_id, row, history, chain_key, reports.get(case_id, []), loan_rows.get(case_id), payment_rows, agency_rows.get(case_id, ([], []))
+        )
         report.findings.extend(found)
         if marks is not None and not found:
             report.checkpoints.append((case_id, history[-1]["seq"], digest))
@@ -346,21 +347,21 @@ def _case_findings(
     row: Mapping[str, Any] | None,
     history: list[Mapping[str, Any]],
     chain_key: bytes | None,
-    reports: Mapping[str, list[Mapping[str, Any]]],
-    loan_rows: Mapping[str, Mapping[str, Any]],
+    credit_rows: Sequence[Mapping[str, Any]],
+    loan_row: Mapping[str, Any] | None,
     payment_rows: Mapping[str, tuple[int, int]],
-    agency_rows: Mapping[str, tuple[list, list]],
+    agency_rows: tuple[list, list],
 ) -> list[Finding]:
     """Everything wrong with one case: its chain and replay, its MACs, and the rows beside its events."""
-    found = check_case(case_id, row, history, reports.get(case_id, []))
+    found = check_case(case_id, row, history, credit_rows)
     if chain_key is not None:
         found.extend(check_macs(case_id, history, chain_key))
     if any(isinstance(finding, UnreadableEvent) for finding in found):
         return found  # the checks below read the events: the unreadable one is the finding
-    if case_id in loan_rows:
-        found.extend(checked(case_id, "loans row", check_terms, case_id, history, loan_rows[case_id]))
+    if loan_row is not None:
+        found.extend(checked(case_id, "loans row", check_terms, case_id, history, loan_row))
     found.extend(checked(case_id, "payments rows", check_payments, case_id, history, payment_rows))
-    found.extend(checked(case_id, "agency rows", check_placements, case_id, history, *agency_rows.get(case_id, ([], []))))
+    found.extend(checked(case_id, "agency rows", check_placements, case_id, history, *agency_rows))
     return found
 
 

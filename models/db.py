@@ -55,6 +55,13 @@ def database_url(url: str | URL) -> URL:
     return parsed
 
 
+def in_memory(url: URL) -> bool:
+    """Whether ``url`` is an in-memory SQLite database (one per connection unless shared: no other
+    process sees it, and nothing written to it outlives the engine)."""
+    database = url.database or ""
+    return url.get_backend_name() == "sqlite" and (database in ("", ":memory:") or "mode=memory" in str(url.query))
+
+
 def make_engine(url: str | URL | None = None, **engine_kwargs) -> Engine:
     """An engine for the case store (the configured database when ``url`` is None)."""
     if url is None:
@@ -66,8 +73,7 @@ def make_engine(url: str | URL | None = None, **engine_kwargs) -> Engine:
         return create_engine(parsed, pool_pre_ping=True, **engine_kwargs)
 
     database = parsed.database or ""
-    in_memory = database in ("", ":memory:") or "mode=memory" in str(parsed.query)
-    if in_memory:
+    if in_memory(parsed):
         # one connection, or every checkout would see a different empty database
         engine_kwargs.setdefault("poolclass", StaticPool)
     elif not database.startswith("file:"):

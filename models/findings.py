@@ -39,7 +39,7 @@ class VerifyReport:
     cases_checked: int = 0
     events_checked: int = 0
     findings: list[Finding] = field(default_factory=list)
-    cases_replayed: int = 0  # checked in full; an incremental verify only rehashes the chains of the others
+    cases_replayed: int = 0  # checked in full; an incremental verify only reads and digests the others
     incremental: bool = False
     # (case_id, version, digest) of the cases an incremental verify found clean, to be checkpointed
     checkpoints: list[tuple[str, int, str]] = field(default_factory=list, repr=False)

@@ -28,8 +28,8 @@ from models.sql import copy_rows, executemany_rows
 from models.tables import (
     PlacementRows,
     agencies,
-    cases,
     agency_commissions,
+    cases,
     credit_report_values,
     credit_reports,
     events,

@@ -54,7 +54,7 @@ def checks(app: App) -> list[tuple[str, str]]:
 def _chain_key(app: App) -> tuple[str, str]:
     """Whether the chain key is the one the store's events were keyed with."""
     with app.engine.connect() as conn:
-        problem = chain_key_mismatch(conn, app.store.chain_key) if app.store.chain_key else None
+        problem = chain_key_mismatch(conn, app.store.chain_key)
     return ("fail", problem) if problem else ("ok", "chain key: the store's events are keyed with it (or none is keyed yet)")
 
 
