@@ -41,11 +41,12 @@ from models.booking import record_hash, terms_hash
 from models.borrowers import booked_terms
 from models.crypto import Keyring
 from models.audit_rows import RowFinding, verify_borrowers, verify_business_days
-from models import checkpoints, report_totals, roll_rates
+from models import checkpoints, roll_rates
 from models.db import in_memory
 from models.errors import StoreError
 from models.findings import Finding, UnreadableEvent, VerifyReport, checked
 from models.recorder import event_mac, recomputed_hash
+from models.report_totals import StoredTotals
 from models.sql import driver_rows, mark
 from models.store import CaseStore, event_from_row
 from models.tables import (
@@ -134,7 +135,8 @@ def verify(
     in this process), each on its own connection; the report is the same,
     finding for finding and in the same order, as one process gives.
     """
-    report = VerifyReport(incremental=incremental)
+    whole = case_ids is None  # the reports' totals are checked against the whole store only
+    report = VerifyReport(incremental=incremental, totals=StoredTotals() if whole else None)
     if incremental:
         _check_incremental(engine, chain_key)
     with engine.connect() as conn:
@@ -156,11 +158,8 @@ def verify(
                     yield chunk
 
             processes = _verify_processes(conn, workers, None if case_ids is None else len(case_ids))
-            totals: list[Finding] | None = None  # the reports' totals against the events: the whole store only
             if processes > 1:
-                totals = _verify_in_processes(
-                    engine, conn, chunks(), report, chain_key, processes, on_progress, case_ids is None, incremental
-                )
+                _verify_in_processes(engine, conn, chunks(), report, chain_key, processes, on_progress, incremental)
             else:
                 for chunk in chunks():
                     _verify_chunk(conn, chunk, report, chain_key, incremental)
@@ -169,11 +168,11 @@ def verify(
                         on_progress(report.cases_checked)
             for chunk in seen:
                 verify_borrowers(conn, chunk, report, keyring)
-            if case_ids is None:
+            if report.totals is not None:
                 _find_orphan_events(conn, report)
                 verify_business_days(conn, report)
                 if report.ok:  # totals over events that fail would only repeat their findings
-                    report.findings.extend(_report_totals_findings(conn) if totals is None else totals)
+                    report.findings.extend(_report_totals_findings(conn, report.totals))
     return report
 
 
@@ -212,20 +211,14 @@ def _verify_in_processes(
     chain_key: bytes | None,
     processes: int,
     on_progress: Callable[[int], None] | None,
-    with_totals: bool = False,
     incremental: bool = False,
-) -> list[Finding] | None:
-    """Check the chunks in a pool of processes, merging their reports in chunk order.
+) -> None:
+    """Check the chunks in a pool of processes, merging their reports in chunk order (with the
+    reports' totals their events make, when ``report.totals`` sums them).
 
     On PostgreSQL every worker reads the snapshot of this transaction
     (``pg_export_snapshot``), so all of them see one consistent store. At
     most two chunks per process are in flight: memory stays bounded.
-
-    ``with_totals``: one worker also compares the reports' totals with the
-    events (``_report_totals_findings``, a few scans of the whole events
-    table) while the others check chunks, and they are returned (None if
-    they fail); ``verify`` reports them only if everything else holds, as it
-    does when they run after the cases.
     """
     snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one() if conn.dialect.name == "postgresql" else None
     url = engine.url.render_as_string(hide_password=False)
@@ -237,25 +230,21 @@ def _verify_in_processes(
         report.events_checked += part.events_checked
         report.cases_replayed += part.cases_replayed
         report.findings.extend(part.findings)
+        if report.totals is not None and part.totals is not None:
+            report.totals.merge(part.totals)
         _keep_checkpoints(engine, chain_key, report, part.checkpoints)
         if on_progress is not None:
             on_progress(report.cases_checked)
 
     # spawned, not forked: a fork would copy this process's open connections and threads
+    with_totals = report.totals is not None
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-        totals = pool.submit(_report_totals_in_worker, url, snapshot) if with_totals else None  # first: the longest task
         for chunk in chunks:
-            pending.append(pool.submit(_verify_chunk_in_worker, url, chunk, chain_key, snapshot, incremental))
+            pending.append(pool.submit(_verify_chunk_in_worker, url, chunk, chain_key, snapshot, incremental, with_totals))
             if len(pending) >= 2 * processes:
                 merge_oldest()
         while pending:
             merge_oldest()
-        if totals is None:
-            return None
-        try:
-            return totals.result()
-        except Exception:  # noqa: BLE001 - e.g. a payload edited into bad JSON: verify then runs them itself, if the cases hold
-            return None
 
 
 _WORKER_ENGINES: dict[str, Engine] = {}  # one engine per database in each worker process
@@ -279,17 +268,12 @@ def _worker_transaction(url: str, snapshot: str | None) -> Iterator[Connection]:
 
 
 def _verify_chunk_in_worker(
-    url: str, chunk: list[str], chain_key: bytes | None, snapshot: str | None, incremental: bool = False
+    url: str, chunk: list[str], chain_key: bytes | None, snapshot: str | None, incremental: bool, with_totals: bool
 ) -> VerifyReport:
-    part = VerifyReport()
+    part = VerifyReport(totals=StoredTotals() if with_totals else None)
     with _worker_transaction(url, snapshot) as conn:
         _verify_chunk(conn, chunk, part, chain_key, incremental)
     return part
-
-
-def _report_totals_in_worker(url: str, snapshot: str | None) -> list[Finding]:
-    with _worker_transaction(url, snapshot) as conn:
-        return _report_totals_findings(conn)
 
 
 def _verify_chunk(
@@ -308,8 +292,11 @@ def _verify_chunk(
         for agency_row in conn.execute(select(table).where(table.c.case_id.in_(chunk))).mappings():
             agency_rows.setdefault(agency_row["case_id"], ([], []))[n].append(dict(agency_row))
     paid: dict[str, dict[str, tuple[int, int]]] = {}
+    received: dict[str, list[tuple[int, date, int]]] = {}  # the reports' totals read when payments came in
     for payment in conn.execute(select(payments).where(payments.c.case_id.in_(chunk))).mappings():
         paid.setdefault(payment["case_id"], {})[payment["payment_id"]] = (payment["seq"], payment["amount_fen"])
+        received.setdefault(payment["case_id"], []).append((payment["seq"], payment["received_on"], payment["amount_fen"]))
+    totals = report.totals
     marks = checkpoints.read(conn, chunk) if incremental and chain_key is not None else None  # ``verify`` refuses no key
     seen: set[str] = set()
     for case_id, case_events in itertools.groupby(stream, key=lambda r: r["case_id"]):
@@ -317,6 +304,11 @@ def _verify_chunk(
         seen.add(case_id)
         report.events_checked += len(history)
         row, payment_rows = rows.get(case_id), paid.pop(case_id, {})
+        if totals is not None and totals.problem is None:
+            try:
+                totals.add_case(history, received.get(case_id, ()))
+            except (ValueError, LookupError, TypeError, ArithmeticError, AttributeError) as exc:  # the case's own check names the event
+                totals.problem = f"case {case_id}: {type(exc).__name__}: {exc}"
         digest = ""
         if marks is not None:
             digest = checkpoints.case_digest(_compared_rows(
@@ -331,6 +323,8 @@ def _verify_chunk(
         report.findings.extend(found)
         if marks is not None and not found:
             report.checkpoints.append((case_id, history[-1]["seq"], digest))
+    if totals is not None:
+        totals.compare_moves(conn, chunk)
     for case_id, rows_left in paid.items():  # payment rows of a case with no events at all
         report.findings.extend(check_payments(case_id, [], rows_left))
     for case_id in chunk:
@@ -385,13 +379,14 @@ def _compared_rows(
     )
 
 
-def _report_totals_findings(conn: Connection) -> list[Finding]:
-    """The reports' totals tables against the events (``models.report_totals.differences``) and the
-    roll rates' kept counts; reported once everything else verifies (the events they are checked
-    against hold)."""
+def _report_totals_findings(conn: Connection, totals: StoredTotals) -> list[Finding]:
+    """The reports' totals tables against what the events make (``totals``, summed as the cases
+    were checked) and the roll rates' kept counts; reported once everything else verifies (the
+    events they are checked against hold)."""
     found: list[Finding] = []
-    for table, key, problem in report_totals.differences(conn):
-        problem = f"{problem} (collectflow db rebuild-totals refills the totals from the events)"
+    for table, key, problem in totals.differences(conn):
+        if table != events.name:
+            problem = f"{problem} (collectflow db rebuild-totals refills the totals from the events)"
         if table == stage_moves.name and key:
             case_id, move = key.split(" ", 1)
             found.append(Finding(case_id, None, f"stage_moves {move}: {problem}"))

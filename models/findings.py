@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from models.report_totals import StoredTotals
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class VerifyReport:
     # (case_id, version, digest) of the cases an incremental verify found clean, to be checkpointed
     checkpoints: list[tuple[str, int, str]] = field(default_factory=list, repr=False)
     checkpoint_problem: str | None = None  # why checkpoints could not be kept (the verify itself stands)
+    # the reports' totals the events checked so far make (a verify of the whole store only)
+    totals: StoredTotals | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:

@@ -17,24 +17,27 @@ They are written from the domain events in the transaction that appends them
 writer of a date, so on PostgreSQL a writer holds them (in key order, no deadlock) only from
 its upsert to its commit. Nothing here decides anything: it sums what the events say.
 
-``*_FROM_EVENTS`` read the same totals straight from the events (the report's reads before these
-tables, per date): the migration that made the tables filled them with these queries, and
-``differences`` (run by ``verify`` over the whole store) proves the tables still equal them.
+``StoredTotals`` works the same totals out from the events as stored (their payloads, not the
+domain's objects): ``verify`` sums them case by case as it checks the cases and holds the tables to
+them, and the migrations that made the tables (and ``db rebuild-totals``) fill them with them.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Connection, Date, String, Table, and_, cast, column, func, literal, select, text, type_coerce
-from sqlalchemy import case as sql_case
+import orjson
+from sqlalchemy import JSON, Connection, Table, cast, func, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
+from models.sql import chunks
 from models.tables import daily_charges, daily_event_counts, daily_recoveries, events, payments, stage_moves
 from states.events import (
     ChargesAccrued,
@@ -151,7 +154,7 @@ def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], merged: 
 
 
 # ---------------------------------------------------------------------------
-# the same totals, read from the events
+# the same totals, read from the events as stored
 
 
 def json_text(column: ColumnElement, key: str, dialect: str) -> ColumnElement:
@@ -161,185 +164,179 @@ def json_text(column: ColumnElement, key: str, dialect: str) -> ColumnElement:
     return type_coerce(column, JSON)[key].as_string()
 
 
-# One row per charge posting of an event type: its date, component and amounts in integer fen
-# (schemas before ``ChargesAccrued`` v3: amounts are decimal strings, ROUND(x 100) exact below 10^13 yuan).
-_POSTINGS = {
-    "sqlite": """
-        SELECT e.business_date AS business_date, json_extract(p.value, '$.component') AS component,
-               CAST(ROUND(CAST(json_extract(p.value, '$.enforceable') AS NUMERIC) * 100) AS INTEGER) AS enforceable,
-               CAST(ROUND(CAST(json_extract(p.value, '$.unenforceable') AS NUMERIC) * 100) AS INTEGER) AS unenforceable
-        FROM events AS e, json_each(e.payload, '$.{key}') AS p
-        WHERE e.type = '{type}'""",
-    "postgresql": """
-        SELECT e.business_date AS business_date, p.value ->> 'component' AS component,
-               CAST(ROUND(CAST(p.value ->> 'enforceable' AS NUMERIC) * 100) AS BIGINT) AS enforceable,
-               CAST(ROUND(CAST(p.value ->> 'unenforceable' AS NUMERIC) * 100) AS BIGINT) AS unenforceable
-        FROM events AS e CROSS JOIN LATERAL json_array_elements(CAST(e.payload AS JSON) -> '{key}') AS p(value)
-        WHERE e.type = '{type}'""",
-}
-
-# Charges held above the cap by earlier postings and released by a later one (``ChargesAccrued.released``):
-# the amount moves from unenforceable to enforceable.
-_RELEASES = {
-    "sqlite": """
-        SELECT e.business_date, json_extract(p.value, '$.component'),
-               CAST(ROUND(CAST(json_extract(p.value, '$.amount') AS NUMERIC) * 100) AS INTEGER),
-               -CAST(ROUND(CAST(json_extract(p.value, '$.amount') AS NUMERIC) * 100) AS INTEGER)
-        FROM events AS e, json_each(e.payload, '$.released') AS p
-        WHERE e.type = 'ChargesAccrued'""",
-    "postgresql": """
-        SELECT e.business_date, p.value ->> 'component',
-               CAST(ROUND(CAST(p.value ->> 'amount' AS NUMERIC) * 100) AS BIGINT),
-               -CAST(ROUND(CAST(p.value ->> 'amount' AS NUMERIC) * 100) AS BIGINT)
-        FROM events AS e CROSS JOIN LATERAL json_array_elements(
-            COALESCE(CAST(e.payload AS JSON) -> 'released', CAST('[]' AS JSON))) AS p(value)
-        WHERE e.type = 'ChargesAccrued'""",
-}
+# ``StoredTotals.add_case`` reads the payloads as stored, not through the event codecs: it needs a
+# few numbers of a few event types, and ``verify`` sums them for every event of the store (the
+# writer's sums, ``ReportTotals.add``, come from the domain's events: the two are independent).
+# ChargesAccrued v1 and v2 keep postings and releases as objects (``postings``: component,
+# enforceable, unenforceable; ``released``: component, amount), v3 and later as lists (``p``:
+# [component code, installment, computed, enforceable, unenforceable, rule]; ``r``: [component code,
+# amount, installment]), where an amount is integer fen, or a decimal string where it is not a
+# plain fen amount. Court costs and delayed-performance interest are objects in every version.
+_POSTED_AS_OBJECTS = {"LawsuitFiled": "costs", "ExecutionRecorded": "costs", "DelayedPerformanceInterestAccrued": "postings"}
+_READ_PAYLOAD = frozenset({ChargesAccrued.type, StageChanged.type, PlacedWithAgency.type, *_POSTED_AS_OBJECTS})
+_CURRENT = Stage.CURRENT.value
 
 
-# The same two over ``ChargesAccrued`` v3 (``states.events.encode_charges_accrued``): a posting is
-# [component code, installment, computed, enforceable, unenforceable, rule], a release [component code,
-# amount, installment]; an amount is integer fen, or a decimal string where it is not a plain fen amount.
-def _compact_sql(dialect: str, key: str, amounts: tuple[str, ...]) -> str:
-    if dialect == "postgresql":
-        item = "p.value ->> {}".format
-        fen = "CASE json_typeof(p.value -> {0}) WHEN 'number' THEN CAST(p.value ->> {0} AS BIGINT) " \
-              "ELSE CAST(ROUND(CAST(p.value ->> {0} AS NUMERIC) * 100) AS BIGINT) END"
-        source = f"events AS e CROSS JOIN LATERAL json_array_elements(COALESCE(CAST(e.payload AS JSON) -> '{key}', CAST('[]' AS JSON))) AS p(value)"
-    else:
-        item = "json_extract(p.value, '$[{}]')".format
-        fen = "CASE json_type(p.value, '$[{0}]') WHEN 'integer' THEN json_extract(p.value, '$[{0}]') " \
-              "ELSE CAST(ROUND(CAST(json_extract(p.value, '$[{0}]') AS NUMERIC) * 100) AS INTEGER) END"
-        source = f"events AS e, json_each(e.payload, '$.{key}') AS p"
-    names = " ".join(f"WHEN '{code}' THEN '{name}'" for code, name in sorted(COMPONENT_NAMES.items()))
-    columns = ", ".join(("-" if a.startswith("-") else "") + f"({fen.format(a.lstrip('-'))})" for a in amounts)
-    return (
-        f"SELECT e.business_date, CASE {item(0)} {names} ELSE {item(0)} END, {columns} FROM {source} "
-        "WHERE e.type = 'ChargesAccrued' AND e.schema_version >= 3"
-    )
+def _yuan(text: Any) -> int:
+    """Fen of a decimal amount in yuan (half away from zero, as the database's ROUND was)."""
+    return int((Decimal(str(text)) * 100).to_integral_value(ROUND_HALF_UP))
 
 
-_POSTED = (("ChargesAccrued", "postings"), ("LawsuitFiled", "costs"), ("ExecutionRecorded", "costs"),
-           ("DelayedPerformanceInterestAccrued", "postings"))
+def _fen(value: Any) -> int:
+    """Fen of a compact amount: integer fen, or decimal text in yuan."""
+    return value if type(value) is int else _yuan(value)
 
 
-def charges_from_events(dialect: str) -> str:
-    """SQL: ``daily_charges`` as the events make it (business_date, component, enforceable, unenforceable)."""
-    parts = [_POSTINGS[dialect].format(type=t, key=k) for t, k in _POSTED]
-    parts += [_RELEASES[dialect], _compact_sql(dialect, "p", ("3", "4")), _compact_sql(dialect, "r", ("1", "-1"))]
-    union = "\nUNION ALL ".join(parts)
-    return (
-        "SELECT business_date, component, SUM(enforceable) AS enforceable_fen, SUM(unenforceable) AS unenforceable_fen "
-        f"FROM ({union}) AS posted GROUP BY business_date, component"
-    )
+@dataclass
+class StoredTotals:
+    """The totals the stored events make, summed case by case (``add_case``) in any order and
+    merged across processes (``merge``): the daily sums whole, the stage moves compared with the
+    table a chunk of cases at a time (``compare_moves``, memory bounded), their differences kept."""
 
+    made: ReportTotals = field(default_factory=ReportTotals)
+    moves_read: int = 0  # stage_moves rows compared so far (the rest belong to no case read)
+    moves_differing: dict[str, list[tuple]] = field(default_factory=dict)  # what -> (case, from, to, date), SHOWN at most
+    moves_more: Counter[str] = field(default_factory=Counter)  # what -> how many more
+    problem: str | None = None  # why a case's events could not be summed
 
-def _charges_query(dialect: str):
-    return text(charges_from_events(dialect)).columns(
-        column("business_date", Date), column("component", String),
-        column("enforceable_fen", BigInteger), column("unenforceable_fen", BigInteger),
-    )
+    def add_case(self, history: Sequence[Mapping[str, Any]], paid: Iterable[tuple[int, date, int]] = ()) -> None:
+        """Add one case's ``events`` rows (in seq order) and its ``payments`` rows ((seq, received on,
+        fen)): a payment counts with the stage and agency of the case's events before it."""
+        made = self.made
+        by_seq: dict[int, list[tuple[date, int]]] = {}
+        for seq, received_on, fen in paid:
+            by_seq.setdefault(seq, []).append((received_on, fen))
+        stage, agency = None, IN_HOUSE
+        for row in history:
+            day, kind = row["business_date"], row["type"]
+            made.counts[(day, kind)] += 1
+            if by_seq and row["seq"] in by_seq:
+                for received_on, fen in by_seq[row["seq"]]:
+                    made.recoveries[(received_on, stage or _CURRENT, agency)] += fen
+            if kind == RecalledFromAgency.type:
+                agency = IN_HOUSE
+            if kind not in _READ_PAYLOAD:
+                continue
+            payload = orjson.loads(row["payload"])
+            if kind == ChargesAccrued.type:
+                if row["schema_version"] >= 3:
+                    for posting in payload.get("p", ()):
+                        made._charge(day, COMPONENT_NAMES.get(posting[0], posting[0]), _fen(posting[3]), _fen(posting[4]))
+                    for lot in payload.get("r", ()):
+                        made._charge(day, COMPONENT_NAMES.get(lot[0], lot[0]), _fen(lot[1]), -_fen(lot[1]))
+                else:
+                    for posting in payload.get("postings", ()):
+                        made._charge(day, posting["component"], _yuan(posting["enforceable"]), _yuan(posting["unenforceable"]))
+                    for lot in payload.get("released", ()):
+                        made._charge(day, lot["component"], _yuan(lot["amount"]), -_yuan(lot["amount"]))
+            elif kind == StageChanged.type:
+                stage = payload.get("to_stage")
+                key = (row["case_id"], payload.get("from_stage"), stage)
+                if key not in made.moves or day < made.moves[key]:
+                    made.moves[key] = day
+            elif kind == PlacedWithAgency.type:
+                agency = payload.get("agency_id") or IN_HOUSE
+            else:
+                for posting in payload.get(_POSTED_AS_OBJECTS[kind], ()):
+                    made._charge(day, posting["component"], _yuan(posting["enforceable"]), _yuan(posting["unenforceable"]))
 
+    def compare_moves(self, conn: Connection, case_ids: Sequence[str]) -> None:
+        """Hold the ``stage_moves`` rows of ``case_ids`` to the moves their events made (then forgotten)."""
+        stored: set[tuple] = set()
+        for chunk in chunks(case_ids):
+            stored.update(tuple(row) for row in conn.execute(select(*stage_moves.c).where(stage_moves.c.case_id.in_(chunk))))
+        self.moves_read += len(stored)
+        made = {(*key, day) for key, day in self.made.moves.items()}
+        self.made.moves.clear()
+        self._differ("not what the events make", sorted(stored - made))
+        self._differ("missing", sorted(made - stored))
 
-COUNTS_FROM_EVENTS = select(events.c.business_date, events.c.type, func.count().label("events")).group_by(
-    events.c.business_date, events.c.type
-)
+    def _differ(self, what: str, rows: list[tuple]) -> None:
+        shown = self.moves_differing.setdefault(what, [])
+        room = max(0, SHOWN - len(shown))
+        shown.extend(rows[:room])
+        self.moves_more[what] += len(rows) - len(rows[:room])
 
+    def merge(self, other: StoredTotals) -> None:
+        """Add another process's (or chunk's) sums: the daily ones, and what its moves compared gave."""
+        for key, (enforceable, unenforceable) in other.made.charges.items():
+            self.made._charge(key[0], key[1], enforceable, unenforceable)
+        self.made.counts.update(other.made.counts)
+        for key, fen in other.made.recoveries.items():
+            self.made.recoveries[key] += fen
+        self.moves_read += other.moves_read
+        for what, rows in other.moves_differing.items():
+            self._differ(what, rows)
+        self.moves_more.update(other.moves_more)
+        self.problem = self.problem or other.problem
 
-def moves_from_events(dialect: str):
-    """``stage_moves`` as the events make it (case_id, from_stage, to_stage, first_on)."""
-    moved = (json_text(events.c.payload, "from_stage", dialect), json_text(events.c.payload, "to_stage", dialect))
-    return (
-        select(events.c.case_id, moved[0].label("from_stage"), moved[1].label("to_stage"), func.min(events.c.business_date).label("first_on"))
-        .where(events.c.type == StageChanged.type)
-        .group_by(events.c.case_id, *moved)
-    )
-
-
-def recoveries_from_events(dialect: str):
-    """``daily_recoveries`` as the events make it (received_on, stage, agency_id, amount_fen): each
-    payments row with the stage and agency of its case's events before the payment's."""
-    paid, moved, placed = events.alias("paid"), events.alias("moved"), events.alias("placed")
-    stage = (
-        select(json_text(moved.c.payload, "to_stage", dialect))
-        .where(moved.c.case_id == paid.c.case_id, moved.c.seq < paid.c.seq, moved.c.type == StageChanged.type)
-        .order_by(moved.c.seq.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    agency = (
-        select(
-            sql_case(
-                (placed.c.type == PlacedWithAgency.type, json_text(placed.c.payload, "agency_id", dialect)),
-                else_=cast(None, String),
-            )
+    def differences(self, conn: Connection) -> list[tuple[str, str, str]]:
+        """Where the totals tables differ from these sums, once every case is added and its moves
+        compared: (table, key, what differs), at most ``SHOWN`` a table and kind, then a count."""
+        if self.problem is not None:
+            return [("events", "", f"cannot be summed for the reports' totals: {self.problem}")]
+        found: list[tuple[str, str, str]] = []
+        made = self.made
+        wanted = (
+            (daily_charges, {key: tuple(sums) for key, sums in made.charges.items()}),
+            (daily_event_counts, {key: (n,) for key, n in made.counts.items()}),
+            (daily_recoveries, {key: (fen,) for key, fen in made.recoveries.items()}),
         )
-        .where(
-            placed.c.case_id == paid.c.case_id,
-            placed.c.seq < paid.c.seq,
-            placed.c.type.in_((PlacedWithAgency.type, RecalledFromAgency.type)),
-        )
-        .order_by(placed.c.seq.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    each = (
-        select(
-            payments.c.received_on,
-            func.coalesce(stage, Stage.CURRENT.value).label("stage"),
-            func.coalesce(agency, literal(IN_HOUSE)).label("agency_id"),
-            payments.c.amount_fen,
-        )
-        .select_from(payments.join(paid, and_(paid.c.case_id == payments.c.case_id, paid.c.seq == payments.c.seq)))
-        .subquery()
-    )
-    key = (each.c.received_on, each.c.stage, each.c.agency_id)
-    return select(*key, func.sum(each.c.amount_fen).label("amount_fen")).group_by(*key)
+        for table, want_rows in wanted:  # a few rows a day: both sides side by side
+            k = len(table.primary_key.columns)
+            stored = {tuple(r[:k]): tuple(int(v) for v in r[k:]) for r in conn.execute(select(*table.c))}
+            problems = []
+            for key in sorted(stored.keys() | want_rows.keys()):
+                have, want = stored.get(key), want_rows.get(key)
+                if have == want:
+                    continue
+                if want is None:
+                    problems.append((key, f"not what the events make: {_text(have)}"))
+                elif have is None:
+                    problems.append((key, f"missing: {_text(want)}"))
+                else:
+                    problems.append((key, f"stored {_text(have)}; the events make {_text(want)}"))
+            found += [(table.name, _text(key, " "), problem) for key, problem in problems[:SHOWN]]
+            if len(problems) > SHOWN:
+                found.append((table.name, "", f"and {len(problems) - SHOWN} more rows differ"))
+        if conn.execute(select(func.count()).select_from(stage_moves)).scalar_one() != self.moves_read:
+            orphans = select(*stage_moves.c).where(~select(events.c.case_id).where(events.c.case_id == stage_moves.c.case_id).exists())
+            self._differ("not what the events make", [tuple(row) for row in conn.execute(orphans.order_by(*stage_moves.primary_key.columns))])
+        for what in ("not what the events make", "missing"):
+            for row in self.moves_differing.get(what, ()):
+                found.append((stage_moves.name, _text(row[:3], " "), f"{what}: {row[3]}"))
+            if self.moves_more[what]:
+                found.append((stage_moves.name, "", f"and {self.moves_more[what]} more rows {what}"))
+        return found
 
 
 SHOWN = 20  # differences named per table; the rest counted
+STORED_CHUNK = 500  # cases read together when the totals are worked out from the events alone
+
+
+def stored_totals(conn: Connection, moves: Callable[[StoredTotals, list[str]], None]) -> StoredTotals:
+    """The totals the events of the whole store make, read a chunk of cases at a time (``events``
+    and ``payments`` rows, as ``verify`` reads them); after each chunk ``moves(totals, chunk)``
+    takes its moves (``compare_moves``, or write them)."""
+    totals = StoredTotals()
+    ids = conn.execute(select(events.c.case_id).distinct().order_by(events.c.case_id)).scalars().all()
+    columns = [events.c[name] for name in ("case_id", "seq", "business_date", "type", "schema_version", "payload")]
+    query = select(payments.c.case_id, payments.c.seq, payments.c.received_on, payments.c.amount_fen)
+    for chunk in chunks(ids, STORED_CHUNK):
+        paid: dict[str, list[tuple[int, date, int]]] = {}
+        for case_id, seq, received_on, fen in conn.execute(query.where(payments.c.case_id.in_(chunk))):
+            paid.setdefault(case_id, []).append((seq, received_on, fen))
+        rows = conn.execute(select(*columns).where(events.c.case_id.in_(chunk)).order_by(events.c.case_id, events.c.seq))
+        for case_id, history in itertools.groupby(rows.mappings(), key=lambda r: r["case_id"]):
+            totals.add_case(list(history), paid.get(case_id, ()))
+        moves(totals, chunk)
+    return totals
 
 
 def differences(conn: Connection) -> list[tuple[str, str, str]]:
     """Where the totals tables differ from the events: (table, key, what differs), at most ``SHOWN``
-    a table and then a count. Reads the events once per table: part of ``verify``'s pass."""
-    dialect = conn.dialect.name
-    found: list[tuple[str, str, str]] = []
-    daily = (
-        (daily_charges, _charges_query(dialect)),
-        (daily_event_counts, COUNTS_FROM_EVENTS),
-        (daily_recoveries, recoveries_from_events(dialect)),
-    )
-    for table, made in daily:
-        # a few rows a day: both sides side by side
-        k = len(table.primary_key.columns)
-        stored = {tuple(r[:k]): tuple(int(v) for v in r[k:]) for r in conn.execute(select(*table.c))}
-        wanted = {tuple(r[:k]): tuple(int(v) for v in r[k:]) for r in conn.execute(made)}
-        problems = []
-        for key in sorted(stored.keys() | wanted.keys()):
-            have, want = stored.get(key), wanted.get(key)
-            if have == want:
-                continue
-            if want is None:
-                problems.append((key, f"not what the events make: {_text(have)}"))
-            elif have is None:
-                problems.append((key, f"missing: {_text(want)}"))
-            else:
-                problems.append((key, f"stored {_text(have)}; the events make {_text(want)}"))
-        found += [(table.name, _text(key, " "), problem) for key, problem in problems[:SHOWN]]
-        if len(problems) > SHOWN:
-            found.append((table.name, "", f"and {len(problems) - SHOWN} more rows differ"))
-    # one row per stage move of a case: compared in the database
-    stored_moves, made_moves = select(*stage_moves.c), select(*moves_from_events(dialect).subquery().c)
-    for what, rows in (("not what the events make", stored_moves.except_(made_moves)), ("missing", made_moves.except_(stored_moves))):
-        n = 0
-        for row in conn.execute(rows):
-            n += 1
-            if n <= SHOWN:
-                found.append((stage_moves.name, _text(row[:3], " "), f"{what}: {row[3]}"))
-        if n > SHOWN:
-            found.append((stage_moves.name, "", f"and {n - SHOWN} more rows {what}"))
-    return found
+    a table and then a count (``verify`` sums the same as it checks each chunk of cases)."""
+    return stored_totals(conn, lambda totals, chunk: totals.compare_moves(conn, chunk)).differences(conn)
 
 
 def _text(values: tuple, sep: str = ", ") -> str:
@@ -355,19 +352,23 @@ def rebuild_stage_moves(conn: Connection, case_id: str, case_events: Iterable[Ev
 
 
 TABLES = ("daily_charges", "daily_event_counts", "stage_moves", "daily_recoveries")
+_TABLES = {t.name: t for t in (daily_charges, daily_event_counts, stage_moves, daily_recoveries)}
 
 
 def fill_from_events(conn: Connection, tables: tuple[str, ...] = TABLES) -> None:
-    """Empty the named totals tables and fill them from the events (the migration that made them;
+    """Empty the named totals tables and fill them from the events (the migrations that made them;
     a repair after ``verify`` found them differing from the events)."""
-    dialect = conn.dialect.name
-    made = {
-        "daily_charges": (daily_charges, _charges_query(dialect)),
-        "daily_event_counts": (daily_event_counts, COUNTS_FROM_EVENTS),
-        "stage_moves": (stage_moves, moves_from_events(dialect)),
-        "daily_recoveries": (daily_recoveries, recoveries_from_events(dialect)),
-    }
     for name in tables:
-        table, query = made[name]
-        conn.execute(table.delete())
-        conn.execute(table.insert().from_select([c.name for c in table.c], query))
+        conn.execute(_TABLES[name].delete())
+
+    def write_moves(totals: StoredTotals, _chunk: list[str]) -> None:
+        moves, totals.made.moves = totals.made.moves, {}
+        if "stage_moves" in tables:
+            ReportTotals(moves=moves).insert(conn)
+
+    made = stored_totals(conn, write_moves).made
+    ReportTotals(
+        charges=made.charges if "daily_charges" in tables else {},
+        counts=made.counts if "daily_event_counts" in tables else Counter(),
+        recoveries=made.recoveries if "daily_recoveries" in tables else Counter(),
+    ).insert(conn)

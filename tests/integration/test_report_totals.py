@@ -162,6 +162,36 @@ def test_verify_names_a_total_that_differs_from_the_events_until_they_are_filled
     assert build_report(store, AS_OF).as_dict() == report
 
 
+def test_verify_in_processes_names_the_same_differences_as_in_one(engine, store, book, monkeypatch):
+    """The totals are summed chunk by chunk, in whichever process checks the chunk: a stage move
+    of a case with no events, a move redated, a count edited are named alike by 1 and 2 processes."""
+    with engine.begin() as conn:
+        conn.execute(insert(stage_moves).values(case_id="NO-SUCH-CASE", from_stage="overdue", to_stage="phone", first_on=date(2024, 6, 1)))
+        moved = conn.execute(select(stage_moves).where(stage_moves.c.case_id == book[1]).limit(1)).one()
+        conn.execute(
+            update(stage_moves)
+            .where(stage_moves.c.case_id == moved.case_id, stage_moves.c.from_stage == moved.from_stage, stage_moves.c.to_stage == moved.to_stage)
+            .values(first_on=moved.first_on + timedelta(days=1))
+        )
+        conn.execute(update(daily_event_counts).where(daily_event_counts.c.type == "CaseOpened").values(events=daily_event_counts.c.events + 1))
+    one, two = verify(engine, workers=1), verify(engine, workers=2)
+    found = [str(f) for f in one.findings]
+    assert found == [str(f) for f in two.findings]
+    assert any(f.startswith("case NO-SUCH-CASE: stage_moves overdue phone: not what the events make: 2024-06-01") for f in found), found
+    move = f"case {book[1]}: stage_moves {moved.from_stage} {moved.to_stage}: "
+    assert move + f"not what the events make: {moved.first_on + timedelta(days=1)}" in " ".join(found)
+    assert move + f"missing: {moved.first_on}" in " ".join(found)
+    assert sum(f.startswith("daily_event_counts ") and " CaseOpened: stored " in f for f in found) >= 1
+
+    monkeypatch.setattr("models.report_totals.SHOWN", 1)  # a table emptied: a few named, the rest counted
+    with engine.begin() as conn:
+        conn.execute(delete(stage_moves))
+        moves = [row for row in differences(conn) if row[0] == "stage_moves"]
+    capped = [str(f) for f in verify(engine, workers=1).findings if "stage_moves" in str(f)]
+    assert len(moves) == len(capped) == 2, capped  # one move named, then "and N more rows missing"
+    assert capped[-1].startswith("stage_moves: and ") and " more rows missing" in capped[-1]
+
+
 def test_the_cli_refills_totals_edited_behind_the_stores_back(engine, store, book, db_url, monkeypatch):
     from typer.testing import CliRunner
 

@@ -3,8 +3,8 @@
 Kept beside the events so the portfolio report reads a few rows per business
 date (and one per stage move of a case) instead of scanning every event
 (``models.report_totals``). Filled here from the existing events with the
-queries ``verify`` checks the tables against, so an existing store reports
-the same figures as before, as of any date.
+sums ``verify`` checks the tables against, so an existing store reports the
+same figures as before, as of any date.
 
 Revision ID: 0014
 Revises: 0013
@@ -19,7 +19,7 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-from models.report_totals import COUNTS_FROM_EVENTS, charges_from_events, moves_from_events
+from models.report_totals import fill_from_events
 
 revision: str = "0014"
 down_revision: Union[str, Sequence[str], None] = "0013"
@@ -51,15 +51,7 @@ def upgrade() -> None:
         sa.Column("first_on", sa.Date(), nullable=False),
         sa.PrimaryKeyConstraint("case_id", "from_stage", "to_stage", name="pk_stage_moves"),
     )
-    dialect = op.get_bind().dialect.name
-    op.execute(
-        "INSERT INTO daily_charges (business_date, component, enforceable_fen, unenforceable_fen) "
-        + charges_from_events(dialect)
-    )
-    counts = sa.table("daily_event_counts", sa.column("business_date"), sa.column("type"), sa.column("events"))
-    op.execute(counts.insert().from_select(["business_date", "type", "events"], COUNTS_FROM_EVENTS))
-    moves = sa.table("stage_moves", sa.column("case_id"), sa.column("from_stage"), sa.column("to_stage"), sa.column("first_on"))
-    op.execute(moves.insert().from_select(["case_id", "from_stage", "to_stage", "first_on"], moves_from_events(dialect)))
+    fill_from_events(op.get_bind(), ("daily_charges", "daily_event_counts", "stage_moves"))
 
 
 def downgrade() -> None:

@@ -3,7 +3,7 @@
 - ``daily_recoveries``: what was received per date, stage and agency (``""``:
   in house), kept beside the events in the appending transaction like the
   other report totals (``models.report_totals``); filled here from the
-  payments and their cases' events with the query ``verify`` checks it
+  payments and their cases' events with the sums ``verify`` checks it
   against, so an existing store reports the same recoveries as before.
 - ``roll_rate_memos``: the roll-rate counts of a pair of month ends, kept by
   the first report that counts them from the events and reused while the
@@ -24,7 +24,7 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-from models.report_totals import recoveries_from_events
+from models.report_totals import fill_from_events
 
 revision: str = "0016"
 down_revision: Union[str, Sequence[str], None] = "0015"
@@ -50,8 +50,7 @@ def upgrade() -> None:
         sa.Column("counts", sa.String(), nullable=False),
         sa.PrimaryKeyConstraint("from_month_end", "to_month_end", name="pk_roll_rate_memos"),
     )
-    recoveries = sa.table("daily_recoveries", *(sa.column(c) for c in ("received_on", "stage", "agency_id", "amount_fen")))
-    op.execute(recoveries.insert().from_select(["received_on", "stage", "agency_id", "amount_fen"], recoveries_from_events(op.get_bind().dialect.name)))
+    fill_from_events(op.get_bind(), ("daily_recoveries",))
 
 
 def downgrade() -> None:
