@@ -26,6 +26,13 @@ def fail(message: str, code: int = 2) -> None:
     raise SystemExit(code)
 
 
+def one_output(**chosen: bool) -> None:
+    """Refuse two output forms at once (``--json`` and ``--csv``): each would silently win over the other."""
+    given = [f"--{name}" for name, on in chosen.items() if on]
+    if len(given) > 1:
+        fail(f"{' and '.join(given)}: give one of them, not both (without either, a table)")
+
+
 def parse_date(value: Optional[str], name: str) -> Optional[date]:
     from states.parse import parse_date as parse
 

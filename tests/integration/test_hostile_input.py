@@ -281,3 +281,24 @@ def test_retry_case_to_a_date_the_case_is_past_already_is_refused(cli_db, monkey
     code, err = run_cli(monkeypatch, capsys, "retry-case", case_id, "--date", "2024-01-01")
     refused_in_one_line(code, err, "2024-01-01 is before case")
     assert store.digest() == before
+
+
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["cases", "list", "--dpd-min", "50", "--dpd-max", "10"], ("--dpd-min 50", "--dpd-max 10")),
+        (["cases", "list", "--bucket", "M1", "--dpd-min", "50"], ("--bucket M1", "--dpd-min 50")),
+        (["cases", "list", "--bucket", "M7+", "--dpd-max", "90"], ("--bucket M7+", "--dpd-max 90")),
+        (["cases", "list", "--json", "--csv"], ("--json", "--csv")),
+        (["calls", "list", "--json", "--csv"], ("--json", "--csv")),
+        (["calls", "list", "--explain", "--csv"], ("--explain", "--csv")),
+        (["visits", "list", "--json", "--csv"], ("--json", "--csv")),
+        (["agency", "report", "--from", "2024-03-01", "--to", "2024-02-01"], ("--from", "--to")),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else "",
+)
+def test_list_filters_that_contradict_each_other_are_refused_naming_both(cli_db, monkeypatch, capsys, args, needles):
+    code, err = run_cli(monkeypatch, capsys, *args)
+    refused_in_one_line(code, err, needles[0])
+    assert all(needle in err for needle in needles), err
+    assert capsys.readouterr().out == ""
