@@ -39,6 +39,8 @@ from states.vocabulary import (  # noqa: E402
 )
 
 from sqlalchemy.exc import DatabaseError, IntegrityError, ProgrammingError  # noqa: E402
+# Typer's own usage errors (its vendored Click): made one line by CollectflowGroup
+from typer._click.exceptions import BadParameter, MissingParameter, NoArgsIsHelpError, UsageError  # noqa: E402
 
 
 class CollectflowGroup(TyperGroup):
@@ -46,8 +48,16 @@ class CollectflowGroup(TyperGroup):
 
     Every command and sub-command runs inside it, so the console script and
     ``CliRunner`` alike report a ``UserError`` (and an unreadable setting or
-    file) the same way, never with a traceback.
+    file) the same way, never with a traceback; and a usage error Typer finds
+    itself (a missing option, a number out of its range, an unknown option or
+    command) is the same one line, not Typer's boxed usage text.
     """
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except UsageError as exc:  # the root's own options: collectflow --bogus
+            _usage_error(exc)
 
     def invoke(self, ctx):
         from pydantic import ValidationError
@@ -56,6 +66,8 @@ class CollectflowGroup(TyperGroup):
 
         try:
             return super().invoke(ctx)
+        except UsageError as exc:  # a sub-command's arguments, parsed here
+            _usage_error(exc)
         except UserError as exc:
             fail(str(exc))
         except ValidationError as exc:  # a COLLECTFLOW_* setting that does not parse
@@ -71,6 +83,25 @@ class CollectflowGroup(TyperGroup):
             if isinstance(exc, (IntegrityError, ProgrammingError)):
                 raise
             fail(f"the database {_database_shown()} cannot be used: {str(exc.orig).strip() or type(exc.orig).__name__}")
+
+
+def _usage_error(exc: UsageError) -> None:
+    """Typer's usage error as one line naming the option, the value given and what is accepted.
+
+    A command run without arguments still prints its help (``no_args_is_help``)."""
+    if isinstance(exc, NoArgsIsHelpError):
+        raise exc
+    from states.parse import shown
+
+    message = exc.format_message()
+    if isinstance(exc, BadParameter) and not isinstance(exc, MissingParameter) and exc.param is not None:
+        cause = exc.__cause__  # Typer checks a value with pydantic: the value given is in its error
+        errors = cause.errors() if hasattr(cause, "errors") else []
+        given = f" {shown(errors[0]['input'])} is refused:" if errors and "input" in errors[0] else ""
+        name = str(exc.param_hint or exc.param.get_error_hint()).replace("'", "")
+        message = f"{name}:{given} {exc.message[:1].lower()}{exc.message[1:]}"
+    help_of = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+    fail(message.rstrip(".") + help_of, code=exc.exit_code)
 
 
 def _database_shown() -> str:

@@ -302,3 +302,26 @@ def test_list_filters_that_contradict_each_other_are_refused_naming_both(cli_db,
     refused_in_one_line(code, err, needles[0])
     assert all(needle in err for needle in needles), err
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["cases", "list", "--dpd-min", "-1"], ("--dpd-min: '-1' is refused", "greater than or equal to 0")),
+        (["calls", "list", "--limit", "zero"], ("--limit: 'zero' is refused", "integer")),
+        (["advance", "--batch-size", "0"], ("--batch-size: '0' is refused", "greater than or equal to 1")),
+        (["pay", "CASE-000001", "100.00", "--payment-id", "BANK-1", "--operator", "op-li"], ("Missing option '--on'",)),
+        (["cases", "list", "--dpd-mn", "3"], ("--dpd-mn", "--dpd-min")),
+        (["cases", "lst"], ("No such command 'lst'",)),
+        (["--no-such-option"], ("--no-such-option",)),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else "",
+)
+def test_a_usage_error_typer_finds_itself_is_one_line_too(cli_db, monkeypatch, capsys, args, needles):
+    case_id, store = cli_db
+    before = store.digest()
+    code, err = run_cli(monkeypatch, capsys, *args)
+    refused_in_one_line(code, err, needles[0])
+    assert all(needle in err for needle in needles), err
+    assert "╭" not in err and "Usage:" not in err
+    assert store.digest() == before
