@@ -25,7 +25,7 @@ from typer.core import TyperGroup  # noqa: E402
 from rich.markup import escape  # noqa: E402
 
 from flows import report  # noqa: E402
-from flows.cli_common import console, current_app, err, fail, parse_date, print_json, run_command  # noqa: E402
+from flows.cli_common import console, current_app, err, fail, options, parse_date, print_json, run_command  # noqa: E402
 from states.commands import MakePromise, PauseCase, RecordContact, RecordPayment, ResumeCase, WriteOff  # noqa: E402
 from states.commands import EnterJudgment, FileLawsuit, RecordExecution  # noqa: E402
 from states.litigation import ExecutionOutcome  # noqa: E402
@@ -367,6 +367,7 @@ NEGATIVE_OK = {"ignore_unknown_options": True}  # so "pay CASE -100" reaches the
 
 
 @app.command(context_settings=NEGATIVE_OK)
+@options(received_on="--on", payment_id="--payment-id", operator="--operator", channel="--channel", expect_total="--expect-total", backdate_reason="--backdate-reason")
 def pay(
     case: str = typer.Argument(..., help=RecordPayment.help("case")),
     amount: str = typer.Argument(..., help=RecordPayment.help("amount")),
@@ -394,6 +395,7 @@ def pay(
 
 
 @app.command(context_settings=NEGATIVE_OK)
+@options(promised_on="--by", made_on="--on", operator="--operator")
 def promise(
     case: str = typer.Argument(..., help=MakePromise.help("case")),
     amount: str = typer.Argument(..., help=MakePromise.help("amount")),
@@ -406,6 +408,7 @@ def promise(
 
 
 @app.command()
+@options(channel="--channel", outcome="--outcome", contacted_at="--at", operator="--operator", party="--party", by="--by", collectors="--collectors", note="--note")
 def contact(
     case: str = typer.Argument(..., help=RecordContact.help("case")),
     channel: str = typer.Option(..., help=f"{RecordContact.help('channel')}: {accepted(ContactChannel)}"),
@@ -431,6 +434,7 @@ def contact(
 
 
 @app.command()
+@options(reason="--reason", until="--until", made_on="--on", operator="--operator")
 def pause(
     case: str = typer.Argument(..., help=PauseCase.help("case")),
     reason: str = typer.Option(..., help=f"{PauseCase.help('reason')}: {accepted(PauseReason)}"),
@@ -443,6 +447,7 @@ def pause(
 
 
 @app.command()
+@options(made_on="--on", operator="--operator")
 def resume(
     case: str = typer.Argument(..., help=ResumeCase.help("case")),
     on: str = typer.Option(..., "--on", help=ResumeCase.help("made_on")),
@@ -453,6 +458,7 @@ def resume(
 
 
 @app.command("write-off")
+@options(reason="--reason", made_on="--on", operator="--operator")
 def write_off(
     case: str = typer.Argument(..., help=WriteOff.help("case")),
     reason: str = typer.Option(..., help=WriteOff.help("reason")),
@@ -464,6 +470,7 @@ def write_off(
 
 
 @lawsuit_app.command("file")
+@options(filed_on="--on", operator="--operator", override="--override")
 def lawsuit_file(
     case: str = typer.Argument(..., help=FileLawsuit.help("case")),
     on: str = typer.Option(..., "--on", help=FileLawsuit.help("filed_on")),
@@ -475,6 +482,7 @@ def lawsuit_file(
 
 
 @lawsuit_app.command("judgment", context_settings=NEGATIVE_OK)
+@options(amount="--amount", deadline="--deadline", entered_on="--on", operator="--operator", court="--court", case_number="--case-number")
 def lawsuit_judgment(
     case: str = typer.Argument(..., help=EnterJudgment.help("case")),
     amount: str = typer.Option(..., "--amount", help=EnterJudgment.help("amount")),
@@ -489,6 +497,7 @@ def lawsuit_judgment(
 
 
 @lawsuit_app.command("execution")
+@options(outcome="--outcome", recorded_on="--on", operator="--operator")
 def lawsuit_execution(
     case: str = typer.Argument(..., help=RecordExecution.help("case")),
     outcome: str = typer.Option(..., "--outcome", help=f"{RecordExecution.help('outcome')}: {accepted(ExecutionOutcome)}"),
@@ -500,6 +509,7 @@ def lawsuit_execution(
 
 
 @app.command("retry-case")
+@options(business_date="--date")
 def retry_case(
     case: str = typer.Argument(..., help="Case id or contract number"),
     on: Optional[str] = typer.Option(None, "--date", help="Date to advance to; default: the date it got stuck on, else the last closed date"),

@@ -7,8 +7,10 @@ terminal (``print_rows``).
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from collections.abc import Callable
 from datetime import date
 from typing import Optional, Sequence
 
@@ -31,6 +33,28 @@ def one_output(**chosen: bool) -> None:
     given = [f"--{name}" for name, on in chosen.items() if on]
     if len(given) > 1:
         fail(f"{' and '.join(given)}: give one of them, not both (without either, a table)")
+
+
+def options(**names: str) -> Callable:
+    """A command's refusals name the options the user typed, not the fields of what it builds
+    (``received_on`` -> ``--on``): ``@options(received_on="--on")`` under ``@app.command``."""
+    from states.errors import UserError
+    from states.parse import InputError, renamed
+
+    def wrap(command: Callable) -> Callable:
+        @functools.wraps(command)
+        def run(*args, **kwargs):
+            try:
+                return command(*args, **kwargs)
+            except UserError as exc:
+                message = renamed(str(exc), names)
+                if message == str(exc):
+                    raise
+                raise InputError(message) from None
+
+        return run
+
+    return wrap
 
 
 def parse_date(value: Optional[str], name: str) -> Optional[date]:

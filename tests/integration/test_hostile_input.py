@@ -103,9 +103,11 @@ def test_a_bad_or_future_date_is_refused_everywhere(cli_db, monkeypatch, capsys,
     case_id, store = cli_db
     before = store.digest()
     code, err = run_cli(monkeypatch, capsys, *pay_args(case_id, on=day))
-    refused_in_one_line(code, err, "received_on", f"dated {day.strip()} is before")  # a real but ancient date: the domain's word
+    refused_in_one_line(code, err, "--on:", f"dated {day.strip()} is before")  # a real but ancient date: the domain's word
+    assert "received_on" not in err  # the option typed, not the field it fills
     code, err = run_cli(monkeypatch, capsys, "pause", case_id, "--reason", "hardship", "--until", "2099-12-31", "--on", day, "--operator", "op-li")
-    refused_in_one_line(code, err, "made_on", "until", f"dated {day.strip()} is before")
+    refused_in_one_line(code, err, "--on:", "--until", f"dated {day.strip()} is before")
+    assert "made_on" not in err
     assert store.digest() == before
 
 
@@ -127,7 +129,7 @@ def test_a_bad_payment_id_is_refused(cli_db, monkeypatch, capsys, payment_id):
     case_id, store = cli_db
     before = store.digest()
     code, err = run_cli(monkeypatch, capsys, *pay_args(case_id, payment_id=payment_id))
-    refused_in_one_line(code, err, "payment_id")
+    refused_in_one_line(code, err, "--payment-id:")
     assert store.digest() == before
 
 
@@ -153,7 +155,7 @@ def test_a_contact_time_without_its_time_of_day_is_refused(cli_db, monkeypatch, 
     case_id, store = cli_db
     before = store.digest()
     code, err = run_cli(monkeypatch, capsys, "contact", case_id, "--channel", "call", "--outcome", "connected", "--at", "2026-07-01", "--operator", "op-li")
-    refused_in_one_line(code, err, "contacted_at: '2026-07-01' is not a date and time")
+    refused_in_one_line(code, err, "--at: '2026-07-01' is not a date and time")
     assert store.digest() == before
 
 
@@ -324,4 +326,27 @@ def test_a_usage_error_typer_finds_itself_is_one_line_too(cli_db, monkeypatch, c
     refused_in_one_line(code, err, needles[0])
     assert all(needle in err for needle in needles), err
     assert "╭" not in err and "Usage:" not in err
+    assert store.digest() == before
+
+
+@pytest.mark.parametrize(
+    "args, needle, field",
+    [
+        (["promise", "{case}", "100.00", "--by", "2026-13-01", "--on", OVERDUE.isoformat(), "--operator", "op-li"], "--by: '2026-13-01'", "promised_on"),
+        (["promise", "{case}", "100.00", "--by", OVERDUE.isoformat(), "--on", "2099-12-31", "--operator", "op-li"], "--on: 2099-12-31 is after today", "made_on"),
+        (["contact", "{case}", "--channel", "call", "--outcome", "connected", "--at", "2099-12-31T10:00", "--operator", "op-li"],
+         "--at: 2099-12-31 is after today", "contacted_at"),
+        (["retry-case", "{case}", "--date", "2099-12-31"], "--date: 2099-12-31 is after today", "business_date"),
+        (["retry-case", "{case}", "--date", "2024-01-01"], "--date: 2024-01-01 is before case", "business_date"),
+        (["visits", "report", "{case}", "--collectors", "op-a,op-b", "--outcome", "met", "--at", "2026-07-01", "--operator", "op-li"],
+         "--at: '2026-07-01'", "visited_at"),
+    ],
+    ids=lambda v: " ".join(v[:2]) if isinstance(v, list) else "",
+)
+def test_a_refusal_names_the_option_typed_not_the_field_it_fills(cli_db, monkeypatch, capsys, args, needle, field):
+    case_id, store = cli_db
+    before = store.digest()
+    code, err = run_cli(monkeypatch, capsys, *(a.replace("{case}", case_id) for a in args))
+    refused_in_one_line(code, err, needle)
+    assert field not in err
     assert store.digest() == before
