@@ -158,9 +158,11 @@ def fees(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object of decimal strings"),
 ) -> None:
     """Litigation costs of suing for CLAIM yuan: acceptance, preservation, execution, attorney fees."""
-    from states.court_fees import litigation_costs
+    from states.court_fees import Procedure, litigation_costs
+    from states.parse import parse_enum, parse_money
 
-    costs = litigation_costs(claim, procedure)
+    # read as every other command reads an amount (12,34, １００, 1e5 and 12.345 are refused, not guessed at)
+    costs = litigation_costs(parse_money(claim, "claim"), parse_enum(Procedure, procedure, "--procedure"))
     if as_json:
         print_json(costs.as_dict())
     else:

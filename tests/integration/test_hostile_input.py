@@ -350,3 +350,12 @@ def test_a_refusal_names_the_option_typed_not_the_field_it_fills(cli_db, monkeyp
     refused_in_one_line(code, err, needle)
     assert field not in err
     assert store.digest() == before
+
+
+@pytest.mark.parametrize("claim", ["12,34", "１００", "1e5", "12.345", "0x10", "1_000", "NaN", "-5"])
+def test_fees_reads_a_claim_as_every_other_command_reads_an_amount(monkeypatch, capsys, claim):
+    code, err = run_cli(monkeypatch, capsys, "fees", claim)
+    refused_in_one_line(code, err, f"claim: {claim!r}")
+    code, err = run_cli(monkeypatch, capsys, "pay", "CASE-1", claim, "--on", "2026-01-05", "--payment-id", "P-1", "--operator", "op-li")
+    refused_in_one_line(code, err, f"amount: {claim!r}")  # the same refusal, before any database is opened
+
