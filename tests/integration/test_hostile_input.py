@@ -359,3 +359,35 @@ def test_fees_reads_a_claim_as_every_other_command_reads_an_amount(monkeypatch, 
     code, err = run_cli(monkeypatch, capsys, "pay", "CASE-1", claim, "--on", "2026-01-05", "--payment-id", "P-1", "--operator", "op-li")
     refused_in_one_line(code, err, f"amount: {claim!r}")  # the same refusal, before any database is opened
 
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["cases", "list"], ["calls", "list"], ["case", "show", "CF0000001"], ["verify"], ["doctor"], ["report"], ["agency", "list"]],
+    ids=" ".join,
+)
+def test_a_database_path_that_does_not_exist_is_one_line_and_nothing_is_created(tmp_path, monkeypatch, capsys, command):
+    path = tmp_path / "no-such-folder" / "store.db"
+    monkeypatch.setenv("COLLECTFLOW_DATABASE_URL", f"sqlite:///{path}")
+    monkeypatch.setenv("COLLECTFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COLLECTFLOW_KEY_DIR", str(tmp_path / "keys"))
+    runtime.forget()
+    try:
+        code, err = run_cli(monkeypatch, capsys, *command)
+    finally:
+        runtime.forget()
+    refused_in_one_line(code, err, f"there is no database at {path}")
+    assert "collectflow db upgrade" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no folder, no empty file, no key
+
+
+def test_db_upgrade_still_creates_the_database_its_url_names(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "new-folder" / "store.db"
+    monkeypatch.setenv("COLLECTFLOW_DATABASE_URL", f"sqlite:///{path}")
+    runtime.forget()
+    try:
+        code, err = run_cli(monkeypatch, capsys, "db", "upgrade")
+    finally:
+        runtime.forget()
+    assert code == 0, err
+    assert path.exists()
