@@ -391,3 +391,19 @@ def test_db_upgrade_still_creates_the_database_its_url_names(tmp_path, monkeypat
         runtime.forget()
     assert code == 0, err
     assert path.exists()
+
+
+def test_a_report_or_credit_export_of_a_date_before_the_first_close_is_refused_and_writes_nothing(cli_db, monkeypatch, capsys, tmp_path):
+    _, store = cli_db
+    out = tmp_path / "credit.csv"
+    code, err = run_cli(monkeypatch, capsys, "report", "--as-of", OVERDUE.isoformat(), "--out", str(tmp_path / "r1"))
+    refused_in_one_line(code, err, f"--as-of: {OVERDUE} has not been closed: no business date has been closed yet")
+    store.begin_business_day(OVERDUE)
+    store.finish_business_day(OVERDUE, advanced=1, stuck=0)
+    before = (OVERDUE - timedelta(days=40)).isoformat()
+    code, err = run_cli(monkeypatch, capsys, "report", "--as-of", before, "--out", str(tmp_path / "r2"))
+    refused_in_one_line(code, err, f"--as-of: {before} is before the first closed business date {OVERDUE}")
+    month = f"{OVERDUE - timedelta(days=40):%Y-%m}"
+    code, err = run_cli(monkeypatch, capsys, "credit-report", "--month", month, "--out", str(out))
+    refused_in_one_line(code, err, f"--month: {month} ended before the first closed business date {OVERDUE}")
+    assert not out.exists() and not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()
