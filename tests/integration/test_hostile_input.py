@@ -407,3 +407,13 @@ def test_a_report_or_credit_export_of_a_date_before_the_first_close_is_refused_a
     code, err = run_cli(monkeypatch, capsys, "credit-report", "--month", month, "--out", str(out))
     refused_in_one_line(code, err, f"--month: {month} ended before the first closed business date {OVERDUE}")
     assert not out.exists() and not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()
+
+
+def test_deactivating_an_operator_twice_says_it_is_already_inactive(cli_db, monkeypatch, capsys):
+    _, store = cli_db
+    assert run_cli(monkeypatch, capsys, "operators", "add", "op-li", "--role", "collector")[0] == 0
+    assert run_cli(monkeypatch, capsys, "operators", "deactivate", "op-li")[0] == 0
+    before = store.digest()
+    code, err = run_cli(monkeypatch, capsys, "operators", "deactivate", "op-li")
+    refused_in_one_line(code, err, "operator 'op-li' is already inactive; nothing to change")
+    assert store.digest() == before and [o.active for o in store.operators()] == [False]
