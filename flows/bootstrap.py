@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from models.crypto import CryptoKeyError, load_chain_key
-from models.db import current_revision, head_revision, make_engine
+from models.db import current_revision, head_revision, make_engine, sqlite_file
 from models.errors import StoreError
 from models.recorder import chain_key_mismatch
 from models.settings import Settings, get_settings
@@ -33,6 +33,10 @@ Fault = Callable[[object], None]
 
 class SchemaBehind(StoreError):
     """The database is not at the schema this code needs."""
+
+
+class NoDatabase(StoreError):
+    """The configured SQLite file does not exist."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,17 @@ def check_schema(engine: Engine) -> None:
         raise SchemaBehind(f"the database {engine.url.render_as_string(hide_password=True)} {state}; run: collectflow db upgrade")
 
 
+def check_exists(url: str) -> None:
+    """Refuse, in one line, a SQLite file that is not there, before opening it would create it (and its
+    folder): only ``collectflow db upgrade`` and ``collectflow demo`` make a new database."""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise NoDatabase(
+            f"there is no database at {path}: check COLLECTFLOW_DATABASE_URL, or create one there with: "
+            "collectflow db upgrade (or collectflow demo for a synthetic book)"
+        )
+
+
 def check_chain_key(engine: Engine, chain_key: bytes) -> None:
     """Refuse, in one line, a chain key other than the one the store's events were keyed with: what
     it wrote would read as forged, for good (events are never edited)."""
@@ -103,6 +118,8 @@ def bootstrap(
 ) -> App:
     """Build the App: every part may be passed in (tests do), the rest comes from the settings."""
     settings = settings or get_settings()
+    if engine is None:
+        check_exists(settings.database_url)
     engine = engine or make_engine(settings.database_url)
     chain_key = load_chain_key(settings)
     if require_schema:

@@ -25,7 +25,7 @@ from typer.core import TyperGroup  # noqa: E402
 from rich.markup import escape  # noqa: E402
 
 from flows import report  # noqa: E402
-from flows.cli_common import console, current_app, err, fail, parse_date, print_json, run_command  # noqa: E402
+from flows.cli_common import console, current_app, err, fail, options, parse_date, print_json, run_command  # noqa: E402
 from states.commands import MakePromise, PauseCase, RecordContact, RecordPayment, ResumeCase, WriteOff  # noqa: E402
 from states.commands import EnterJudgment, FileLawsuit, RecordExecution  # noqa: E402
 from states.litigation import ExecutionOutcome  # noqa: E402
@@ -39,6 +39,8 @@ from states.vocabulary import (  # noqa: E402
 )
 
 from sqlalchemy.exc import DatabaseError, IntegrityError, ProgrammingError  # noqa: E402
+# Typer's own usage errors (its vendored Click): made one line by CollectflowGroup
+from typer._click.exceptions import BadParameter, MissingParameter, NoArgsIsHelpError, UsageError  # noqa: E402
 
 
 class CollectflowGroup(TyperGroup):
@@ -46,8 +48,16 @@ class CollectflowGroup(TyperGroup):
 
     Every command and sub-command runs inside it, so the console script and
     ``CliRunner`` alike report a ``UserError`` (and an unreadable setting or
-    file) the same way, never with a traceback.
+    file) the same way, never with a traceback; and a usage error Typer finds
+    itself (a missing option, a number out of its range, an unknown option or
+    command) is the same one line, not Typer's boxed usage text.
     """
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except UsageError as exc:  # the root's own options: collectflow --bogus
+            _usage_error(exc)
 
     def invoke(self, ctx):
         from pydantic import ValidationError
@@ -56,6 +66,8 @@ class CollectflowGroup(TyperGroup):
 
         try:
             return super().invoke(ctx)
+        except UsageError as exc:  # a sub-command's arguments, parsed here
+            _usage_error(exc)
         except UserError as exc:
             fail(str(exc))
         except ValidationError as exc:  # a COLLECTFLOW_* setting that does not parse
@@ -71,6 +83,25 @@ class CollectflowGroup(TyperGroup):
             if isinstance(exc, (IntegrityError, ProgrammingError)):
                 raise
             fail(f"the database {_database_shown()} cannot be used: {str(exc.orig).strip() or type(exc.orig).__name__}")
+
+
+def _usage_error(exc: UsageError) -> None:
+    """Typer's usage error as one line naming the option, the value given and what is accepted.
+
+    A command run without arguments still prints its help (``no_args_is_help``)."""
+    if isinstance(exc, NoArgsIsHelpError):
+        raise exc
+    from states.parse import shown
+
+    message = exc.format_message()
+    if isinstance(exc, BadParameter) and not isinstance(exc, MissingParameter) and exc.param is not None:
+        cause = exc.__cause__  # Typer checks a value with pydantic: the value given is in its error
+        errors = cause.errors() if hasattr(cause, "errors") else []
+        given = f" {shown(errors[0]['input'])} is refused:" if errors and "input" in errors[0] else ""
+        name = str(exc.param_hint or exc.param.get_error_hint()).replace("'", "")
+        message = f"{name}:{given} {exc.message[:1].lower()}{exc.message[1:]}"
+    help_of = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+    fail(message.rstrip(".") + help_of, code=exc.exit_code)
 
 
 def _database_shown() -> str:
@@ -127,9 +158,11 @@ def fees(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object of decimal strings"),
 ) -> None:
     """Litigation costs of suing for CLAIM yuan: acceptance, preservation, execution, attorney fees."""
-    from states.court_fees import litigation_costs
+    from states.court_fees import Procedure, litigation_costs
+    from states.parse import parse_enum, parse_money
 
-    costs = litigation_costs(claim, procedure)
+    # read as every other command reads an amount (12,34, １００, 1e5 and 12.345 are refused, not guessed at)
+    costs = litigation_costs(parse_money(claim, "claim"), parse_enum(Procedure, procedure, "--procedure"))
     if as_json:
         print_json(costs.as_dict())
     else:
@@ -336,6 +369,7 @@ NEGATIVE_OK = {"ignore_unknown_options": True}  # so "pay CASE -100" reaches the
 
 
 @app.command(context_settings=NEGATIVE_OK)
+@options(received_on="--on", payment_id="--payment-id", operator="--operator", channel="--channel", expect_total="--expect-total", backdate_reason="--backdate-reason")
 def pay(
     case: str = typer.Argument(..., help=RecordPayment.help("case")),
     amount: str = typer.Argument(..., help=RecordPayment.help("amount")),
@@ -363,6 +397,7 @@ def pay(
 
 
 @app.command(context_settings=NEGATIVE_OK)
+@options(promised_on="--by", made_on="--on", operator="--operator")
 def promise(
     case: str = typer.Argument(..., help=MakePromise.help("case")),
     amount: str = typer.Argument(..., help=MakePromise.help("amount")),
@@ -375,6 +410,7 @@ def promise(
 
 
 @app.command()
+@options(channel="--channel", outcome="--outcome", contacted_at="--at", operator="--operator", party="--party", by="--by", collectors="--collectors", note="--note")
 def contact(
     case: str = typer.Argument(..., help=RecordContact.help("case")),
     channel: str = typer.Option(..., help=f"{RecordContact.help('channel')}: {accepted(ContactChannel)}"),
@@ -400,6 +436,7 @@ def contact(
 
 
 @app.command()
+@options(reason="--reason", until="--until", made_on="--on", operator="--operator")
 def pause(
     case: str = typer.Argument(..., help=PauseCase.help("case")),
     reason: str = typer.Option(..., help=f"{PauseCase.help('reason')}: {accepted(PauseReason)}"),
@@ -412,6 +449,7 @@ def pause(
 
 
 @app.command()
+@options(made_on="--on", operator="--operator")
 def resume(
     case: str = typer.Argument(..., help=ResumeCase.help("case")),
     on: str = typer.Option(..., "--on", help=ResumeCase.help("made_on")),
@@ -422,6 +460,7 @@ def resume(
 
 
 @app.command("write-off")
+@options(reason="--reason", made_on="--on", operator="--operator")
 def write_off(
     case: str = typer.Argument(..., help=WriteOff.help("case")),
     reason: str = typer.Option(..., help=WriteOff.help("reason")),
@@ -433,6 +472,7 @@ def write_off(
 
 
 @lawsuit_app.command("file")
+@options(filed_on="--on", operator="--operator", override="--override")
 def lawsuit_file(
     case: str = typer.Argument(..., help=FileLawsuit.help("case")),
     on: str = typer.Option(..., "--on", help=FileLawsuit.help("filed_on")),
@@ -444,6 +484,7 @@ def lawsuit_file(
 
 
 @lawsuit_app.command("judgment", context_settings=NEGATIVE_OK)
+@options(amount="--amount", deadline="--deadline", entered_on="--on", operator="--operator", court="--court", case_number="--case-number")
 def lawsuit_judgment(
     case: str = typer.Argument(..., help=EnterJudgment.help("case")),
     amount: str = typer.Option(..., "--amount", help=EnterJudgment.help("amount")),
@@ -458,6 +499,7 @@ def lawsuit_judgment(
 
 
 @lawsuit_app.command("execution")
+@options(outcome="--outcome", recorded_on="--on", operator="--operator")
 def lawsuit_execution(
     case: str = typer.Argument(..., help=RecordExecution.help("case")),
     outcome: str = typer.Option(..., "--outcome", help=f"{RecordExecution.help('outcome')}: {accepted(ExecutionOutcome)}"),
@@ -469,6 +511,7 @@ def lawsuit_execution(
 
 
 @app.command("retry-case")
+@options(business_date="--date")
 def retry_case(
     case: str = typer.Argument(..., help="Case id or contract number"),
     on: Optional[str] = typer.Option(None, "--date", help="Date to advance to; default: the date it got stuck on, else the last closed date"),

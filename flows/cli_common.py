@@ -7,8 +7,10 @@ terminal (``print_rows``).
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from collections.abc import Callable
 from datetime import date
 from typing import Optional, Sequence
 
@@ -24,6 +26,35 @@ def fail(message: str, code: int = 2) -> None:
     """One unwrapped line on stderr, whatever the terminal width (a long path is never cut)."""
     sys.stderr.write(f"error: {' '.join(message.split())}\n")
     raise SystemExit(code)
+
+
+def one_output(**chosen: bool) -> None:
+    """Refuse two output forms at once (``--json`` and ``--csv``): each would silently win over the other."""
+    given = [f"--{name}" for name, on in chosen.items() if on]
+    if len(given) > 1:
+        fail(f"{' and '.join(given)}: give one of them, not both (without either, a table)")
+
+
+def options(**names: str) -> Callable:
+    """A command's refusals name the options the user typed, not the fields of what it builds
+    (``received_on`` -> ``--on``): ``@options(received_on="--on")`` under ``@app.command``."""
+    from states.errors import UserError
+    from states.parse import InputError, renamed
+
+    def wrap(command: Callable) -> Callable:
+        @functools.wraps(command)
+        def run(*args, **kwargs):
+            try:
+                return command(*args, **kwargs)
+            except UserError as exc:
+                message = renamed(str(exc), names)
+                if message == str(exc):
+                    raise
+                raise InputError(message) from None
+
+        return run
+
+    return wrap
 
 
 def parse_date(value: Optional[str], name: str) -> Optional[date]:

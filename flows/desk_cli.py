@@ -15,7 +15,7 @@ from typing import Optional
 import typer
 
 from flows import report
-from flows.cli_common import as_of_or_today, console, current_app, parse_date, print_json, print_rows, run_command
+from flows.cli_common import as_of_or_today, console, current_app, fail, one_output, options, parse_date, print_json, print_rows, run_command
 from states.commands import RecallFromAgency, ReportVisit
 from states.vocabulary import OperatorRole, VisitOutcome, accepted
 
@@ -44,6 +44,7 @@ def cases_list(
     """The portfolio as of a date, one row per case, DPD computed as of that date."""
     from flows.handlers.worklists import LIST_COLUMNS, case_list
 
+    one_output(json=as_json, csv=as_csv)
     day = as_of_or_today(as_of)
     rows = case_list(current_app(), day, stage=stage, bucket=bucket, dpd_min=dpd_min, dpd_max=dpd_max, agency=agency)
     print_rows(rows, LIST_COLUMNS, as_json=as_json, as_csv=as_csv, title=f"{len(rows)} case(s) as of {day}")
@@ -61,6 +62,9 @@ def calls_list(
     """Today's call list in calling order: broken promises first, then overdue amount x DPD weight."""
     from flows.handlers.worklists import call_list
 
+    one_output(json=as_json, csv=as_csv)
+    if explain and as_csv:
+        fail("--explain and --csv: the CSV holds the calls only, without the cases left out; give --explain alone (a table) or with --json")
     day = as_of_or_today(as_of)
     calls = call_list(current_app(), day, team=team, limit=limit)
     if as_json:
@@ -83,6 +87,7 @@ def visits_list(
     """The field visits due, the overdue ones first (a visit not reported by its date is overdue)."""
     from flows.handlers.worklists import visit_list
 
+    one_output(json=as_json, csv=as_csv)
     day = as_of_or_today(as_of)
     rows = visit_list(current_app(), day)
     columns = ("case_id", "contract_no", "due_on", "overdue", "dpd", "failed_visits")
@@ -90,6 +95,7 @@ def visits_list(
 
 
 @visits_app.command("report")
+@options(collectors="--collectors", outcome="--outcome", visited_at="--at", operator="--operator", note="--note")
 def visit_report(
     case: str = typer.Argument(..., help=ReportVisit.help("case")),
     collectors: str = typer.Option(..., "--collectors", help=ReportVisit.help("collectors")),
@@ -146,6 +152,7 @@ def operators_list(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 @agency_app.command("add")
+@options(licence="--licence", licence_no="--licence", capacity="--capacity", rates="--rates", operator="--operator")
 def agency_add(
     name: str = typer.Argument(..., help="The agency's name (letters, digits and . _ -): how placements name it"),
     licence: str = typer.Option(..., "--licence", help="The agency's licence number"),
@@ -166,6 +173,7 @@ def agency_add(
 
 
 @agency_app.command("deactivate")
+@options(operator="--operator")
 def agency_deactivate(
     name: str = typer.Argument(..., help="The agency's name"),
     operator: str = typer.Option(..., "--operator", help="Your operator id: recorded with the change"),
@@ -214,6 +222,7 @@ def agency_show(
 
 
 @agency_app.command("recall")
+@options(reason="--reason", operator="--operator", made_on="--on")
 def agency_recall(
     case: str = typer.Argument(..., help=RecallFromAgency.help("case")),
     reason: str = typer.Option(..., "--reason", help=RecallFromAgency.help("reason")),

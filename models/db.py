@@ -62,6 +62,15 @@ def in_memory(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and (database in ("", ":memory:") or "mode=memory" in str(url.query))
 
 
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file a SQLite URL names (None: PostgreSQL, in memory, or a ``file:`` URI)."""
+    parsed = database_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or in_memory(parsed) or database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
 def make_engine(url: str | URL | None = None, **engine_kwargs) -> Engine:
     """An engine for the case store (the configured database when ``url`` is None)."""
     if url is None:

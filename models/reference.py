@@ -68,8 +68,12 @@ class ReferenceData:
 
     def deactivate_operator(self, operator_id: str) -> None:
         with write_transaction(self.engine) as conn:
-            if not conn.execute(update(operators).where(operators.c.operator_id == operator_id).values(active=False)).rowcount:
-                raise StoreError(f"operator: {operator_id!r} is not on the operator roster")
+            entry = operators.c.operator_id == operator_id
+            if conn.execute(update(operators).where(entry, operators.c.active.is_(True)).values(active=False)).rowcount:
+                return
+            if conn.execute(select(operators.c.operator_id).where(entry)).first() is not None:
+                raise StoreError(f"operator {operator_id!r} is already inactive; nothing to change (collectflow operators list)")
+            raise StoreError(f"operator: {operator_id!r} is not on the operator roster")
 
     def operators(self) -> list[Operator]:
         query = select(operators.c.operator_id, operators.c.role, operators.c.active).order_by(operators.c.operator_id)

@@ -82,6 +82,12 @@ class Reporting:
         with self.engine.connect() as conn:
             return conn.execute(query).scalar()
 
+    def first_run_business_date(self) -> date | None:
+        """The earliest business date the daily close ran for, closed or failed (None: it never ran)."""
+        query = select(func.min(business_days.c.business_date)).where(business_days.c.status.in_(("closed", "failed")))
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
     def case_balances(self) -> list[CaseBalances]:
         """Every case row, summed by stage and oldest unpaid due date."""
         key = (cases.c.stage, cases.c.oldest_unpaid_due_on)

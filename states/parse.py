@@ -16,6 +16,7 @@ Rules that hold for every parser:
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
@@ -210,6 +211,19 @@ def parse_operator(value: object, field: str = "operator") -> str:
     if operator.lower() in RESERVED_ACTORS:
         raise InputError(f"{field}: {operator!r} is reserved for the system's own events; give your operator id")
     return operator
+
+
+def renamed(message: str, names: Mapping[str, str]) -> str:
+    """A refusal's message with each field named as an entry point names it (``received_on`` -> ``--on``).
+
+    A message names its field first (``received_on: ...``); a field of two words or more
+    (``backdate_reason``) is also renamed wherever the message names it."""
+    for name, label in names.items():
+        if message.startswith(f"{name}:") or message.startswith(f"{name} ("):
+            message = label + message[len(name):]
+        if "_" in name:
+            message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", lambda _: label, message)
+    return message
 
 
 def _text(value: object) -> object:

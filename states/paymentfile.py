@@ -24,6 +24,7 @@ from datetime import date
 from typing import Any
 
 from states.borrower import mask_name
+from states.parse import renamed
 from states.commands import RecordedPayment, RecordPayment
 from states.rows import Bad, Column, RowCheck, RowError, RowRejected, parsed  # noqa: F401  (callers catch RowRejected from here)
 from states.vocabulary import PaymentChannel, accepted
@@ -114,7 +115,10 @@ def reference_refused(row: int, reference: str, why: Exception) -> RowError:
     return RowError(row, "contract_no", reference, f"is refused: {why}", COLUMN["contract_no"].accepted)
 
 
+FIELD_NAMES = {"backdate_reason": "the row's backdate_reason column"}  # what a file gives, as its rules' messages name it
+
+
 def refused(row: int, reason: str) -> str:
     """A row the collection rules refuse as a whole (the case settled, a date before its last close)."""
-    return f"row {row}: {reason}"
+    return f"row {row}: {renamed(reason, FIELD_NAMES)}"
 

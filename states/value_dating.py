@@ -55,7 +55,7 @@ def check_backdating(case_id: str, paid_on: date, last_closed: date, window_days
     raise DomainError(
         f"case {case_id}: payment dated {paid_on} is {days} days before the case's last closed date {last_closed}, "
         f"beyond the back-dating window of {window_days} days (policy backdating_days); nothing recorded. "
-        f"Give the reason with --backdate-reason (backdate_reason) to record it"
+        f"A reason for back-dating it (backdate_reason) records it"
     )
 
 

@@ -73,7 +73,14 @@ def credit_report(app: App, month: object, as_of: date | None = None, *, field: 
             f"{field}: {name} is not closed yet: its last day {last_day} has not been closed "
             f"(last closed business date: {closed or 'none'}); run the daily close (collectflow advance) first"
         )
-    kept, aged = credit.exported(app.store.credit_records(name), app.store.credit_default_endings(name), as_of)
+    records = app.store.credit_records(name)
+    first = app.store.first_run_business_date()
+    if not records and first is not None and last_day < first:  # never made: not an empty month
+        raise InputError(
+            f"{field}: {name} ended before the first closed business date {first}: no month-end records were made for it; "
+            f"give {credit.month_of(first)} or later"
+        )
+    kept, aged = credit.exported(records, app.store.credit_default_endings(name), as_of)
     return CreditReport(name, as_of, tuple(kept), aged)
 
 

@@ -150,17 +150,22 @@ def report_date(store: CaseStore, requested: date | None, today: date, field: st
     """The business date to report as of: ``requested``, else the last date the close ran for.
 
     A report reads closed days only (a past month end's DPD is read from its
-    reviews), so a date after the last close is refused, naming both.
+    reviews), so a date after the last close or before the first is refused, naming both.
     """
     last = store.last_run_business_date()
     if requested is None:
         if last is None:
             raise InputError(f"{field}: no business date has been closed yet; run collectflow advance first, or give {field} YYYY-MM-DD")
         return last
-    if last is not None and requested > last:
-        raise InputError(f"{field}: {requested} is after the last closed business date {last}; a report reads closed days only")
     if requested > today:
         raise InputError(f"{field}: {requested} is after today ({today} in the lender's time zone)")
+    if last is None:
+        raise InputError(f"{field}: {requested} has not been closed: no business date has been closed yet; run collectflow advance first")
+    if requested > last:
+        raise InputError(f"{field}: {requested} is after the last closed business date {last}; a report reads closed days only")
+    first = store.first_run_business_date()
+    if first is not None and requested < first:
+        raise InputError(f"{field}: {requested} is before the first closed business date {first}; a report reads closed days only")
     return requested
 
 

@@ -112,8 +112,14 @@ def case_list(
     """The portfolio as of a date, one row per case (``LIST_COLUMNS``), DPD computed as of that date
     (amounts as of each case's last close)."""
     stages = () if stage is None else (_stage(stage).value,)
+    if dpd_min is not None and dpd_max is not None and dpd_min > dpd_max:
+        raise InputError(f"--dpd-min {dpd_min} is above --dpd-max {dpd_max}: no case can match; give a minimum at or below the maximum")
     if bucket is not None:
         first, last = dpd_range(_bucket(bucket))
+        band = f"DPD {first}+" if last is None else f"DPD {first}-{last}"
+        if (dpd_max is not None and dpd_max < first) or (dpd_min is not None and last is not None and dpd_min > last):
+            given = " and ".join(f"{name} {value}" for name, value in (("--dpd-min", dpd_min), ("--dpd-max", dpd_max)) if value is not None)
+            raise InputError(f"--bucket {bucket.strip()} ({band}) and {given}: no case can match; give a DPD range that overlaps the bucket, or one of them")
         dpd_min = first if dpd_min is None else max(dpd_min, first)
         dpd_max = last if dpd_max is None else (dpd_max if last is None else min(dpd_max, last))
     rows = []

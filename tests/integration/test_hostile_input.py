@@ -103,9 +103,11 @@ def test_a_bad_or_future_date_is_refused_everywhere(cli_db, monkeypatch, capsys,
     case_id, store = cli_db
     before = store.digest()
     code, err = run_cli(monkeypatch, capsys, *pay_args(case_id, on=day))
-    refused_in_one_line(code, err, "received_on", f"dated {day.strip()} is before")  # a real but ancient date: the domain's word
+    refused_in_one_line(code, err, "--on:", f"dated {day.strip()} is before")  # a real but ancient date: the domain's word
+    assert "received_on" not in err  # the option typed, not the field it fills
     code, err = run_cli(monkeypatch, capsys, "pause", case_id, "--reason", "hardship", "--until", "2099-12-31", "--on", day, "--operator", "op-li")
-    refused_in_one_line(code, err, "made_on", "until", f"dated {day.strip()} is before")
+    refused_in_one_line(code, err, "--on:", "--until", f"dated {day.strip()} is before")
+    assert "made_on" not in err
     assert store.digest() == before
 
 
@@ -127,7 +129,7 @@ def test_a_bad_payment_id_is_refused(cli_db, monkeypatch, capsys, payment_id):
     case_id, store = cli_db
     before = store.digest()
     code, err = run_cli(monkeypatch, capsys, *pay_args(case_id, payment_id=payment_id))
-    refused_in_one_line(code, err, "payment_id")
+    refused_in_one_line(code, err, "--payment-id:")
     assert store.digest() == before
 
 
@@ -153,7 +155,7 @@ def test_a_contact_time_without_its_time_of_day_is_refused(cli_db, monkeypatch, 
     case_id, store = cli_db
     before = store.digest()
     code, err = run_cli(monkeypatch, capsys, "contact", case_id, "--channel", "call", "--outcome", "connected", "--at", "2026-07-01", "--operator", "op-li")
-    refused_in_one_line(code, err, "contacted_at: '2026-07-01' is not a date and time")
+    refused_in_one_line(code, err, "--at: '2026-07-01' is not a date and time")
     assert store.digest() == before
 
 
@@ -281,3 +283,137 @@ def test_retry_case_to_a_date_the_case_is_past_already_is_refused(cli_db, monkey
     code, err = run_cli(monkeypatch, capsys, "retry-case", case_id, "--date", "2024-01-01")
     refused_in_one_line(code, err, "2024-01-01 is before case")
     assert store.digest() == before
+
+
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["cases", "list", "--dpd-min", "50", "--dpd-max", "10"], ("--dpd-min 50", "--dpd-max 10")),
+        (["cases", "list", "--bucket", "M1", "--dpd-min", "50"], ("--bucket M1", "--dpd-min 50")),
+        (["cases", "list", "--bucket", "M7+", "--dpd-max", "90"], ("--bucket M7+", "--dpd-max 90")),
+        (["cases", "list", "--json", "--csv"], ("--json", "--csv")),
+        (["calls", "list", "--json", "--csv"], ("--json", "--csv")),
+        (["calls", "list", "--explain", "--csv"], ("--explain", "--csv")),
+        (["visits", "list", "--json", "--csv"], ("--json", "--csv")),
+        (["agency", "report", "--from", "2024-03-01", "--to", "2024-02-01"], ("--from", "--to")),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else "",
+)
+def test_list_filters_that_contradict_each_other_are_refused_naming_both(cli_db, monkeypatch, capsys, args, needles):
+    code, err = run_cli(monkeypatch, capsys, *args)
+    refused_in_one_line(code, err, needles[0])
+    assert all(needle in err for needle in needles), err
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["cases", "list", "--dpd-min", "-1"], ("--dpd-min: '-1' is refused", "greater than or equal to 0")),
+        (["calls", "list", "--limit", "zero"], ("--limit: 'zero' is refused", "integer")),
+        (["advance", "--batch-size", "0"], ("--batch-size: '0' is refused", "greater than or equal to 1")),
+        (["pay", "CASE-000001", "100.00", "--payment-id", "BANK-1", "--operator", "op-li"], ("Missing option '--on'",)),
+        (["cases", "list", "--dpd-mn", "3"], ("--dpd-mn", "--dpd-min")),
+        (["cases", "lst"], ("No such command 'lst'",)),
+        (["--no-such-option"], ("--no-such-option",)),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else "",
+)
+def test_a_usage_error_typer_finds_itself_is_one_line_too(cli_db, monkeypatch, capsys, args, needles):
+    case_id, store = cli_db
+    before = store.digest()
+    code, err = run_cli(monkeypatch, capsys, *args)
+    refused_in_one_line(code, err, needles[0])
+    assert all(needle in err for needle in needles), err
+    assert "╭" not in err and "Usage:" not in err
+    assert store.digest() == before
+
+
+@pytest.mark.parametrize(
+    "args, needle, field",
+    [
+        (["promise", "{case}", "100.00", "--by", "2026-13-01", "--on", OVERDUE.isoformat(), "--operator", "op-li"], "--by: '2026-13-01'", "promised_on"),
+        (["promise", "{case}", "100.00", "--by", OVERDUE.isoformat(), "--on", "2099-12-31", "--operator", "op-li"], "--on: 2099-12-31 is after today", "made_on"),
+        (["contact", "{case}", "--channel", "call", "--outcome", "connected", "--at", "2099-12-31T10:00", "--operator", "op-li"],
+         "--at: 2099-12-31 is after today", "contacted_at"),
+        (["retry-case", "{case}", "--date", "2099-12-31"], "--date: 2099-12-31 is after today", "business_date"),
+        (["retry-case", "{case}", "--date", "2024-01-01"], "--date: 2024-01-01 is before case", "business_date"),
+        (["visits", "report", "{case}", "--collectors", "op-a,op-b", "--outcome", "met", "--at", "2026-07-01", "--operator", "op-li"],
+         "--at: '2026-07-01'", "visited_at"),
+    ],
+    ids=lambda v: " ".join(v[:2]) if isinstance(v, list) else "",
+)
+def test_a_refusal_names_the_option_typed_not_the_field_it_fills(cli_db, monkeypatch, capsys, args, needle, field):
+    case_id, store = cli_db
+    before = store.digest()
+    code, err = run_cli(monkeypatch, capsys, *(a.replace("{case}", case_id) for a in args))
+    refused_in_one_line(code, err, needle)
+    assert field not in err
+    assert store.digest() == before
+
+
+@pytest.mark.parametrize("claim", ["12,34", "１００", "1e5", "12.345", "0x10", "1_000", "NaN", "-5"])
+def test_fees_reads_a_claim_as_every_other_command_reads_an_amount(monkeypatch, capsys, claim):
+    code, err = run_cli(monkeypatch, capsys, "fees", claim)
+    refused_in_one_line(code, err, f"claim: {claim!r}")
+    code, err = run_cli(monkeypatch, capsys, "pay", "CASE-1", claim, "--on", "2026-01-05", "--payment-id", "P-1", "--operator", "op-li")
+    refused_in_one_line(code, err, f"amount: {claim!r}")  # the same refusal, before any database is opened
+
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["cases", "list"], ["calls", "list"], ["case", "show", "CF0000001"], ["verify"], ["doctor"], ["report"], ["agency", "list"]],
+    ids=" ".join,
+)
+def test_a_database_path_that_does_not_exist_is_one_line_and_nothing_is_created(tmp_path, monkeypatch, capsys, command):
+    path = tmp_path / "no-such-folder" / "store.db"
+    monkeypatch.setenv("COLLECTFLOW_DATABASE_URL", f"sqlite:///{path}")
+    monkeypatch.setenv("COLLECTFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COLLECTFLOW_KEY_DIR", str(tmp_path / "keys"))
+    runtime.forget()
+    try:
+        code, err = run_cli(monkeypatch, capsys, *command)
+    finally:
+        runtime.forget()
+    refused_in_one_line(code, err, f"there is no database at {path}")
+    assert "collectflow db upgrade" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no folder, no empty file, no key
+
+
+def test_db_upgrade_still_creates_the_database_its_url_names(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "new-folder" / "store.db"
+    monkeypatch.setenv("COLLECTFLOW_DATABASE_URL", f"sqlite:///{path}")
+    runtime.forget()
+    try:
+        code, err = run_cli(monkeypatch, capsys, "db", "upgrade")
+    finally:
+        runtime.forget()
+    assert code == 0, err
+    assert path.exists()
+
+
+def test_a_report_or_credit_export_of_a_date_before_the_first_close_is_refused_and_writes_nothing(cli_db, monkeypatch, capsys, tmp_path):
+    _, store = cli_db
+    out = tmp_path / "credit.csv"
+    code, err = run_cli(monkeypatch, capsys, "report", "--as-of", OVERDUE.isoformat(), "--out", str(tmp_path / "r1"))
+    refused_in_one_line(code, err, f"--as-of: {OVERDUE} has not been closed: no business date has been closed yet")
+    store.begin_business_day(OVERDUE)
+    store.finish_business_day(OVERDUE, advanced=1, stuck=0)
+    before = (OVERDUE - timedelta(days=40)).isoformat()
+    code, err = run_cli(monkeypatch, capsys, "report", "--as-of", before, "--out", str(tmp_path / "r2"))
+    refused_in_one_line(code, err, f"--as-of: {before} is before the first closed business date {OVERDUE}")
+    month = f"{OVERDUE - timedelta(days=40):%Y-%m}"
+    code, err = run_cli(monkeypatch, capsys, "credit-report", "--month", month, "--out", str(out))
+    refused_in_one_line(code, err, f"--month: {month} ended before the first closed business date {OVERDUE}")
+    assert not out.exists() and not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()
+
+
+def test_deactivating_an_operator_twice_says_it_is_already_inactive(cli_db, monkeypatch, capsys):
+    _, store = cli_db
+    assert run_cli(monkeypatch, capsys, "operators", "add", "op-li", "--role", "collector")[0] == 0
+    assert run_cli(monkeypatch, capsys, "operators", "deactivate", "op-li")[0] == 0
+    before = store.digest()
+    code, err = run_cli(monkeypatch, capsys, "operators", "deactivate", "op-li")
+    refused_in_one_line(code, err, "operator 'op-li' is already inactive; nothing to change")
+    assert store.digest() == before and [o.active for o in store.operators()] == [False]

@@ -352,6 +352,7 @@ def test_a_file_row_beyond_the_window_is_rejected_unless_it_gives_a_reason(store
     assert (report.applied, report.rejected) == (0, 1)
     assert report.rejections[0].startswith("row 2: case CASE-000004: payment dated 2024-01-20 is 40 days before")
     assert "window of 31 days" in report.rejections[0]
+    assert "the row's backdate_reason column" in report.rejections[0] and "--backdate-reason" not in report.rejections[0]
     assert store.digest() == digest  # nothing stored, not even the reviews the row would have caught up on
 
     columns = [*COLUMNS, "backdate_reason"]

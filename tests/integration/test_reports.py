@@ -155,10 +155,13 @@ def test_charges_posted_equal_what_the_cases_charged_by_replay(store, book):
 def test_the_report_date_defaults_to_the_last_close_and_refuses_a_later_one(store, book):
     with pytest.raises(InputError, match="no business date has been closed yet"):
         report_date(store, None, date(2024, 7, 1))
-    store.begin_business_day(AS_OF)
-    store.finish_business_day(AS_OF, advanced=6, stuck=0)
+    for day in (MONTH_ENDS[0], AS_OF):  # the first close and the last (the book's other days are the cases' own)
+        store.begin_business_day(day)
+        store.finish_business_day(day, advanced=6, stuck=0)
     assert report_date(store, None, date(2024, 7, 1)) == AS_OF
     assert report_date(store, date(2024, 5, 31), date(2024, 7, 1)) == date(2024, 5, 31)
+    with pytest.raises(InputError, match=r"--as-of: 2024-02-28 is before the first closed business date 2024-02-29"):
+        report_date(store, date(2024, 2, 28), date(2024, 7, 1))
     with pytest.raises(InputError, match=r"--as-of: 2024-07-01 is after the last closed business date 2024-06-30"):
         report_date(store, date(2024, 7, 1), date(2024, 7, 2))
 
@@ -304,7 +307,15 @@ def cli(db_url, monkeypatch):
     runtime.forget()
 
 
+def closed(store: CaseStore, *days: date) -> None:
+    """Record the closes of ``days`` (the book's cases were advanced directly, as a close advances them)."""
+    for day in days:
+        store.begin_business_day(day)
+        store.finish_business_day(day, advanced=7, stuck=0)
+
+
 def test_collectflow_report_json_is_the_report_and_the_charts_go_to_out(store, book, cli, tmp_path):
+    closed(store, *MONTH_ENDS)
     code, out, err = cli("report", "--as-of", "2024-06-30", "--out", str(tmp_path / "charts"), "--json")
     assert code == 0, err
     assert json.loads(out) == build_report(store, AS_OF).as_dict()
@@ -334,6 +345,7 @@ def test_a_bad_as_of_is_one_line_naming_it(store, book, cli, tmp_path, args, nam
 def test_an_out_that_is_a_file_is_one_line_naming_it(store, book, cli, tmp_path):
     a_file = tmp_path / "report.txt"
     a_file.write_text("not a directory")
+    closed(store, AS_OF)
     code, out, err = cli("report", "--as-of", "2024-06-30", "--out", str(a_file))
     assert code == 2 and out == ""
     assert err == f"error: --out: '{a_file}' is a file; give a directory (created if it does not exist)\n"

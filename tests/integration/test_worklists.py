@@ -94,7 +94,7 @@ def test_the_cli_prints_both_lists_as_json_and_csv(desk, db_url, monkeypatch):
     runner = CliRunner()
     try:
         listed = runner.invoke(cli, ["cases", "list", "--stage", "phone", "--as-of", "2024-03-01", "--json"])
-        calls = runner.invoke(cli, ["calls", "list", "--as-of", "2024-02-26", "--csv", "--explain"])
+        calls = runner.invoke(cli, ["calls", "list", "--as-of", "2024-02-26", "--csv"])
         future = runner.invoke(cli, ["calls", "list", "--as-of", "2099-01-01"])
     finally:
         runtime.forget()

@@ -215,7 +215,7 @@ def test_a_payment_beyond_the_back_dating_window_is_refused_naming_date_window_a
     message = str(refused.value)
     assert "\n" not in message
     assert "2024-03-20" in message and "41 days before the case's last closed date 2024-04-30" in message
-    assert "window of 31 days (policy backdating_days)" in message and "--backdate-reason" in message
+    assert "window of 31 days (policy backdating_days)" in message and "(backdate_reason) records it" in message
     assert case.version == version and case.collect_events() == []  # nothing happened
 
     events = pay_late(case, "100.00", date(2024, 3, 20), "bank-old", "bank file held back by the clearing house")
