@@ -39,8 +39,12 @@ from states.vocabulary import (  # noqa: E402
 )
 
 from sqlalchemy.exc import DatabaseError, IntegrityError, ProgrammingError  # noqa: E402
-# Typer's own usage errors (its vendored Click): made one line by CollectflowGroup
-from typer._click.exceptions import BadParameter, MissingParameter, NoArgsIsHelpError, UsageError  # noqa: E402
+# Typer's own usage errors, made one line by CollectflowGroup: Typer 0.29 and later raise those of
+# the Click it bundles, earlier releases Click's own
+try:
+    from typer._click.exceptions import BadParameter, MissingParameter, NoArgsIsHelpError, UsageError  # noqa: E402
+except ImportError:  # pragma: no cover - Typer before 0.29
+    from click.exceptions import BadParameter, MissingParameter, NoArgsIsHelpError, UsageError  # noqa: E402
 
 
 class CollectflowGroup(TyperGroup):
