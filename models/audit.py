@@ -47,7 +47,7 @@ from models.errors import StoreError
 from models.findings import Finding, UnreadableEvent, VerifyReport, checked
 from models.recorder import event_mac, recomputed_hash
 from models.report_totals import StoredTotals
-from models.sql import driver_rows, mark
+from models.sql import driver_rows, mark, rows_of
 from models.store import CaseStore, event_from_row
 from models.tables import (
     GENESIS_HASH,
@@ -279,21 +279,23 @@ def _verify_chunk_in_worker(
 def _verify_chunk(
     conn: Connection, chunk: Sequence[str], report: VerifyReport, chain_key: bytes | None = None, incremental: bool = False
 ) -> None:
-    rows = {row["case_id"]: row for row in conn.execute(select(cases).where(cases.c.case_id.in_(chunk))).mappings()}
+    # the rows beside the events, read through the driver (a case row carries its snapshot: SQLAlchemy's
+    # mappings cost more than the read)
+    rows = {row["case_id"]: row for row in rows_of(conn, cases, "case_id", chunk)}
     reports: dict[str, list[Mapping[str, Any]]] = {}
-    loan_rows = {row["case_id"]: row for row in conn.execute(select(loans).where(loans.c.case_id.in_(chunk))).mappings()}
-    for report_row in conn.execute(select(credit_reports).where(credit_reports.c.case_id.in_(chunk))).mappings():
+    loan_rows = {row["case_id"]: row for row in rows_of(conn, loans, "case_id", chunk)}
+    for report_row in rows_of(conn, credit_reports, "case_id", chunk):
         reports.setdefault(report_row["case_id"], []).append(report_row)
     stream = driver_rows(
         conn, _EVENTS_OF_CASES.format(", ".join([mark(conn)] * len(chunk))), _CHECKED_COLUMNS, chunk, yield_per=STREAM_ROWS
     )
     agency_rows: dict[str, tuple[list, list]] = {}
     for table, n in ((placements, 0), (agency_commissions, 1)):
-        for agency_row in conn.execute(select(table).where(table.c.case_id.in_(chunk))).mappings():
-            agency_rows.setdefault(agency_row["case_id"], ([], []))[n].append(dict(agency_row))
+        for agency_row in rows_of(conn, table, "case_id", chunk):
+            agency_rows.setdefault(agency_row["case_id"], ([], []))[n].append(agency_row)
     paid: dict[str, dict[str, tuple[int, int]]] = {}
     received: dict[str, list[tuple[int, date, int]]] = {}  # the reports' totals read when payments came in
-    for payment in conn.execute(select(payments).where(payments.c.case_id.in_(chunk))).mappings():
+    for payment in rows_of(conn, payments, "case_id", chunk):
         paid.setdefault(payment["case_id"], {})[payment["payment_id"]] = (payment["seq"], payment["amount_fen"])
         received.setdefault(payment["case_id"], []).append((payment["seq"], payment["received_on"], payment["amount_fen"]))
     totals = report.totals

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timezone
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Connection, Date, Dialect
+from sqlalchemy import Column, Connection, Date, Dialect, Table
 from sqlalchemy.sql.elements import ColumnElement
 
 CHUNK = 1000  # ids per IN (...) list: well inside SQLite's and PostgreSQL's parameter limits
@@ -113,6 +113,16 @@ def driver_rows(
             for index, process in converting:
                 values[index] = process(values[index])
             yield dict(zip(names, values))
+
+
+def rows_of(conn: Connection, table: Table, column: str, values: Sequence[Any], *, yield_per: int = CHUNK) -> Iterator[dict[str, Any]]:
+    """Every row of ``table`` whose ``column`` is one of ``values`` (at most a few thousand), all its
+    columns, through the driver (``driver_rows``): the dicts ``.mappings()`` would give."""
+    quote = conn.dialect.identifier_preparer.quote
+    sql = "SELECT {} FROM {} WHERE {} IN ({})".format(
+        ", ".join(quote(c.name) for c in table.c), quote(table.name), quote(column), ", ".join([mark(conn)] * len(values))
+    )
+    return driver_rows(conn, sql, list(table.c), values, yield_per=yield_per)
 
 
 def mark(conn: Connection) -> str:
