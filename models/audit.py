@@ -144,8 +144,8 @@ def verify(
             conn.execution_options(isolation_level="REPEATABLE READ")  # one consistent view
         with conn.begin():
             if case_ids is None:
-                ids: Iterator[str] = conn.execution_options(yield_per=STREAM_ROWS).execute(
-                    select(cases.c.case_id).order_by(cases.c.case_id)
+                ids: Iterator[str] = conn.execute(  # streamed; the option on the statement, not the connection
+                    select(cases.c.case_id).order_by(cases.c.case_id).execution_options(yield_per=STREAM_ROWS)
                 ).scalars()
             else:
                 case_ids = sorted(set(case_ids))
