@@ -417,3 +417,39 @@ def test_deactivating_an_operator_twice_says_it_is_already_inactive(cli_db, monk
     code, err = run_cli(monkeypatch, capsys, "operators", "deactivate", "op-li")
     refused_in_one_line(code, err, "operator 'op-li' is already inactive; nothing to change")
     assert store.digest() == before and [o.active for o in store.operators()] == [False]
+
+
+AGENCY_RATES = "M4-M6=0.15,M7+=0.25,written_off=0.35"
+
+
+def add_agency(monkeypatch, capsys, name: str, licence: str) -> tuple[int, str]:
+    return run_cli(monkeypatch, capsys, "agency", "add", name, "--licence", licence, "--capacity", "5", "--rates", AGENCY_RATES, "--operator", "sup-1")
+
+
+def test_a_contact_by_an_agency_that_is_not_registered_is_refused_naming_it(cli_db, monkeypatch, capsys):
+    case_id, store = cli_db
+    contact = ["contact", case_id, "--channel", "call", "--outcome", "no_answer", "--operator", "op-li"]
+    before = store.digest()
+    code, err = run_cli(monkeypatch, capsys, *contact, "--at", f"{OVERDUE}T10:00", "--by", "agency:acme")
+    refused_in_one_line(code, err, "--by: agency 'acme' is not registered")
+    assert "AGENCY-POOL" in err and "collectflow agency list" in err  # no registry: the policy's rotation list
+    assert store.digest() == before
+    assert add_agency(monkeypatch, capsys, "ACME", "L-1")[0] == 0
+    for by in (["--by", "agency:acme"], ["--by", "agency:AGENCY-POOL"], ["--party", "agency:beta"]):
+        code, err = run_cli(monkeypatch, capsys, *contact, "--at", f"{OVERDUE}T10:00", *by)
+        refused_in_one_line(code, err, "is not registered (registered: ACME); list agencies with: collectflow agency list")
+    assert store.digest() == before
+    code, err = run_cli(monkeypatch, capsys, *contact, "--at", f"{OVERDUE}T10:00", "--by", "agency:ACME")
+    assert code == 0, err
+    assert [e.by for e in store.events(case_id) if e.type == "ContactRecorded"] == ["agency:ACME"]
+
+
+def test_an_agency_is_not_registered_with_another_ones_licence_or_its_name_in_other_letters(cli_db, monkeypatch, capsys):
+    _, store = cli_db
+    assert add_agency(monkeypatch, capsys, "NORTH", "JR-110-2024-017")[0] == 0
+    code, err = add_agency(monkeypatch, capsys, "north", "JR-320-2023-042")
+    refused_in_one_line(code, err, "agency: 'north' differs only in letter case from 'NORTH', already registered")
+    code, err = add_agency(monkeypatch, capsys, "SOUTH", "jr-110-2024-017")
+    refused_in_one_line(code, err, "--licence: 'jr-110-2024-017' is already agency 'NORTH''s licence")
+    assert [(a.name, a.licence_no) for a in store.agencies()] == [("NORTH", "JR-110-2024-017")]
+    assert add_agency(monkeypatch, capsys, "SOUTH", "JR-320-2023-042")[0] == 0
