@@ -8,6 +8,7 @@ run starts). Both build the same commands, so both must refuse the same input.
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import timedelta
 from decimal import Decimal
@@ -453,3 +454,19 @@ def test_an_agency_is_not_registered_with_another_ones_licence_or_its_name_in_ot
     refused_in_one_line(code, err, "--licence: 'jr-110-2024-017' is already agency 'NORTH''s licence")
     assert [(a.name, a.licence_no) for a in store.agencies()] == [("NORTH", "JR-110-2024-017")]
     assert add_agency(monkeypatch, capsys, "SOUTH", "JR-320-2023-042")[0] == 0
+
+
+@pytest.mark.parametrize("args", [[], ["--json"], ["--date", OVERDUE.isoformat()], ["--date", OVERDUE.isoformat(), "--json"]], ids=" ".join)
+def test_a_worker_with_no_close_to_join_says_so_on_stderr_and_exits_1(cli_db, monkeypatch, capsys, args):
+    _, store = cli_db
+    before = store.digest()
+    monkeypatch.setenv("COLLECTFLOW_JOIN_SECONDS", "0")
+    runtime.forget()
+    monkeypatch.setattr(sys, "argv", ["collectflow", "advance", "--worker", *args])
+    with pytest.raises(SystemExit) as ended:
+        cli.main()
+    out, err = capsys.readouterr()
+    assert ended.value.code == 1, err
+    assert err.startswith("no close to join: waited 0 s (COLLECTFLOW_JOIN_SECONDS)") and len(err.splitlines()) == 1, err
+    assert (json.loads(out) == {"role": "worker", "dates": []}) if "--json" in args else out == "", out
+    assert store.digest() == before
