@@ -47,6 +47,7 @@ from states.vocabulary import (
     PauseReason,
     PaymentChannel,
     VisitOutcome,
+    outcome_misfit,
 )
 
 
@@ -179,6 +180,9 @@ class RecordContact(CaseCommand):
             object.__setattr__(self, "party", ContactParty.BORROWER)
             object.__setattr__(self, "by", agency)
         super().__post_init__()
+        misfit = outcome_misfit(self.channel, self.outcome)
+        if misfit:
+            raise InputError(f"outcome: {misfit}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -470,3 +470,23 @@ def test_a_worker_with_no_close_to_join_says_so_on_stderr_and_exits_1(cli_db, mo
     assert err.startswith("no close to join: waited 0 s (COLLECTFLOW_JOIN_SECONDS)") and len(err.splitlines()) == 1, err
     assert (json.loads(out) == {"role": "worker", "dates": []}) if "--json" in args else out == "", out
     assert store.digest() == before
+
+
+@pytest.mark.parametrize("channel, outcome", [("visit", "invalid_number"), ("sms", "busy"), ("letter", "refused_to_talk")])
+def test_a_contact_outcome_its_channel_cannot_have_is_refused_by_the_cli_and_the_form_alike(cli_db, monkeypatch, capsys, channel, outcome):
+    case_id, store = cli_db
+    before = store.digest()
+    at = f"{OVERDUE}T10:00"
+    code, err = run_cli(monkeypatch, capsys, "contact", case_id, "--channel", channel, "--outcome", outcome, "--at", at,
+                        "--collectors", "2", "--operator", "op-li")
+    refused_in_one_line(code, err, f"--outcome: '{outcome}' is not an outcome of channel '{channel}', which takes connected, promise_to_pay")
+    with pytest.raises(ValidationError, match=f"'{outcome}' is not an outcome of channel '{channel}'"):
+        ContactAttempt(case=case_id, operator="op-li", channel=channel, outcome=outcome, contacted_at=at, collectors=2)
+    assert store.digest() == before
+
+
+def test_the_demos_collectors_only_record_outcomes_a_call_can_have():
+    from flows.demo import CALL_OUTCOMES
+    from states.vocabulary import CHANNEL_OUTCOMES, ContactChannel
+
+    assert set(CALL_OUTCOMES) <= set(CHANNEL_OUTCOMES[ContactChannel.CALL])  # the demo's contacts are all calls (flows/demo.py)
