@@ -490,3 +490,17 @@ def test_the_demos_collectors_only_record_outcomes_a_call_can_have():
     from states.vocabulary import CHANNEL_OUTCOMES, ContactChannel
 
     assert set(CALL_OUTCOMES) <= set(CHANNEL_OUTCOMES[ContactChannel.CALL])  # the demo's contacts are all calls (flows/demo.py)
+
+
+@pytest.mark.parametrize("command", [["payments", "import", "{file}", "--operator", "op-li"], ["loans", "import", "{file}"]], ids=lambda c: " ".join(c[:2]))
+@pytest.mark.parametrize("content", [None, "a,b\n1,2\n"], ids=["missing", "no required columns"])
+def test_an_import_refused_prints_its_one_line_and_nothing_else_on_stderr(cli_db, monkeypatch, capsys, tmp_path, command, content):
+    _, store = cli_db
+    before = store.digest()
+    path = tmp_path / "book.csv"
+    if content is not None:
+        path.write_text(content)
+    code, err = run_cli(monkeypatch, capsys, *(a.replace("{file}", str(path)) for a in command))
+    refused_in_one_line(code, err, "book.csv")
+    assert err.count("\n") == 1 and err.startswith("error: "), repr(err)  # no empty line left by the progress bar
+    assert store.digest() == before
