@@ -234,7 +234,9 @@ def advance(
 
 
 def _help_close(business_date: Optional[date], as_json: bool) -> None:
-    """The extra worker of ``advance --worker``: the same batch handler the flow's tasks call."""
+    """The extra worker of ``advance --worker``: the same batch handler the flow's tasks call.
+
+    With no close to join it did nothing: it says so on stderr (after the JSON, with --json) and exits 1."""
     import time
 
     from flows.handlers.close import work_day
@@ -252,12 +254,13 @@ def _help_close(business_date: Optional[date], as_json: bool) -> None:
             done.append({"business_date": day.isoformat(), "advanced": mine.advanced, "events": mine.events, "stuck": len(mine.stuck)})
     if as_json:
         print_json({"role": "worker", "dates": done})
-    elif not done:
-        waited = f"{app_.settings.join_seconds:g} s (COLLECTFLOW_JOIN_SECONDS)"
-        what = f"the close of {business_date}" if business_date else "a close"
-        console.print(f"no close to join: waited {waited} for {what} to be planned; start the daily close first")
     for row in [] if as_json else done:
         console.print(f"helped close {row['business_date']}: {row['advanced']} cases advanced by this worker, {row['events']} events, {row['stuck']} stuck")
+    if not done:
+        waited = f"{app_.settings.join_seconds:g} s (COLLECTFLOW_JOIN_SECONDS)"
+        what = f"the close of {business_date}" if business_date else "a close"
+        sys.stderr.write(f"no close to join: waited {waited} for {what} to be planned; start the daily close first\n")
+        raise typer.Exit(1)
 
 
 MAX_DEMO_LOANS = 1_000_000

@@ -128,7 +128,10 @@ def rows_table(rows: list[dict], columns, title: str, width: int | None = None) 
 
 MONEY_COLUMNS = frozenset({"overdue_total", "total_owing", "priority", "total_due", "recovered", "commission", "cases", "rate"})
 def file_progress(console: Console, *columns) -> Progress:
-    """The progress bar of a file import, on stderr: ``columns`` after the bar, then rows and time."""
+    """The progress bar of a file import, on stderr: ``columns`` after the bar, then rows and time.
+
+    Drawn only on a terminal: elsewhere (a pipe, a log file) it would leave an empty line before
+    what the import prints on stderr, a refusal's one line included."""
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -138,6 +141,7 @@ def file_progress(console: Console, *columns) -> Progress:
         TimeElapsedColumn(),
         console=console,
         transient=True,
+        disable=not console.is_terminal,
     )
 
 

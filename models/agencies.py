@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Engine, and_, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from models.db import write_transaction
@@ -21,9 +21,20 @@ from models.errors import StoreError
 from models.sql import binary_order
 from models.sql import now as utc_now
 from models.tables import agencies, agency_changes, agency_commissions, placements
-from states.agency import Agency, AgencyBoard, AgencyStanding, PlacementFigures, check_deactivation, recovery_rate
+from states.agency import (
+    Agency,
+    AgencyBoard,
+    AgencyStanding,
+    PlacementFigures,
+    check_deactivation,
+    check_registration,
+    recovery_rate,
+)
 from states.money import ZERO, from_fen
 from states.policy import CollectionPolicy
+
+
+_REGISTRY_LOCK_KEY = 0x61676E63  # "agnc": one registration at a time on PostgreSQL
 
 
 class AgencyNotFound(StoreError, LookupError):
@@ -46,17 +57,22 @@ class Agencies:
     # the registry
 
     def add_agency(self, agency: Agency, actor: str) -> Agency:
-        """Register an agency, with the change that records it; a name is registered once."""
+        """Register an agency, with the change that records it; a name is registered once, and the
+        registry's other rules (``check_registration``) are checked against every entry, one
+        registration at a time (SQLite's write lock; an advisory lock on PostgreSQL)."""
         now = utc_now()
         rates = {group: str(rate) for group, rate in agency.rates.items()}
         try:
             with write_transaction(self.engine) as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _REGISTRY_LOCK_KEY})
                 known = conn.execute(select(agencies).where(agencies.c.agency_id == agency.name)).mappings().first()
                 if known is not None:
                     raise StoreError(
                         f"agency: {agency.name!r} is already registered (licence {known['licence_no']}, by "
                         f"{known['registered_by']}); a registered agency is never edited: register it under another name"
                     )
+                check_registration(agency, [_agency(row) for row in conn.execute(select(agencies)).mappings()])
                 conn.execute(insert(agencies).values(
                     agency_id=agency.name, name=agency.name, licence_no=agency.licence_no, capacity=agency.capacity,
                     commission_rates=rates, active=agency.active, registered_by=actor, registered_at=now,

@@ -48,6 +48,7 @@ from states.delinquency import Bucket
 from states.errors import DomainError
 from states.money import ZERO, round_fen
 from states.parse import InputError, parse_int, parse_operator, parse_text, shown
+from states.vocabulary import AGENCY_PREFIX
 
 COMMISSION_GROUPS = ("M4-M6", "M7+", "written_off")
 WRITTEN_OFF_GROUP = "written_off"
@@ -196,6 +197,40 @@ class DeactivateAgency:
 def check_deactivation(agency: Agency) -> None:
     if not agency.active:
         raise AgencyError(f"agency {agency.name!r} is already inactive; nothing to change")
+
+
+def check_registration(agency: Agency, registered: Iterable[Agency]) -> None:
+    """An agency joins the registry under a name no other has in any letter case (``agency:north``
+    and ``agency:NORTH`` would be two agencies to a reader, one to a collector), and with a licence
+    number that is no other agency's (one licence, one agency)."""
+    for known in registered:
+        if known.name.casefold() == agency.name.casefold():
+            raise AgencyError(
+                f"agency: {agency.name!r} differs only in letter case from {known.name!r}, already registered "
+                f"(licence {known.licence_no}); register it under another name"
+            )
+        if known.licence_no.casefold() == agency.licence_no.casefold():
+            raise AgencyError(
+                f"licence: {agency.licence_no!r} is already agency {known.name!r}'s licence; a licence number "
+                "belongs to one agency (collectflow agency list shows each one's)"
+            )
+
+
+def check_contact_maker(by: str, registered: Iterable[str], rotation: Sequence[str]) -> None:
+    """A contact said to be made by ``agency:NAME`` names an agency of the lender: one on the registry,
+    or, while none is registered, one of the policy's rotation list (which then takes the placements)."""
+    if not by.startswith(AGENCY_PREFIX):
+        return
+    name = by[len(AGENCY_PREFIX):]
+    registered = sorted(registered)
+    known = registered or list(rotation)
+    if name in known:
+        return
+    where = (
+        f"registered: {', '.join(registered)}" if registered
+        else f"none is registered and the policy's rotation list has {', '.join(rotation)}"
+    )
+    raise AgencyError(f"by: agency {name!r} is not registered ({where}); list agencies with: collectflow agency list")
 
 
 # --------------------------------------------------------------------------

@@ -82,7 +82,7 @@ class CourtAndAgencies:
         self._check_date(on, "judgment")
         self._catch_up(on - ONE_DAY, policy)
         self._require_open("enter a judgment")
-        refusal = litigation.judgment_refusal(self.stage is Stage.LITIGATION, self.litigation, cmd.amount, cmd.deadline, on)
+        refusal = litigation.judgment_refusal(self.stage is Stage.LITIGATION, self.litigation, cmd.amount)
         if refusal:
             raise DomainError(f"case {self.case_id}: judgment not entered: {refusal}")
         self._accrue(on)

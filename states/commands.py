@@ -37,7 +37,7 @@ from states.parse import (
     parse_text,
 )
 from states.contact import local_time
-from states.litigation import ExecutionOutcome
+from states.litigation import ExecutionOutcome, deadline_refusal
 from states.vocabulary import (
     AGENCY_PREFIX,
     LENDER,
@@ -47,6 +47,7 @@ from states.vocabulary import (
     PauseReason,
     PaymentChannel,
     VisitOutcome,
+    outcome_misfit,
 )
 
 
@@ -179,6 +180,9 @@ class RecordContact(CaseCommand):
             object.__setattr__(self, "party", ContactParty.BORROWER)
             object.__setattr__(self, "by", agency)
         super().__post_init__()
+        misfit = outcome_misfit(self.channel, self.outcome)
+        if misfit:
+            raise InputError(f"outcome: {misfit}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -252,6 +256,12 @@ class EnterJudgment(CaseCommand):
     entered_on: date = arg("Date the judgment was entered (YYYY-MM-DD)", happened=True)
     court: str = arg("The court that entered it (optional)", kind="text", default="", required=False)
     case_number: str = arg("The court's case number (optional)", kind="text", default="", required=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        refusal = deadline_refusal(self.deadline, self.entered_on)
+        if refusal:
+            raise InputError(f"deadline: {refusal}")
 
 
 @dataclass(frozen=True, kw_only=True)

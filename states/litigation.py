@@ -114,15 +114,37 @@ def not_worth_suing(claim: Decimal, legal_cost: Decimal, policy: CollectionPolic
 # the judgment and delayed-performance interest
 
 
-def judgment_refusal(in_litigation: bool, state: LitigationState, amount: Decimal, deadline: date, on: date) -> str | None:
-    """Why a judgment cannot be entered on ``on``, or None."""
+def deadline_refusal(deadline: date, entered_on: date) -> str | None:
+    """Why a judgment entered on ``entered_on`` cannot set this performance deadline, or None.
+
+    The deadline falls on the judgment date or after it, and at most a year after it: DOMAIN.md
+    sets no bound, a year is this system's, so that a mistyped year (2099) is refused, not
+    taken as a deadline that never comes."""
+    if deadline < entered_on:
+        return f"{deadline} is before the judgment date {entered_on}; the performance deadline falls on or after it"
+    latest = _one_year_after(entered_on)
+    if deadline > latest:
+        return (
+            f"{deadline} is more than one year after the judgment date {entered_on}; "
+            f"give the deadline the judgment sets, {latest} at the latest"
+        )
+    return None
+
+
+def _one_year_after(day: date) -> date:
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + 1, day=28)
+
+
+def judgment_refusal(in_litigation: bool, state: LitigationState, amount: Decimal) -> str | None:
+    """Why a judgment cannot be entered now, or None (its deadline is the command's: ``deadline_refusal``)."""
     if not in_litigation:
         return "no lawsuit is pending; file one first (collectflow lawsuit file)"
     if state.judgment is not None:
         j = state.judgment
         return f"a judgment was already entered on {j.entered_on} ({j.amount}, deadline {j.deadline}); a case has one judgment"
-    if deadline < on:
-        return f"the performance deadline {deadline} is before the judgment date {on}"
     if amount <= 0:
         return f"the judgment amount must be positive, got {amount}"
     return None

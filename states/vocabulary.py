@@ -2,12 +2,15 @@
 
 Each vocabulary is one Enum, used by the commands, the events (as its
 value), the CLI's help, the Prefect forms and the loan file alike, so no
-entry point can accept a word another refuses.
+entry point can accept a word another refuses. ``CHANNEL_OUTCOMES`` says
+which contact outcomes each contact channel can have.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
 
 
 class PaymentChannel(StrEnum):
@@ -56,6 +59,26 @@ class ContactOutcome(StrEnum):
     def reached(self) -> bool:
         """The party called was reached and spoke: a connected call (the others are attempts)."""
         return self in (ContactOutcome.CONNECTED, ContactOutcome.PROMISE_TO_PAY)
+
+
+#: The outcomes each contact channel can have (a contact whose outcome its channel cannot have is
+#: refused as a mistyped command). A telephone number's outcomes belong to the channels that use
+#: one: ``busy`` is a line's (a call), ``invalid_number`` a number called or texted. A letter is
+#: read later, by its addressee: no answer yet, or a reply (connected, or a promise to pay).
+CHANNEL_OUTCOMES: Mapping[ContactChannel, tuple[ContactOutcome, ...]] = MappingProxyType({
+    ContactChannel.CALL: tuple(ContactOutcome),
+    ContactChannel.SMS: tuple(o for o in ContactOutcome if o is not ContactOutcome.BUSY),
+    ContactChannel.VISIT: tuple(o for o in ContactOutcome if o not in (ContactOutcome.BUSY, ContactOutcome.INVALID_NUMBER)),
+    ContactChannel.LETTER: (ContactOutcome.CONNECTED, ContactOutcome.PROMISE_TO_PAY, ContactOutcome.NO_ANSWER),
+})
+
+
+def outcome_misfit(channel: ContactChannel, outcome: ContactOutcome) -> str | None:
+    """Why a contact by ``channel`` cannot have ``outcome`` (naming both and what the channel can have), or None."""
+    fits = CHANNEL_OUTCOMES[channel]
+    if outcome in fits:
+        return None
+    return f"{outcome.value!r} is not an outcome of channel {channel.value!r}, which takes {', '.join(o.value for o in fits)}"
 
 
 class VisitOutcome(StrEnum):

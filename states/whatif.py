@@ -122,10 +122,10 @@ def rerun(history: Sequence[Event], policy: CollectionPolicy, through: date) -> 
     for event in history[1:]:
         if event.business_date > through:
             break
-        run = _input(event, case, policy, made)
-        if run is None:
-            continue
         try:
+            run = _input(event, case, policy, made)  # a command today's parsers refuse is refused, not a crash
+            if run is None:
+                continue
             run()
         except UserError as exc:
             refused.append(f"{event.type} of {event.business_date} refused: {exc}")

@@ -45,7 +45,7 @@ from states.commands import (
     WriteOff,
 )
 from states.accrual import ONE_DAY
-from states.agency import AgencyBoard
+from states.agency import AgencyBoard, check_contact_maker
 from states.errors import DomainError
 from states.events import (
     ChargesAccrued,
@@ -61,6 +61,7 @@ from states.loan import LoanTerms
 from states.money import ZERO
 from states.operators import authorise
 from states.parse import InputError
+from states.vocabulary import LENDER
 
 
 # --------------------------------------------------------------------------
@@ -131,10 +132,13 @@ def record_contact(cmd: RecordContact, app: App) -> list[Event]:
 
     A time given with a UTC offset is read in the borrower's time zone (from the borrower's row).
     The borrower's other loans' calls that day count against the same caps (read, not changed:
-    a contact recorded on one of them meanwhile refuses this one, to be tried again).
+    a contact recorded on one of them meanwhile refuses this one, to be tried again). A contact
+    made by an agency names one the lender has (``check_contact_maker``).
     """
     timezone = app.store.borrower_timezone(cmd.case)
     check_command(cmd, app)
+    if cmd.by != LENDER:
+        check_contact_maker(cmd.by, [a.name for a in app.store.agencies()], app.policy.agencies)
     with app.uow() as uow:
         case = uow.cases.get(cmd.case)
         others = uow.cases.read_only(app.store.borrower_case_ids(case.case_id))

@@ -138,6 +138,10 @@ def test_bad_input_is_one_line_naming_the_value_and_nothing_is_stored(booked_db:
 
 
 def test_an_agencys_calls_count_against_the_lenders_daily_limit_from_the_cli(booked_db: Path):
+    for name in ("acme", "beta"):  # a contact by an agency names a registered one
+        added = collectflow("agency", "add", name, "--licence", f"L-{name}", "--capacity", "10",
+                            "--rates", "M4-M6=0.15,M7+=0.25,written_off=0.35", "--operator", "op-7", db=booked_db)
+        assert added.returncode == 0, added.stderr
     base = ("contact", "CASE-CLI-1", "--channel", "call", "--outcome", "connected", "--operator", "op-7")
     for hour, by in ((9, "lender"), (10, "agency:acme"), (11, "agency:beta")):
         done = collectflow(*base, "--at", f"2026-03-11T{hour:02d}:00", "--by", by, db=booked_db)

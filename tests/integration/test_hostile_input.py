@@ -8,6 +8,7 @@ run starts). Both build the same commands, so both must refuse the same input.
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import timedelta
 from decimal import Decimal
@@ -417,3 +418,89 @@ def test_deactivating_an_operator_twice_says_it_is_already_inactive(cli_db, monk
     code, err = run_cli(monkeypatch, capsys, "operators", "deactivate", "op-li")
     refused_in_one_line(code, err, "operator 'op-li' is already inactive; nothing to change")
     assert store.digest() == before and [o.active for o in store.operators()] == [False]
+
+
+AGENCY_RATES = "M4-M6=0.15,M7+=0.25,written_off=0.35"
+
+
+def add_agency(monkeypatch, capsys, name: str, licence: str) -> tuple[int, str]:
+    return run_cli(monkeypatch, capsys, "agency", "add", name, "--licence", licence, "--capacity", "5", "--rates", AGENCY_RATES, "--operator", "sup-1")
+
+
+def test_a_contact_by_an_agency_that_is_not_registered_is_refused_naming_it(cli_db, monkeypatch, capsys):
+    case_id, store = cli_db
+    contact = ["contact", case_id, "--channel", "call", "--outcome", "no_answer", "--operator", "op-li"]
+    before = store.digest()
+    code, err = run_cli(monkeypatch, capsys, *contact, "--at", f"{OVERDUE}T10:00", "--by", "agency:acme")
+    refused_in_one_line(code, err, "--by: agency 'acme' is not registered")
+    assert "AGENCY-POOL" in err and "collectflow agency list" in err  # no registry: the policy's rotation list
+    assert store.digest() == before
+    assert add_agency(monkeypatch, capsys, "ACME", "L-1")[0] == 0
+    for by in (["--by", "agency:acme"], ["--by", "agency:AGENCY-POOL"], ["--party", "agency:beta"]):
+        code, err = run_cli(monkeypatch, capsys, *contact, "--at", f"{OVERDUE}T10:00", *by)
+        refused_in_one_line(code, err, "is not registered (registered: ACME); list agencies with: collectflow agency list")
+    assert store.digest() == before
+    code, err = run_cli(monkeypatch, capsys, *contact, "--at", f"{OVERDUE}T10:00", "--by", "agency:ACME")
+    assert code == 0, err
+    assert [e.by for e in store.events(case_id) if e.type == "ContactRecorded"] == ["agency:ACME"]
+
+
+def test_an_agency_is_not_registered_with_another_ones_licence_or_its_name_in_other_letters(cli_db, monkeypatch, capsys):
+    _, store = cli_db
+    assert add_agency(monkeypatch, capsys, "NORTH", "JR-110-2024-017")[0] == 0
+    code, err = add_agency(monkeypatch, capsys, "north", "JR-320-2023-042")
+    refused_in_one_line(code, err, "agency: 'north' differs only in letter case from 'NORTH', already registered")
+    code, err = add_agency(monkeypatch, capsys, "SOUTH", "jr-110-2024-017")
+    refused_in_one_line(code, err, "--licence: 'jr-110-2024-017' is already agency 'NORTH''s licence")
+    assert [(a.name, a.licence_no) for a in store.agencies()] == [("NORTH", "JR-110-2024-017")]
+    assert add_agency(monkeypatch, capsys, "SOUTH", "JR-320-2023-042")[0] == 0
+
+
+@pytest.mark.parametrize("args", [[], ["--json"], ["--date", OVERDUE.isoformat()], ["--date", OVERDUE.isoformat(), "--json"]], ids=" ".join)
+def test_a_worker_with_no_close_to_join_says_so_on_stderr_and_exits_1(cli_db, monkeypatch, capsys, args):
+    _, store = cli_db
+    before = store.digest()
+    monkeypatch.setenv("COLLECTFLOW_JOIN_SECONDS", "0")
+    runtime.forget()
+    monkeypatch.setattr(sys, "argv", ["collectflow", "advance", "--worker", *args])
+    with pytest.raises(SystemExit) as ended:
+        cli.main()
+    out, err = capsys.readouterr()
+    assert ended.value.code == 1, err
+    assert err.startswith("no close to join: waited 0 s (COLLECTFLOW_JOIN_SECONDS)") and len(err.splitlines()) == 1, err
+    assert (json.loads(out) == {"role": "worker", "dates": []}) if "--json" in args else out == "", out
+    assert store.digest() == before
+
+
+@pytest.mark.parametrize("channel, outcome", [("visit", "invalid_number"), ("sms", "busy"), ("letter", "refused_to_talk")])
+def test_a_contact_outcome_its_channel_cannot_have_is_refused_by_the_cli_and_the_form_alike(cli_db, monkeypatch, capsys, channel, outcome):
+    case_id, store = cli_db
+    before = store.digest()
+    at = f"{OVERDUE}T10:00"
+    code, err = run_cli(monkeypatch, capsys, "contact", case_id, "--channel", channel, "--outcome", outcome, "--at", at,
+                        "--collectors", "2", "--operator", "op-li")
+    refused_in_one_line(code, err, f"--outcome: '{outcome}' is not an outcome of channel '{channel}', which takes connected, promise_to_pay")
+    with pytest.raises(ValidationError, match=f"'{outcome}' is not an outcome of channel '{channel}'"):
+        ContactAttempt(case=case_id, operator="op-li", channel=channel, outcome=outcome, contacted_at=at, collectors=2)
+    assert store.digest() == before
+
+
+def test_the_demos_collectors_only_record_outcomes_a_call_can_have():
+    from flows.demo import CALL_OUTCOMES
+    from states.vocabulary import CHANNEL_OUTCOMES, ContactChannel
+
+    assert set(CALL_OUTCOMES) <= set(CHANNEL_OUTCOMES[ContactChannel.CALL])  # the demo's contacts are all calls (flows/demo.py)
+
+
+@pytest.mark.parametrize("command", [["payments", "import", "{file}", "--operator", "op-li"], ["loans", "import", "{file}"]], ids=lambda c: " ".join(c[:2]))
+@pytest.mark.parametrize("content", [None, "a,b\n1,2\n"], ids=["missing", "no required columns"])
+def test_an_import_refused_prints_its_one_line_and_nothing_else_on_stderr(cli_db, monkeypatch, capsys, tmp_path, command, content):
+    _, store = cli_db
+    before = store.digest()
+    path = tmp_path / "book.csv"
+    if content is not None:
+        path.write_text(content)
+    code, err = run_cli(monkeypatch, capsys, *(a.replace("{file}", str(path)) for a in command))
+    refused_in_one_line(code, err, "book.csv")
+    assert err.count("\n") == 1 and err.startswith("error: "), repr(err)  # no empty line left by the progress bar
+    assert store.digest() == before

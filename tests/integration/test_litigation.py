@@ -154,3 +154,23 @@ def test_a_late_bank_file_valued_before_the_lawsuit_leaves_its_costs_due(store, 
     assert paid.value_date == OUTSOURCED_ON and "costs" not in {line.component for line in paid.lines}
     assert store.case_row(big).projection.costs == costs  # still owed in full
     assert verify(store.engine).ok
+
+
+def test_a_judgment_deadline_before_the_judgment_or_more_than_a_year_after_it_is_one_line_from_the_cli_and_the_form(store, cli, outsourced):
+    from pydantic import ValidationError
+
+    from flows.operator import Judgment
+
+    big, _ = outsourced
+    on = OUTSOURCED_ON + timedelta(days=5)
+    assert cli("lawsuit", "file", big, "--on", OUTSOURCED_ON, "--operator", "op-lawyer").exit_code == 0
+    before = len(store.events(big))
+    for deadline, message in (
+        ("2099-12-31", f"--deadline: 2099-12-31 is more than one year after the judgment date {on}"),
+        (on - timedelta(days=1), f"--deadline: {on - timedelta(days=1)} is before the judgment date {on}"),
+    ):
+        line = one_line_error(cli("lawsuit", "judgment", big, "--amount", "10000.00", "--deadline", deadline, "--on", on, "--operator", "op-lawyer"))
+        assert line.startswith(f"error: {message}"), line
+        with pytest.raises(ValidationError, match=message.lstrip("-")):
+            Judgment(case=big, operator="op-lawyer", amount="10000.00", deadline=deadline, entered_on=on)
+    assert len(store.events(big)) == before  # nothing written

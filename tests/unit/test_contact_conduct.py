@@ -22,7 +22,7 @@ from states.contact import FAILED_ATTEMPTS_BEFORE_THIRD_PARTY, MAX_CONNECTED_CAL
 from states.events import ContactRecorded, ContactRefused, event_from_record
 from states.explain import describe
 from states.parse import InputError
-from states.vocabulary import ContactChannel, ContactOutcome, ContactParty
+from states.vocabulary import CHANNEL_OUTCOMES, ContactChannel, ContactOutcome, ContactParty
 from tests.unit.conftest import DUE, POLICY, contact_cmd, open_case
 
 DAY = DUE + timedelta(days=10)  # the case is in the phone stage
@@ -114,6 +114,18 @@ def test_who_made_a_contact_is_the_lender_or_an_agency_by_name(value, message):
         contact_cmd(case, "call", "borrower", "connected", at(10), by=value)
 
 
+@pytest.mark.parametrize(
+    "channel, outcome",
+    [("visit", "invalid_number"), ("visit", "busy"), ("sms", "busy"), ("letter", "refused_to_talk"), ("letter", "third_party_reached")],
+)
+def test_an_outcome_its_channel_cannot_have_is_refused_naming_both_and_what_the_channel_takes(channel, outcome):
+    case = phone_case()
+    takes = ", ".join(o.value for o in CHANNEL_OUTCOMES[ContactChannel(channel)])
+    with pytest.raises(InputError, match=rf"^outcome: '{outcome}' is not an outcome of channel '{channel}', which takes {takes}$"):
+        contact_cmd(case, channel, "borrower", outcome, at(10), collectors=2)
+    assert outcome not in takes.split(", ") and CHANNEL_OUTCOMES[ContactChannel.CALL] == tuple(ContactOutcome)
+
+
 def test_party_agency_name_is_the_borrower_contacted_by_that_agency():
     case = phone_case()
     cmd = contact_cmd(case, "call", "agency:acme", "connected", at(10))
@@ -157,7 +169,7 @@ contacts = st.lists(
         "disclosed_debt": st.booleans(),
         "asked_to_pay": st.booleans(),
         "collectors": st.integers(1, 2),
-    }),
+    }).filter(lambda c: c["outcome"] in CHANNEL_OUTCOMES[c["channel"]]),  # a misfit is refused as a command
     min_size=1,
     max_size=60,
 )

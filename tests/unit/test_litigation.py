@@ -180,8 +180,17 @@ def test_a_judgment_needs_a_lawsuit_and_a_deadline_not_before_it():
     with pytest.raises(DomainError, match="no lawsuit is pending"):
         case.enter_judgment(judgment_cmd(case, "10000", dpd_day(120), dpd_day(100)), POLICY)
     case = in_litigation()
-    with pytest.raises(DomainError, match="performance deadline .* is before the judgment date"):
-        case.enter_judgment(judgment_cmd(case, "10000", dpd_day(182), dpd_day(190)), POLICY)
+    with pytest.raises(InputError, match=rf"^deadline: {dpd_day(182)} is before the judgment date {dpd_day(190)}"):
+        judgment_cmd(case, "10000", dpd_day(182), dpd_day(190))
+    assert judgment_cmd(case, "10000", dpd_day(190), dpd_day(190)).deadline == dpd_day(190)  # the same day is a deadline
+
+
+@pytest.mark.parametrize("entered_on, latest", [(date(2025, 3, 1), date(2026, 3, 1)), (date(2024, 2, 29), date(2025, 2, 28))])
+def test_a_deadline_more_than_a_year_after_the_judgment_is_refused(entered_on, latest):
+    case = in_litigation()
+    assert judgment_cmd(case, "10000", latest, entered_on).deadline == latest
+    with pytest.raises(InputError, match=rf"^deadline: {latest + timedelta(days=1)} is more than one year after the judgment date {entered_on}; .* {latest} at the latest$"):
+        judgment_cmd(case, "10000", latest + timedelta(days=1), entered_on)
     with pytest.raises(InputError, match="amount"):
         judgment_cmd(case, "-5", dpd_day(200), dpd_day(190))
 

@@ -63,3 +63,21 @@ def test_an_input_the_new_policy_refuses_is_listed_not_forced():
 
     assert len(diff.refused) == 1 and diff.refused[0].startswith(f"PromiseMade of {DUE + timedelta(days=10)} refused")
     assert diff.differs
+
+
+def test_a_stored_contact_whose_outcome_its_channel_cannot_have_is_listed_as_refused_not_a_crash():
+    from datetime import datetime
+
+    from states.events import ContactRecorded
+    from tests.unit.conftest import contact_cmd
+
+    day = DUE + timedelta(days=10)
+    case, _ = LoggedCase.open("case-1", loan(term=6, method="equal_installment"), DEFAULT_LPR_TABLE)
+    case.advance(day, POLICY)
+    case.record_contact(contact_cmd(case, "call", "borrower", "invalid_number", datetime(day.year, day.month, day.day, 10)))
+    # as a contact recorded before a visit's outcomes were checked was stored
+    history = [replace(e, channel="visit", collectors=2) if isinstance(e, ContactRecorded) else e for e in case.log]
+    made, refused = rerun(history, POLICY, day)
+    assert refused == [(f"ContactRecorded of {day} refused: outcome: 'invalid_number' is not an outcome of channel 'visit', "
+                        "which takes connected, promise_to_pay, no_answer, refused_to_talk, third_party_reached")]
+    assert not any(isinstance(e, ContactRecorded) for e in made)
