@@ -269,7 +269,7 @@ def _payment(e: PaymentReceived) -> str:
     elif e.value_date is not None:
         text += f"; value-dated: applied as of {e.value_date}, recorded on {e.business_date}"
     if e.backdate_reason:
-        text += f"; back-dated beyond the policy's window: {e.backdate_reason}"
+        text += f"; the reason given for back-dating it: {e.backdate_reason}"
     return text
 
 
@@ -300,7 +300,7 @@ def payment_notes(payment: PaymentReceived, opened: CaseOpened) -> list[str]:
             f"to {payment.business_date} posted again on the balances it leaves"
         )
     if payment.backdate_reason:
-        notes.append(f"back-dated beyond the policy's window: {payment.backdate_reason}")
+        notes.append(f"the reason given for back-dating it: {payment.backdate_reason}")
     if prepaid:
         notes.append(f"{prepaid} prepays installment(s) {', '.join(map(str, ahead))}, not yet due on {on}")
     if payment.overpayment:

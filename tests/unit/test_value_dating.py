@@ -221,7 +221,16 @@ def test_a_payment_beyond_the_back_dating_window_is_refused_naming_date_window_a
     events = pay_late(case, "100.00", date(2024, 3, 20), "bank-old", "bank file held back by the clearing house")
     (payment,) = of_type(events, PaymentReceived)
     assert payment.backdate_reason == "bank file held back by the clearing house"
-    assert "back-dated beyond the policy's window: bank file held back" in describe(payment)
+    assert "the reason given for back-dating it: bank file held back" in describe(payment)
+
+
+def test_a_reason_given_for_a_payment_inside_the_window_is_kept_and_not_called_beyond_it():
+    case = open_case()
+    case.advance(DUE + timedelta(days=60), POLICY)  # closed through 2024-04-30; the window is 31 days
+    (payment,) = of_type(pay_late(case, "100.00", date(2024, 4, 20), "bank-late", "teller keyed it late"), PaymentReceived)
+    assert payment.backdate_reason == "teller keyed it late"  # what the operator said is kept
+    assert "the reason given for back-dating it: teller keyed it late" in describe(payment)
+    assert "beyond" not in describe(payment)
 
 
 def test_the_window_is_a_policy_setting_and_its_edge_is_inside():
