@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass
 from datetime import date
@@ -45,11 +46,13 @@ def export_case(store: CaseStore, case_ref: str, as_of: date, seals_dir: Path | 
     case_id = store.resolve_case_id(case_ref)
     with store.engine.connect() as conn:
         rows = conn.execute(select(events).where(events.c.case_id == case_id).order_by(events.c.seq)).mappings().all()
-    # each event's prev_hash is the hash of the row before it in seq order (the store keeps it once, in that row)
+    # the history through ``as_of``: the events before the first one dated later (a chain has no gaps;
+    # the timeline below replays the same events), each event's prev_hash the hash of the row before it
+    # in seq order (the store keeps it once, in that row)
+    through = list(itertools.takewhile(lambda row: row["business_date"] <= as_of, rows))
     stored = [
         {**{k: (row[k].isoformat() if k == "business_date" else row[k]) for k in HASHED}, "prev_hash": prev["hash"], "hash": row["hash"]}
-        for prev, row in zip([{"hash": GENESIS_HASH}, *rows], rows)
-        if row["business_date"] <= as_of
+        for prev, row in zip([{"hash": GENESIS_HASH}, *through], through)
     ]
     document: dict[str, Any] = {
         "format": FORMAT,
