@@ -580,6 +580,10 @@ def verify(
 
     store = current_app().store
     keyring = configured_keyring()  # with it, each borrowers row is also checked against its own ciphertext
+    if seals is not None and not seals.is_dir():  # before the long pass, not after it
+        fail(f"--seals {seals}: {'a file, not a folder' if seals.exists() else 'no such folder'}; give the folder the closes write their seals to (COLLECTFLOW_SEALS_DIR)")
+    if public_key is not None and not public_key.is_file():
+        fail(f"--public-key {public_key}: no such file; give the seals' public key file (seal-signing.pub in the key dir)")
 
     def case_id(ref: str) -> str:
         try:

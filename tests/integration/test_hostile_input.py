@@ -265,6 +265,21 @@ def test_verify_of_a_case_never_stored_is_a_mistyped_reference_not_a_finding(cli
     refused_in_one_line(code, err, "no case with id or contract number 'CF9999999'")
 
 
+def test_verify_refuses_a_seals_folder_or_key_file_that_is_not_there_before_checking_anything(cli_db, monkeypatch, capsys, tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    for args, needle in (
+        (["--seals", str(tmp_path / "nowhere")], "nowhere: no such folder"),
+        (["--seals", str(tmp_path / "a-file")], "a-file: a file, not a folder"),
+        (["--seals", str(tmp_path), "--public-key", str(tmp_path / "none.pub")], "none.pub: no such file"),
+    ):
+        monkeypatch.setattr(sys, "argv", ["collectflow", "verify", *args])
+        with pytest.raises(SystemExit) as ended:
+            cli.main()
+        captured = capsys.readouterr()
+        refused_in_one_line(ended.value.code, captured.err, needle)
+        assert "verified" not in captured.out  # refused before the pass over the store, not after it
+
+
 @pytest.mark.parametrize("command", [["case", "show"], ["case", "replay"], ["case", "export", "--out", "case.json"]], ids=" ".join)
 def test_a_case_viewed_as_of_a_day_after_today_or_before_it_opened_is_one_line(cli_db, monkeypatch, capsys, tmp_path, command):
     case_id, _ = cli_db
