@@ -211,7 +211,7 @@ def check_registration(agency: Agency, registered: Iterable[Agency]) -> None:
             )
         if known.licence_no.casefold() == agency.licence_no.casefold():
             raise AgencyError(
-                f"licence: {agency.licence_no!r} is already agency {known.name!r}'s licence; a licence number "
+                f"licence: {agency.licence_no!r} is already the licence of agency {known.name!r}; a licence number "
                 "belongs to one agency (collectflow agency list shows each one's)"
             )
 

@@ -466,7 +466,7 @@ def test_an_agency_is_not_registered_with_another_ones_licence_or_its_name_in_ot
     code, err = add_agency(monkeypatch, capsys, "north", "JR-320-2023-042")
     refused_in_one_line(code, err, "agency: 'north' differs only in letter case from 'NORTH', already registered")
     code, err = add_agency(monkeypatch, capsys, "SOUTH", "jr-110-2024-017")
-    refused_in_one_line(code, err, "--licence: 'jr-110-2024-017' is already agency 'NORTH''s licence")
+    refused_in_one_line(code, err, "--licence: 'jr-110-2024-017' is already the licence of agency 'NORTH'")
     assert [(a.name, a.licence_no) for a in store.agencies()] == [("NORTH", "JR-110-2024-017")]
     assert add_agency(monkeypatch, capsys, "SOUTH", "JR-320-2023-042")[0] == 0
 
