@@ -36,6 +36,7 @@ MAY: dict[str, frozenset[OperatorRole]] = {
     "import-loans": frozenset({SUPERVISOR}),
     "reveal-personal-data": frozenset({SUPERVISOR, AUDITOR}),
     "rotate-keys": frozenset({SUPERVISOR}),
+    "rebuild-case": frozenset({SUPERVISOR}),
 }
 
 

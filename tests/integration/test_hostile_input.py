@@ -530,3 +530,19 @@ def test_loans_import_needs_an_active_supervisor_once_the_roster_is_in_use(cli_d
     code, err = run_cli(monkeypatch, capsys, "loans", "import", str(path), "--operator", "sup-1")
     assert code == 0, err
     assert store.events(store.resolve_case_id("HT2026-0001"))[0].actor == "sup-1"  # the opening; catch-up reviews are the system's
+
+
+def test_case_rebuild_needs_an_active_supervisor_once_the_roster_is_in_use(cli_db, monkeypatch, capsys):
+    case_id, store = cli_db
+    roster(monkeypatch, capsys)
+    before = store.digest()
+    for operator, needle in (("col1", "--operator: 'col1' is deactivated"), ("op-zhao", "--operator: 'op-zhao' is not on"),
+                             ("op-li", "--operator: 'op-li' is a collector")):
+        code, err = run_cli(monkeypatch, capsys, "case", "rebuild", case_id, "--operator", operator, "--reason", "corrupt row")
+        refused_in_one_line(code, err, needle)
+        assert "rebuild-case needs a" in err and "supervisor" in err, err
+        assert store.digest() == before
+    assert not [e for e in store.events(case_id) if e.type == "CaseRebuilt"]
+    code, err = run_cli(monkeypatch, capsys, "case", "rebuild", case_id, "--operator", "sup-1", "--reason", "corrupt row")
+    assert code == 0, err
+    assert [e.actor for e in store.events(case_id) if e.type == "CaseRebuilt"] == ["sup-1"]
