@@ -16,7 +16,7 @@ from typing import Optional
 import typer
 
 from flows import report
-from flows.cli_common import console, current_app, iso, parse_date, print_json
+from flows.cli_common import console, current_app, iso, options, parse_date, print_json
 from states.parse import InputError
 
 case_app = typer.Typer(help="Look at one case: its balances as of a date, its history explained.", no_args_is_help=True)
@@ -131,22 +131,17 @@ def case_export(
 
 
 @case_app.command("rebuild")
+@options(operator="--operator", reason="--reason")
 def case_rebuild(
     case: str = typer.Argument(..., help="Case id or contract number"),
-    operator: str = typer.Option(..., "--operator", help="Your operator id: recorded with the rebuild"),
+    operator: str = typer.Option(..., "--operator", help="Your operator id, a supervisor on the roster: recorded with the rebuild"),
     reason: str = typer.Option(..., "--reason", help="Why the row is rebuilt (recorded)"),
 ) -> None:
     """Rebuild a case's snapshot and projection from its events: the fix for a corrupt row.
 
     Refused when the events fail their chain or a seal that covered the case; the rebuild is
-    recorded as a CaseRebuilt event."""
-    from models.audit import rebuild_case
-    from states.parse import parse_operator, parse_text
+    recorded as a CaseRebuilt event. Once the operator roster is in use, it needs a supervisor on it."""
+    from flows.handlers.cases import rebuild_case
 
-    app_ = current_app()
-    case_id = app_.store.resolve_case_id(case)
-    rebuild_case(
-        app_.store, case_id, on=app_.today(), actor=parse_operator(operator), reason=parse_text(reason, "--reason"),
-        seals=app_.settings.seals_dir,
-    )
+    case_id = rebuild_case(current_app(), case, operator=operator, reason=reason)
     console.print(f"case {case_id}: snapshot and projection rebuilt from its events")

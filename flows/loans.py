@@ -73,7 +73,7 @@ def import_command(
     amend: bool = typer.Option(False, "--amend", help="Record changed contact details of booked contracts (never financial terms)"),
     rejects: Optional[Path] = typer.Option(None, "--rejects", help="Where rejected rows go (default: beside FILE, NAME.rejects.csv)"),
     on: Optional[str] = typer.Option(None, "--date", help="The import's business date (default: today, Asia/Shanghai)"),
-    operator: Optional[str] = typer.Option(None, "--operator", help="Your operator id: the actor of the opening and amendment events (default: system)"),
+    operator: Optional[str] = typer.Option(None, "--operator", help="Your operator id, a supervisor on the roster: the actor of the opening and amendment events (default: system, only while the operator roster is empty)"),
     encoding: str = typer.Option("utf-8", help="The file's text encoding (e.g. gbk for a file saved by a Chinese Excel)"),
     chunk_rows: int = typer.Option(2000, min=1, help="Rows booked per transaction"),
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object"),

@@ -5,7 +5,8 @@ Without a roster (the embedded default) any well-formed id may act. Once a
 roster exists, only operators on it, and active, may act, and each action
 needs a role that may take it: collectors work cases; writing a case off and
 reading personal data in the clear need a supervisor (an auditor may read,
-never change anything).
+never change anything). The system's own actor (``system``, what an import
+books with when no operator is given) acts only while there is no roster.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from states.errors import DomainError
+from states.events import SYSTEM
 from states.vocabulary import OperatorRole
 
 COLLECTOR, SUPERVISOR, AUDITOR = OperatorRole.COLLECTOR, OperatorRole.SUPERVISOR, OperatorRole.AUDITOR
@@ -34,6 +36,7 @@ MAY: dict[str, frozenset[OperatorRole]] = {
     "import-loans": frozenset({SUPERVISOR}),
     "reveal-personal-data": frozenset({SUPERVISOR, AUDITOR}),
     "rotate-keys": frozenset({SUPERVISOR}),
+    "rebuild-case": frozenset({SUPERVISOR}),
 }
 
 
@@ -49,14 +52,24 @@ class NotAllowed(DomainError):
 
 
 def authorise(operator_id: str, action: str, entry: Operator | None, *, roster_in_use: bool) -> None:
-    """Refuse ``action`` by ``operator_id`` unless the roster allows it (no roster: allowed)."""
+    """Refuse ``action`` by ``operator_id`` unless the roster allows it (no roster: allowed).
+
+    Each refusal names the operator and who may take the action: an active operator of its roles."""
     if not roster_in_use:
         return
-    if entry is None:
-        raise NotAllowed(f"operator: {operator_id!r} is not on the operator roster; a supervisor adds it with: collectflow operators add {operator_id} --role collector")
-    if not entry.active:
-        raise NotAllowed(f"operator: {operator_id!r} is deactivated on the operator roster")
     allowed = MAY[action]
+    roles = " or ".join(sorted(role.value for role in allowed))
+    needs = f"{action} needs an active {roles} on the operator roster"
+    if operator_id == SYSTEM:
+        raise NotAllowed(f"operator: none given, and {needs}; give your operator id")
+    if entry is None:
+        least = sorted(role.value for role in allowed)[0]  # the alphabet happens to put the least privileged first
+        raise NotAllowed(
+            f"operator: {operator_id!r} is not on the operator roster; {needs} "
+            f"(a supervisor adds it with: collectflow operators add {operator_id} --role {least})"
+        )
+    if not entry.active:
+        raise NotAllowed(f"operator: {operator_id!r} is deactivated on the operator roster; {needs}")
     if entry.role not in allowed:
-        roles = " or ".join(sorted(role.value for role in allowed))
-        raise NotAllowed(f"operator: {operator_id!r} is a {entry.role.value}; {action} needs a {roles}")
+        article = "an" if roles[0] in "aeiou" else "a"
+        raise NotAllowed(f"operator: {operator_id!r} is a {entry.role.value}; {action} needs {article} {roles}")

@@ -60,7 +60,7 @@ from states.events import (
 from states.loan import LoanTerms
 from states.money import ZERO
 from states.operators import authorise
-from states.parse import InputError
+from states.parse import InputError, parse_operator, parse_text
 from states.vocabulary import LENDER
 
 
@@ -379,6 +379,19 @@ def retry_case(app: App, case_ref: str, business_date: date | None) -> tuple[str
             "already; give a later date, or none (the date it got stuck on)"
         )
     return row.case_id, day, advance_batch(app, [row.case_id], day)
+
+
+def rebuild_case(app: App, case_ref: str, *, operator: str, reason: str) -> str:
+    """Rebuild a case's snapshot and projection from its events (``models.audit.rebuild_case``,
+    recorded as ``CaseRebuilt``), by a supervisor on the roster (without one, any operator id)."""
+    from models.audit import rebuild_case as rebuild_from_events
+
+    operator = parse_operator(operator)
+    check_operator(app.store, operator, "rebuild-case")
+    reason = parse_text(reason, "reason")
+    case_id = app.store.resolve_case_id(case_ref)
+    rebuild_from_events(app.store, case_id, on=app.today(), actor=operator, reason=reason, seals=app.settings.seals_dir)
+    return case_id
 
 
 def run_commands(

@@ -379,7 +379,7 @@ def import_file(
 ) -> ImportReport:
     """Import a CSV or JSON Lines loan file; ``on_progress(rows, bytes read, file bytes)`` after each chunk.
 
-    ``actor`` is ``system`` or an operator id (checked, and against the roster);
+    ``actor`` is ``system`` (only while no roster is in use) or an operator id (checked, and against the roster);
     ``today`` (the lender's) bounds the business date: an import is never dated in the future.
     ``schedules``: the core system's plans (``states.planfile``), used instead of computing one;
     ``payments``: the loans' payment history (the payment file's format), booked on its dates
@@ -387,9 +387,9 @@ def import_file(
     """
     if actor != SYSTEM:
         actor = parse_operator(actor)
-        check_operator(store, actor, "import-loans")
     elif payments is not None:
         raise LoanBookError("--payments needs --operator: the history's payments are recorded with your operator id")
+    check_operator(store, actor, "import-loans")  # the system's actor books only without a roster
     if today is not None:
         check_not_in_future({"business_date": business_date}, today)
     began = time.perf_counter()

@@ -519,3 +519,45 @@ def test_an_import_refused_prints_its_one_line_and_nothing_else_on_stderr(cli_db
     refused_in_one_line(code, err, "book.csv")
     assert err.count("\n") == 1 and err.startswith("error: "), repr(err)  # no empty line left by the progress bar
     assert store.digest() == before
+
+
+def roster(monkeypatch, capsys) -> None:
+    """A roster in use: supervisor sup-1, collector op-li, and col1, a collector deactivated."""
+    for operator, role in (("sup-1", "supervisor"), ("op-li", "collector"), ("col1", "collector")):
+        assert run_cli(monkeypatch, capsys, "operators", "add", operator, "--role", role)[0] == 0
+    assert run_cli(monkeypatch, capsys, "operators", "deactivate", "col1")[0] == 0
+
+
+def test_loans_import_needs_an_active_supervisor_once_the_roster_is_in_use(cli_db, monkeypatch, capsys, tmp_path):
+    from tests.integration.test_loanbook import SAMPLE
+
+    _, store = cli_db
+    roster(monkeypatch, capsys)
+    path = tmp_path / "book.csv"
+    path.write_text("".join(SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)[:2]), encoding="utf-8")
+    before = store.digest()
+    for given, needle in (([], "--operator: none given"), (["--operator", "col1"], "--operator: 'col1' is deactivated"),
+                          (["--operator", "op-zhao"], "--operator: 'op-zhao' is not on"), (["--operator", "op-li"], "--operator: 'op-li' is a collector")):
+        code, err = run_cli(monkeypatch, capsys, "loans", "import", str(path), *given)
+        refused_in_one_line(code, err, needle)
+        assert "import-loans needs a" in err and "supervisor" in err, err
+        assert store.digest() == before and not (tmp_path / "book.rejects.csv").exists()
+    code, err = run_cli(monkeypatch, capsys, "loans", "import", str(path), "--operator", "sup-1")
+    assert code == 0, err
+    assert store.events(store.resolve_case_id("HT2026-0001"))[0].actor == "sup-1"  # the opening; catch-up reviews are the system's
+
+
+def test_case_rebuild_needs_an_active_supervisor_once_the_roster_is_in_use(cli_db, monkeypatch, capsys):
+    case_id, store = cli_db
+    roster(monkeypatch, capsys)
+    before = store.digest()
+    for operator, needle in (("col1", "--operator: 'col1' is deactivated"), ("op-zhao", "--operator: 'op-zhao' is not on"),
+                             ("op-li", "--operator: 'op-li' is a collector")):
+        code, err = run_cli(monkeypatch, capsys, "case", "rebuild", case_id, "--operator", operator, "--reason", "corrupt row")
+        refused_in_one_line(code, err, needle)
+        assert "rebuild-case needs a" in err and "supervisor" in err, err
+        assert store.digest() == before
+    assert not [e for e in store.events(case_id) if e.type == "CaseRebuilt"]
+    code, err = run_cli(monkeypatch, capsys, "case", "rebuild", case_id, "--operator", "sup-1", "--reason", "corrupt row")
+    assert code == 0, err
+    assert [e.actor for e in store.events(case_id) if e.type == "CaseRebuilt"] == ["sup-1"]
