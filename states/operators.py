@@ -18,6 +18,7 @@ from states.events import SYSTEM
 from states.vocabulary import OperatorRole
 
 COLLECTOR, SUPERVISOR, AUDITOR = OperatorRole.COLLECTOR, OperatorRole.SUPERVISOR, OperatorRole.AUDITOR
+LEAST_PRIVILEGED_FIRST = (COLLECTOR, AUDITOR, SUPERVISOR)  # the role a refusal suggests adding: the least that may act
 
 #: action -> the roles that may take it (actions are the commands' names, plus the reads).
 MAY: dict[str, frozenset[OperatorRole]] = {
@@ -63,7 +64,7 @@ def authorise(operator_id: str, action: str, entry: Operator | None, *, roster_i
     if operator_id == SYSTEM:
         raise NotAllowed(f"operator: none given, and {needs}; give your operator id")
     if entry is None:
-        least = sorted(role.value for role in allowed)[0]  # the alphabet happens to put the least privileged first
+        least = next(role.value for role in LEAST_PRIVILEGED_FIRST if role in allowed)
         raise NotAllowed(
             f"operator: {operator_id!r} is not on the operator roster; {needs} "
             f"(a supervisor adds it with: collectflow operators add {operator_id} --role {least})"
