@@ -279,8 +279,7 @@ def _verify_chunk_in_worker(
 def _verify_chunk(
     conn: Connection, chunk: Sequence[str], report: VerifyReport, chain_key: bytes | None = None, incremental: bool = False
 ) -> None:
-    # the rows beside the events, read through the driver (a case row carries its snapshot: SQLAlchemy's
-    # mappings cost more than the read)
+    # the rows beside the events, read through the driver as the events are (the same dicts as mappings)
     rows = {row["case_id"]: row for row in rows_of(conn, cases, "case_id", chunk)}
     reports: dict[str, list[Mapping[str, Any]]] = {}
     loan_rows = {row["case_id"]: row for row in rows_of(conn, loans, "case_id", chunk)}
