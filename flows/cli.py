@@ -103,9 +103,12 @@ class CollectflowGroup(TyperGroup):
 def _usage_error(exc: UsageError) -> None:
     """Typer's usage error as one line naming the option, the value given and what is accepted.
 
-    A command run without arguments still prints its help (``no_args_is_help``)."""
+    A command group run with nothing after it (``collectflow``, ``collectflow cases``) prints its help
+    and exits 0, as ``--help`` does: asking what a group holds is no mistake (``no_args_is_help``)."""
     if isinstance(exc, NoArgsIsHelpError):
-        raise exc
+        if exc.message.strip():  # plain help is in the message; Typer's rich help is printed already
+            sys.stdout.write(exc.message.rstrip("\n") + "\n")
+        raise SystemExit(0)
     from states.parse import shown
 
     message = exc.format_message()

@@ -614,3 +614,13 @@ def test_a_permission_refusal_names_the_command_typed_not_its_deployment(cli_db,
     refused_with(code, err, "error: --operator: 'col1' is deactivated on the operator roster; collectflow lawsuit file needs an active supervisor on the operator roster")
     assert store.digest() == before
 
+
+@pytest.mark.parametrize("group", [[], ["cases"], ["operators"], ["db"], ["case"], ["lawsuit"], ["loans"]], ids=lambda g: " ".join(g) or "collectflow")
+def test_a_command_group_run_with_nothing_after_it_prints_its_help_and_exits_0(monkeypatch, capsys, group):
+    monkeypatch.setattr(sys, "argv", ["collectflow", *group])
+    with pytest.raises(SystemExit) as ended:
+        cli.main()
+    out, err = capsys.readouterr()
+    assert (ended.value.code or 0) == 0, (out, err)
+    assert err == ""
+    assert "Usage: " in out and f"{' '.join(group)} [OPTIONS] COMMAND [ARGS]..." in out and "Commands" in out
