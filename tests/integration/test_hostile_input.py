@@ -536,9 +536,9 @@ def test_loans_import_needs_an_active_supervisor_once_the_roster_is_in_use(cli_d
     path = tmp_path / "book.csv"
     path.write_text("".join(SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)[:2]), encoding="utf-8")
     before = store.digest()
-    for given, needle in (([], "--operator: none given"), (["--operator", "col1"], "--operator: 'col1' is deactivated"),
+    for operator, needle in (([], "--operator: none given"), (["--operator", "col1"], "--operator: 'col1' is deactivated"),
                           (["--operator", "op-zhao"], "--operator: 'op-zhao' is not on"), (["--operator", "op-li"], "--operator: 'op-li' is a collector")):
-        code, err = run_cli(monkeypatch, capsys, "loans", "import", str(path), *given)
+        code, err = run_cli(monkeypatch, capsys, "loans", "import", str(path), *operator)
         refused_in_one_line(code, err, needle)
         assert "collectflow loans import needs a" in err and "supervisor" in err and "import-loans" not in err, err
         assert store.digest() == before and not (tmp_path / "book.rejects.csv").exists()
