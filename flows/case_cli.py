@@ -16,7 +16,7 @@ from typing import Optional
 import typer
 
 from flows import report
-from flows.cli_common import console, current_app, iso, options, parse_date, print_json
+from flows.cli_common import console, current_app, iso, parse_date, print_json
 from states.parse import InputError
 
 case_app = typer.Typer(help="Look at one case: its balances as of a date, its history explained.", no_args_is_help=True)
@@ -131,7 +131,6 @@ def case_export(
 
 
 @case_app.command("rebuild")
-@options(operator="--operator", reason="--reason")
 def case_rebuild(
     case: str = typer.Argument(..., help="Case id or contract number"),
     operator: str = typer.Option(..., "--operator", help="Your operator id, a supervisor on the roster: recorded with the rebuild"),

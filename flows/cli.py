@@ -25,7 +25,7 @@ from typer.core import TyperGroup  # noqa: E402
 from rich.markup import escape  # noqa: E402
 
 from flows import report  # noqa: E402
-from flows.cli_common import console, current_app, err, fail, options, parse_date, print_json, run_command  # noqa: E402
+from flows.cli_common import console, current_app, err, fail, in_users_terms, parse_date, print_json, run_command  # noqa: E402
 from states.commands import MakePromise, PauseCase, RecordContact, RecordPayment, ResumeCase, WriteOff  # noqa: E402
 from states.commands import EnterJudgment, FileLawsuit, RecordExecution  # noqa: E402
 from states.litigation import ExecutionOutcome  # noqa: E402
@@ -54,8 +54,19 @@ class CollectflowGroup(TyperGroup):
     ``CliRunner`` alike report a ``UserError`` (and an unreadable setting or
     file) the same way, never with a traceback; and a usage error Typer finds
     itself (a missing option, a number out of its range, an unknown option or
-    command) is the same one line, not Typer's boxed usage text.
+    command) is the same one line, not Typer's boxed usage text. Every refusal names the option
+    and the command the user typed (``in_users_terms``, applied here to every command).
     """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        groups = [self]
+        while groups:
+            for command in groups.pop().commands.values():
+                if isinstance(command, TyperGroup):
+                    groups.append(command)
+                elif command.callback is not None:
+                    in_users_terms(command)
 
     def make_context(self, *args, **kwargs):
         try:
@@ -92,9 +103,12 @@ class CollectflowGroup(TyperGroup):
 def _usage_error(exc: UsageError) -> None:
     """Typer's usage error as one line naming the option, the value given and what is accepted.
 
-    A command run without arguments still prints its help (``no_args_is_help``)."""
+    A command group run with nothing after it (``collectflow``, ``collectflow cases``) prints its help
+    and exits 0, as ``--help`` does: asking what a group holds is no mistake (``no_args_is_help``)."""
     if isinstance(exc, NoArgsIsHelpError):
-        raise exc
+        if exc.message.strip():  # plain help is in the message; Typer's rich help is printed already
+            sys.stdout.write(exc.message.rstrip("\n") + "\n")
+        raise SystemExit(0)
     from states.parse import shown
 
     message = exc.format_message()
@@ -376,7 +390,6 @@ NEGATIVE_OK = {"ignore_unknown_options": True}  # so "pay CASE -100" reaches the
 
 
 @app.command(context_settings=NEGATIVE_OK)
-@options(received_on="--on", payment_id="--payment-id", operator="--operator", channel="--channel", expect_total="--expect-total", backdate_reason="--backdate-reason")
 def pay(
     case: str = typer.Argument(..., help=RecordPayment.help("case")),
     amount: str = typer.Argument(..., help=RecordPayment.help("amount")),
@@ -404,7 +417,6 @@ def pay(
 
 
 @app.command(context_settings=NEGATIVE_OK)
-@options(promised_on="--by", made_on="--on", operator="--operator")
 def promise(
     case: str = typer.Argument(..., help=MakePromise.help("case")),
     amount: str = typer.Argument(..., help=MakePromise.help("amount")),
@@ -417,7 +429,6 @@ def promise(
 
 
 @app.command()
-@options(channel="--channel", outcome="--outcome", contacted_at="--at", operator="--operator", party="--party", by="--by", collectors="--collectors", note="--note")
 def contact(
     case: str = typer.Argument(..., help=RecordContact.help("case")),
     channel: str = typer.Option(..., help=f"{RecordContact.help('channel')}: {accepted(ContactChannel)}"),
@@ -443,7 +454,6 @@ def contact(
 
 
 @app.command()
-@options(reason="--reason", until="--until", made_on="--on", operator="--operator")
 def pause(
     case: str = typer.Argument(..., help=PauseCase.help("case")),
     reason: str = typer.Option(..., help=f"{PauseCase.help('reason')}: {accepted(PauseReason)}"),
@@ -456,7 +466,6 @@ def pause(
 
 
 @app.command()
-@options(made_on="--on", operator="--operator")
 def resume(
     case: str = typer.Argument(..., help=ResumeCase.help("case")),
     on: str = typer.Option(..., "--on", help=ResumeCase.help("made_on")),
@@ -467,7 +476,6 @@ def resume(
 
 
 @app.command("write-off")
-@options(reason="--reason", made_on="--on", operator="--operator")
 def write_off(
     case: str = typer.Argument(..., help=WriteOff.help("case")),
     reason: str = typer.Option(..., help=WriteOff.help("reason")),
@@ -479,7 +487,6 @@ def write_off(
 
 
 @lawsuit_app.command("file")
-@options(filed_on="--on", operator="--operator", override="--override")
 def lawsuit_file(
     case: str = typer.Argument(..., help=FileLawsuit.help("case")),
     on: str = typer.Option(..., "--on", help=FileLawsuit.help("filed_on")),
@@ -491,7 +498,6 @@ def lawsuit_file(
 
 
 @lawsuit_app.command("judgment", context_settings=NEGATIVE_OK)
-@options(amount="--amount", deadline="--deadline", entered_on="--on", operator="--operator", court="--court", case_number="--case-number")
 def lawsuit_judgment(
     case: str = typer.Argument(..., help=EnterJudgment.help("case")),
     amount: str = typer.Option(..., "--amount", help=EnterJudgment.help("amount")),
@@ -506,7 +512,6 @@ def lawsuit_judgment(
 
 
 @lawsuit_app.command("execution")
-@options(outcome="--outcome", recorded_on="--on", operator="--operator")
 def lawsuit_execution(
     case: str = typer.Argument(..., help=RecordExecution.help("case")),
     outcome: str = typer.Option(..., "--outcome", help=f"{RecordExecution.help('outcome')}: {accepted(ExecutionOutcome)}"),
@@ -518,7 +523,6 @@ def lawsuit_execution(
 
 
 @app.command("retry-case")
-@options(business_date="--date")
 def retry_case(
     case: str = typer.Argument(..., help="Case id or contract number"),
     on: Optional[str] = typer.Option(None, "--date", help="Date to advance to; default: the date it got stuck on, else the last closed date"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
 from datetime import date
 from typing import Optional, Sequence
 
@@ -35,26 +34,62 @@ def one_output(**chosen: bool) -> None:
         fail(f"{' and '.join(given)}: give one of them, not both (without either, a table)")
 
 
-def options(**names: str) -> Callable:
-    """A command's refusals name the options the user typed, not the fields of what it builds
-    (``received_on`` -> ``--on``): ``@options(received_on="--on")`` under ``@app.command``."""
+#: The fields of what a command builds that an option fills under another name; every other field is
+#: named as its option (``payment_id`` is ``--payment-id``, ``as_of`` is ``--as-of``).
+FILLED_BY = {
+    "received_on": "--on", "made_on": "--on", "filed_on": "--on", "entered_on": "--on", "recorded_on": "--on",
+    "business_date": "--date", "promised_on": "--by", "contacted_at": "--at", "visited_at": "--at", "licence_no": "--licence",
+}
+
+
+def option_names(params: Sequence) -> dict[str, str]:
+    """field -> the option of ``params`` (a command's Click parameters) that gives it; only options the command has."""
+    typed = {opt for param in params if not getattr(param, "hidden", False) for opt in getattr(param, "opts", ()) if opt.startswith("--")}
+    names = {opt[2:].replace("-", "_"): opt for opt in typed}
+    names.update({field: option for field, option in FILLED_BY.items() if option in typed})
+    return names
+
+
+def in_users_terms(command) -> None:
+    """Make a command's refusals name what the user typed, not what the code calls it.
+
+    A refusal raised anywhere below the command (the parser, a handler, the domain) names the field of
+    what it builds (``promised_on: ...``) and the action the roster checks (``write-off-case needs ...``);
+    on the CLI they become the option (``--by: ...``) and the command (``collectflow write-off needs ...``).
+    The root command group applies it to every command (``CollectflowGroup``): one rule, no list per command."""
     from states.errors import UserError
     from states.parse import InputError, renamed
 
-    def wrap(command: Callable) -> Callable:
-        @functools.wraps(command)
-        def run(*args, **kwargs):
-            try:
-                return command(*args, **kwargs)
-            except UserError as exc:
-                message = renamed(str(exc), names)
-                if message == str(exc):
-                    raise
-                raise InputError(message) from None
+    names = option_names(command.params)
+    callback = command.callback
 
-        return run
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except UserError as exc:
+            action = getattr(exc, "action", "")
+            message = renamed(str(exc), {**names, action: _command_path()} if action else names)
+            if message == str(exc):
+                raise
+            raise InputError(message) from None
 
-    return wrap
+    command.callback = run
+
+
+def _command_path() -> str:
+    """The command as the user typed it, as the messages name commands: ``collectflow loans import``
+    (not the program's path or ``python -m flows.cli``)."""
+    try:
+        from typer._click.globals import get_current_context
+    except ImportError:  # pragma: no cover - Typer before 0.29
+        from click import get_current_context
+
+    ctx, words = get_current_context(), []
+    while ctx.parent is not None:
+        words.append(ctx.info_name)
+        ctx = ctx.parent
+    return " ".join(["collectflow", *reversed(words)])
 
 
 def parse_date(value: Optional[str], name: str) -> Optional[date]:

@@ -15,7 +15,7 @@ from typing import Optional
 import typer
 
 from flows import report
-from flows.cli_common import as_of_or_today, console, current_app, fail, one_output, options, parse_date, print_json, print_rows, run_command
+from flows.cli_common import as_of_or_today, console, current_app, fail, one_output, parse_date, print_json, print_rows, run_command
 from states.commands import RecallFromAgency, ReportVisit
 from states.vocabulary import OperatorRole, VisitOutcome, accepted
 
@@ -95,7 +95,6 @@ def visits_list(
 
 
 @visits_app.command("report")
-@options(collectors="--collectors", outcome="--outcome", visited_at="--at", operator="--operator", note="--note")
 def visit_report(
     case: str = typer.Argument(..., help=ReportVisit.help("case")),
     collectors: str = typer.Option(..., "--collectors", help=ReportVisit.help("collectors")),
@@ -152,7 +151,6 @@ def operators_list(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 @agency_app.command("add")
-@options(licence="--licence", licence_no="--licence", capacity="--capacity", rates="--rates", operator="--operator")
 def agency_add(
     name: str = typer.Argument(..., help="The agency's name (letters, digits and . _ -): how placements name it"),
     licence: str = typer.Option(..., "--licence", help="The agency's licence number"),
@@ -173,7 +171,6 @@ def agency_add(
 
 
 @agency_app.command("deactivate")
-@options(operator="--operator")
 def agency_deactivate(
     name: str = typer.Argument(..., help="The agency's name"),
     operator: str = typer.Option(..., "--operator", help="Your operator id: recorded with the change"),
@@ -222,7 +219,6 @@ def agency_show(
 
 
 @agency_app.command("recall")
-@options(reason="--reason", operator="--operator", made_on="--on")
 def agency_recall(
     case: str = typer.Argument(..., help=RecallFromAgency.help("case")),
     reason: str = typer.Option(..., "--reason", help=RecallFromAgency.help("reason")),

@@ -26,7 +26,6 @@ from rich.console import Console
 from rich.progress import DownloadColumn
 from rich.table import Table
 
-from flows.cli_common import options
 from flows.report import file_progress, print_file_report
 
 loans_app = typer.Typer(help="The loan book: import contracts and their borrowers (CSV or JSON Lines).", no_args_is_help=True)
@@ -61,7 +60,6 @@ def _store():
 
 
 @loans_app.command("import")
-@options(operator="--operator", business_date="--date")
 def import_command(
     file: Path = typer.Argument(..., help="The loan file: .csv or .jsonl (JSON Lines), optionally .gz"),
     schedules: Optional[Path] = typer.Option(
@@ -166,7 +164,6 @@ def borrower_show(
 
 
 @borrower_app.command("reveal")
-@options(operator="--operator", purpose="--purpose", date="--date")
 def borrower_reveal(
     case: str = typer.Argument(..., help="Case id or contract number"),
     operator: str = typer.Option(..., "--operator", help="Your operator id: recorded with the read"),

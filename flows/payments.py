@@ -24,7 +24,6 @@ import typer
 from rich.console import Console
 from rich.progress import TaskProgressColumn
 
-from flows.cli_common import options
 from flows.report import file_progress, print_file_report, yuan
 
 payments_app = typer.Typer(
@@ -37,7 +36,6 @@ err = Console(stderr=True)
 
 
 @payments_app.command("import")
-@options(operator="--operator", business_date="--date")
 def import_command(
     file: Path = typer.Argument(..., help="The payment file: .csv or .jsonl (JSON Lines), optionally .gz"),
     operator: str = typer.Option(..., "--operator", help="Your operator id: checked on the roster, the actor of every payment"),

@@ -330,13 +330,14 @@ class CollectionCase(CourtAndAgencies, CaseState):
     def make_promise(self, cmd: MakePromise, policy: CollectionPolicy, agencies: Agencies | None = None) -> list[Event]:
         self._addressed(cmd)
         made_on, promised_on = cmd.made_on, cmd.promised_on
-        self._check_date(made_on, "promise")
+        self._check_date(made_on, "promise", "made_on")
         self._catch_up(made_on - ONE_DAY, policy, agencies)
         self._require_open("take a promise to pay")
         if not 0 <= (promised_on - made_on).days <= policy.promise_max_days:
             raise DomainError(
-                f"case {self.case_id}: promise date {promised_on} must be between {made_on} and "
-                f"{made_on + timedelta(days=policy.promise_max_days)} (at most {policy.promise_max_days} days ahead)"
+                f"promised_on: {promised_on} must be between {made_on} and "
+                f"{made_on + timedelta(days=policy.promise_max_days)} for case {self.case_id} "
+                f"(a promise to pay is at most {policy.promise_max_days} days ahead)"
             )
         holds = self.broken_in_a_row < policy.broken_promises_to_skip_hold
         self._emit(PromiseMade, made_on, cmd.operator, amount=cmd.amount, promised_on=promised_on, holds_escalation=holds)
@@ -345,13 +346,14 @@ class CollectionCase(CourtAndAgencies, CaseState):
     def pause(self, cmd: PauseCase, policy: CollectionPolicy, agencies: Agencies | None = None) -> list[Event]:
         self._addressed(cmd)
         made_on, until = cmd.made_on, cmd.until
-        self._check_date(made_on, "pause")
+        self._check_date(made_on, "pause", "made_on")
         self._catch_up(made_on - ONE_DAY, policy, agencies)
         self._require_open("pause")
         if not made_on < until <= made_on + timedelta(days=policy.max_pause_days):
             raise DomainError(
-                f"case {self.case_id}: pause until {until} must be after {made_on} and at most "
-                f"{policy.max_pause_days} days ahead"
+                f"until: {until} must be after {made_on} and no later than "
+                f"{made_on + timedelta(days=policy.max_pause_days)} for case {self.case_id} "
+                f"(a pause is at most {policy.max_pause_days} days)"
             )
         self._emit(CasePaused, made_on, cmd.operator, reason=cmd.reason.value, until=until)
         return self._take()
@@ -360,7 +362,7 @@ class CollectionCase(CourtAndAgencies, CaseState):
         self._addressed(cmd)
         if self.paused_until is None:
             raise DomainError(f"case {self.case_id}: is not paused")
-        self._check_date(cmd.made_on, "resume")
+        self._check_date(cmd.made_on, "resume", "made_on")
         self._emit(CaseResumed, cmd.made_on, cmd.operator, reason="lifted by operator")
         return self._take()
 
@@ -368,7 +370,7 @@ class CollectionCase(CourtAndAgencies, CaseState):
         """An operator ends recovery (execution ended without recovery, or not worth pursuing)."""
         self._addressed(cmd)
         made_on = cmd.made_on
-        self._check_date(made_on, "write-off")
+        self._check_date(made_on, "write-off", "made_on")
         self._catch_up(made_on - ONE_DAY, policy, agencies)
         self._require_open("write off")
         if self.stage is Stage.LITIGATION and (refusal := litigation.write_off_refusal(self.litigation)):
@@ -391,7 +393,7 @@ class CollectionCase(CourtAndAgencies, CaseState):
         self._addressed(cmd)
         self._require_open("record a contact")
         at = contact.local_time(cmd.contacted_at, timezone)
-        self._check_date(at.date(), "contact")
+        self._check_date(at.date(), "contact", "contacted_at")
         rule = contact.rule_broken(
             self.contact, cmd.channel, cmd.party, cmd.outcome, at, cmd.collectors,
             disclosed_debt=cmd.disclosed_debt, asked_to_pay=cmd.asked_to_pay,
@@ -416,7 +418,7 @@ class CollectionCase(CourtAndAgencies, CaseState):
         """Record changed contact details (masked; the store keeps the clear values encrypted)."""
         if not changes:
             raise DomainError(f"case {self.case_id}: an amendment needs at least one changed field")
-        self._check_date(on, "amendment")
+        self._check_date(on, "amendment", "business_date")
         self._emit(BorrowerDetailsAmended, on, actor, changes=tuple(changes), source=source)
         return self._take()
 
@@ -426,7 +428,7 @@ class CollectionCase(CourtAndAgencies, CaseState):
             raise DomainError(f"case {self.case_id}: name the personal fields read")
         if not actor.strip() or actor == SYSTEM:
             raise DomainError(f"case {self.case_id}: personal data is read by a named operator, got {actor!r}")
-        self._check_date(on, "personal data read")
+        self._check_date(on, "personal data read", "date")
         self._emit(PersonalDataRead, on, actor, fields=tuple(fields), purpose=purpose)
         return self._take()
 
@@ -439,14 +441,16 @@ class CollectionCase(CourtAndAgencies, CaseState):
         borrower's ``timezone`` first (as a contact's)."""
         self._addressed(cmd)
         at = contact.local_time(cmd.visited_at, timezone)
-        self._check_date(at.date(), "visit")
+        self._check_date(at.date(), "visit", "visited_at")
         self._catch_up(at.date() - ONE_DAY, policy, agencies)
         self._require_open("report a visit")
         collectors = tuple(cmd.collectors.split(","))
         if len(collectors) < contact.COLLECTORS_ON_A_VISIT:
-            raise DomainError(f"case {self.case_id}: a field visit needs at least {contact.COLLECTORS_ON_A_VISIT} collectors, got {', '.join(collectors)}")
+            raise DomainError(
+                f"collectors: a field visit needs at least {contact.COLLECTORS_ON_A_VISIT} collectors, got {', '.join(collectors)} (case {self.case_id})"
+            )
         if contact.in_quiet_hours(at):
-            raise DomainError(f"case {self.case_id}: no visit between 22:00 and 08:00 borrower local time, got {at:%H:%M}")
+            raise DomainError(f"visited_at: no visit between 22:00 and 08:00 borrower local time, got {at:%H:%M} (case {self.case_id})")
         self._emit(VisitReported, at.date(), cmd.operator, collectors=collectors, outcome=cmd.outcome.value,
                    visited_at=at.isoformat(timespec="minutes"), note=cmd.note)
         if cmd.outcome.failed and self.stage is Stage.VISIT:
@@ -635,11 +639,12 @@ class CollectionCase(CourtAndAgencies, CaseState):
         if cmd.case not in (self.case_id, self.contract_no):
             raise DomainError(f"case {self.case_id}: the command is for case {cmd.case!r}")
 
-    def _check_date(self, on: date, what: str) -> None:
+    def _check_date(self, on: date, what: str, field: str) -> None:
+        """Nothing is dated before the case's last close; the refusal names the command's ``field`` that gave ``on``."""
         if on < self.accrued_through:
             raise DomainError(
-                f"case {self.case_id}: {what} dated {on} is before the case's last closed date "
-                f"{self.accrued_through}; date it {self.accrued_through} or later"
+                f"{field}: {what} dated {on} is before the case's last closed date "
+                f"{self.accrued_through}; date it {self.accrued_through} or later (case {self.case_id})"
             )
 
     def _require_open(self, action: str) -> None:

@@ -54,7 +54,7 @@ class CourtAndAgencies:
         suing is not worth it, unless the command gives an override reason, recorded with the lawsuit."""
         self._addressed(cmd)
         on = cmd.filed_on
-        self._check_date(on, "lawsuit")
+        self._check_date(on, "lawsuit", "filed_on")
         self._catch_up(on - ONE_DAY, policy)
         self._require_open("file a lawsuit")
         if self.stage is Stage.LITIGATION:
@@ -79,7 +79,7 @@ class CourtAndAgencies:
         """Record the judgment; delayed-performance interest runs from the day after its deadline."""
         self._addressed(cmd)
         on = cmd.entered_on
-        self._check_date(on, "judgment")
+        self._check_date(on, "judgment", "entered_on")
         self._catch_up(on - ONE_DAY, policy)
         self._require_open("enter a judgment")
         refusal = litigation.judgment_refusal(self.stage is Stage.LITIGATION, self.litigation, cmd.amount)
@@ -93,7 +93,7 @@ class CourtAndAgencies:
         """Record how execution ended and post the execution fee (DOMAIN.md §5) as a cost."""
         self._addressed(cmd)
         on = cmd.recorded_on
-        self._check_date(on, "execution")
+        self._check_date(on, "execution", "recorded_on")
         self._catch_up(on - ONE_DAY, policy)
         self._require_open("record an execution")
         refusal = litigation.execution_refusal(self.stage is Stage.LITIGATION, self.litigation, on)
@@ -112,7 +112,7 @@ class CourtAndAgencies:
         another agency at once (or is tried again later when none has room)."""
         self._addressed(cmd)
         made_on = cmd.made_on
-        self._check_date(made_on, "recall")
+        self._check_date(made_on, "recall", "made_on")
         self._catch_up(made_on - ONE_DAY, policy, agencies)
         if self.agency_id is None:
             raise DomainError(f"case {self.case_id}: is not placed with an agency; nothing to recall")

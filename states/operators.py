@@ -49,7 +49,12 @@ class Operator:
 
 
 class NotAllowed(DomainError):
-    """An operator the roster does not let take this action."""
+    """An operator the roster does not let take this action; ``action`` is how the message names it
+    (an entry point that names it otherwise, as the CLI its commands, renames it)."""
+
+    def __init__(self, message: str, action: str = "") -> None:  # a default: an exception is rebuilt from its message alone (pickle)
+        super().__init__(message)
+        self.action = action
 
 
 def authorise(operator_id: str, action: str, entry: Operator | None, *, roster_in_use: bool) -> None:
@@ -62,15 +67,16 @@ def authorise(operator_id: str, action: str, entry: Operator | None, *, roster_i
     roles = " or ".join(sorted(role.value for role in allowed))
     needs = f"{action} needs an active {roles} on the operator roster"
     if operator_id == SYSTEM:
-        raise NotAllowed(f"operator: none given, and {needs}; give your operator id")
+        raise NotAllowed(f"operator: none given, and {needs}; give your operator id", action)
     if entry is None:
         least = next(role.value for role in LEAST_PRIVILEGED_FIRST if role in allowed)
         raise NotAllowed(
             f"operator: {operator_id!r} is not on the operator roster; {needs} "
-            f"(a supervisor adds it with: collectflow operators add {operator_id} --role {least})"
+            f"(a supervisor adds it with: collectflow operators add {operator_id} --role {least})",
+            action,
         )
     if not entry.active:
-        raise NotAllowed(f"operator: {operator_id!r} is deactivated on the operator roster; {needs}")
+        raise NotAllowed(f"operator: {operator_id!r} is deactivated on the operator roster; {needs}", action)
     if entry.role not in allowed:
         article = "an" if roles[0] in "aeiou" else "a"
-        raise NotAllowed(f"operator: {operator_id!r} is a {entry.role.value}; {action} needs {article} {roles}")
+        raise NotAllowed(f"operator: {operator_id!r} is a {entry.role.value}; {action} needs {article} {roles}", action)

@@ -216,12 +216,12 @@ def parse_operator(value: object, field: str = "operator") -> str:
 def renamed(message: str, names: Mapping[str, str]) -> str:
     """A refusal's message with each field named as an entry point names it (``received_on`` -> ``--on``).
 
-    A message names its field first (``received_on: ...``); a field of two words or more
-    (``backdate_reason``) is also renamed wherever the message names it."""
+    A message names its field first (``received_on: ...``); a name of two words or more
+    (``backdate_reason``, an action's ``write-off-case``) is also renamed wherever the message names it."""
     for name, label in names.items():
         if message.startswith(f"{name}:") or message.startswith(f"{name} ("):
             message = label + message[len(name):]
-        if "_" in name:
+        if "_" in name or "-" in name:
             message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", lambda _: label, message)
     return message
 

@@ -536,11 +536,11 @@ def test_loans_import_needs_an_active_supervisor_once_the_roster_is_in_use(cli_d
     path = tmp_path / "book.csv"
     path.write_text("".join(SAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)[:2]), encoding="utf-8")
     before = store.digest()
-    for given, needle in (([], "--operator: none given"), (["--operator", "col1"], "--operator: 'col1' is deactivated"),
+    for operator, needle in (([], "--operator: none given"), (["--operator", "col1"], "--operator: 'col1' is deactivated"),
                           (["--operator", "op-zhao"], "--operator: 'op-zhao' is not on"), (["--operator", "op-li"], "--operator: 'op-li' is a collector")):
-        code, err = run_cli(monkeypatch, capsys, "loans", "import", str(path), *given)
+        code, err = run_cli(monkeypatch, capsys, "loans", "import", str(path), *operator)
         refused_in_one_line(code, err, needle)
-        assert "import-loans needs a" in err and "supervisor" in err, err
+        assert "collectflow loans import needs a" in err and "supervisor" in err and "import-loans" not in err, err
         assert store.digest() == before and not (tmp_path / "book.rejects.csv").exists()
     code, err = run_cli(monkeypatch, capsys, "loans", "import", str(path), "--operator", "sup-1")
     assert code == 0, err
@@ -555,9 +555,72 @@ def test_case_rebuild_needs_an_active_supervisor_once_the_roster_is_in_use(cli_d
                              ("op-li", "--operator: 'op-li' is a collector")):
         code, err = run_cli(monkeypatch, capsys, "case", "rebuild", case_id, "--operator", operator, "--reason", "corrupt row")
         refused_in_one_line(code, err, needle)
-        assert "rebuild-case needs a" in err and "supervisor" in err, err
+        assert "collectflow case rebuild needs a" in err and "supervisor" in err and "rebuild-case" not in err, err
         assert store.digest() == before
     assert not [e for e in store.events(case_id) if e.type == "CaseRebuilt"]
     code, err = run_cli(monkeypatch, capsys, "case", "rebuild", case_id, "--operator", "sup-1", "--reason", "corrupt row")
     assert code == 0, err
     assert [e.actor for e in store.events(case_id) if e.type == "CaseRebuilt"] == ["sup-1"]
+
+
+def refused_with(code: int, err: str, line: str) -> None:
+    """Exit 2 and exactly this one line on stderr."""
+    assert code == 2, err
+    assert err.splitlines() == [line], err
+
+
+def test_a_refusal_made_after_parsing_names_the_option_typed_not_the_field_it_fills(cli_db, monkeypatch, capsys):
+    """The domain and the handlers refuse a value by its field (``business_date``, ``promised_on``);
+    the CLI says which option the user gave it with, for every command alike."""
+    case_id, store = cli_db
+    before = store.digest()
+    today = runtime.app().today()
+    closed = store.load_one(case_id).accrued_through
+    future = f"2099-12-31 is after today ({today} in the lender's time zone); nothing is dated in the future"
+    at = ["contact", case_id, "--channel", "call", "--outcome", "connected", "--operator", "op-li"]
+    visit = ["visits", "report", case_id, "--outcome", "met", "--operator", "op-li"]
+    for args, line in (
+        (["advance", "--date", "2099-12-31"], f"error: --date: {future}"),
+        (["credit-report", "--month", "2024-02", "--as-of", "2099-12-31"], f"error: --as-of: {future}"),
+        (["credit-report", "--month", "2024-02", "--as-of", "2024-02-01"],
+         "error: --as-of: 2024-02-01 is before the end of 2024-02 (2024-02-29); records are aged as of a later date"),
+        (["promise", case_id, "100.00", "--by", "2024-04-01", "--on", OVERDUE.isoformat(), "--operator", "op-li"],
+         f"error: --by: 2024-04-01 must be between {OVERDUE} and 2024-03-10 for case {case_id} (a promise to pay is at most 14 days ahead)"),
+        (["pause", case_id, "--reason", "hardship", "--until", "2024-02-01", "--on", OVERDUE.isoformat(), "--operator", "op-li"],
+         f"error: --until: 2024-02-01 must be after {OVERDUE} and no later than 2024-04-25 for case {case_id} (a pause is at most 60 days)"),
+        ([*at, "--at", "2024-01-05T10:00"],
+         f"error: --at: contact dated 2024-01-05 is before the case's last closed date {closed}; date it {closed} or later (case {case_id})"),
+        ([*visit, "--collectors", "op-a,op-b", "--at", "2024-01-05T10:00"],
+         f"error: --at: visit dated 2024-01-05 is before the case's last closed date {closed}; date it {closed} or later (case {case_id})"),
+        ([*visit, "--collectors", "op-a,op-b", "--at", f"{OVERDUE}T23:30"],
+         f"error: --at: no visit between 22:00 and 08:00 borrower local time, got 23:30 (case {case_id})"),
+        ([*visit, "--collectors", "op-a", "--at", f"{OVERDUE}T10:00"],
+         f"error: --collectors: a field visit needs at least 2 collectors, got op-a (case {case_id})"),
+        (["promise", case_id, "100.00", "--by", OVERDUE.isoformat(), "--on", "2024-01-05", "--operator", "op-li"],
+         f"error: --on: promise dated 2024-01-05 is before the case's last closed date {closed}; date it {closed} or later (case {case_id})"),
+    ):
+        code, err = run_cli(monkeypatch, capsys, *args)
+        refused_with(code, err, line)
+    assert store.digest() == before
+
+
+def test_a_permission_refusal_names_the_command_typed_not_its_deployment(cli_db, monkeypatch, capsys):
+    case_id, store = cli_db
+    roster(monkeypatch, capsys)
+    before = store.digest()
+    code, err = run_cli(monkeypatch, capsys, "write-off", case_id, "--reason", "not worth it", "--on", OVERDUE.isoformat(), "--operator", "op-li")
+    refused_with(code, err, "error: --operator: 'op-li' is a collector; collectflow write-off needs a supervisor")
+    code, err = run_cli(monkeypatch, capsys, "lawsuit", "file", case_id, "--on", OVERDUE.isoformat(), "--operator", "col1")
+    refused_with(code, err, "error: --operator: 'col1' is deactivated on the operator roster; collectflow lawsuit file needs an active supervisor on the operator roster")
+    assert store.digest() == before
+
+
+@pytest.mark.parametrize("group", [[], ["cases"], ["operators"], ["db"], ["case"], ["lawsuit"], ["loans"]], ids=lambda g: " ".join(g) or "collectflow")
+def test_a_command_group_run_with_nothing_after_it_prints_its_help_and_exits_0(monkeypatch, capsys, group):
+    monkeypatch.setattr(sys, "argv", ["collectflow", *group])
+    with pytest.raises(SystemExit) as ended:
+        cli.main()
+    out, err = capsys.readouterr()
+    assert (ended.value.code or 0) == 0, (out, err)
+    assert err == ""
+    assert "Usage: " in out and f"{' '.join(group)} [OPTIONS] COMMAND [ARGS]..." in out and "Commands" in out
