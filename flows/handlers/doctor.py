@@ -14,7 +14,7 @@ from pathlib import Path
 from flows.bootstrap import App, SchemaBehind, check_schema
 from models.recorder import chain_key_mismatch
 from models.crypto import CHAIN_KEY_ENV, CHAIN_KEY_FILE, KEY_FILE, NEXT_KEY_FILE, RETIRED_DIR
-from models.seals import ENV_KEY, SIGNING_KEY_FILE, load_seals
+from models.seals import ENV_KEY, SIGNING_KEY_FILE, own_seals
 
 
 def checks(app: App) -> list[tuple[str, str]]:
@@ -75,10 +75,11 @@ def _seals(app: App, folder: Path) -> tuple[str, str]:
     last_closed = app.store.last_closed_business_date()
     if not folder.is_dir():
         return ("warn" if last_closed else "ok", f"no seals in {folder} yet" + (f" though {last_closed} was closed" if last_closed else ""))
-    seals = load_seals(folder)
-    if not seals:
-        return ("warn", f"no seals in {folder}")
-    newest = seals[-1].body.business_date
+    ours = own_seals(app.engine, folder)
+    others = f" ({ours.others} of another store there, not this store's)" if ours.others else ""
+    if not ours.own:
+        return ("warn" if last_closed else "ok", f"no seals of this store in {folder}{others}")
+    newest = ours.own[-1].body.business_date
     if last_closed and newest < last_closed:
-        return ("warn", f"the newest seal is of {newest}, the last close of {last_closed}: run collectflow seal")
-    return ("ok", f"{len(seals)} seal(s) in {folder}, the newest of {newest}; check with collectflow verify --seals {folder}")
+        return ("warn", f"the newest seal is of {newest}, the last close of {last_closed}: run collectflow seal{others}")
+    return ("ok", f"{len(ours.own)} seal(s) of this store in {folder}, the newest of {newest}{others}; check with collectflow verify --seals {folder}")
