@@ -679,7 +679,7 @@ def doctor() -> None:
     from flows.bootstrap import bootstrap
     from flows.handlers.doctor import checks
 
-    results = checks(bootstrap(require_schema=False))
+    results = checks(bootstrap(require_schema=False, make_keys=False))  # a diagnostic writes nothing
     colours = {"ok": "green", "warn": "yellow", "fail": "red"}
     for level, message in results:
         console.print(f"[{colours[level]}]{level:4}[/] {escape(message)}", highlight=False, soft_wrap=True)
