@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from models.crypto import CryptoKeyError, load_chain_key
+from models.crypto import CryptoKeyError, configured_chain_key, load_chain_key
 from models.db import current_revision, head_revision, make_engine, sqlite_file
 from models.errors import StoreError
 from models.recorder import chain_key_mismatch
@@ -115,16 +115,21 @@ def bootstrap(
     clock: Callable[[], date] | None = None,
     fault: Fault | None = None,
     require_schema: bool = True,
+    make_keys: bool = True,
 ) -> App:
-    """Build the App: every part may be passed in (tests do), the rest comes from the settings."""
+    """Build the App: every part may be passed in (tests do), the rest comes from the settings.
+
+    ``make_keys=False`` (``doctor``): a chain key not made yet is not generated; the store then has
+    none (it would write unkeyed), which only a command that reads and says so may accept."""
     settings = settings or get_settings()
     if engine is None:
         check_exists(settings.database_url)
     engine = engine or make_engine(settings.database_url)
-    chain_key = load_chain_key(settings)
+    chain_key = load_chain_key(settings) if make_keys else configured_chain_key(settings)
     if require_schema:
         check_schema(engine)
-        check_chain_key(engine, chain_key)
+        if chain_key is not None:
+            check_chain_key(engine, chain_key)
     return App(
         settings=settings,
         store=CaseStore(engine, chain_key=chain_key),

@@ -611,14 +611,16 @@ def verify(
     if seals is None:
         console.print("[dim]history checked against itself only; give --seals DIR to check it against the signed seals[/]")
     else:
-        from models.seals import check_seals, read_public_key
+        from models.seals import check_store_seals, read_public_key
 
         key = read_public_key(public_key.read_text(encoding="ascii")) if public_key else _trusted_key()
-        findings, count = check_seals(store.engine, seals, key)
-        for finding in findings:
+        checked = check_store_seals(store.engine, seals, key)
+        for finding in checked.findings:
             console.print(f"[red]{escape(str(finding))}[/]", highlight=False)
-        console.print(f"checked against {count} seal(s) in {seals}: {len(findings)} finding(s)", highlight=False)
-        ok = ok and not findings
+        if checked.others:
+            console.print(f"[dim]{checked.others} seal(s) in {seals} belong to another store: not checked[/]", highlight=False)
+        console.print(f"checked against {checked.checked} seal(s) in {seals}: {len(checked.findings)} finding(s)", highlight=False)
+        ok = ok and not checked.findings
     if not ok:
         raise typer.Exit(1)
 
@@ -681,7 +683,7 @@ def doctor() -> None:
     from flows.bootstrap import bootstrap
     from flows.handlers.doctor import checks
 
-    results = checks(bootstrap(require_schema=False))
+    results = checks(bootstrap(require_schema=False, make_keys=False))  # a diagnostic writes nothing
     colours = {"ok": "green", "warn": "yellow", "fail": "red"}
     for level, message in results:
         console.print(f"[{colours[level]}]{level:4}[/] {escape(message)}", highlight=False, soft_wrap=True)

@@ -230,15 +230,39 @@ def load_chain_key(settings: Settings) -> bytes:
     ``<key_dir>/chain.key``, generated once with mode 0600. Never in the
     database or its data directory.
     """
-    given = os.environ.get(CHAIN_KEY_ENV, "").strip()
-    if given:
-        if len(given) < MIN_SECRET_CHARS:
-            raise CryptoKeyError(f"{CHAIN_KEY_ENV}: give at least {MIN_SECRET_CHARS} characters, got {len(given)}")
-        secret = given
-    else:
-        path = key_location(settings).with_name(CHAIN_KEY_FILE)
+    given = _given_chain_secret()
+    if given is None:
+        path = chain_key_path(settings)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        secret = key_file_secret(path)
+        given = key_file_secret(path)
+    return _chain_key_of(given)
+
+
+def configured_chain_key(settings: Settings) -> bytes | None:
+    """The chain key when one is configured (the variable, or the key file already made), else None;
+    never generates one nor makes its folder (what ``doctor`` uses: a diagnostic writes nothing)."""
+    given = _given_chain_secret()
+    if given is None:
+        path = chain_key_path(settings)
+        if not path.is_file():
+            return None
+        given = key_file_secret(path)  # it exists: only read (and its mode checked)
+    return _chain_key_of(given)
+
+
+def chain_key_path(settings: Settings) -> Path:
+    """Where the embedded default keeps the chain key: ``<key_dir>/chain.key``."""
+    return key_location(settings).with_name(CHAIN_KEY_FILE)
+
+
+def _given_chain_secret() -> str | None:
+    given = os.environ.get(CHAIN_KEY_ENV, "").strip()
+    if given and len(given) < MIN_SECRET_CHARS:
+        raise CryptoKeyError(f"{CHAIN_KEY_ENV}: give at least {MIN_SECRET_CHARS} characters, got {len(given)}")
+    return given or None
+
+
+def _chain_key_of(secret: str) -> bytes:
     return hashlib.sha256(b"collectflow-chain-v1:" + secret.encode("utf-8")).digest()
 
 

@@ -22,12 +22,12 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from models.audit import timeline
 from models.errors import StoreError
 from models.recorder import chain_hash, stored_canonical_json
-from models.seals import load_seals, read_public_key
+from models.seals import own_seals, read_public_key
 from models.store import CaseStore
 from models.tables import GENESIS_HASH, events
 from states.seals import Leaf, SealBody, inclusion_proof, read_leaves, root_from_proof
@@ -63,7 +63,7 @@ def export_case(store: CaseStore, case_ref: str, as_of: date, seals_dir: Path | 
         "timeline": [row.as_dict() for row in timeline(store, case_id, as_of, policy)],
         "seal": None,
     }
-    covering = _covering_seal(seals_dir, case_id, len(stored)) if seals_dir is not None else None
+    covering = _covering_seal(store.engine, seals_dir, case_id, len(stored)) if seals_dir is not None else None
     if covering is not None:
         seal, leaves, index = covering
         document["seal"] = {
@@ -77,11 +77,9 @@ def export_case(store: CaseStore, case_ref: str, as_of: date, seals_dir: Path | 
     return document
 
 
-def _covering_seal(folder: Path, case_id: str, last_seq: int):
-    """The newest seal whose leaf of this case lies within the exported events: (seal, leaves, index)."""
-    if not folder.is_dir():
-        return None
-    for seal in reversed(load_seals(folder)):
+def _covering_seal(engine: Engine, folder: Path, case_id: str, last_seq: int):
+    """The newest seal of this store whose leaf of this case lies within the exported events: (seal, leaves, index)."""
+    for seal in reversed(own_seals(engine, folder).own):
         path = seal.path.with_suffix(".leaves")
         if not path.exists():
             continue

@@ -211,14 +211,7 @@ def chain_key_mismatch(conn: Connection, chain_key: bytes, sample: int = 3) -> s
     """Why ``chain_key`` is not the key this store's events were keyed with, or None (it is, or no
     event is keyed yet): the MACs of the newest events of the first cases that carry one, when all
     of them fail. A wrong key fails every MAC; an edited event fails its own only (``verify`` names it)."""
-    first = select(cases.c.case_id, cases.c.version).order_by(cases.c.case_id).limit(100).subquery()
-    query = (
-        select(events.c.case_id, events.c.seq, events.c.hash, events.c.mac)
-        .join(first, and_(events.c.case_id == first.c.case_id, events.c.seq == first.c.version))
-        .where(events.c.mac.is_not(None))
-        .limit(sample)
-    )
-    keyed = conn.execute(query).all()
+    keyed = _keyed_newest_events(conn, sample)
     if not keyed or any(hmac.compare_digest(mac, event_mac(chain_key, hash_)) for _, _, hash_, mac in keyed):
         return None
     checked = ", ".join(f"{case_id} seq {seq}" for case_id, seq, _, _ in keyed)
@@ -226,6 +219,23 @@ def chain_key_mismatch(conn: Connection, chain_key: bytes, sample: int = 3) -> s
         f"the chain key is not the one this store's events were written with (the MACs of {checked} fail under it); "
         f"give the store's key (COLLECTFLOW_KEY_DIR or COLLECTFLOW_CHAIN_KEY): events written under another would read as forged"
     )
+
+
+def store_is_keyed(conn: Connection) -> bool:
+    """Whether the store's events carry MACs under a chain key (the newest events of its first cases, as
+    ``chain_key_mismatch`` samples them)."""
+    return bool(_keyed_newest_events(conn, 1))
+
+
+def _keyed_newest_events(conn: Connection, sample: int) -> list:
+    first = select(cases.c.case_id, cases.c.version).order_by(cases.c.case_id).limit(100).subquery()
+    query = (
+        select(events.c.case_id, events.c.seq, events.c.hash, events.c.mac)
+        .join(first, and_(events.c.case_id == first.c.case_id, events.c.seq == first.c.version))
+        .where(events.c.mac.is_not(None))
+        .limit(sample)
+    )
+    return list(conn.execute(query).all())
 
 
 def event_rows(

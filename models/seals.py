@@ -1,12 +1,28 @@
 """Seals kept outside the database: made at the end of each close, checked by ``verify --seals``.
 
     seal(store, business_date)   the leaves of every case (its newest event), their Merkle
-                                 root and counts, chained to the previous seal, signed
-                                 (Ed25519), written as two files into the seals directory:
-                                 seal-<date>-<n>.json and its leaves, seal-<date>-<n>.leaves
-    check_seals(engine, dir, key)  every seal's signature and chain, every leaves file, and the
-                                 database against every leaf: a case or an event a seal covered
-                                 that is now missing, shortened or rewritten is a finding
+                                 root and counts, naming the store, chained to the store's
+                                 previous seal, signed (Ed25519), written as two files into the
+                                 seals directory: seal-<date>-<n>.json and its leaves,
+                                 seal-<date>-<n>.leaves
+    check_seals(engine, dir, key)  every seal of this store: its signature and chain, its leaves
+                                 file, and the database against every leaf: a case or an event a
+                                 seal covered that is now missing, shortened or rewritten is a
+                                 finding
+
+Stores may share a seals folder (the default, ``./collectflow-seals``, is
+relative to where a command runs). Each seal names its store (the id in the
+store's ``store_identity`` row) and a store reads only its own seals: those of
+another store are counted and left alone, never a finding. A seal written
+before seals named their store (``collectflow-seal/1``) is this store's when
+the store already held events when it got its id (``owns_unnamed_seals``) and
+the seal names at least one case the store holds (or names none, or its
+leaves cannot be read: checked, as before, so an emptied store or a removed
+leaves file still shows). Their chain is checked as written when every such
+seal in the folder is this store's; seals of two stores written into one
+folder before then chain into each other, so there only their signatures and
+leaves are checked. The first seal naming its store chains to the store's
+newest unnamed seal (or starts the chain).
 
 The signing key never lives in the database or its data directory: it comes
 from ``COLLECTFLOW_SEAL_KEY`` (base64 of the 32-byte private key, from a
@@ -35,7 +51,7 @@ from models.errors import StoreError
 from models.recorder import chain_hash, stored_canonical_json
 from models.settings import Settings
 from models.sql import binary_order
-from models.tables import GENESIS_HASH, cases, events, payments
+from models.tables import GENESIS_HASH, cases, events, payments, store_identity
 from states.seals import GENESIS_SEAL, Leaf, SealBody, chain_breaks, leaves_text, merkle_root, read_leaves
 
 SIGNING_KEY_FILE = "seal-signing.key"
@@ -116,16 +132,41 @@ def current_leaves(engine: Engine) -> list[Leaf]:
         return [Leaf(case_id, version, digest) for case_id, version, digest in conn.execute(query)]
 
 
+@dataclass(frozen=True)
+class StoreId:
+    """Who the store is, for its seals (the ``store_identity`` row, migration 0018)."""
+
+    store_id: str
+    owns_unnamed_seals: bool
+
+
+def read_store_id(engine: Engine) -> StoreId | None:
+    """The store's id (None: its ``store_identity`` row is gone)."""
+    query = select(store_identity.c.store_id, store_identity.c.owns_unnamed_seals).order_by(store_identity.c.store_id).limit(1)
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    return None if row is None else StoreId(row[0], bool(row[1]))
+
+
 def seal(engine: Engine, settings: Settings, business_date: date) -> Seal:
     """Seal the store as it is now, for ``business_date``: write the seal and its leaves; the seal."""
     key = signing_key(settings)
+    identity = read_store_id(engine)
+    if identity is None:
+        raise SealError(
+            "this store has no store id (its store_identity row is gone), and a seal names its store: "
+            "restore the row from a backup of the database; verify --seals checks only the seals that name it"
+        )
     folder = settings.seals_dir
     folder.mkdir(parents=True, exist_ok=True)
     leaves = current_leaves(engine)
     with engine.connect() as conn:
         event_count = conn.execute(select(func.count()).select_from(events)).scalar_one()
         payment_count = conn.execute(select(func.count()).select_from(payments)).scalar_one()
-    previous = load_seals(folder)
+    in_folder = load_seals(folder)
+    named = [s for s in in_folder if s.body.store == identity.store_id]
+    # the store's previous seal; only its first named seal needs to know which unnamed ones are its own
+    previous = named[-1:] or store_seals(engine, in_folder, identity).own[-1:]
     text = leaves_text(leaves)
     body = SealBody(
         business_date=business_date,
@@ -135,9 +176,10 @@ def seal(engine: Engine, settings: Settings, business_date: date) -> Seal:
         payments=payment_count,
         root=merkle_root(leaves),
         leaves_sha256=hashlib.sha256(text).hexdigest(),
-        previous=previous[-1].body.digest() if previous else GENESIS_SEAL,
+        previous=previous[0].body.digest() if previous else GENESIS_SEAL,
+        store=identity.store_id,
     )
-    stem = f"seal-{business_date.isoformat()}-{len(previous) + 1:06d}"
+    stem = f"seal-{business_date.isoformat()}-{len(in_folder) + 1:06d}"  # numbered across the folder: names never collide
     (folder / f"{stem}.leaves").write_bytes(text)
     signature = base64.b64encode(key.sign(body.canonical())).decode()
     made = Seal(body, signature, public_key_text(key.public_key()), folder / f"{stem}.json")
@@ -146,7 +188,7 @@ def seal(engine: Engine, settings: Settings, business_date: date) -> Seal:
 
 
 def load_seals(folder: Path) -> list[Seal]:
-    """The seals in ``folder``, oldest first (by their sequence number)."""
+    """The seals in ``folder``, of every store, oldest first (by their sequence number)."""
     found = []
     for path in sorted(folder.glob("seal-*.json"), key=lambda p: p.stem.rsplit("-", 1)[-1]):
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -154,12 +196,72 @@ def load_seals(folder: Path) -> list[Seal]:
     return found
 
 
+@dataclass(frozen=True)
+class StoreSeals:
+    """The seals of a folder as one store sees them."""
+
+    own: list[Seal]  # this store's, oldest first: the unnamed ones it owns, then those that name it
+    others: int  # seals of another store (or unnamed and not this store's): left alone
+    unnamed_chain: bool  # every unnamed seal in the folder is this store's: their chain is checked as written
+
+    def chain_breaks(self) -> list[str]:
+        unnamed = [s.body for s in self.own if s.body.store is None]
+        named = [s.body for s in self.own if s.body.store is not None]
+        found = chain_breaks(unnamed) if self.unnamed_chain else []
+        return found + chain_breaks(named, unnamed[-1].digest() if unnamed else GENESIS_SEAL)
+
+
+def store_seals(engine: Engine, seals: list[Seal], identity: StoreId | None) -> StoreSeals:
+    """Which of ``seals`` (a folder's, oldest first) are this store's (module docstring)."""
+    if identity is None:  # its row is gone: no seal can be told to be its own
+        return StoreSeals([], len(seals), False)
+    named = [s for s in seals if s.body.store == identity.store_id]
+    unnamed = [s for s in seals if s.body.store is None]
+    owned = [s for s in unnamed if identity.owns_unnamed_seals and _names_a_case_of(engine, s)]
+    own_paths = {s.path for s in owned + named}
+    return StoreSeals([s for s in seals if s.path in own_paths], len(seals) - len(own_paths), len(owned) == len(unnamed))
+
+
+def _names_a_case_of(engine: Engine, s: Seal) -> bool:
+    """Whether an unnamed seal is this store's: it names a case the store holds, or names none, or its
+    leaves cannot be read (then it is checked, and its missing or changed leaves are the finding)."""
+    leaves_path = s.path.with_suffix(".leaves")
+    try:
+        text = leaves_path.read_bytes()
+        if hashlib.sha256(text).hexdigest() != s.body.leaves_sha256:
+            return True
+        ids = [leaf.case_id for leaf in read_leaves(text)]
+    except (OSError, ValueError):
+        return True
+    if not ids:
+        return True
+    with engine.connect() as conn:
+        for start in range(0, len(ids), 500):
+            if conn.execute(select(cases.c.case_id).where(cases.c.case_id.in_(ids[start : start + 500])).limit(1)).first():
+                return True
+    return False
+
+
 # --------------------------------------------------------------------------
 # checking the store against the seals
 
 
+@dataclass(frozen=True)
+class SealCheck:
+    findings: list[Finding]
+    checked: int  # this store's seals, read and checked
+    others: int  # seals of another store in the folder, left alone
+
+
 def check_seals(engine: Engine, folder: Path, public_key: Ed25519PublicKey | None = None) -> tuple[list[Finding], int]:
-    """Findings of the seals in ``folder`` and of the store against them; and how many seals were read.
+    """Findings of this store's seals in ``folder`` and of the store against them; and how many were read."""
+    checked = check_store_seals(engine, folder, public_key)
+    return checked.findings, checked.checked
+
+
+def check_store_seals(engine: Engine, folder: Path, public_key: Ed25519PublicKey | None = None) -> SealCheck:
+    """Findings of this store's seals in ``folder`` and of the store against them; how many seals
+    were checked, and how many of another store were left alone.
 
     ``public_key`` is the trusted key (default: the one each seal names; give the key from the
     key dir or your records so that a seal re-signed with another key is caught).
@@ -167,12 +269,13 @@ def check_seals(engine: Engine, folder: Path, public_key: Ed25519PublicKey | Non
     if not folder.is_dir():
         raise SealError(f"--seals {folder}: no such folder of seals")
     try:
-        seals = load_seals(folder)
+        ours = store_seals(engine, load_seals(folder), read_store_id(engine))
     except (ValueError, KeyError) as exc:
         raise SealError(f"--seals {folder}: a seal file cannot be read: {exc}") from None
+    seals = ours.own
     findings: list[Finding] = []
     wanted: dict[str, list[tuple[int, str, date]]] = {}
-    for problem in chain_breaks([s.body for s in seals]):
+    for problem in ours.chain_breaks():
         findings.append(Finding("(seals)", None, problem))
     for s in seals:
         key = public_key or read_public_key(s.public_key)
@@ -193,15 +296,20 @@ def check_seals(engine: Engine, folder: Path, public_key: Ed25519PublicKey | Non
         for leaf in leaves:
             wanted.setdefault(leaf.case_id, []).append((leaf.seq, leaf.hash, s.body.business_date))
     findings += _store_against(engine, wanted)
-    return findings, len(seals)
+    return SealCheck(findings, len(seals), ours.others)
+
+
+def own_seals(engine: Engine, folder: Path) -> StoreSeals:
+    """This store's seals in ``folder`` (none when there is no such folder)."""
+    if not folder.is_dir():
+        return StoreSeals([], 0, True)
+    return store_seals(engine, load_seals(folder), read_store_id(engine))
 
 
 def case_against_seals(engine: Engine, folder: Path, case_id: str) -> list[Finding]:
-    """The findings of one case against every seal in ``folder`` that covered it (none: no seals there)."""
-    if not folder.is_dir():
-        return []
+    """The findings of one case against every seal of this store in ``folder`` that covered it (none: no seals there)."""
     marks = []
-    for s in load_seals(folder):
+    for s in own_seals(engine, folder).own:
         leaves_path = s.path.with_suffix(".leaves")
         if leaves_path.exists():
             marks += [(leaf.seq, leaf.hash, s.body.business_date) for leaf in read_leaves(leaves_path.read_bytes()) if leaf.case_id == case_id]

@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     )
     seals_dir: Path = Field(
         default=Path("./collectflow-seals"),
-        description="Where each close writes its signed seal (append-only by convention; a WORM mount in production).",
+        description="Where each close writes its signed seal (append-only by convention; a WORM mount in production). "
+        "Stores may share it: each seal names its store, and a store checks only its own (models.seals).",
     )
     policy_file: Path | None = Field(default=None, description="TOML collection policy; defaults apply if unset.")
     timezone: str = Field(default=DEFAULT_TIMEZONE, description="The lender's timezone: what 'today' means.")

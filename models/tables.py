@@ -338,6 +338,18 @@ class VerifiedCase(SQLModel, table=True):
     mac: str = Field(sa_type=HashBytes)  # HMAC-SHA256 under the chain key of case_id, version and the rows' digest
 
 
+class StoreIdentity(SQLModel, table=True):
+    """The store's id, which every seal it writes names (``models.seals``): stores that share a seals
+    folder each check only their own. One row, made with the schema (migration 0018) and never
+    changed. ``owns_unnamed_seals``: the store held events when it got its id, so seals written before
+    seals named their store may be its own; a store made since owns none of them."""
+
+    __tablename__ = "store_identity"
+
+    store_id: str = Field(primary_key=True)
+    owns_unnamed_seals: bool
+
+
 class RollRateMemo(SQLModel, table=True):
     """The roll-rate counts of one pair of month ends, as the events dated by the later one gave
     them (``models.roll_rates``): reused while that many events are dated on or before it."""
@@ -594,6 +606,7 @@ daily_event_counts = DailyEventCount.__table__
 stage_moves = StageMove.__table__
 roll_rate_memos = RollRateMemo.__table__
 verified_cases = VerifiedCase.__table__
+store_identity = StoreIdentity.__table__
 daily_recoveries = DailyRecovery.__table__
 
 

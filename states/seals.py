@@ -9,6 +9,12 @@ shape: leaf hash ``sha256(0x00 || leaf)``, node hash ``sha256(0x01 || left
 so seals form a chain; the body's canonical JSON is what gets signed
 (``models.seals`` signs with Ed25519, with a key kept away from the database).
 
+A seal names the store it belongs to (``store``: the id the store keeps in
+its database, format ``collectflow-seal/2``), so that stores sharing a seals
+folder each check and chain only their own. Seals written before that
+(``collectflow-seal/1``) name no store; their bytes, signature and hash are
+unchanged, and ``models.seals`` decides which store they belong to.
+
 Someone with write access to the database can recompute every sha256 of a
 rewritten history, but not the leaves of a seal already written outside it,
 nor its signature: ``verify --seals`` finds any case or event that a seal
@@ -23,7 +29,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-SEAL_FORMAT = "collectflow-seal/1"
+SEAL_FORMAT = "collectflow-seal/2"  # names its store
+UNNAMED_SEAL_FORMAT = "collectflow-seal/1"  # before seals named their store: read and checked as written
 GENESIS_SEAL = "0" * 64
 
 
@@ -50,11 +57,14 @@ class SealBody:
     payments: int
     root: str
     leaves_sha256: str  # of the leaves file kept beside the seal
-    previous: str  # the previous seal's hash, or GENESIS_SEAL
+    previous: str  # the previous seal's hash (of the same store), or GENESIS_SEAL
+    store: str | None = None  # the store's id; None: a seal of before seals named their store
 
     def as_dict(self) -> dict[str, object]:
+        named = {} if self.store is None else {"store": self.store}
         return {
-            "format": SEAL_FORMAT,
+            "format": UNNAMED_SEAL_FORMAT if self.store is None else SEAL_FORMAT,
+            **named,
             "business_date": self.business_date.isoformat(),
             "sealed_at": self.sealed_at,
             "cases": self.cases,
@@ -74,8 +84,12 @@ class SealBody:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> SealBody:
-        if data.get("format") != SEAL_FORMAT:
-            raise ValueError(f"not a {SEAL_FORMAT} seal: format {data.get('format')!r}")
+        kind = data.get("format")
+        if kind not in (SEAL_FORMAT, UNNAMED_SEAL_FORMAT):
+            raise ValueError(f"not a {SEAL_FORMAT} (or {UNNAMED_SEAL_FORMAT}) seal: format {kind!r}")
+        store = data.get("store") if kind == SEAL_FORMAT else None
+        if kind == SEAL_FORMAT and (not isinstance(store, str) or not store):
+            raise ValueError(f"a {SEAL_FORMAT} seal names its store: got {store!r}")
         return cls(
             business_date=date.fromisoformat(str(data["business_date"])),
             sealed_at=str(data["sealed_at"]),
@@ -85,6 +99,7 @@ class SealBody:
             root=str(data["root"]),
             leaves_sha256=str(data["leaves_sha256"]),
             previous=str(data["previous"]),
+            store=store,
         )
 
 
@@ -117,10 +132,11 @@ def read_leaves(text: bytes) -> list[Leaf]:
     return leaves
 
 
-def chain_breaks(bodies: Sequence[SealBody]) -> list[str]:
-    """Where a sequence of seals, oldest first, does not chain (each must name the one before)."""
+def chain_breaks(bodies: Sequence[SealBody], start: str = GENESIS_SEAL) -> list[str]:
+    """Where a sequence of seals, oldest first, does not chain (each must name the one before; the
+    first must name ``start``)."""
     problems = []
-    previous = GENESIS_SEAL
+    previous = start
     for body in bodies:
         if body.previous != previous:
             problems.append(f"seal of {body.business_date}: names previous seal {body.previous[:12]}, the one before it is {previous[:12]}")

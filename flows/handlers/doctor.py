@@ -2,7 +2,9 @@
 
 Each check gives ``ok``, ``warn`` or ``fail`` and one line saying why and
 what to do: the schema, where the keys are (never beside the database, never
-readable by others), whether the last close was sealed.
+readable by others), whether the last close was sealed. A diagnostic writes
+nothing: a key not made yet is reported, never generated (the App it is given
+is bootstrapped with ``make_keys=False``).
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ import stat
 from pathlib import Path
 
 from flows.bootstrap import App, SchemaBehind, check_schema
-from models.recorder import chain_key_mismatch
+from models.recorder import chain_key_mismatch, store_is_keyed
 from models.crypto import CHAIN_KEY_ENV, CHAIN_KEY_FILE, KEY_FILE, NEXT_KEY_FILE, RETIRED_DIR
-from models.seals import ENV_KEY, SIGNING_KEY_FILE, load_seals
+from models.seals import ENV_KEY, SIGNING_KEY_FILE, own_seals
 
 
 def checks(app: App) -> list[tuple[str, str]]:
@@ -42,11 +44,14 @@ def checks(app: App) -> list[tuple[str, str]]:
             mode = stat.S_IMODE(path.stat().st_mode)
             level = "fail" if mode & 0o077 else "ok"
             found.append((level, f"{name}: {path} (mode {mode:04o}{'; run chmod 600 ' + str(path) if level == 'fail' else ''})"))
+        elif name == CHAIN_KEY_FILE:
+            found.append(_missing_chain_key(app, path, schema_ok))
         else:
             found.append(("warn", f"{name}: not made yet; it is generated into {path} on first use (or set {env})"))
     found.extend(_rotation(keys))
     if schema_ok:
-        found.append(_chain_key(app))
+        if app.store.chain_key is not None:
+            found.append(_chain_key(app))
         found.append(_seals(app, settings.seals_dir))  # both read the store: not without its schema
     return found
 
@@ -56,6 +61,19 @@ def _chain_key(app: App) -> tuple[str, str]:
     with app.engine.connect() as conn:
         problem = chain_key_mismatch(conn, app.store.chain_key)
     return ("fail", problem) if problem else ("ok", "chain key: the store's events are keyed with it (or none is keyed yet)")
+
+
+def _missing_chain_key(app: App, path: Path, schema_ok: bool) -> tuple[str, str]:
+    """No chain key: a fault when the store's events are keyed (its key is elsewhere), else not made yet."""
+    where = f"{CHAIN_KEY_FILE}: no such file {path} and {CHAIN_KEY_ENV} is not set"
+    if schema_ok:
+        with app.engine.connect() as conn:
+            keyed = store_is_keyed(conn)
+        if keyed:
+            return ("fail", f"{where}, but this store's events carry MACs under a chain key: point COLLECTFLOW_KEY_DIR "
+                            f"at the folder that holds its {CHAIN_KEY_FILE}, or set {CHAIN_KEY_ENV} (a new key would read them as forged)")
+    return ("warn", f"{where}: not made yet; the next collectflow command that opens the store (a close, an import, a "
+                    f"payment; not doctor) generates it there")
 
 
 def _rotation(keys: Path) -> list[tuple[str, str]]:
@@ -75,10 +93,11 @@ def _seals(app: App, folder: Path) -> tuple[str, str]:
     last_closed = app.store.last_closed_business_date()
     if not folder.is_dir():
         return ("warn" if last_closed else "ok", f"no seals in {folder} yet" + (f" though {last_closed} was closed" if last_closed else ""))
-    seals = load_seals(folder)
-    if not seals:
-        return ("warn", f"no seals in {folder}")
-    newest = seals[-1].body.business_date
+    ours = own_seals(app.engine, folder)
+    others = f" ({ours.others} of another store there, not this store's)" if ours.others else ""
+    if not ours.own:
+        return ("warn" if last_closed else "ok", f"no seals of this store in {folder}{others}")
+    newest = ours.own[-1].body.business_date
     if last_closed and newest < last_closed:
-        return ("warn", f"the newest seal is of {newest}, the last close of {last_closed}: run collectflow seal")
-    return ("ok", f"{len(seals)} seal(s) in {folder}, the newest of {newest}; check with collectflow verify --seals {folder}")
+        return ("warn", f"the newest seal is of {newest}, the last close of {last_closed}: run collectflow seal{others}")
+    return ("ok", f"{len(ours.own)} seal(s) of this store in {folder}, the newest of {newest}{others}; check with collectflow verify --seals {folder}")
