@@ -78,5 +78,9 @@ def authorise(operator_id: str, action: str, entry: Operator | None, *, roster_i
     if not entry.active:
         raise NotAllowed(f"operator: {operator_id!r} is deactivated on the operator roster; {needs}", action)
     if entry.role not in allowed:
-        article = "an" if roles[0] in "aeiou" else "a"
-        raise NotAllowed(f"operator: {operator_id!r} is a {entry.role.value}; {action} needs {article} {roles}", action)
+        raise NotAllowed(f"operator: {operator_id!r} is {_a(entry.role.value)}; {action} needs {_a(roles)}", action)
+
+
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article: "an auditor", "a collector"."""
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"

@@ -237,7 +237,7 @@ def test_the_operator_is_checked_on_the_roster_and_the_date_never_after_today(st
     store.add_operator("op-audit", OperatorRole.AUDITOR)
     with pytest.raises(UserError, match="'op-pay' is not on the operator roster"):
         run(app, path)
-    with pytest.raises(UserError, match="'op-audit' is a auditor; record-payment needs a collector or supervisor"):
+    with pytest.raises(UserError, match="'op-audit' is an auditor; record-payment needs a collector or supervisor"):
         run(app, path, operator="op-audit")
     assert received(store, "CASE-000001") == []
 
