@@ -229,7 +229,8 @@ def advance(
     from flows.local_server import die_with_this_process, local_mode_heartbeats_off
 
     business_date = parse_date(on, "--date")
-    dates_to_close(None, business_date, current_app().today())  # refuse a future date before Prefect starts
+    app = current_app()  # refuse a future date, or one before the last close, before Prefect starts
+    dates_to_close(None if worker else app.store.last_closed_business_date(), business_date, app.today())
     if worker:
         _help_close(business_date, as_json)
         return

@@ -45,6 +45,7 @@ from flows.worklists import publish_call_lists
 from flows.handlers.cases import retry_case as retry_one_case
 from models.db import is_transient
 from models.seals import seal
+from states.parse import InputError
 
 STUCK_LISTED = 20  # how many stuck case ids a failure message names
 
@@ -150,10 +151,17 @@ def dates_to_close(last_closed: date | None, requested: date | None, today: date
     """The business dates a run must close, in order: one requested date, or catch-up to today.
 
     A business date is never after today in the lender's time zone: closing
-    a day that has not happened would accrue charges for it for ever.
+    a day that has not happened would accrue charges for it for ever. Nor is it
+    before the last closed date: days close in order (the last one may be closed
+    again, which retries its stuck cases).
     """
     if requested is not None:
         check_not_in_future({"business_date": requested}, today)  # a day is closed once it has happened
+        if last_closed is not None and requested < last_closed:
+            raise InputError(
+                f"business_date: {requested} is before the last closed business date {last_closed}; days close in order: "
+                f"give {last_closed} (closed again, its stuck cases retried) or a later date"
+            )
         return [requested]
     if last_closed is None:
         return [today]

@@ -425,6 +425,20 @@ def test_a_report_or_credit_export_of_a_date_before_the_first_close_is_refused_a
     assert not out.exists() and not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()
 
 
+def test_a_close_of_a_date_before_the_last_closed_one_is_refused_and_writes_nothing(cli_db, monkeypatch, capsys):
+    _, store = cli_db
+    store.begin_business_day(OVERDUE)
+    store.finish_business_day(OVERDUE, advanced=1, stuck=0)
+    before, earlier = store.digest(), OVERDUE - timedelta(days=3)
+    code, err = run_cli(monkeypatch, capsys, "advance", "--date", earlier.isoformat())
+    refused_in_one_line(
+        code, err,
+        f"--date: {earlier} is before the last closed business date {OVERDUE}; days close in order: "
+        f"give {OVERDUE} (closed again, its stuck cases retried) or a later date",
+    )
+    assert store.digest() == before and store.last_closed_business_date() == OVERDUE
+
+
 def test_deactivating_an_operator_twice_says_it_is_already_inactive(cli_db, monkeypatch, capsys):
     _, store = cli_db
     assert run_cli(monkeypatch, capsys, "operators", "add", "op-li", "--role", "collector")[0] == 0
