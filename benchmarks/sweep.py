@@ -184,6 +184,12 @@ def _drop_schema(conninfo: str, schema: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user and system) of the child processes waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def parallel_close(database: str | None, workdir: Path, n: int, workers: int, batch: int) -> dict[int, float]:
     """Wall seconds to close the same N-case portfolio by 1 and by ``workers`` worker processes.
 
@@ -213,16 +219,18 @@ def parallel_close(database: str | None, workdir: Path, n: int, workers: int, ba
         env = {**os.environ, "COLLECTFLOW_DATABASE_URL": url, "COLLECTFLOW_JOIN_SECONDS": "60"}
         command = [sys.executable, "-m", "flows.cli", "advance", "--date", DUE_DAY.isoformat(), "--worker", "--json"]
         app.store.begin_business_day(DUE_DAY)
-        began = time.perf_counter()
+        began, children_before = time.perf_counter(), _children_cpu()
         plan = plan_day(app, DUE_DAY, size)
         procs = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1]) for _ in range(count)]
         codes = [proc.wait() for proc in procs]
         total = finish_day(app, plan)
         seconds[count] = time.perf_counter() - began
+        workers_cpu = _children_cpu() - children_before  # the workers' own CPU, start-up included (not the server's)
         engine.dispose()
         if any(codes) or total.advanced != n:
             raise SystemExit(f"parallel close with {count} worker(s) failed: exit codes {codes}, {total.advanced} of {n} advanced")
-        print(f"close by {count} worker process(es): {n:,} cases in batches of {size:,} in {seconds[count]:.1f} s wall = {n / seconds[count]:,.0f} cases/s", flush=True)
+        print(f"close by {count} worker process(es): {n:,} cases in batches of {size:,} in {seconds[count]:.1f} s wall = "
+              f"{n / seconds[count]:,.0f} cases/s; the workers' CPU {workers_cpu:.1f} s", flush=True)
     return seconds
 
 
