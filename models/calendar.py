@@ -87,6 +87,12 @@ class BusinessDays:
             row = conn.execute(select(business_days).where(business_days.c.business_date == business_date)).first()
         return None if row is None else BusinessDayRecord(*row)
 
+    def last_run_business_date(self) -> date | None:
+        """The newest business date the close ran for, closed or failed (its stuck cases left to retry)."""
+        query = select(func.max(business_days.c.business_date)).where(business_days.c.status.in_(("closed", "failed")))
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
     def last_closed_business_date(self) -> date | None:
         query = select(func.max(business_days.c.business_date)).where(business_days.c.status == "closed")
         with self.engine.connect() as conn:

@@ -372,6 +372,12 @@ def retry_case(app: App, case_ref: str, business_date: date | None) -> tuple[str
     if day is None:
         return row.case_id, None, BatchResult(date.min)
     check_not_in_future({"business_date": day}, app.today())
+    closed = app.store.last_run_business_date()
+    if business_date is not None and closed is not None and business_date > closed:
+        raise InputError(
+            f"business_date: {business_date} is after the last business date closed, {closed}: a case is retried up to a "
+            f"date the close ran for, not ahead of the book; close {business_date} first (collectflow advance), or give {closed} or earlier"
+        )
     reviewed = row.projection.reviewed_through
     if business_date is not None and business_date < reviewed:
         raise InputError(

@@ -439,6 +439,20 @@ def test_a_close_of_a_date_before_the_last_closed_one_is_refused_and_writes_noth
     assert store.digest() == before and store.last_closed_business_date() == OVERDUE
 
 
+def test_a_case_retried_to_a_date_after_the_last_close_is_refused_and_writes_nothing(cli_db, monkeypatch, capsys):
+    case_id, store = cli_db
+    store.begin_business_day(OVERDUE)
+    store.finish_business_day(OVERDUE, advanced=1, stuck=0)
+    before, later = store.digest(), OVERDUE + timedelta(days=5)
+    code, err = run_cli(monkeypatch, capsys, "retry-case", case_id, "--date", later.isoformat())
+    refused_in_one_line(
+        code, err,
+        f"--date: {later} is after the last business date closed, {OVERDUE}: a case is retried up to a date the close ran for, "
+        f"not ahead of the book; close {later} first (collectflow advance), or give {OVERDUE} or earlier",
+    )
+    assert store.digest() == before
+
+
 def test_deactivating_an_operator_twice_says_it_is_already_inactive(cli_db, monkeypatch, capsys):
     _, store = cli_db
     assert run_cli(monkeypatch, capsys, "operators", "add", "op-li", "--role", "collector")[0] == 0
