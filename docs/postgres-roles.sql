@@ -12,6 +12,7 @@ GRANT INSERT ON :schema.events, :schema.payments, :schema.loans, :schema.borrowe
 GRANT UPDATE ON :schema.cases, :schema.business_days, :schema.borrowers TO :role;
 GRANT INSERT, UPDATE ON :schema.close_batches TO :role;  -- the close's leases (claim, renew, done)
 GRANT INSERT, UPDATE ON :schema.operators TO :role;
+GRANT INSERT ON :schema.operator_changes TO :role;  -- the roster's history (append-only)
 GRANT INSERT ON :schema.agency_changes, :schema.agency_commissions TO :role;
 GRANT INSERT, UPDATE ON :schema.agencies, :schema.placements TO :role;
 GRANT INSERT, UPDATE ON :schema.key_rotations TO :role;  -- keys rotate (a row only goes running -> done)

@@ -1,7 +1,7 @@
 """The collector's desk on the command line: the portfolio, the call and visit lists, the roster, agencies.
 
     collectflow cases list | calls list | visits list | visits report
-    collectflow operators add | deactivate | list
+    collectflow operators add | deactivate | list | history
     collectflow agency add | deactivate | list | show | recall | report
 
 Each command parses its input, calls one use case and prints the result (as
@@ -111,32 +111,59 @@ def visit_report(
 # the operator roster
 
 
+ACTING_OPERATOR_HELP = "Your operator id, an active supervisor on the roster: recorded with the change (not needed while no one on the roster is active)"
+
+
 @operators_app.command("add")
 def operators_add(
-    operator: str = typer.Argument(..., help="The operator id (letters, digits and . _ @ -)"),
+    operator_id: str = typer.Argument(..., help="The operator id (letters, digits and . _ @ -)"),
     role: str = typer.Option(..., help=f"What the operator may do: {accepted(OperatorRole)}"),
+    operator: Optional[str] = typer.Option(None, "--operator", help=ACTING_OPERATOR_HELP),
 ) -> None:
-    """Put an operator on the roster (or change its role). Once a roster exists, only its operators may act."""
-    from states.parse import parse_enum, parse_operator
+    """Put an operator on the roster, change its role or reactivate it. The first one is a supervisor; once
+    anyone on the roster is active, only its operators may act, and only an active supervisor changes it."""
+    from flows.handlers.roster import change_roster
+    from states.operators import AddOperator
 
-    entry = current_app().store.add_operator(parse_operator(operator), parse_enum(OperatorRole, role, "--role"))
-    console.print(f"operator {entry.operator_id}: {entry.role.value}", highlight=False)
+    change = change_roster(AddOperator(operator_id, role, operator), current_app())
+    _said(change)
 
 
 @operators_app.command("deactivate")
-def operators_deactivate(operator: str = typer.Argument(..., help="The operator id")) -> None:
-    """Take an operator off duty: its id stays in the history, it may no longer act."""
-    from states.parse import parse_operator
+def operators_deactivate(
+    operator_id: str = typer.Argument(..., help="The operator id"),
+    operator: Optional[str] = typer.Option(None, "--operator", help=ACTING_OPERATOR_HELP),
+) -> None:
+    """Take an operator off duty: its id stays in the history, it may no longer act (the last active supervisor stays)."""
+    from flows.handlers.roster import change_roster
+    from states.operators import DeactivateOperator
 
-    current_app().store.deactivate_operator(parse_operator(operator))
-    console.print(f"operator {operator.strip()}: deactivated", highlight=False)
+    _said(change_roster(DeactivateOperator(operator_id, operator), current_app()))
+
+
+def _said(change) -> None:
+    """One line for a roster change: the operator, its role (before -> after), what and by whom."""
+    from states.events import SYSTEM
+    from states.operators import ChangeKind
+
+    role = change.role_after.value
+    moved = change.role_before is not None and change.role_before is not change.role_after
+    what = f"{change.role_before.value} -> {role}" if moved else role
+    if change.change is ChangeKind.DEACTIVATED:
+        what = f"{role}, deactivated"
+    by = "" if change.actor == SYSTEM else f" by {change.actor}"
+    done = "" if change.change is ChangeKind.DEACTIVATED else f" ({change.change.value.replace('_', ' ')}{by})"
+    console.print(f"operator {change.operator_id}: {what}{done if done else by}", highlight=False)
+    if change.actor == SYSTEM:
+        console.print("the roster is in use now: its changes need --operator (an active supervisor)", highlight=False)
 
 
 @operators_app.command("list")
 def operators_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """The roster (empty: no roster in use, any well-formed operator id may act)."""
-    roster = current_app().store.operators()
-    rows = [{"operator": o.operator_id, "role": o.role.value, "active": o.active} for o in roster]
+    from flows.handlers.roster import roster as roster_of
+
+    rows = [{"operator": o.operator_id, "role": o.role.value, "active": o.active} for o in roster_of(current_app())]
     if as_json:
         print_json(rows)
     elif not rows:
@@ -144,6 +171,21 @@ def operators_list(as_json: bool = typer.Option(False, "--json")) -> None:
     else:
         for row in rows:
             console.print(f"{row['operator']}  {row['role']}{'' if row['active'] else '  (deactivated)'}", highlight=False)
+
+
+@operators_app.command("history")
+def operators_history(
+    operator_id: Optional[str] = typer.Argument(None, help="Only this operator's changes"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Every change of the roster, oldest first: whose, what, the role before and after, by whom, when (UTC)."""
+    from flows.handlers.roster import HISTORY_COLUMNS, history
+
+    rows = history(current_app(), operator_id)
+    if not rows and not as_json:
+        console.print("no roster change recorded (add the first operator with: collectflow operators add ID --role supervisor)")
+        return
+    print_rows(rows, HISTORY_COLUMNS, as_json=as_json, as_csv=False, title=f"{len(rows)} roster change(s)")
 
 
 # ---------------------------------------------------------------------------

@@ -481,6 +481,30 @@ class OperatorRow(SQLModel, table=True):
     added_at: datetime = _timestamp()
 
 
+class OperatorChangeRow(SQLModel, table=True):
+    """Every change of the roster (``states.operators.OperatorChange``), written in the transaction
+    that makes it: who, what, the role before and after. Append-only (migration 0019's triggers refuse
+    UPDATE and DELETE); folded in ``change_id`` order it gives the roster."""
+
+    __tablename__ = "operator_changes"
+    __table_args__ = (
+        CheckConstraint(
+            "change IN ('added', 'role_changed', 'deactivated', 'reactivated', 'already_on_roster')", name="change"
+        ),
+        CheckConstraint("role_before IN ('collector', 'supervisor', 'auditor')", name="role_before"),
+        CheckConstraint("role_after IN ('collector', 'supervisor', 'auditor')", name="role_after"),
+    )
+
+    change_id: int | None = Field(default=None, primary_key=True)
+    operator_id: str = Field(foreign_key="operators.operator_id", index=True)
+    change: str
+    role_before: str | None = None  # None: not on the roster before (or, already_on_roster, not known)
+    role_after: str
+    active: bool  # after the change
+    actor: str  # the acting operator; system: no one was active on the roster (bootstrapping, the upgrade)
+    recorded_at: datetime = _timestamp()
+
+
 class BusinessDay(SQLModel, table=True):
     """One run of the daily close for a business date."""
 
@@ -600,6 +624,7 @@ agency_commissions = AgencyCommission.__table__
 borrowers = Borrower.__table__
 business_days = BusinessDay.__table__
 operators = OperatorRow.__table__
+operator_changes = OperatorChangeRow.__table__
 credit_reports = CreditReportRow.__table__
 daily_charges = DailyCharges.__table__
 daily_event_counts = DailyEventCount.__table__

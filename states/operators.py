@@ -7,14 +7,25 @@ needs a role that may take it: collectors work cases; writing a case off and
 reading personal data in the clear need a supervisor (an auditor may read,
 never change anything). The system's own actor (``system``, what an import
 books with when no operator is given) acts only while there is no roster.
+
+The roster itself changes by ``AddOperator`` and ``DeactivateOperator``, judged by
+``roster_change`` against the whole roster: once any operator on it is active, only
+an active supervisor changes it; on a roster with no one active (bootstrapping) the
+first operator added is a supervisor, with no acting operator needed; and the last
+active supervisor is never deactivated or given another role (no one could change
+the roster again). Each change is an ``OperatorChange``, kept append-only beside
+the roster (who, what, the role before and after).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from states.errors import DomainError
 from states.events import SYSTEM
+from states.parse import parse_enum, parse_operator
 from states.vocabulary import OperatorRole
 
 COLLECTOR, SUPERVISOR, AUDITOR = OperatorRole.COLLECTOR, OperatorRole.SUPERVISOR, OperatorRole.AUDITOR
@@ -38,6 +49,8 @@ MAY: dict[str, frozenset[OperatorRole]] = {
     "reveal-personal-data": frozenset({SUPERVISOR, AUDITOR}),
     "rotate-keys": frozenset({SUPERVISOR}),
     "rebuild-case": frozenset({SUPERVISOR}),
+    "add-operator": frozenset({SUPERVISOR}),
+    "deactivate-operator": frozenset({SUPERVISOR}),
 }
 
 
@@ -72,7 +85,7 @@ def authorise(operator_id: str, action: str, entry: Operator | None, *, roster_i
         least = next(role.value for role in LEAST_PRIVILEGED_FIRST if role in allowed)
         raise NotAllowed(
             f"operator: {operator_id!r} is not on the operator roster; {needs} "
-            f"(a supervisor adds it with: collectflow operators add {operator_id} --role {least})",
+            f"(a supervisor adds it with: collectflow operators add {operator_id} --role {least} --operator SUPERVISOR)",
             action,
         )
     if not entry.active:
@@ -84,3 +97,123 @@ def authorise(operator_id: str, action: str, entry: Operator | None, *, roster_i
 def _a(noun: str) -> str:
     """``noun`` with its indefinite article: "an auditor", "a collector"."""
     return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
+
+
+# ---------------------------------------------------------------------------
+# changing the roster
+
+
+class ChangeKind(StrEnum):
+    """What a row of the roster's history records."""
+
+    ADDED = "added"
+    ROLE_CHANGED = "role_changed"
+    DEACTIVATED = "deactivated"
+    REACTIVATED = "reactivated"
+    #: an operator on the roster when its history began (migration 0019): its role then, who put it there unknown
+    ALREADY_ON_ROSTER = "already_on_roster"
+
+
+@dataclass(frozen=True)
+class AddOperator:
+    """Put an operator on the roster, change its role, or reactivate it; ``operator`` is who does it
+    (None: no one, allowed only while no one on the roster is active; recorded as the system's actor)."""
+
+    action = "add-operator"
+
+    operator_id: str
+    role: OperatorRole
+    operator: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "operator_id", parse_operator(self.operator_id, "operator_id"))
+        object.__setattr__(self, "role", parse_enum(OperatorRole, self.role, "role"))
+        if self.operator is not None:
+            object.__setattr__(self, "operator", parse_operator(self.operator, "operator"))
+
+    @property
+    def actor(self) -> str:
+        return SYSTEM if self.operator is None else self.operator
+
+
+@dataclass(frozen=True)
+class DeactivateOperator:
+    """Take an operator off duty (its id stays in the history); ``operator`` is who does it."""
+
+    action = "deactivate-operator"
+
+    operator_id: str
+    operator: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "operator_id", parse_operator(self.operator_id, "operator_id"))
+        if self.operator is not None:
+            object.__setattr__(self, "operator", parse_operator(self.operator, "operator"))
+
+    @property
+    def actor(self) -> str:
+        return SYSTEM if self.operator is None else self.operator
+
+
+RosterCommand = AddOperator | DeactivateOperator
+
+
+@dataclass(frozen=True)
+class OperatorChange:
+    """One change of the roster: the operator's role before (None: it was not on it) and after, and
+    whether it is active after; ``actor`` made it."""
+
+    operator_id: str
+    change: ChangeKind
+    role_before: OperatorRole | None
+    role_after: OperatorRole
+    active: bool
+    actor: str
+
+    def entry(self) -> Operator:
+        """The operator's roster entry after the change."""
+        return Operator(self.operator_id, self.role_after, self.active)
+
+
+class RosterRefused(DomainError):
+    """A roster change the roster's rules refuse (not who asks: that is ``NotAllowed``)."""
+
+
+def roster_change(cmd: RosterCommand, roster: Sequence[Operator]) -> OperatorChange:
+    """The change ``cmd`` makes to ``roster`` (every entry, active or not), or the refusal that names why not."""
+    entries = {entry.operator_id: entry for entry in roster}
+    in_use = any(entry.active for entry in roster)
+    authorise(cmd.actor, cmd.action, entries.get(cmd.actor), roster_in_use=in_use)
+    entry = entries.get(cmd.operator_id)
+    last_supervisor = (
+        entry is not None and entry.active and entry.role is SUPERVISOR
+        and sum(1 for e in roster if e.active and e.role is SUPERVISOR) == 1
+    )
+    if isinstance(cmd, DeactivateOperator):
+        if entry is None:
+            raise RosterRefused(f"operator {cmd.operator_id!r} is not on the operator roster; nothing to deactivate (collectflow operators list)")
+        if not entry.active:
+            raise RosterRefused(f"operator {cmd.operator_id!r} is already inactive; nothing to change (collectflow operators list)")
+        if last_supervisor:
+            raise RosterRefused(
+                f"operator {cmd.operator_id!r} is the last active supervisor on the roster; deactivated, no one could change "
+                f"the roster again: add another supervisor first (collectflow operators add ID --role supervisor --operator {cmd.actor})"
+            )
+        return OperatorChange(cmd.operator_id, ChangeKind.DEACTIVATED, entry.role, entry.role, False, cmd.actor)
+    if not in_use and cmd.role is not SUPERVISOR:
+        raise RosterRefused(
+            f"role: {cmd.role.value!r} for the first operator on the roster; the first is a supervisor, or no one could "
+            f"ever change the roster: add a supervisor first (collectflow operators add ID --role supervisor)"
+        )
+    if entry is None:
+        return OperatorChange(cmd.operator_id, ChangeKind.ADDED, None, cmd.role, True, cmd.actor)
+    if not entry.active:
+        return OperatorChange(cmd.operator_id, ChangeKind.REACTIVATED, entry.role, cmd.role, True, cmd.actor)
+    if entry.role is cmd.role:
+        raise RosterRefused(f"operator {cmd.operator_id!r} is already an active {cmd.role.value}; nothing to change (collectflow operators list)")
+    if last_supervisor:
+        raise RosterRefused(
+            f"role: {cmd.role.value!r} for {cmd.operator_id!r}, the last active supervisor on the roster, would leave no one to "
+            f"change the roster: add another supervisor first (collectflow operators add ID --role supervisor --operator {cmd.actor})"
+        )
+    return OperatorChange(cmd.operator_id, ChangeKind.ROLE_CHANGED, entry.role, cmd.role, True, cmd.actor)

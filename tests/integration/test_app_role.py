@@ -119,3 +119,27 @@ def test_a_key_rotation_runs_under_a_role_that_owns_nothing_and_cannot_erase_its
                         conn.execute(text(rewrite))
     finally:
         engine.dispose()
+
+
+def test_the_roster_changes_under_a_role_that_owns_nothing_and_cannot_erase_its_history(app_role_url):
+    from states.operators import AddOperator, DeactivateOperator
+
+    _, url = app_role_url
+    engine = make_engine(url)
+    try:
+        store = CaseStore(engine)
+        store.change_roster(AddOperator("sup-1", "supervisor"))
+        store.change_roster(AddOperator("op-li", "collector", operator="sup-1"))
+        store.change_roster(DeactivateOperator("op-li", operator="sup-1"))
+        assert [c["change"] for c in store.operator_changes()] == ["added", "added", "deactivated"]
+        with engine.connect() as conn:
+            for rewrite in (
+                "UPDATE operator_changes SET actor = 'x'", "DELETE FROM operator_changes", "TRUNCATE operator_changes",
+                "DELETE FROM operators", "ALTER TABLE operator_changes DISABLE TRIGGER USER",
+            ):
+                with pytest.raises(Exception, match="must be owner|permission denied|append-only"):
+                    with conn.begin():
+                        conn.execute(text(rewrite))
+        assert len(store.operator_changes()) == 3
+    finally:
+        engine.dispose()

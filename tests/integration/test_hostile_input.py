@@ -455,12 +455,14 @@ def test_a_case_retried_to_a_date_after_the_last_close_is_refused_and_writes_not
 
 def test_deactivating_an_operator_twice_says_it_is_already_inactive(cli_db, monkeypatch, capsys):
     _, store = cli_db
-    assert run_cli(monkeypatch, capsys, "operators", "add", "op-li", "--role", "collector")[0] == 0
-    assert run_cli(monkeypatch, capsys, "operators", "deactivate", "op-li")[0] == 0
-    before = store.digest()
-    code, err = run_cli(monkeypatch, capsys, "operators", "deactivate", "op-li")
+    assert run_cli(monkeypatch, capsys, "operators", "add", "sup-1", "--role", "supervisor")[0] == 0
+    assert run_cli(monkeypatch, capsys, "operators", "add", "op-li", "--role", "collector", "--operator", "sup-1")[0] == 0
+    assert run_cli(monkeypatch, capsys, "operators", "deactivate", "op-li", "--operator", "sup-1")[0] == 0
+    before = store.digest(), store.operator_changes()
+    code, err = run_cli(monkeypatch, capsys, "operators", "deactivate", "op-li", "--operator", "sup-1")
     refused_in_one_line(code, err, "operator 'op-li' is already inactive; nothing to change")
-    assert store.digest() == before and [o.active for o in store.operators()] == [False]
+    assert (store.digest(), store.operator_changes()) == before
+    assert [(o.operator_id, o.active) for o in store.operators()] == [("op-li", False), ("sup-1", True)]
 
 
 AGENCY_RATES = "M4-M6=0.15,M7+=0.25,written_off=0.35"
@@ -551,9 +553,10 @@ def test_an_import_refused_prints_its_one_line_and_nothing_else_on_stderr(cli_db
 
 def roster(monkeypatch, capsys) -> None:
     """A roster in use: supervisor sup-1, collector op-li, and col1, a collector deactivated."""
-    for operator, role in (("sup-1", "supervisor"), ("op-li", "collector"), ("col1", "collector")):
-        assert run_cli(monkeypatch, capsys, "operators", "add", operator, "--role", role)[0] == 0
-    assert run_cli(monkeypatch, capsys, "operators", "deactivate", "col1")[0] == 0
+    assert run_cli(monkeypatch, capsys, "operators", "add", "sup-1", "--role", "supervisor")[0] == 0  # the first needs no --operator
+    for operator, role in (("op-li", "collector"), ("col1", "collector")):
+        assert run_cli(monkeypatch, capsys, "operators", "add", operator, "--role", role, "--operator", "sup-1")[0] == 0
+    assert run_cli(monkeypatch, capsys, "operators", "deactivate", "col1", "--operator", "sup-1")[0] == 0
 
 
 def test_loans_import_needs_an_active_supervisor_once_the_roster_is_in_use(cli_db, monkeypatch, capsys, tmp_path):

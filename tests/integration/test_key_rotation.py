@@ -22,7 +22,7 @@ from models.audit import verify
 from models.crypto import CryptoKeyError, CryptoSettings, Keyring, load_keyring
 from models.keys import KeyRotationError
 from models.tables import borrowers, key_rotations
-from states.operators import NotAllowed
+from states.operators import AddOperator, NotAllowed
 from states.policy import CollectionPolicy
 from states.vocabulary import OperatorRole
 from tests.loan_rows import row
@@ -217,7 +217,8 @@ def test_the_identity_columns_change_only_inside_a_recorded_rotation_and_rotatio
 
 
 def test_a_rotation_needs_a_supervisor_when_the_roster_is_in_use(app, booked):
-    app.store.add_operator("col-1", OperatorRole.COLLECTOR)
+    app.store.change_roster(AddOperator("sup-1", OperatorRole.SUPERVISOR))  # the first on a roster is a supervisor
+    app.store.change_roster(AddOperator("col-1", OperatorRole.COLLECTOR, operator="sup-1"))
     with pytest.raises(NotAllowed, match="rotate-keys needs a supervisor"):
         rotate(app, operator="col-1")
     with pytest.raises(Exception, match="is not on the operator roster"):

@@ -28,6 +28,7 @@ from states.events import PaymentReceived
 from states.errors import UserError
 from states.parse import InputError
 from states.vocabulary import OperatorRole
+from states.operators import AddOperator
 from tests.integration.builders import POLICY, book
 
 TODAY = date(2026, 12, 1)
@@ -234,7 +235,8 @@ def test_the_operator_is_checked_on_the_roster_and_the_date_never_after_today(st
         run(app, path, operator="system")
     with pytest.raises(InputError, match="business_date: 2026-12-02 is after today"):
         run(app, path, business_date=date(2026, 12, 2))
-    store.add_operator("op-audit", OperatorRole.AUDITOR)
+    store.change_roster(AddOperator("sup-1", OperatorRole.SUPERVISOR))  # the first on a roster is a supervisor
+    store.change_roster(AddOperator("op-audit", OperatorRole.AUDITOR, operator="sup-1"))
     with pytest.raises(UserError, match="'op-pay' is not on the operator roster"):
         run(app, path)
     with pytest.raises(UserError, match="'op-audit' is an auditor; record-payment needs a collector or supervisor"):

@@ -113,18 +113,19 @@ def test_a_store_that_is_not_migrated_says_so_in_one_line(tmp_path):
 
 def test_with_a_roster_only_its_operators_act_and_a_write_off_needs_a_supervisor(store, app, overdue_case):
     from states.commands import WriteOff
-    from states.operators import NotAllowed
+    from states.operators import AddOperator, DeactivateOperator, NotAllowed
     from states.vocabulary import OperatorRole
 
     assert handle(payment(overdue_case, payment_id="NO-ROSTER"), app)  # no roster: any well-formed id
-    store.add_operator("op-li", OperatorRole.COLLECTOR)
+    store.change_roster(AddOperator("sup-1", OperatorRole.SUPERVISOR))  # the first on a roster is a supervisor
+    store.change_roster(AddOperator("op-li", OperatorRole.COLLECTOR, operator="sup-1"))
     digest = store.digest()
 
     with pytest.raises(NotAllowed, match="'op-zhao' is not on the operator roster"):
         handle(RecordPayment(case=overdue_case, operator="op-zhao", amount="1", received_on=OVERDUE, payment_id="B-9"), app)
     with pytest.raises(NotAllowed, match="'op-li' is a collector; write-off-case needs a supervisor"):
         handle(WriteOff(case=overdue_case, operator="op-li", reason="not worth it", made_on=OVERDUE), app)
-    store.deactivate_operator("op-li")
+    store.change_roster(DeactivateOperator("op-li", operator="sup-1"))
     with pytest.raises(NotAllowed, match="deactivated"):
         handle(payment(overdue_case, payment_id="B-10"), app)
     assert store.digest() == digest
